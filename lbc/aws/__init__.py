@@ -1,0 +1,1 @@
+"""AWS adapters: the only code that speaks ELBv2 and EC2."""

@@ -1,0 +1,98 @@
+"""The command line: ``python -m lbc {run,lab,demo,bench,version}``.
+
+Subcommands import what they need lazily, so ``lbc version`` and ``--help`` start fast and the
+daemon never loads the lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lbc import __version__
+from lbc.settings import ConfigError, load_settings
+
+EXIT_USAGE = 2
+
+
+def _cmd_version(_args: argparse.Namespace) -> int:
+    print(f"lbc {__version__}")
+    return 0
+
+
+def _cmd_run(_args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"lbc: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from lbc import app  # noqa: PLC0415 - the daemon's imports are paid only by `run`
+
+    return app.main(settings)
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from lbc.lab import cli as lab_cli  # noqa: PLC0415 - the lab is never loaded by the daemon
+
+    result: int = lab_cli.main(args.lab_args)
+    return result
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from lbc.lab import demo  # noqa: PLC0415 - the lab is never loaded by the daemon
+
+    result: int = demo.main(args.demo_args)
+    return result
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    perf = Path(args.path)
+    if not perf.is_dir():
+        print(f"lbc: benchmarks not found at {perf} (run from a source checkout)", file=sys.stderr)
+        return EXIT_USAGE
+    cmd = [sys.executable, "-m", "pytest", str(perf), "-q", "-s", "-p", "no:cacheprovider"]
+    cmd += ["-o", "norecursedirs=", "-o", "timeout=600"]
+    if args.only:
+        cmd += ["-k", args.only]
+    return subprocess.call(cmd, env={**os.environ, "LBC_BENCH": "1"})  # noqa: S603 - fixed argv
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lbc",
+        description=(
+            "Binds Kubernetes Services to AWS ELBv2 target groups (TargetGroupBinding), "
+            "with MultiCluster target groups."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(
+        name: str, help_: str, fn: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(fn=fn)
+        return p
+
+    add("run", "run the reconciliation daemon (configured by LBC_* variables)", _cmd_run)
+    lab = add("lab", "run a lab emulator in the foreground: apiserver | elb", _cmd_lab)
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="emulator and its options")
+    demo = add("demo", "the two-cluster shared target group scenario on the lab", _cmd_demo)
+    demo.add_argument("demo_args", nargs=argparse.REMAINDER, help="demo options (see --help)")
+    bench = add("bench", "run the benchmarks in tests/perf and print their figures", _cmd_bench)
+    bench.add_argument("--path", default="tests/perf", help="folder of the benchmarks")
+    bench.add_argument("--only", default="", help="pytest -k expression selecting benchmarks")
+    add("version", "print the version", _cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    fn: Callable[[argparse.Namespace], int] = args.fn
+    return fn(args)

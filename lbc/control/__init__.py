@@ -1,0 +1,1 @@
+"""Controller machinery (work queue, workers, triggers) and the binding reconciler."""

@@ -1,0 +1,1 @@
+"""The pure domain core: values and decisions, no I/O, no clock, no logging."""

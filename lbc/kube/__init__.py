@@ -1,0 +1,1 @@
+"""Kubernetes adapters: the only code that speaks the Kubernetes API."""

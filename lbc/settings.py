@@ -1,0 +1,287 @@
+"""The daemon's configuration: one frozen model read from ``LBC_*`` environment variables.
+
+The variable names are a contract with users, manifests and tooling: they may gain siblings but
+never change. Durations accept plain seconds (``15``, ``0.5``) or Go-style strings (``15s``,
+``2m``, ``1h30m``, ``250ms``) because operators copy them from the reference controller's flags.
+
+``ConfigError`` carries one human line naming the variable and the reason; the CLI prints it and
+exits 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LBC_"
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a Go duration string; negative or malformed input is refused."""
+    if isinstance(value, bool):
+        # ValueError, not TypeError: pydantic turns only ValueError into a validation error.
+        raise ValueError("expected a duration such as 15, 0.5, 15s or 2m")  # noqa: TRY004
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError("expected a duration such as 15, 0.5, 15s or 2m, got an empty string")
+        try:
+            seconds = float(text)
+        except ValueError:
+            pos = 0
+            seconds = 0.0
+            for match in _GO_DURATION.finditer(text):
+                if match.start() != pos:
+                    break
+                seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+                pos = match.end()
+            if pos != len(text) or pos == 0:
+                raise ValueError(
+                    f"{value!r} is not a duration (use seconds like 15 or 0.5, or 15s, 2m, 1h30m)"
+                ) from None
+    else:
+        raise ValueError("expected a duration such as 15, 0.5, 15s or 2m")  # noqa: TRY004
+    if seconds < 0 or math.isnan(seconds):
+        raise ValueError(f"{value!r} must be a non-negative duration")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class ConfigError(Exception):
+    """Invalid configuration: ``str(err)`` is one line naming the variable and the reason."""
+
+
+class Settings(BaseSettings):
+    """Everything the daemon reads from its environment (prefix ``LBC_``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+    )
+
+    kubeconfig: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LBC_KUBECONFIG", "KUBECONFIG"),
+        description="Path to a kubeconfig; else `KUBECONFIG`; else the in-cluster service account.",
+    )
+    kube_context: str | None = Field(
+        default=None, description="Context of the kubeconfig to use (default: its current one)."
+    )
+    aws_region: str | None = Field(
+        default=None,
+        description="AWS region of the target groups (default: the SDK's own resolution).",
+    )
+    aws_endpoint_url: str | None = Field(
+        default=None,
+        description="Override of the ELBv2 and EC2 endpoint; the lab sets it to its own server.",
+    )
+    aws_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="Attempts per AWS call, retries included."
+    )
+    aws_retry_mode: Literal["standard", "adaptive"] = Field(
+        default="adaptive", description="botocore retry mode for AWS calls."
+    )
+    aws_calls_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Client-side rate limit of mutating ELBv2 calls (per process).",
+    )
+    workers: int = Field(default=4, ge=1, le=256, description="Bindings reconciled concurrently.")
+    backoff_base: Duration = Field(
+        default=0.005, gt=0, description="First per-binding retry delay after a failure."
+    )
+    backoff_max: Duration = Field(
+        default=300.0, gt=0, description="Cap of the per-binding exponential retry delay."
+    )
+    requeue_period: Duration = Field(
+        default=15.0,
+        gt=0,
+        description="Delay before looking again while pod readiness gates wait for health.",
+    )
+    drift_verify_period: Duration = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "How often every bound target group is checked for out-of-band changes "
+            "(one DescribeTargetHealth per group, jittered)."
+        ),
+    )
+    resync_period: Duration = Field(
+        default=0.0,
+        description="Informer resync period; 0 turns resync off (the drift check covers AWS).",
+    )
+    leader_elect: bool = Field(
+        default=True, description="Run leader election on a coordination.k8s.io Lease."
+    )
+    lease_name: str = Field(default="lbc-leader", description="Name of the leader-election Lease.")
+    lease_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the Lease (default: `POD_NAMESPACE`, else `default`).",
+    )
+    lease_duration: Duration = Field(
+        default=15.0, gt=0, description="How long a Lease is valid without renewal."
+    )
+    renew_deadline: Duration = Field(
+        default=10.0, gt=0, description="How long the leader keeps trying to renew before it quits."
+    )
+    retry_period: Duration = Field(
+        default=2.0, gt=0, description="Interval between Lease acquire and renew attempts."
+    )
+    shutdown_grace_period: Duration = Field(
+        default=20.0,
+        gt=0,
+        description="Budget for in-flight reconciles to finish after SIGTERM.",
+    )
+    metrics_addr: str = Field(
+        default="0.0.0.0:8080", description="host:port of the Prometheus `/metrics` endpoint."
+    )
+    probe_addr: str = Field(
+        default="0.0.0.0:8081", description="host:port of `/healthz` and `/readyz`."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest log level written."
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="`json` lines for machines, `console` for humans."
+    )
+    watch_namespace: str | None = Field(
+        default=None,
+        description="Watch only this namespace (default: all namespaces).",
+    )
+    cluster_name: str | None = Field(
+        default=None,
+        description=(
+            "Name of this cluster: labels and events, and the security-group cluster tag "
+            "`kubernetes.io/cluster/<name>`."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lowercase_choices(cls, data: Any) -> Any:
+        # Operators write LBC_LOG_LEVEL=INFO as often as info; accept both spellings.
+        if isinstance(data, dict):
+            for key in ("log_level", "log_format", "aws_retry_mode"):
+                if isinstance(data.get(key), str):
+                    data[key] = data[key].strip().lower()
+        return data
+
+    @model_validator(mode="after")
+    def _check_relations(self) -> Settings:
+        # client-go's leaderelection.NewLeaderElector refuses the same combinations.
+        if self.leader_elect:
+            if self.lease_duration <= self.renew_deadline:
+                raise ValueError(
+                    "LBC_LEASE_DURATION must be greater than LBC_RENEW_DEADLINE "
+                    f"({self.lease_duration:g}s <= {self.renew_deadline:g}s)"
+                )
+            if self.renew_deadline <= 1.2 * self.retry_period:
+                raise ValueError(
+                    "LBC_RENEW_DEADLINE must be greater than 1.2 x LBC_RETRY_PERIOD "
+                    f"({self.renew_deadline:g}s <= 1.2 x {self.retry_period:g}s)"
+                )
+        if self.backoff_base > self.backoff_max:
+            raise ValueError("LBC_BACKOFF_BASE must not exceed LBC_BACKOFF_MAX")
+        for name in ("metrics_addr", "probe_addr"):
+            _split_addr(getattr(self, name), env_name(name))
+        return self
+
+
+def _split_addr(addr: str, var: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{var} must be host:port, got {addr!r}")
+    return host or "0.0.0.0", int(port)
+
+
+def split_addr(addr: str) -> tuple[str, int]:
+    """``(host, port)`` of a validated ``host:port`` setting (empty host = all interfaces)."""
+    return _split_addr(addr, "address")
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment; raise ``ConfigError`` with one line on the first bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = [str(part) for part in err.get("loc", ()) if part != "__root__"]
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    if not loc:
+        return f"invalid configuration: {msg}"
+    field = loc[0]
+    var = "LBC_KUBECONFIG" if field == "kubeconfig" else env_name(field)
+    value = err.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+    return f"invalid configuration: {var}: {msg}{shown}"
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the model (a test keeps them equal)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        var = env_name(name)
+        default = field.default
+        if default is None:
+            shown = "unset"
+        elif isinstance(default, bool):
+            shown = "`true`" if default else "`false`"
+        else:
+            shown = f"`{default:g}`" if isinstance(default, float) else f"`{default}`"
+        rows.append(f"| `{var}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows) + "\n"
+
+
+README_BEGIN = "<!-- settings-table:begin (make readme) -->"
+README_END = "<!-- settings-table:end -->"
+
+
+def readme_with_table(readme: str) -> str:
+    """``readme`` with the text between the table markers replaced by :func:`settings_table`."""
+    head, sep, rest = readme.partition(README_BEGIN)
+    _old, sep2, tail = rest.partition(README_END)
+    if not sep or not sep2:
+        raise ValueError("README has no settings-table markers")
+    return f"{head}{README_BEGIN}\n{settings_table()}{README_END}{tail}"
+
+
+if __name__ == "__main__":  # pragma: no cover - used by `make readme`
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:2] == ["--readme"]:
+        path = Path(sys.argv[2])
+        path.write_text(readme_with_table(path.read_text()))
+    else:
+        print(settings_table(), end="")
