@@ -1,0 +1,56 @@
+"""Errors as data: every failure lbc handles is one of three kinds, decided where it is raised.
+
+The worker maps the kind to what happens next (controller-runtime's outcome labels):
+
+- ``TransientError``: retry with per-binding exponential backoff (throttling, 5xx, timeouts,
+  a dropped connection).
+- ``TerminalError``: retrying cannot help until an input changes (malformed binding, corrupt
+  ledger, unknown target group). The binding gets a Warning event and a False ``Ready``
+  condition with ``reason``; the key is not requeued with backoff (a watch event or the drift
+  period brings it back).
+- ``ConflictError``: an optimistic-concurrency write lost (HTTP 409): requeue at once, re-read.
+
+``reason`` is a CamelCase word for events and conditions (``TargetGroupNotFound``); the message
+is for humans.
+"""
+
+from __future__ import annotations
+
+
+class LbcError(Exception):
+    """Base of every classified lbc error."""
+
+    reason: str = "Error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class TransientError(LbcError):
+    """Worth retrying after a backoff."""
+
+    reason = "Transient"
+
+
+class TerminalError(LbcError):
+    """Not worth retrying until an input changes."""
+
+    reason = "Terminal"
+
+
+class ConflictError(TransientError):
+    """A write lost an optimistic-concurrency race; re-read and retry at once."""
+
+    reason = "Conflict"
+
+
+class NotFoundError(LbcError):
+    """The object (Kubernetes or AWS) does not exist."""
+
+    reason = "NotFound"
