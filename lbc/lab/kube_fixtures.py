@@ -1,0 +1,1 @@
+"""pytest fixtures for the lab Kubernetes API server (filled in with the emulator)."""
