@@ -1,0 +1,554 @@
+"""A thin async Kubernetes client: raw JSON in and out, errors classified, every call bounded.
+
+Why not the generated API classes: they deserialise every response into large model graphs
+(slow, memory-hungry) and send patches with whatever content type their first "consumes" entry
+says. lbc needs dicts it can project into slim views, and patches whose meaning is explicit. So
+this module uses kubernetes_asyncio only for what it does well: configuration (kubeconfig,
+in-cluster, TLS, bearer-token refresh) and its pooled aiohttp session. Bodies are encoded and
+decoded with orjson.
+
+Invariants:
+
+- Every call has a deadline (``timeout``, default ``DEFAULT_TIMEOUT``); a watch has a connect
+  deadline, a server-side ``timeoutSeconds`` and a client-side total and read timeout.
+- Every failure leaves as an ``lbc.core.errors`` class: 404 ``NotFoundError``; 409
+  ``ConflictError`` (``AlreadyExistsError`` when the name is taken); 410 ``ExpiredError``;
+  400/422 ``InvalidError`` (terminal, with the server's causes); 401/403, 429, 5xx, timeouts and
+  dropped connections ``TransientError``; any other 4xx ``TerminalError``.
+- Every patch names its content type (``PatchType``); there is no default.
+- Requests are counted in ``rest_client_requests_total{code,method,host}`` and timed in
+  ``rest_client_request_duration_seconds{verb,host}`` (client-go's names).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import orjson
+from kubernetes_asyncio.client import ApiClient
+from prometheus_client import Counter, Histogram
+
+from lbc.core.errors import (
+    ConflictError,
+    LbcError,
+    NotFoundError,
+    TerminalError,
+    TransientError,
+)
+from lbc.observe.metrics import REGISTRY
+
+DEFAULT_TIMEOUT: Final = 30.0
+"""Seconds a single non-watch request may take, connection and body included."""
+
+WATCH_READ_MARGIN: Final = 30.0
+"""Seconds the client waits past the server's ``timeoutSeconds`` before abandoning a stream."""
+
+JSON = "application/json"
+
+REQUESTS = Counter(
+    "rest_client_requests_total",
+    "Kubernetes API requests by HTTP status code, method and host.",
+    ["code", "method", "host"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "rest_client_request_duration_seconds",
+    "Kubernetes API request latency (to response headers for watches) by verb and host.",
+    ["verb", "host"],
+    buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
+    registry=REGISTRY,
+)
+
+
+class AlreadyExistsError(ConflictError):
+    """A create found the name taken (HTTP 409, Status reason ``AlreadyExists``)."""
+
+    reason = "AlreadyExists"
+
+
+class ExpiredError(TransientError):
+    """The requested resourceVersion is too old (HTTP 410 or a watch ERROR with code 410).
+
+    Informers answer it with a relist; anything else treats it as transient.
+    """
+
+    reason = "Expired"
+
+
+class InvalidError(TerminalError):
+    """The server refused the request's content (HTTP 400/422); resending it cannot help."""
+
+    reason = "Invalid"
+
+    def __init__(self, message: str, *, reason: str | None = None, causes: Sequence[str] = ()):
+        super().__init__(message, reason=reason)
+        self.causes: tuple[str, ...] = tuple(causes)
+
+
+class PatchType(enum.Enum):
+    """Patch flavours and their exact ``Content-Type``; custom resources accept no strategic."""
+
+    MERGE = "application/merge-patch+json"
+    JSON = "application/json-patch+json"
+    STRATEGIC = "application/strategic-merge-patch+json"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A REST resource: ``group`` is ``""`` for the core API (``/api/v1``)."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
+        """The URL path; ``namespace=None`` on a namespaced resource means all namespaces."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        elif self.namespaced and name is not None:
+            raise ValueError(f"{self.plural}/{name} is namespaced: a namespace is required")
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+            if subresource:
+                base += f"/{subresource}"
+        return base
+
+
+PODS = Resource("", "v1", "pods", "Pod")
+NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
+SERVICES = Resource("", "v1", "services", "Service")
+CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
+EVENTS = Resource("", "v1", "events", "Event")
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+ENDPOINT_SLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
+LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
+TARGET_GROUP_BINDINGS = Resource(
+    "elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One watch event: ``type`` ADDED, MODIFIED, DELETED or BOOKMARK; ``object`` the raw dict."""
+
+    type: str
+    object: dict[str, Any]
+
+
+def api_error(status: int, body: bytes, what: str) -> LbcError:
+    """The lbc error for an API failure ``status`` with a (possibly non-Status) ``body``."""
+    message, api_reason, causes = _status_details(body)
+    text = f"{what}: {message or f'HTTP {status}'}"
+    if status == 404:
+        return NotFoundError(text)
+    if status == 409:
+        if api_reason == "AlreadyExists":
+            return AlreadyExistsError(text)
+        return ConflictError(text)
+    if status == 410:
+        return ExpiredError(text)
+    if status in (400, 422):
+        return InvalidError(text, reason=api_reason or "Invalid", causes=causes)
+    if status in (401, 403):
+        # A fixed RBAC binding or a refreshed token produce no watch event; a backoff retry
+        # notices the fix, a terminal error would wait for an unrelated change.
+        default = "Unauthorized" if status == 401 else "Forbidden"
+        return TransientError(text, reason=api_reason or default)
+    if status == 429 or status >= 500:
+        return TransientError(text, reason=api_reason or f"HTTP{status}")
+    return TerminalError(text, reason=api_reason or f"HTTP{status}")
+
+
+def _status_details(body: bytes) -> tuple[str, str, list[str]]:
+    try:
+        doc = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return body[:200].decode("utf-8", "replace"), "", []
+    if not isinstance(doc, dict):
+        return "", "", []
+    details = doc.get("details") or {}
+    causes = [
+        f"{c.get('field', '')}: {c.get('message', '')}".lstrip(": ")
+        for c in details.get("causes") or ()
+        if isinstance(c, dict)
+    ]
+    return str(doc.get("message") or ""), str(doc.get("reason") or ""), causes
+
+
+Query = list[tuple[str, str]]
+
+
+def _query(**params: str | int | bool | None) -> Query:
+    out: Query = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out.append((key, "true" if value else "false"))
+        else:
+            out.append((key, str(value)))
+    return out
+
+
+class KubeClient:
+    """Generic JSON calls on any resource; one instance per process, shared by all users.
+
+    The client owns no connection of its own: ``api`` (a configured ``ApiClient``) does, and the
+    caller closes it.
+    """
+
+    def __init__(self, api: ApiClient, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._api = api
+        self._rest = api.rest_client
+        self._host_url: str = (api.configuration.host or "").rstrip("/")
+        self._host = urlsplit(self._host_url).netloc
+        self._timeout = timeout
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        path = resource.path(namespace, name, subresource)
+        return await self._json("GET", path, timeout=timeout)
+
+    async def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One page of a list: the raw ``…List`` dict (``items``, ``metadata.continue``)."""
+        query = _query(
+            labelSelector=label_selector,
+            fieldSelector=field_selector,
+            limit=limit,
+            resourceVersion=resource_version,
+        )
+        if continue_token:
+            query.append(("continue", continue_token))
+        return await self._json("GET", resource.path(namespace), query=query, timeout=timeout)
+
+    async def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = True,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> AsyncGenerator[WatchEvent, None]:
+        """Watch events from ``resource_version`` until the server ends the stream.
+
+        Use it with ``contextlib.aclosing`` so the connection is released when the consumer
+        stops early. A watch ERROR event is raised as the matching lbc error (410 becomes
+        ``ExpiredError``), exactly as an HTTP error status would be. ``read_timeout`` bounds the
+        silence between two chunks (default: the whole stream's budget).
+        """
+        query = _query(
+            watch=True,
+            resourceVersion=resource_version,
+            timeoutSeconds=timeout_seconds,
+            allowWatchBookmarks=allow_bookmarks,
+            labelSelector=label_selector,
+            fieldSelector=field_selector,
+        )
+        what = f"watch {resource.plural}"
+        budget = timeout_seconds + WATCH_READ_MARGIN
+        client_timeout = aiohttp.ClientTimeout(
+            total=budget,
+            sock_connect=connect_timeout or self._timeout,
+            sock_read=read_timeout or budget,
+        )
+        connect_deadline = connect_timeout or self._timeout
+        response = await self._open(
+            "GET",
+            resource.path(namespace),
+            query,
+            None,
+            {},
+            client_timeout=client_timeout,
+            deadline=connect_deadline,
+            what=what,
+        )
+        try:
+            if response.status != 200:
+                body = await self._read_bounded(response, connect_deadline, what)
+                raise api_error(response.status, body, what)
+            while True:
+                try:
+                    line = await response.content.readline()
+                except (aiohttp.ClientError, OSError, ValueError) as exc:
+                    # ServerTimeoutError (a ClientError) is the read timeout; ValueError an
+                    # over-long line. Both mean this stream is unusable; the caller rewatches.
+                    raise TransientError(
+                        f"{what}: stream broke: {exc!r}", reason="WatchBroken"
+                    ) from exc
+                except TimeoutError as exc:
+                    raise TransientError(f"{what}: stream timed out", reason="Timeout") from exc
+                if not line:
+                    return
+                if line.isspace():
+                    continue
+                try:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise TransientError(
+                        f"{what}: undecodable event", reason="WatchBroken"
+                    ) from exc
+                kind = event.get("type")
+                obj = event.get("object")
+                if kind == "ERROR":
+                    status = obj.get("code", 500) if isinstance(obj, dict) else 500
+                    raise api_error(int(status), orjson.dumps(obj), what)
+                if not isinstance(kind, str) or not isinstance(obj, dict):
+                    raise TransientError(f"{what}: malformed event", reason="WatchBroken")
+                yield WatchEvent(kind, obj)
+        finally:
+            response.release()
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        resource: Resource,
+        obj: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        ns = namespace if namespace is not None else _namespace_of(obj)
+        return await self._json("POST", resource.path(ns), body=obj, timeout=timeout)
+
+    async def replace(
+        self,
+        resource: Resource,
+        obj: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """PUT ``obj``; its ``metadata.resourceVersion``, when set, makes a stale write a 409."""
+        ns = namespace if namespace is not None else _namespace_of(obj)
+        name = obj.get("metadata", {}).get("name")
+        if not name:
+            raise ValueError("replace needs metadata.name")
+        path = resource.path(ns, name, subresource)
+        return await self._json("PUT", path, body=obj, timeout=timeout)
+
+    async def replace_status(
+        self,
+        resource: Resource,
+        obj: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        return await self.replace(resource, obj, namespace, subresource="status", timeout=timeout)
+
+    async def patch(
+        self,
+        resource: Resource,
+        name: str,
+        patch: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        namespace: str | None = None,
+        *,
+        patch_type: PatchType,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """PATCH with the content type of ``patch_type`` (required: no silent default)."""
+        headers = {"Content-Type": patch_type.value}
+        path = resource.path(namespace, name, subresource)
+        return await self._json("PATCH", path, body=patch, headers=headers, timeout=timeout)
+
+    async def patch_status(
+        self,
+        resource: Resource,
+        name: str,
+        patch: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        namespace: str | None = None,
+        *,
+        patch_type: PatchType = PatchType.MERGE,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        return await self.patch(
+            resource,
+            name,
+            patch,
+            namespace,
+            patch_type=patch_type,
+            subresource="status",
+            timeout=timeout,
+        )
+
+    async def delete(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+        propagation_policy: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """DELETE, optionally only if the object still has ``uid`` / ``resource_version``."""
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        preconditions = {
+            k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v
+        }
+        if preconditions:
+            body["preconditions"] = preconditions
+        if propagation_policy:
+            body["propagationPolicy"] = propagation_policy
+        path = resource.path(namespace, name)
+        return await self._json("DELETE", path, body=body, timeout=timeout)
+
+    # ---- transport ----------------------------------------------------------------------------
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        deadline = timeout if timeout is not None else self._timeout
+        what = f"{method} {path}"
+        data = orjson.dumps(body) if body is not None else None
+        hdrs = {"Content-Type": JSON} if headers is None else headers
+        response = await self._open(
+            method,
+            path,
+            query or [],
+            data,
+            hdrs,
+            client_timeout=aiohttp.ClientTimeout(total=deadline),
+            deadline=deadline,
+            what=what,
+        )
+        try:
+            raw = await self._read_bounded(response, deadline, what)
+        finally:
+            response.release()
+        if not 200 <= response.status < 300:
+            raise api_error(response.status, raw, what)
+        try:
+            doc = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError as exc:
+            raise TransientError(f"{what}: undecodable response", reason="BadResponse") from exc
+        if not isinstance(doc, dict):
+            raise TransientError(f"{what}: response is not an object", reason="BadResponse")
+        return doc
+
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        query: Query,
+        data: bytes | None,
+        headers: dict[str, str],
+        *,
+        client_timeout: aiohttp.ClientTimeout,
+        deadline: float,
+        what: str,
+    ) -> aiohttp.ClientResponse:
+        """Send the request and wait for the response headers within ``deadline`` seconds."""
+        hdrs = dict(self._api.default_headers)
+        hdrs.setdefault("Accept", JSON)
+        hdrs.update(headers)
+        started = time.perf_counter()
+        code = "<error>"
+        try:
+            async with asyncio.timeout(deadline):
+                await self._api.update_params_for_auth(hdrs, [], ["BearerToken"])
+                kwargs: dict[str, Any] = {}
+                if self._rest.proxy:
+                    kwargs["proxy"] = self._rest.proxy
+                    if self._rest.proxy_headers:
+                        kwargs["proxy_headers"] = self._rest.proxy_headers
+                if self._rest.server_hostname:
+                    kwargs["server_hostname"] = self._rest.server_hostname
+                response = await self._rest.pool_manager.request(
+                    method,
+                    self._host_url + path,
+                    params=query,
+                    data=data,
+                    headers=hdrs,
+                    timeout=client_timeout,
+                    **kwargs,
+                )
+        except TimeoutError as exc:
+            raise TransientError(
+                f"{what}: no response within {deadline:g}s", reason="Timeout"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientError(f"{what}: {exc!r}", reason="ConnectionError") from exc
+        else:
+            code = str(response.status)
+            return response
+        finally:
+            LATENCY.labels(method, self._host).observe(time.perf_counter() - started)
+            REQUESTS.labels(code, method, self._host).inc()
+
+    @staticmethod
+    async def _read_bounded(response: aiohttp.ClientResponse, deadline: float, what: str) -> bytes:
+        try:
+            async with asyncio.timeout(deadline):
+                return await response.read()
+        except TimeoutError as exc:
+            raise TransientError(
+                f"{what}: body not read within {deadline:g}s", reason="Timeout"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientError(f"{what}: {exc!r}", reason="ConnectionError") from exc
+
+
+def _namespace_of(obj: Mapping[str, Any]) -> str | None:
+    meta = obj.get("metadata")
+    if isinstance(meta, Mapping):
+        ns = meta.get("namespace")
+        return ns if isinstance(ns, str) and ns else None
+    return None
