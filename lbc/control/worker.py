@@ -217,7 +217,7 @@ class Workers(Generic[K]):
             except QueueShutDown:
                 return
             try:
-                if self._stopping:
+                if self.stopping:  # (a property: mypy must not assume the await changed nothing)
                     # Keys still queued at shutdown are not reconciled: the work is
                     # level-triggered and the next leader relists everything.
                     continue
