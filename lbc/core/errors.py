@@ -54,3 +54,19 @@ class NotFoundError(LbcError):
     """The object (Kubernetes or AWS) does not exist."""
 
     reason = "NotFound"
+
+
+class TargetGroupNotFoundError(NotFoundError):
+    """The ELBv2 target group does not exist (deleted out of band, or a wrong ARN or name).
+
+    Terminal for a reconcile (nothing to register into until the binding or the group changes);
+    tolerated by a binding's deletion, which has nothing left to clean up in AWS.
+    """
+
+    reason = "TargetGroupNotFound"
+
+
+class ThrottledError(TransientError):
+    """AWS kept refusing a call for its rate after the SDK's own retries; back off and retry."""
+
+    reason = "Throttled"
