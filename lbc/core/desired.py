@@ -1,0 +1,314 @@
+"""Desired targets (SPEC §2): which pods or nodes should receive a binding's traffic.
+
+ip bindings read the Service's EndpointSlices; instance bindings read the Nodes. Besides the
+targets, the result carries the facts behind each one (its pod or node and creation time: the
+checkpoint hashes them, readiness gates need the pod) and diagnostics the controller turns into
+events: a node skipped for a bad providerID, endpoints skipped because their pod is not known
+yet, fail-open used, backend not found.
+
+Rules, as SPEC §2 states them, with one deliberate improvement over LBC: a node with a bad
+``providerID`` is skipped with a Warning instead of failing the whole binding (one broken node
+must not freeze every other node's registration).
+
+The resolution is one of three: ``RESOLVED`` (the targets are authoritative, even when empty),
+``BACKEND_NOT_FOUND`` (the Service or its port is missing: ``plan()`` cleans up as on
+deletion) and ``INVALID`` (the inputs cannot be interpreted, e.g. an instance binding on a
+ClusterIP Service: ``plan()`` changes nothing and reports). Only ``RESOLVED`` may lead to a
+deregistration of a target that is not in the ledger's or group's own accounting.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from lbc.core.binding import Binding, BindingSpec, IPAddressType, TargetType
+from lbc.core.checkpoint import endpoints_hash
+from lbc.core.objects import (
+    TRUE,
+    UNKNOWN,
+    EndpointSliceView,
+    NodeView,
+    PodView,
+    ServiceView,
+    Taint,
+)
+from lbc.core.targets import Target
+
+PodLookup = Callable[[str, str], PodView | None]
+
+#: Nodes carrying any of these labels never receive instance targets (LBC's default selector).
+EXCLUDING_NODE_LABELS = (
+    "node-role.kubernetes.io/master",
+    "node.kubernetes.io/exclude-from-external-load-balancers",
+    "alpha.service-controller.kubernetes.io/exclude-balancer",
+)
+COMPUTE_TYPE_LABEL = "eks.amazonaws.com/compute-type"
+
+_INSTANCE_ID = re.compile(r"^i-[0-9A-Za-z]+$")
+_SAMPLE = 10
+
+
+class Resolution(enum.Enum):
+    RESOLVED = "resolved"
+    BACKEND_NOT_FOUND = "backend-not-found"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """Something the operator should hear about; ``subjects`` samples the objects concerned."""
+
+    reason: str
+    message: str
+    warning: bool
+    subjects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredTarget:
+    """A desired target and what stands behind it (the pod for ip, the node for instance)."""
+
+    target: Target
+    created_ms: int
+    node_name: str = ""
+    pod: PodView | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredSet:
+    resolution: Resolution
+    targets: Mapping[Target, DesiredTarget] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
+    fail_open: bool = False
+
+    @property
+    def keys(self) -> frozenset[Target]:
+        return frozenset(self.targets)
+
+    def endpoints_hash(self) -> str:
+        return endpoints_hash((t.id, t.port, d.created_ms) for t, d in self.targets.items())
+
+
+def is_deletion_taint(taint: Taint) -> bool:
+    """A taint that announces the node's removal (cluster autoscaler, Karpenter)."""
+    if taint.key == "ToBeDeletedByClusterAutoscaler":
+        return True
+    return taint.key == "karpenter.sh/disrupted" and taint.effect == "NoSchedule"
+
+
+def matches_default_selector(labels: Mapping[str, str]) -> bool:
+    if any(k in labels for k in EXCLUDING_NODE_LABELS):
+        return False
+    return labels.get(COMPUTE_TYPE_LABEL) != "fargate"
+
+
+def instance_id(provider_id: str) -> str | None:
+    """The EC2 instance id from ``spec.providerID`` (``aws:///<az>/i-…``), or ``None``."""
+    last = provider_id.rpartition("/")[2]
+    return last if _INSTANCE_ID.match(last) else None
+
+
+def _sample(subjects: list[str]) -> tuple[str, ...]:
+    return tuple(sorted(subjects)[:_SAMPLE])
+
+
+def _listing(subjects: list[str]) -> str:
+    shown = ", ".join(_sample(subjects))
+    more = len(subjects) - _SAMPLE
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _backend_not_found(binding: Binding, what: str) -> DesiredSet:
+    return DesiredSet(
+        Resolution.BACKEND_NOT_FOUND,
+        diagnostics=(
+            Diagnostic(
+                "BackendNotFound",
+                f"{what} (binding {binding.key})",
+                True,
+                (binding.spec.service_name,),
+            ),
+        ),
+    )
+
+
+def _invalid(reason: str, message: str) -> DesiredSet:
+    return DesiredSet(Resolution.INVALID, diagnostics=(Diagnostic(reason, message, True),))
+
+
+def _service_port_missing(spec: BindingSpec, service: ServiceView) -> str:
+    kind = "named" if isinstance(spec.service_port, str) else "numbered"
+    return f"service {service.namespace}/{service.name} has no port {kind} {spec.service_port!r}"
+
+
+def desired_ip(
+    binding: Binding,
+    service: ServiceView | None,
+    slices: Iterable[EndpointSliceView],
+    pods: PodLookup,
+    nodes: Mapping[str, NodeView],
+) -> DesiredSet:
+    """Desired ip targets: pod IP x the slice port that carries the Service port (SPEC §2)."""
+    spec = binding.spec
+    if service is None:
+        return _backend_not_found(
+            binding, f"service {binding.namespace}/{spec.service_name} not found"
+        )
+    svc_port = service.find_port(spec.service_port)
+    if svc_port is None:
+        return _backend_not_found(binding, _service_port_missing(spec, service))
+    family = "IPv6" if spec.ip_address_type is IPAddressType.IPV6 else "IPv4"
+    ready: dict[Target, DesiredTarget] = {}
+    unknown_node: dict[Target, DesiredTarget] = {}
+    unknown_pods: list[str] = []
+    for eps in slices:
+        if eps.address_type != family or eps.service_name != service.name:
+            continue
+        ports = [p.port for p in eps.ports if p.port is not None and p.name == svc_port.name]
+        if not ports:
+            continue
+        for ep in eps.endpoints:
+            if ep.pod is None or not ep.addresses:
+                continue
+            pod = pods(*ep.pod)
+            if pod is None:
+                unknown_pods.append(f"{ep.pod[0]}/{ep.pod[1]}")
+                continue
+            node_name = ep.node_name or pod.node_name
+            if ep.ready is None or ep.ready:
+                bucket = ready
+            else:
+                # A not-ready endpoint still counts when its containers are ready on a Ready
+                # node: readiness-gated pods must be registered before they can turn Ready.
+                if not pod.containers_ready or ep.terminating:
+                    continue
+                node = nodes.get(node_name)
+                if node is None:
+                    continue
+                if node.ready == TRUE:
+                    bucket = ready
+                elif node.ready == UNKNOWN:
+                    bucket = unknown_node
+                else:
+                    continue
+            for port in ports:
+                target = Target(ep.addresses[0], port)
+                bucket.setdefault(target, DesiredTarget(target, pod.created_ms, node_name, pod))
+    diagnostics: list[Diagnostic] = []
+    if unknown_pods:
+        diagnostics.append(
+            Diagnostic(
+                "EndpointPodUnknown",
+                f"{len(unknown_pods)} endpoint(s) skipped until their pod is known: "
+                + _listing(unknown_pods),
+                False,
+                _sample(unknown_pods),
+            )
+        )
+    fail_open = not ready and bool(unknown_node)
+    if fail_open:
+        diagnostics.append(
+            Diagnostic(
+                "FailOpen",
+                f"no endpoint qualifies; using {len(unknown_node)} endpoint(s) on nodes whose "
+                "Ready condition is Unknown",
+                True,
+                _sample([t.identity for t in unknown_node]),
+            )
+        )
+    return DesiredSet(
+        Resolution.RESOLVED, unknown_node if fail_open else ready, tuple(diagnostics), fail_open
+    )
+
+
+def desired_instance(
+    binding: Binding, service: ServiceView | None, nodes: Iterable[NodeView]
+) -> DesiredSet:
+    """Desired instance targets: suitable Ready nodes x the Service port's nodePort."""
+    spec = binding.spec
+    if service is None:
+        return _backend_not_found(
+            binding, f"service {binding.namespace}/{spec.service_name} not found"
+        )
+    svc_port = service.find_port(spec.service_port)
+    if svc_port is None:
+        return _backend_not_found(binding, _service_port_missing(spec, service))
+    if service.type not in ("NodePort", "LoadBalancer"):
+        return _invalid(
+            "UnsupportedServiceType",
+            f"instance targets need a NodePort or LoadBalancer service; "
+            f"{service.namespace}/{service.name} is {service.type or 'ClusterIP'}",
+        )
+    if svc_port.node_port is None:
+        return _invalid(
+            "NodePortMissing",
+            f"service {service.namespace}/{service.name} port {spec.service_port!r} "
+            "has no nodePort",
+        )
+    ready: list[NodeView] = []
+    unknown: list[NodeView] = []
+    selector = spec.node_selector
+    for node in nodes:
+        if not matches_default_selector(node.labels):
+            continue
+        if selector is not None and not selector.matches(node.labels):
+            continue
+        if any(is_deletion_taint(t) for t in node.taints):
+            continue
+        if node.ready == TRUE:
+            ready.append(node)
+        elif node.ready == UNKNOWN:
+            unknown.append(node)
+    fail_open = not ready and bool(unknown)
+    targets: dict[Target, DesiredTarget] = {}
+    bad: list[str] = []
+    for node in unknown if fail_open else ready:
+        iid = instance_id(node.provider_id)
+        if iid is None:
+            bad.append(node.name)
+            continue
+        target = Target(iid, svc_port.node_port)
+        targets.setdefault(target, DesiredTarget(target, node.created_ms, node.name))
+    diagnostics: list[Diagnostic] = []
+    if bad:
+        diagnostics.append(
+            Diagnostic(
+                "InvalidProviderID",
+                f"{len(bad)} node(s) skipped: providerID does not end in an instance id: "
+                + _listing(bad),
+                True,
+                _sample(bad),
+            )
+        )
+    if fail_open:
+        diagnostics.append(
+            Diagnostic(
+                "FailOpen",
+                f"no suitable node is Ready; using {len(unknown)} node(s) whose Ready is Unknown",
+                True,
+                _sample([n.name for n in unknown]),
+            )
+        )
+    return DesiredSet(Resolution.RESOLVED, targets, tuple(diagnostics), fail_open)
+
+
+def desired(
+    binding: Binding,
+    service: ServiceView | None,
+    slices: Iterable[EndpointSliceView],
+    pods: PodLookup,
+    nodes: Mapping[str, NodeView],
+) -> DesiredSet:
+    """Dispatch on the binding's target type; an unset target type cannot be resolved."""
+    if binding.spec.target_type is TargetType.IP:
+        return desired_ip(binding, service, slices, pods, nodes)
+    if binding.spec.target_type is TargetType.INSTANCE:
+        return desired_instance(binding, service, nodes.values())
+    return _invalid(
+        "TargetTypeUnknown",
+        "spec.targetType is not set; it must be ip or instance (the admission webhook infers it "
+        "from the target group)",
+    )

@@ -1,0 +1,218 @@
+"""Slim projections of raw Kubernetes JSON (as orjson parses it) into the core's frozen views.
+
+The informers call these for every watch event of every pod and node of the cluster, and keep
+only their result, so they are written for speed and size: one pass over the fields lbc reads,
+no validation beyond what keeps the views well-typed, and ``sys.intern`` on strings that repeat
+across thousands of objects (namespaces, node names, gate types, label keys and values).
+Nothing here does I/O.
+
+The TargetGroupBinding and ledger projections delegate to the core's parsers
+(:func:`lbc.core.binding.parse_binding`, :func:`lbc.core.ledger.ledger_state`) so validation
+and the LBC-compatible formats live in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from lbc.core.binding import Binding, parse_binding
+from lbc.core.desired import is_deletion_taint
+from lbc.core.ledger import LedgerState, ledger_state
+from lbc.core.objects import (
+    GATE_PREFIX,
+    TRUE,
+    EndpointSliceView,
+    EndpointView,
+    NodeView,
+    PodCondition,
+    PodView,
+    ServicePortView,
+    ServiceView,
+    SlicePort,
+    Taint,
+)
+
+_intern = sys.intern
+_EMPTY: Mapping[str, Any] = {}
+
+
+def timestamp_ms(value: str | None) -> int:
+    """RFC 3339 timestamp (``2024-05-01T10:00:00Z``) to Unix milliseconds; ``0`` when absent.
+
+    Kubernetes writes whole seconds, so this equals Go's ``CreationTimestamp.UnixMilli()``.
+    """
+    if not value:
+        return 0
+    try:
+        return int(datetime.fromisoformat(value).timestamp() * 1000)
+    except ValueError:
+        return 0
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else _EMPTY
+
+
+def _spec(obj: Mapping[str, Any], key: str = "spec") -> Mapping[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else _EMPTY
+
+
+def pod_view(obj: Mapping[str, Any]) -> PodView:
+    meta = _meta(obj)
+    spec = _spec(obj)
+    status = _spec(obj, "status")
+    ips: tuple[str, ...]
+    pod_ips = status.get("podIPs")
+    if pod_ips:
+        ips = tuple(p["ip"] for p in pod_ips if isinstance(p, Mapping) and p.get("ip"))
+    else:
+        ip = status.get("podIP")
+        ips = (ip,) if ip else ()
+    gates = spec.get("readinessGates")
+    readiness_gates = (
+        tuple(_intern(g["conditionType"]) for g in gates if g.get("conditionType")) if gates else ()
+    )
+    containers_ready = False
+    gate_conditions: list[PodCondition] = []
+    for cond in status.get("conditions") or ():
+        ctype = cond.get("type", "")
+        if ctype == "ContainersReady":
+            containers_ready = cond.get("status") == TRUE
+        elif ctype.startswith(GATE_PREFIX):
+            gate_conditions.append(
+                PodCondition(
+                    _intern(ctype),
+                    _intern(cond.get("status", "")),
+                    _intern(cond.get("reason") or ""),
+                    cond.get("message") or "",
+                )
+            )
+    return PodView(
+        namespace=_intern(meta.get("namespace", "")),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        ips=ips,
+        node_name=_intern(spec.get("nodeName") or ""),
+        created_ms=timestamp_ms(meta.get("creationTimestamp")),
+        readiness_gates=readiness_gates,
+        containers_ready=containers_ready,
+        gate_conditions=tuple(gate_conditions),
+        deleting=meta.get("deletionTimestamp") is not None,
+    )
+
+
+def node_view(obj: Mapping[str, Any]) -> NodeView:
+    meta = _meta(obj)
+    spec = _spec(obj)
+    status = _spec(obj, "status")
+    ready = ""
+    for cond in status.get("conditions") or ():
+        if cond.get("type") == "Ready":
+            ready = _intern(cond.get("status", ""))
+            break
+    taints = tuple(
+        t
+        for t in (
+            Taint(_intern(raw.get("key", "")), _intern(raw.get("effect", "")), raw.get("value", ""))
+            for raw in spec.get("taints") or ()
+        )
+        if is_deletion_taint(t)
+    )
+    labels = meta.get("labels") or {}
+    return NodeView(
+        name=_intern(meta.get("name", "")),
+        labels={_intern(k): _intern(v) for k, v in labels.items()},
+        provider_id=spec.get("providerID") or "",
+        ready=ready,
+        created_ms=timestamp_ms(meta.get("creationTimestamp")),
+        taints=taints,
+    )
+
+
+def service_view(obj: Mapping[str, Any]) -> ServiceView:
+    meta = _meta(obj)
+    spec = _spec(obj)
+    ports = tuple(
+        ServicePortView(
+            name=p.get("name") or "",
+            port=int(p.get("port", 0)),
+            target_port=p.get("targetPort", p.get("port", 0)),
+            node_port=p.get("nodePort"),
+            protocol=p.get("protocol") or "TCP",
+        )
+        for p in spec.get("ports") or ()
+    )
+    return ServiceView(
+        namespace=_intern(meta.get("namespace", "")),
+        name=meta.get("name", ""),
+        type=spec.get("type") or "ClusterIP",
+        ports=ports,
+        selector=dict(spec.get("selector") or {}),
+    )
+
+
+def _endpoint(raw: Mapping[str, Any]) -> EndpointView:
+    conditions = raw.get("conditions") or _EMPTY
+    ref = raw.get("targetRef")
+    pod: tuple[str, str] | None = None
+    if ref and ref.get("kind") == "Pod":
+        pod = (_intern(ref.get("namespace", "")), ref.get("name", ""))
+    return EndpointView(
+        addresses=tuple(raw.get("addresses") or ()),
+        ready=conditions.get("ready"),
+        serving=conditions.get("serving"),
+        terminating=conditions.get("terminating"),
+        pod=pod,
+        node_name=_intern(raw.get("nodeName") or ""),
+    )
+
+
+def endpoint_slice_view(obj: Mapping[str, Any]) -> EndpointSliceView:
+    meta = _meta(obj)
+    labels = meta.get("labels") or _EMPTY
+    namespace = _intern(meta.get("namespace", ""))
+    endpoints = []
+    for raw in obj.get("endpoints") or ():
+        ep = _endpoint(raw)
+        if ep.pod is not None and not ep.pod[0]:
+            # targetRef without a namespace refers to the slice's own namespace.
+            ep = EndpointView(
+                ep.addresses,
+                ep.ready,
+                ep.serving,
+                ep.terminating,
+                (namespace, ep.pod[1]),
+                ep.node_name,
+            )
+        endpoints.append(ep)
+    return EndpointSliceView(
+        namespace=namespace,
+        name=meta.get("name", ""),
+        service_name=labels.get("kubernetes.io/service-name", ""),
+        address_type=obj.get("addressType", ""),
+        ports=tuple(
+            SlicePort(p.get("name") or "", p.get("port"), p.get("protocol") or "TCP")
+            for p in obj.get("ports") or ()
+        ),
+        endpoints=tuple(endpoints),
+    )
+
+
+def binding_view(obj: Mapping[str, Any]) -> Binding:
+    """A TargetGroupBinding; raises ``InvalidBindingError`` naming the malformed field."""
+    return parse_binding(obj)
+
+
+def ledger_view(obj: Mapping[str, Any] | None) -> LedgerState:
+    """The ledger state from the ``aws-lbc-targets-<binding>`` ConfigMap (``None``: absent)."""
+    if obj is None:
+        return ledger_state(None)
+    data = obj.get("data")
+    return ledger_state(
+        data if isinstance(data, Mapping) else {}, str(_meta(obj).get("resourceVersion", ""))
+    )
