@@ -28,11 +28,14 @@ COPY lbc ./lbc
 RUN python -m venv "$BUILD_VENV" \
  && "$BUILD_VENV/bin/pip" install --require-hashes --only-binary=:all: --no-deps -r requirements-build.lock \
  && "$BUILD_VENV/bin/pip" wheel --no-deps --no-build-isolation --wheel-dir "$DIST" .
-# Dependencies exactly as locked (hashes checked), then lbc itself without resolving anything.
-RUN python -m venv "$VENV" \
- && "$VENV/bin/pip" install --require-hashes --only-binary=:all: --no-deps -r requirements.lock \
- && "$VENV/bin/pip" install --no-deps --no-index "$DIST"/lbc-*.whl \
- && "$VENV/bin/pip" uninstall --yes pip \
+# The runtime environment gets no pip (nor the setuptools some venvs bundle): the build
+# environment's pip installs into it the dependencies exactly as locked (hashes checked), then
+# lbc itself without resolving anything.
+RUN python -m venv --without-pip "$VENV" \
+ && "$BUILD_VENV/bin/pip" --python "$VENV/bin/python" install \
+      --require-hashes --only-binary=:all: --no-deps -r requirements.lock \
+ && "$BUILD_VENV/bin/pip" --python "$VENV/bin/python" install \
+      --no-deps --no-index "$DIST"/lbc-*.whl \
  && "$VENV/bin/python" -m compileall -q -j 0 "$VENV/lib" \
  && cd / && "$VENV/bin/python" -m lbc version
 # install:end
