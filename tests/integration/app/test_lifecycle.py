@@ -1,0 +1,308 @@
+"""The daemon's lifecycle, in order, with fake informers, elector and controller.
+
+The fakes record every step into one journal so the tests can assert the *order* the module
+docstring of ``lbc.app`` promises: readiness fails → no new work → in-flight reconciles finish
+→ Lease released → exit 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import aiohttp
+import anyio
+import pytest
+from lbc.app import (
+    EXIT_GRACE_EXCEEDED,
+    EXIT_LEADERSHIP_LOST,
+    EXIT_OK,
+    Daemon,
+    Informer,
+)
+from lbc.control.worker import Result
+from lbc.control.workqueue import WorkQueue
+from lbc.kube.lease import LeaderElectionLostError
+from lbc.observe.probes import Health, HttpEndpoints
+
+_names = itertools.count()
+TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+class FakeInformer:
+    def __init__(self, journal: list[str], name: str) -> None:
+        self.journal = journal
+        self.name = name
+        self.synced = anyio.Event()
+        self.allow_sync = anyio.Event()
+        self.age = 0.0
+
+    async def run(self) -> None:
+        self.journal.append(f"{self.name}:listing")
+        await self.allow_sync.wait()
+        self.synced.set()
+        await anyio.sleep_forever()
+
+    def has_synced(self) -> bool:
+        return self.synced.is_set()
+
+    async def wait_synced(self) -> None:
+        await self.synced.wait()
+
+    def last_event_age(self) -> float:
+        return self.age
+
+
+class FakeElector:
+    def __init__(self, journal: list[str]) -> None:
+        self.journal = journal
+        self.grant = anyio.Event()
+        self.lose = anyio.Event()
+        self.leading = anyio.Event()
+        self.campaigning = anyio.Event()
+
+    async def run(self) -> NoReturn:
+        self.campaigning.set()
+        self.journal.append("campaign")
+        try:
+            await self.grant.wait()
+            self.leading.set()
+            self.journal.append("leading")
+            await self.lose.wait()
+            self.journal.append("lost")
+            raise LeaderElectionLostError("renew deadline passed")
+        except anyio.get_cancelled_exc_class():
+            if self.leading.is_set() and not self.lose.is_set():
+                self.journal.append("released")
+            raise
+
+    async def wait_leading(self) -> None:
+        await self.leading.wait()
+
+    def healthy(self, tolerance: float = 5.0) -> bool:
+        del tolerance
+        return True
+
+
+@dataclass
+class FakeController:
+    journal: list[str]
+    keys: Sequence[str] = ("ns/a",)
+    concurrency: int = 2
+    name: str = field(default_factory=lambda: f"fake{next(_names)}")
+    gate: anyio.Event = field(default_factory=anyio.Event)
+    reconciling: anyio.Event = field(default_factory=anyio.Event)
+    informers: list[Informer] = field(default_factory=list)
+    queue: WorkQueue[Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.queue = WorkQueue(self.name)
+
+    async def reconcile(self, key: Any) -> Result | None:
+        self.journal.append(f"reconcile:{key}:start")
+        self.reconciling.set()
+        try:
+            await self.gate.wait()
+        except anyio.get_cancelled_exc_class():
+            self.journal.append(f"reconcile:{key}:cancelled")
+            raise
+        self.journal.append(f"reconcile:{key}:end")
+        return None
+
+    def started_leading(self) -> None:
+        self.journal.append("started_leading")
+        for key in self.keys:
+            self.queue.add(key)
+
+
+@dataclass
+class World:
+    journal: list[str]
+    informer: FakeInformer
+    elector: FakeElector
+    controller: FakeController
+    health: Health
+    daemon: Daemon
+    exit_code: list[int] = field(default_factory=list)
+
+
+def build(*, grace: float = 5.0, concurrency: int = 1, keys: Sequence[str] = ("ns/a",)) -> World:
+    journal: list[str] = []
+    informer = FakeInformer(journal, "tgb")
+    elector = FakeElector(journal)
+    controller = FakeController(journal, keys=keys, concurrency=concurrency)
+    controller.informers.append(informer)
+    health = Health()
+    endpoints = HttpEndpoints(health, probe_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0")
+    daemon = Daemon(
+        controllers=[controller],
+        elector=elector,
+        health=health,
+        endpoints=endpoints,
+        grace_period=grace,
+        handle_signals=False,
+    )
+    return World(journal, informer, elector, controller, health, daemon)
+
+
+async def run_daemon(world: World) -> None:
+    world.exit_code.append(await world.daemon.run())
+
+
+async def get_status(port: int, path: str) -> int:
+    async with (
+        aiohttp.ClientSession(timeout=TIMEOUT) as session,
+        session.get(f"http://127.0.0.1:{port}{path}") as response,
+    ):
+        return response.status
+
+
+async def test_graceful_shutdown_finishes_work_before_releasing_the_lease() -> None:
+    world = build(keys=("ns/a", "ns/b"), concurrency=1)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            world.informer.allow_sync.set()
+            await world.elector.campaigning.wait()
+            world.elector.grant.set()
+            await world.controller.reconciling.wait()
+            assert world.health.is_ready()
+
+            world.daemon.request_shutdown()
+            await anyio.wait_all_tasks_blocked()
+            assert not world.health.is_ready(), "readiness must fail as soon as shutdown starts"
+            assert "released" not in world.journal, "released the Lease during a reconcile"
+            world.controller.gate.set()
+    assert world.exit_code == [EXIT_OK]
+    assert world.journal.index("reconcile:ns/a:end") < world.journal.index("released")
+    assert "reconcile:ns/b:start" not in world.journal, "started new work after shutdown"
+
+
+async def test_reconciles_outliving_the_grace_period_are_cancelled_and_exit_non_zero() -> None:
+    world = build(grace=0.2)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            world.informer.allow_sync.set()
+            world.elector.grant.set()
+            await world.controller.reconciling.wait()
+            world.daemon.request_shutdown()
+    assert world.exit_code == [EXIT_GRACE_EXCEEDED]
+    assert world.journal.index("reconcile:ns/a:cancelled") < world.journal.index("released")
+
+
+async def test_losing_the_lease_cancels_reconciles_at_once_and_exits_non_zero() -> None:
+    world = build(grace=60.0)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            world.informer.allow_sync.set()
+            world.elector.grant.set()
+            await world.controller.reconciling.wait()
+            world.elector.lose.set()
+    assert world.exit_code == [EXIT_LEADERSHIP_LOST]
+    assert "reconcile:ns/a:cancelled" in world.journal
+    assert "released" not in world.journal
+
+
+async def test_a_replica_campaigns_only_after_its_caches_synced() -> None:
+    world = build()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            await anyio.wait_all_tasks_blocked()
+            assert world.journal == ["tgb:listing"]
+            assert not world.health.is_ready()
+            world.informer.allow_sync.set()
+            await world.elector.campaigning.wait()
+            assert world.health.is_ready()
+            world.daemon.request_shutdown()
+    assert world.exit_code == [EXIT_OK]
+
+
+async def test_a_standby_is_ready_and_does_not_reconcile() -> None:
+    world = build()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            world.informer.allow_sync.set()
+            await world.elector.campaigning.wait()
+            world.controller.queue.add("ns/changed")  # a watch event on a standby
+            await anyio.wait_all_tasks_blocked()
+            assert world.health.is_ready()
+            assert not world.daemon.leading
+            assert not any(step.startswith("reconcile") for step in world.journal)
+            world.daemon.request_shutdown()
+    assert world.exit_code == [EXIT_OK]
+    assert "released" not in world.journal
+
+
+async def test_probes_answer_over_http_through_the_lifecycle() -> None:
+    world = build()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            while not world.daemon.endpoints.probe_port:
+                await anyio.wait_all_tasks_blocked()
+            port = world.daemon.endpoints.probe_port
+            assert await get_status(port, "/healthz") == 200
+            assert await get_status(port, "/readyz") == 500
+            world.informer.allow_sync.set()
+            await world.elector.campaigning.wait()
+            assert await get_status(port, "/readyz") == 200
+            metrics = world.daemon.endpoints.metrics_port
+            assert await get_status(metrics, "/metrics") == 200
+            world.elector.grant.set()
+            await world.controller.reconciling.wait()
+            world.daemon.request_shutdown()
+            assert await get_status(port, "/readyz") == 500, "ready while shutting down"
+            assert await get_status(port, "/healthz") == 200
+            world.controller.gate.set()
+    assert world.exit_code == [EXIT_OK]
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await get_status(port, "/healthz")
+
+
+async def test_a_silent_watch_fails_liveness() -> None:
+    world = build()
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            world.informer.allow_sync.set()
+            await world.elector.campaigning.wait()
+            assert world.health.is_live()
+            world.informer.age = 301.0
+            assert not world.health.is_live()
+            world.daemon.request_shutdown()
+
+
+async def test_without_leader_election_the_replica_works_once_synced() -> None:
+    journal: list[str] = []
+    informer = FakeInformer(journal, "tgb")
+    controller = FakeController(journal)
+    controller.informers.append(informer)
+    controller.gate.set()
+    daemon = Daemon(
+        controllers=[controller],
+        elector=None,
+        health=Health(),
+        endpoints=HttpEndpoints(Health(), probe_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0"),
+        grace_period=5.0,
+        handle_signals=False,
+    )
+    codes: list[int] = []
+
+    async def run() -> None:
+        codes.append(await daemon.run())
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            informer.allow_sync.set()
+            await daemon.wait_leading()
+            await controller.reconciling.wait()
+            daemon.request_shutdown()
+    assert codes == [EXIT_OK]
+    assert "reconcile:ns/a:end" in journal
