@@ -27,6 +27,7 @@ import enum
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
@@ -150,6 +151,11 @@ class WatchEvent:
 
     type: str
     object: dict[str, Any]
+
+
+def micro_time(moment: datetime) -> str:
+    """Kubernetes ``MicroTime``: RFC 3339 UTC with microseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def api_error(status: int, body: bytes, what: str) -> LbcError:

@@ -1,0 +1,368 @@
+"""The informer against an in-memory list/watch source: no delete is ever missed.
+
+The fake source keeps objects and an event log with resourceVersions, and lets a test expire
+history (410), break streams, or go silent. Backoff waits go to a recorder, so no test sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pytest
+from lbc.core.errors import NotFoundError, TransientError
+from lbc.kube.client import PODS, ExpiredError, KubeClient, Resource, WatchEvent
+from lbc.kube.informer import Backoff, EventHandlers, Informer, Store, namespace_index
+
+
+@dataclass(frozen=True, slots=True)
+class Slim:
+    namespace: str
+    name: str
+    ip: str
+    node: str
+
+
+def project(obj: dict[str, Any]) -> Slim:
+    meta = obj["metadata"]
+    return Slim(meta["namespace"], meta["name"], obj["status"]["podIP"], obj["spec"]["nodeName"])
+
+
+def pod(name: str, ip: str, node: str = "n1", ns: str = "default") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"nodeName": node},
+        "status": {"podIP": ip},
+    }
+
+
+class FakeSource:
+    """Objects, an event log, and scripted watch behaviour (a stand-in for the API server)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.log: list[tuple[int, str, dict[str, Any]]] = []
+        self.rv = 100
+        self.oldest_watchable = 0
+        self.changed = asyncio.Condition()
+        self.watch_script: deque[str] = deque()
+        self.list_calls: list[dict[str, Any]] = []
+        self.watch_calls: list[dict[str, Any]] = []
+        self.list_failures: deque[Exception] = deque()
+        self.close_streams = 0
+        self.partitioned = False
+
+    async def _bump(self, kind: str, obj: dict[str, Any]) -> None:
+        self.rv += 1
+        obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self.rv)}}
+        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        if kind == "DELETED":
+            self.objects.pop(key, None)
+        else:
+            self.objects[key] = obj
+        self.log.append((self.rv, kind, obj))
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def put(self, obj: dict[str, Any]) -> None:
+        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        await self._bump("MODIFIED" if key in self.objects else "ADDED", obj)
+
+    async def delete(self, name: str, ns: str = "default") -> None:
+        await self._bump("DELETED", self.objects[f"{ns}/{name}"])
+
+    def compact(self) -> None:
+        """Forget history: any watch from an older resourceVersion now gets 410."""
+        self.oldest_watchable = self.rv
+
+    async def end_streams(self) -> None:
+        self.close_streams += 1
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def list(self, resource: Resource, namespace: str | None = None, **kw: Any):
+        self.list_calls.append(kw)
+        if self.list_failures:
+            raise self.list_failures.popleft()
+        items = sorted(self.objects.items())
+        limit = kw.get("limit")
+        start = int(kw.get("continue_token") or 0)
+        chunk = items[start : start + limit] if limit else items[start:]
+        meta: dict[str, Any] = {"resourceVersion": str(self.rv)}
+        if limit and start + limit < len(items):
+            meta["continue"] = str(start + limit)
+        return {"items": [o for _k, o in chunk], "metadata": meta}
+
+    async def watch(
+        self, resource: Resource, namespace: str | None = None, **kw: Any
+    ) -> AsyncGenerator[WatchEvent, None]:
+        self.watch_calls.append(kw)
+        action = self.watch_script.popleft() if self.watch_script else "live"
+        if action == "broken":
+            raise TransientError("connection reset", reason="ConnectionError")
+        if action == "silent":
+            await asyncio.Event().wait()
+        since = int(kw["resource_version"])
+        if since < self.oldest_watchable:
+            raise ExpiredError("too old resource version")
+        closes = self.close_streams
+        sent = since
+        while True:
+            if self.close_streams != closes:
+                return
+            for rv, kind, obj in self.log:
+                if rv > sent and not self.partitioned:
+                    sent = rv
+                    yield WatchEvent(kind, obj)
+            async with self.changed:
+                await self.changed.wait()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.updated: list[tuple[str, Slim, Slim]] = []
+        self.deleted: list[tuple[str, Slim]] = []
+
+    def handlers(self) -> EventHandlers[Slim]:
+        return EventHandlers(
+            on_add=lambda k, _v: self.added.append(k),
+            on_update=lambda k, o, n: self.updated.append((k, o, n)),
+            on_delete=lambda k, o: self.deleted.append((k, o)),
+        )
+
+
+class Sleeps:
+    """Records backoff waits and returns at once (virtual time for the reflector loop)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        # A predicate over arbitrary state has no event to wait on; poll it under a deadline.
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+
+
+def make(source: FakeSource, **kw: Any) -> tuple[Informer[Slim], Recorder, Sleeps]:
+    sleeps = Sleeps()
+    informer = Informer(
+        cast(KubeClient, source),
+        PODS,
+        project,
+        sleep=sleeps,
+        rng=random.Random(7),
+        indexers={"node": lambda v: (v.node,)},
+        **kw,
+    )
+    recorder = Recorder()
+    informer.add_handlers(recorder.handlers())
+    return informer, recorder, sleeps
+
+
+@pytest.fixture
+async def running():
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(informer: Informer[Slim]) -> None:
+        tasks.append(asyncio.create_task(informer.run()))
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_initial_list_uses_resource_version_zero_and_marks_synced(running):
+    source = FakeSource()
+    await source.put(pod("a", "10.0.0.1"))
+    informer, recorder, _ = make(source)
+    assert not informer.has_synced()
+    running(informer)
+    async with asyncio.timeout(2):
+        await informer.wait_synced()
+    assert source.list_calls[0]["resource_version"] == "0"
+    assert recorder.added == ["default/a"]
+    assert informer.store.get("default/a") == Slim("default", "a", "10.0.0.1", "n1")
+
+
+async def test_paginated_list_follows_continue_tokens(running):
+    source = FakeSource()
+    for i in range(7):
+        await source.put(pod(f"p{i}", f"10.0.0.{i}"))
+    informer, recorder, _ = make(source, page_size=3)
+    running(informer)
+    await eventually(informer.has_synced)
+    assert len(source.list_calls) == 3
+    assert [c["continue_token"] for c in source.list_calls] == [None, "3", "6"]
+    assert source.list_calls[1]["resource_version"] is None
+    assert sorted(recorder.added) == [f"default/p{i}" for i in range(7)]
+
+
+async def test_watch_delivers_adds_updates_and_deletes_and_keeps_indexes(running):
+    source = FakeSource()
+    informer, recorder, _ = make(source)
+    running(informer)
+    await eventually(informer.has_synced)
+    await source.put(pod("a", "10.0.0.1", node="n1"))
+    await eventually(lambda: "default/a" in informer.store)
+    await source.put(pod("a", "10.0.0.1", node="n2"))
+    await eventually(lambda: len(recorder.updated) == 1)
+    assert informer.store.index_keys("node", "n2") == frozenset({"default/a"})
+    assert informer.store.index_keys("node", "n1") == frozenset()
+    await source.delete("a")
+    await eventually(lambda: len(recorder.deleted) == 1)
+    assert recorder.deleted[0][1].node == "n2"
+    assert informer.store.index_keys("node", "n2") == frozenset()
+    assert informer.resource_version == str(source.rv)
+
+
+async def test_an_update_that_changes_nothing_the_view_holds_is_not_delivered(running):
+    source = FakeSource()
+    await source.put(pod("a", "10.0.0.1"))
+    informer, recorder, _ = make(source)
+    running(informer)
+    await eventually(informer.has_synced)
+    noisy = pod("a", "10.0.0.1")
+    noisy["status"]["restartCount"] = 3
+    await source.put(noisy)
+    await eventually(lambda: informer.resource_version == str(source.rv))
+    assert recorder.updated == []
+
+
+async def test_deletes_missed_during_a_410_are_reported_after_relist(running):
+    source = FakeSource()
+    for name in ("a", "b", "c"):
+        await source.put(pod(name, "10.0.0.1"))
+    informer, recorder, _ = make(source)
+    running(informer)
+    await eventually(informer.has_synced)
+    await eventually(lambda: len(source.watch_calls) == 1)
+    # The network partitions: b is deleted, c changes and d appears while nothing reaches the
+    # informer; the server compacts its history; then the stream drops, so the rewatch from the
+    # old resourceVersion gets 410.
+    source.partitioned = True
+    await source.delete("b")
+    await source.put(pod("c", "10.0.0.9"))
+    await source.put(pod("d", "10.0.0.4"))
+    source.compact()
+    source.partitioned = False
+    source.watch_script.append("broken")
+    await source.end_streams()
+    await eventually(lambda: len(source.list_calls) == 2)
+    await eventually(lambda: len(recorder.deleted) == 1)
+    assert recorder.deleted[0][0] == "default/b"
+    assert source.list_calls[1]["resource_version"] == ""
+    assert [k for k, _o, _n in recorder.updated] == ["default/c"]
+    assert "default/d" in recorder.added
+    assert sorted(informer.store.keys()) == ["default/a", "default/c", "default/d"]
+
+
+async def test_a_clean_stream_end_rewatches_from_the_last_resource_version(running):
+    source = FakeSource()
+    informer, _recorder, sleeps = make(source)
+    running(informer)
+    await eventually(informer.has_synced)
+    await source.put(pod("a", "10.0.0.1"))
+    await eventually(lambda: "default/a" in informer.store)
+    await source.end_streams()
+    await eventually(lambda: len(source.watch_calls) == 2)
+    assert source.watch_calls[1]["resource_version"] == str(source.rv)
+    assert len(source.list_calls) == 1
+    assert sleeps.waits == []
+    assert 300 <= source.watch_calls[0]["timeout_seconds"] <= 600
+    assert source.watch_calls[0]["allow_bookmarks"] is True
+
+
+async def test_broken_streams_back_off_with_growing_jittered_waits(running):
+    source = FakeSource()
+    source.watch_script.extend(["broken"] * 4)
+    informer, _recorder, sleeps = make(source)
+    running(informer)
+    await eventually(lambda: len(source.watch_calls) == 5)
+    assert len(sleeps.waits) == 4
+    for wait, nominal in zip(sleeps.waits, (0.8, 1.6, 3.2, 6.4), strict=True):
+        assert nominal <= wait <= 2 * nominal
+    assert len(source.list_calls) == 1
+
+
+async def test_a_silent_stream_is_abandoned_by_the_watchdog(running):
+    source = FakeSource()
+    source.watch_script.append("silent")
+    informer, _recorder, _sleeps = make(source, inactivity_timeout=0.05)
+    running(informer)
+    await eventually(lambda: len(source.watch_calls) == 2)
+    await source.put(pod("a", "10.0.0.1"))
+    await eventually(lambda: "default/a" in informer.store)
+
+
+async def test_a_failing_list_is_retried_with_backoff_until_it_succeeds(running):
+    source = FakeSource()
+    source.list_failures.extend([NotFoundError("no such resource"), TransientError("503")])
+    informer, _recorder, sleeps = make(source)
+    running(informer)
+    await eventually(informer.has_synced)
+    assert len(source.list_calls) == 3
+    assert len(sleeps.waits) == 2
+
+
+async def test_resync_replays_the_cache_as_same_object_updates(running):
+    source = FakeSource()
+    await source.put(pod("a", "10.0.0.1"))
+    informer, recorder, sleeps = make(source, resync_period=10.0)
+    running(informer)
+    await eventually(lambda: len(recorder.updated) >= 1)
+    key, old, new = recorder.updated[0]
+    assert key == "default/a"
+    assert old is new
+    assert 9.0 <= sleeps.waits[0] <= 11.0
+
+
+async def test_handlers_added_late_see_the_cached_objects(running):
+    source = FakeSource()
+    await source.put(pod("a", "10.0.0.1"))
+    informer, _recorder, _ = make(source)
+    running(informer)
+    await eventually(informer.has_synced)
+    late = Recorder()
+    informer.add_handlers(late.handlers())
+    assert late.added == ["default/a"]
+
+
+def test_store_indexes_follow_every_change():
+    store: Store[Slim] = Store({"node": lambda v: (v.node,)})
+    store.add_indexer("namespace", namespace_index)
+    store.put("ns/a", Slim("ns", "a", "1", "n1"))
+    store.put("ns/b", Slim("ns", "b", "2", "n1"))
+    store.put("ns/a", Slim("ns", "a", "1", "n2"))
+    assert store.index_keys("node", "n1") == frozenset({"ns/b"})
+    assert [v.name for v in store.by_index("node", "n2")] == ["a"]
+    assert store.index_keys("namespace", "ns") == frozenset({"ns/a", "ns/b"})
+    store.remove("ns/b")
+    assert store.index_keys("node", "n1") == frozenset()
+    assert store.by_index("namespace", "ns") == [Slim("ns", "a", "1", "n2")]
+
+
+def test_backoff_doubles_to_the_cap_and_resets_after_two_quiet_minutes():
+    backoff = Backoff(rng=random.Random(1))
+    waits = [backoff.delay(float(t)) for t in range(8)]
+    nominal = [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0]
+    for wait, d in zip(waits, nominal, strict=True):
+        assert d <= wait <= 2 * d
+    assert 0.8 <= backoff.delay(7.0 + 120.0) <= 1.6
+
+
+def test_backoff_without_jitter_is_exact():
+    backoff = Backoff(jitter=0.0)
+    assert [backoff.delay(0.0) for _ in range(3)] == [0.8, 1.6, 3.2]
+    assert backoff.delay(119.0) == 6.4
