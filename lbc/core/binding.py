@@ -3,7 +3,7 @@
 The API server validates bindings against the CRD schema, but lbc must survive whatever it is
 handed anyway: bindings stored before a schema change, served as ``v1alpha1``, or edited with
 validation off. A malformed binding is a ``TerminalError`` (:class:`InvalidBindingError`, reason
-``InvalidBindingError``) whose message names the offending field; it never crashes the worker and
+``InvalidBinding``) whose message names the offending field; it never crashes the worker and
 never reaches ``plan()``, so it can never cause a deregistration.
 
 ``v1alpha1`` has the same shape as ``v1beta1`` minus a few optional fields, so one parser
@@ -34,7 +34,7 @@ _PROTOCOLS = frozenset({"HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP", "QUIC",
 class InvalidBindingError(TerminalError):
     """A binding whose spec cannot be acted on; ``field`` is the JSON path of the culprit."""
 
-    reason = "InvalidBindingError"
+    reason = "InvalidBinding"
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"spec is invalid at {field}: {problem}")
