@@ -32,7 +32,7 @@ def _ip(eps, pods, *, svc=SERVICE, nodes=NODES, **binding_kwargs):
     return desired_ip(binding(**binding_kwargs), svc, eps, lookup(pods), nodes)
 
 
-# --- ip: backend -------------------------------------------------------------------------------
+# --- ip: backend ---
 
 
 def test_missing_service_is_backend_not_found() -> None:
@@ -65,7 +65,7 @@ def test_no_slices_is_an_authoritative_empty_set() -> None:
     assert result.keys == frozenset()
 
 
-# --- ip: slices and ports ------------------------------------------------------------------------
+# --- ip: slices and ports ---
 
 
 def test_slice_port_number_is_the_target_port() -> None:
@@ -108,7 +108,7 @@ def test_same_endpoint_in_two_slices_is_one_target() -> None:
     assert len(_ip(slices, [p]).targets) == 1
 
 
-# --- ip: which endpoints count -------------------------------------------------------------------
+# --- ip: which endpoints count ---
 
 
 @pytest.mark.parametrize(
@@ -179,7 +179,7 @@ def test_desired_ip_target_carries_its_pod_and_creation_time() -> None:
     assert result.endpoints_hash() == endpoints_hash([("10.0.0.1", 8080, 1_234_000)])
 
 
-# --- instance ------------------------------------------------------------------------------------
+# --- instance ---
 
 NODEPORT = service(type="NodePort", node_port=31234)
 
