@@ -28,6 +28,7 @@ from lbc.aws.metrics import RATE_LIMIT_WAIT
 MUTATE: Final = "mutate"
 DESCRIBE: Final = "describe"
 
+_EPSILON: Final = 1e-9
 _READ_PREFIXES: Final = ("Describe", "Get", "List")
 
 
@@ -72,10 +73,12 @@ class TokenBucket:
         async with self._turn:
             start = self._clock()
             self._refill()
-            while self._tokens < 1.0:
+            # The tolerance stops float rounding from asking for sleeps too short to move the
+            # clock (an endless loop of zero-length sleeps).
+            while self._tokens < 1.0 - _EPSILON:
                 await self._sleep((1.0 - self._tokens) / self.rate)
                 self._refill()
-            self._tokens -= 1.0
+            self._tokens = max(0.0, self._tokens - 1.0)
             return self._clock() - start
 
 
