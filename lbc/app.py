@@ -297,8 +297,10 @@ class Daemon:
                                     )
                                     self._workers.append(workers)
                                     work.start_soon(workers.run)
-                                if self._stop_requested.is_set():
-                                    self._stop_workers()
+                                # Lead until told to stop, with or without controllers; the
+                                # group then waits for the workers to finish their keys.
+                                await self._stop_requested.wait()
+                                self._stop_workers()
                     finally:
                         self._work_done.set()
                     # Workers are gone: cancelling the election now makes the elector release

@@ -306,3 +306,31 @@ async def test_without_leader_election_the_replica_works_once_synced() -> None:
             daemon.request_shutdown()
     assert codes == [EXIT_OK]
     assert "reconcile:ns/a:end" in journal
+
+
+async def test_a_leader_without_controllers_holds_the_lease_until_shutdown() -> None:
+    journal: list[str] = []
+    elector = FakeElector(journal)
+    daemon = Daemon(
+        controllers=[],
+        elector=elector,
+        health=Health(),
+        endpoints=HttpEndpoints(Health(), probe_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0"),
+        grace_period=5.0,
+        handle_signals=False,
+    )
+    codes: list[int] = []
+
+    async def run() -> None:
+        codes.append(await daemon.run())
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            elector.grant.set()
+            await daemon.wait_leading()
+            await anyio.wait_all_tasks_blocked()
+            assert journal == ["campaign", "leading"], "gave the Lease up while still running"
+            daemon.request_shutdown()
+    assert codes == [EXIT_OK]
+    assert journal == ["campaign", "leading", "released"]

@@ -1,0 +1,153 @@
+"""``python -m lbc run`` as a real process against the lab API server: leader election, SIGTERM.
+
+Two replicas campaign for one Lease. SIGTERM on the leader must end it with exit 0 and an
+empty Lease holder, and the standby must take over within about one retry period (not a full
+lease duration). Lease timings are shortened so the test takes seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.abc
+import orjson
+import pytest
+from lbc.app import EXIT_OK
+from lbc.lab.apiserver.server import LabApiServer
+
+LEASE = "lbc-leader"
+CONSOLE_EVENT = re.compile(r"\] (\S+)")
+RETRY = 0.5
+TIMINGS = {"LBC_LEASE_DURATION": "4", "LBC_RENEW_DEADLINE": "3", "LBC_RETRY_PERIOD": str(RETRY)}
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@dataclass
+class Replica:
+    name: str
+    process: anyio.abc.Process
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    started: anyio.Event = field(default_factory=anyio.Event)
+
+    def events(self) -> list[str]:
+        return [str(line.get("event")) for line in self.lines]
+
+
+async def _read_lines(replica: Replica) -> None:
+    assert replica.process.stdout is not None
+    buffer = b""
+    async for chunk in replica.process.stdout:
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        for raw in complete:
+            try:
+                line = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                # A logger bound before logging was configured renders as console text:
+                # "<date> <time> [info     ] <event>  [<logger>] key=value ..."
+                text = raw.decode(errors="replace")
+                match = CONSOLE_EVENT.search(text)
+                line = {"event": match.group(1) if match else "unparsed", "text": text}
+            replica.lines.append(line)
+            if line.get("event") == "daemon_started":
+                replica.started.set()
+
+
+@asynccontextmanager
+async def replica(
+    tg: anyio.abc.TaskGroup, server: LabApiServer, name: str
+) -> AsyncIterator[Replica]:
+    env = {
+        **os.environ,
+        "LBC_KUBECONFIG": str(server.kubeconfig_path),
+        "LBC_PROBE_ADDR": "127.0.0.1:0",
+        "LBC_METRICS_ADDR": "127.0.0.1:0",
+        "LBC_LEASE_NAMESPACE": "default",
+        "LBC_LOG_FORMAT": "json",
+        "LBC_SHUTDOWN_GRACE_PERIOD": "5",
+        "POD_NAME": name,
+        **TIMINGS,
+    }
+    env.pop("KUBECONFIG", None)
+    process = await anyio.open_process(
+        [sys.executable, "-m", "lbc", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    rep = Replica(name, process)
+    tg.start_soon(_read_lines, rep)
+    try:
+        yield rep
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with anyio.CancelScope(shield=True):
+            await process.wait()
+
+
+def holder(server: LabApiServer) -> str | None:
+    lease = server.get("coordination.k8s.io/v1", "Lease", LEASE, "default")
+    if lease is None:
+        return None
+    return str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+
+async def wait_for_holder(server: LabApiServer, wanted: set[str], deadline: float) -> str:
+    """Poll the in-process store (no network) until the holder is one of ``wanted``."""
+    with anyio.fail_after(deadline):
+        # The store offers no change notification to in-process readers: poll it, bounded.
+        while (current := holder(server)) not in wanted:  # noqa: ASYNC110 - see above
+            await anyio.sleep(0.02)
+    assert current is not None
+    return current
+
+
+async def test_sigterm_releases_the_lease_and_the_standby_takes_over_quickly() -> None:
+    async with LabApiServer.running() as server, anyio.create_task_group() as tg:
+        async with replica(tg, server, "replica-a") as a:
+            first = await wait_for_holder(server, {"replica-a"}, deadline=20)
+            assert first == "replica-a"
+            async with replica(tg, server, "replica-b") as b:
+                with anyio.fail_after(20):
+                    await b.started.wait()
+                assert holder(server) == "replica-a", "the standby stole a held Lease"
+
+                a.process.send_signal(signal.SIGTERM)
+                with anyio.fail_after(10):
+                    code = await a.process.wait()
+                assert code == EXIT_OK, a.lines[-5:]
+                events = a.events()
+                assert events.index("shutdown_started") < events.index("lease_released")
+                # Released, so the standby needs one retry period (plus jitter), not a full
+                # lease duration.
+                with anyio.fail_after(3 * RETRY + 1.0):
+                    await wait_for_holder(server, {"replica-b"}, deadline=60)
+
+                b.process.send_signal(signal.SIGTERM)
+                with anyio.fail_after(10):
+                    assert await b.process.wait() == EXIT_OK
+                assert holder(server) == "", "the last replica did not release the Lease"
+        tg.cancel_scope.cancel()
+
+
+async def test_a_second_signal_forces_the_exit() -> None:
+    async with LabApiServer.running() as server, anyio.create_task_group() as tg:
+        async with replica(tg, server, "replica-c") as c:
+            await wait_for_holder(server, {"replica-c"}, deadline=20)
+            c.process.send_signal(signal.SIGTERM)
+            c.process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(10):
+                code = await c.process.wait()
+            assert code in (EXIT_OK, 1), c.lines[-5:]
+        tg.cancel_scope.cancel()
