@@ -1,0 +1,37 @@
+"""The lab Kubernetes API server: faithful enough for kubernetes_asyncio and kubectl.
+
+No kube-apiserver runs on the development machines, so every test of lbc against Kubernetes
+rests on this emulator. It reproduces the behaviour controllers depend on (resourceVersions,
+optimistic concurrency, the status subresource, finalizers, watch resumption with 410 and
+bookmarks, CRD schemas with 422 causes) rather than just storing JSON.
+
+Usage in tests (fixtures from ``lbc.lab.kube_fixtures``: ``lab_apiserver``,
+``lab_kubeconfig``, ``kube_api_client``)::
+
+    async with LabApiServer.running() as api:
+        api.url, api.kubeconfig_path          # http://127.0.0.1:<port>, a kubeconfig file
+        api.create({...})                     # synchronous setup through the real semantics
+        api.faults.fail("list", "pods", code=500, count=2)
+        api.faults.close_watches(); api.faults.expire_history()
+
+From the shell (foreground until SIGTERM/SIGINT; the kubeconfig appears once it serves)::
+
+    python -m lbc lab apiserver --port 0 --kubeconfig /tmp/lab/kubeconfig
+
+Another process controls faults over ``/_lab/...`` (see ``labroutes``).
+
+kubectl verbs that work against the lab (each exercised by tests/integration/apiserver):
+``apply -f`` (client-side, create and update; ``--server-side`` too), ``create -f``,
+``get`` (tables with printer columns, ``-o yaml|json|name``, ``-w``, ``-l``, ``-A``),
+``patch --type merge|json|strategic``, ``delete`` (waits for finalizers), ``label``,
+``annotate``, ``replace -f``, ``api-resources``, ``api-versions``, ``version``.
+Not served: ``logs``, ``exec``, ``port-forward``, ``top``, ``scale``/``rollout`` (no
+controllers run in the lab), ``auth can-i``, aggregated discovery, protobuf.
+"""
+
+from __future__ import annotations
+
+from lbc.lab.apiserver.cli import main
+from lbc.lab.apiserver.server import LabApiServer
+
+__all__ = ["LabApiServer", "main"]
