@@ -8,6 +8,8 @@ docstring of ``lbc.app`` promises: readiness fails → no new work → in-flight
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -16,6 +18,7 @@ import aiohttp
 import anyio
 import pytest
 from lbc.app import (
+    EXIT_FORCED,
     EXIT_GRACE_EXCEEDED,
     EXIT_LEADERSHIP_LOST,
     EXIT_OK,
@@ -334,3 +337,22 @@ async def test_a_leader_without_controllers_holds_the_lease_until_shutdown() -> 
             daemon.request_shutdown()
     assert codes == [EXIT_OK]
     assert journal == ["campaign", "leading", "released"]
+
+
+async def test_a_second_signal_cancels_the_graceful_shutdown() -> None:
+    world = build(grace=60.0)
+    world.daemon._handle_signals = True
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            world.informer.allow_sync.set()
+            world.elector.grant.set()
+            await world.controller.reconciling.wait()
+            await anyio.wait_all_tasks_blocked()  # the signal receiver is installed
+            os.kill(os.getpid(), signal.SIGTERM)
+            while world.health.is_ready():
+                await anyio.wait_all_tasks_blocked()
+            assert "reconcile:ns/a:cancelled" not in world.journal, "the first signal forced"
+            os.kill(os.getpid(), signal.SIGINT)
+    assert world.exit_code == [EXIT_FORCED]
+    assert "reconcile:ns/a:cancelled" in world.journal

@@ -139,15 +139,3 @@ async def test_sigterm_releases_the_lease_and_the_standby_takes_over_quickly() -
                     assert await b.process.wait() == EXIT_OK
                 assert holder(server) == "", "the last replica did not release the Lease"
         tg.cancel_scope.cancel()
-
-
-async def test_a_second_signal_forces_the_exit() -> None:
-    async with LabApiServer.running() as server, anyio.create_task_group() as tg:
-        async with replica(tg, server, "replica-c") as c:
-            await wait_for_holder(server, {"replica-c"}, deadline=20)
-            c.process.send_signal(signal.SIGTERM)
-            c.process.send_signal(signal.SIGTERM)
-            with anyio.fail_after(10):
-                code = await c.process.wait()
-            assert code in (EXIT_OK, 1), c.lines[-5:]
-        tg.cancel_scope.cancel()
