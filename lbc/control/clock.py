@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import time
 from typing import Protocol, final
 
 import anyio
@@ -35,10 +36,13 @@ class Clock(Protocol):
 
 @final
 class MonotonicClock:
-    """The event loop's own monotonic clock (what anyio's timeouts use)."""
+    """``time.monotonic()``: the scale asyncio's loop clock (and so anyio's timeouts) uses.
+
+    Reading it needs no running loop, so a metrics scrape or a synchronous caller can too.
+    """
 
     def now(self) -> float:
-        return anyio.current_time()
+        return time.monotonic()
 
     async def sleep_until(self, deadline: float) -> None:
         await anyio.sleep_until(deadline)

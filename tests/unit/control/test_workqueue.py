@@ -330,3 +330,24 @@ def test_invariants_hold_under_any_sequence_of_operations(ops: list[tuple[str, s
         assert remaining == wanted
 
     anyio.run(scenario)
+
+
+def test_keys_can_be_added_outside_the_event_loop() -> None:
+    queue: WorkQueue[str] = WorkQueue(fresh_name())  # the real clock
+    queue.add("ns/a")
+    queue.add_rate_limited("ns/b")
+
+    async def take() -> str:
+        return await queue.get()
+
+    assert anyio.run(take) == "ns/a"
+    assert queue.waiting == 1
+
+
+async def test_the_real_clock_waits_for_its_deadline() -> None:
+    from lbc.control.clock import MonotonicClock
+
+    clock = MonotonicClock()
+    deadline = clock.now() + 0.02
+    await clock.sleep_until(deadline)
+    assert clock.now() >= deadline
