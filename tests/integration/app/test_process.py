@@ -139,3 +139,26 @@ async def test_sigterm_releases_the_lease_and_the_standby_takes_over_quickly() -
                     assert await b.process.wait() == EXIT_OK
                 assert holder(server) == "", "the last replica did not release the Lease"
         tg.cancel_scope.cancel()
+
+
+async def test_a_killed_leader_is_replaced_within_the_lease_duration() -> None:
+    lease_duration = float(TIMINGS["LBC_LEASE_DURATION"])
+    async with LabApiServer.running() as server, anyio.create_task_group() as tg:
+        async with replica(tg, server, "replica-a") as a, replica(tg, server, "replica-b") as b:
+            first = await wait_for_holder(server, {"replica-a", "replica-b"}, deadline=20)
+            leader, standby = (a, b) if first == "replica-a" else (b, a)
+            with anyio.fail_after(20):
+                await standby.started.wait()
+            leader.process.kill()  # no release: the standby must wait the Lease out
+            await leader.process.wait()
+            killed_at = anyio.current_time()
+            await wait_for_holder(server, {standby.name}, deadline=lease_duration + 3 * RETRY + 1)
+            took = anyio.current_time() - killed_at
+            assert took <= lease_duration + 3 * RETRY + 1, took
+            # Safety: the standby saw the last renewal at most one (jittered) retry period
+            # before the kill, and must not act before the Lease could have expired.
+            assert took >= lease_duration - 2.2 * RETRY - 0.2, f"took over after {took:.2f}s"
+            standby.process.send_signal(signal.SIGTERM)
+            with anyio.fail_after(10):
+                assert await standby.process.wait() == EXIT_OK
+        tg.cancel_scope.cancel()
