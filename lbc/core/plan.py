@@ -214,6 +214,14 @@ def _diag_events(diagnostics: Iterable[Diagnostic]) -> list[Event]:
     return [Event(WARNING if d.warning else NORMAL, d.reason, d.message) for d in diagnostics]
 
 
+def _headline(desired: DesiredSet, reason: str, message: str) -> Diagnostic:
+    """The diagnostic that explains an unresolved desired set (a default if it carries none)."""
+    for diag in desired.diagnostics:
+        if diag.warning:
+            return diag
+    return Diagnostic(reason, message, True)
+
+
 def _ready(status: bool, reason: str, message: str) -> Condition:
     return Condition("Ready", TRUE if status else FALSE, reason, message)
 
@@ -330,18 +338,14 @@ def plan(
         draft.pods = release_gates(binding.name, gated_pods)
         if life is Lifecycle.BACKEND_GONE:
             draft.checkpoint_reset = bool(binding.checkpoint)
-            draft.status = Status(
-                len(want),
-                0,
-                0,
-                _ready(False, "BackendNotFound", desired.diagnostics[0].message),
-            )
+            diag = _headline(desired, "BackendNotFound", "the binding's Service or port is missing")
+            draft.status = Status(len(want), 0, 0, _ready(False, diag.reason, diag.message))
             if draft.failure is None:
-                draft.failure = Failure("BackendNotFound", desired.diagnostics[0].message)
+                draft.failure = Failure(diag.reason, diag.message)
         return draft.freeze(len(want), batch_size)
 
     if life is Lifecycle.UNRESOLVED:
-        diag = desired.diagnostics[0]
+        diag = _headline(desired, "DesiredTargetsUnresolved", "desired targets cannot be resolved")
         draft.failure = Failure(diag.reason, diag.message)
         draft.status = Status(0, 0, 0, _ready(False, diag.reason, diag.message))
         return draft.freeze(0, batch_size)
