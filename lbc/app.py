@@ -47,6 +47,7 @@ from lbc import __version__
 from lbc.control.clock import Clock, MonotonicClock
 from lbc.control.worker import Result, Workers
 from lbc.control.workqueue import WorkQueue
+from lbc.core.errors import TerminalError
 from lbc.kube.client import KubeClient
 from lbc.kube.config import api_client_from_settings, in_cluster_namespace
 from lbc.kube.lease import ElectionConfig, LeaderElectionLostError, LeaderElector, default_identity
@@ -58,6 +59,8 @@ from lbc.settings import Settings
 EXIT_OK = 0
 EXIT_FORCED = 1
 """A second SIGTERM/SIGINT arrived during the graceful shutdown."""
+EXIT_CONFIG = 2
+"""The daemon cannot start as configured (for instance no usable Kubernetes credentials)."""
 EXIT_LEADERSHIP_LOST = 3
 """The Lease was lost while leading; reconciles were cancelled at once."""
 EXIT_GRACE_EXCEEDED = 4
@@ -350,7 +353,11 @@ def _lease_namespace(settings: Settings) -> str:
 
 async def serve(settings: Settings, controllers: ControllerFactory = no_controllers) -> int:
     """Build the real components from ``settings`` and run the daemon until it stops."""
-    api = await api_client_from_settings(settings)
+    try:
+        api = await api_client_from_settings(settings)
+    except TerminalError as err:
+        _log().error("startup_failed", reason=err.reason, error=str(err))
+        return EXIT_CONFIG
     try:
         kube = KubeClient(api)
         health = Health()
