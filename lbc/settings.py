@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Client-side rate limit of mutating ELBv2 calls (per process).",
     )
+    aws_describe_calls_per_second: float = Field(
+        default=50.0,
+        gt=0,
+        description="Client-side rate limit of ELBv2 and EC2 describe calls (per process).",
+    )
     workers: int = Field(default=4, ge=1, le=256, description="Bindings reconciled concurrently.")
     backoff_base: Duration = Field(
         default=0.005, gt=0, description="First per-binding retry delay after a failure."
