@@ -30,9 +30,11 @@ def _cmd_run(_args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"lbc: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from lbc import app  # noqa: PLC0415 - the daemon's imports are paid only by `run`
+    # The daemon's imports are paid only by `run`.
+    from lbc import app  # noqa: PLC0415
+    from lbc.control.controller import binding_controllers  # noqa: PLC0415
 
-    return app.main(settings)
+    return app.main(settings, binding_controllers)
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:

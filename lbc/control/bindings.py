@@ -1,0 +1,573 @@
+"""The TargetGroupBinding reconciler: gather inputs, ask ``core.plan``, carry the plan out.
+
+One reconcile of one binding key:
+
+1. **Gather** from the informer caches: the binding, its Service, EndpointSlices, pods and
+   nodes; resolve the desired targets (``core.desired``).
+2. **Skip** when the checkpoint says the inputs did not change since the last full success and
+   no readiness gate is pending, unless the binding's drift verification is due. A skipped
+   reconcile makes no AWS call and writes nothing.
+3. **Observe** the target group (cached health; a full ``DescribeTargetHealth`` when the drift
+   verification is due) and read the ledger fresh from the API server.
+4. **Plan** (``core.plan``: pure) and **execute** in the plan's order: checkpoint reset →
+   ledger write-ahead → deregister → register → ledger settle / delete → pod conditions →
+   finalizer → status and events → checkpoint. The first failure stops the sequence; status
+   and a Warning event say why, and the worker retries (the next pass re-plans from fresh
+   observations, which is what makes partial success converge).
+
+Drift verification: every binding is verified about every ``LBC_DRIFT_VERIFY_PERIOD`` (jittered
+so a fleet of bindings spreads its describes), costing one ``DescribeTargetHealth``; a target
+removed out of band is registered again by that pass. After a restart the first verification
+is drawn from the second half of the period, so a restart costs no AWS call at all.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+from prometheus_client import Counter, Gauge
+
+from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
+from lbc.control.worker import Result
+from lbc.core.binding import FINALIZER, Binding
+from lbc.core.checkpoint import may_skip
+from lbc.core.desired import DesiredSet, desired
+from lbc.core.errors import (
+    ConflictError,
+    LbcError,
+    NotFoundError,
+    TargetGroupNotFoundError,
+    TerminalError,
+    TransientError,
+)
+from lbc.core.gates import PodConditionChange, gates_pending
+from lbc.core.ledger import LedgerAbsent, LedgerState, encode
+from lbc.core.objects import EndpointSliceView, NodeView, PodView, ServiceView
+from lbc.core.plan import Lifecycle, Plan, checkpoint_for, lifecycle_of, plan
+from lbc.core.targets import Target, TargetHealth
+from lbc.kube.client import PODS, TARGET_GROUP_BINDINGS, KubeClient, PatchType
+from lbc.kube.events import EventType, ObjectRef
+from lbc.kube.informer import Store
+from lbc.kube.ledger import Ledgers
+from lbc.observe.log import get_logger
+from lbc.observe.metrics import REGISTRY
+
+CHECKPOINT: Final = "elbv2.k8s.aws/checkpoint"
+CHECKPOINT_TIMESTAMP: Final = "elbv2.k8s.aws/checkpoint-timestamp"
+SLICE_SERVICE_INDEX: Final = "service"
+POD_GATE_INDEX: Final = "gate"
+
+log = get_logger("lbc.control.bindings")
+
+SKIPS = Counter(
+    "lbc_reconcile_skips_total",
+    "Reconciles that skipped AWS because the checkpoint matched.",
+    registry=REGISTRY,
+)
+DRIFT_REPAIRS = Counter(
+    "lbc_drift_repairs_total",
+    "Targets registered again by a drift verification after they vanished out of band.",
+    registry=REGISTRY,
+)
+DRIFT_VERIFICATIONS = Counter(
+    "lbc_drift_verifications_total", "Drift verifications run.", registry=REGISTRY
+)
+TARGETS = Gauge(
+    "lbc_targets",
+    "Targets of the bound target groups as last observed, by health state (desired targets "
+    "of this cluster's bindings only).",
+    ["state"],
+    registry=REGISTRY,
+)
+
+
+class EventSink(Protocol):
+    """What the reconciler needs of :class:`lbc.kube.events.EventRecorder`."""
+
+    async def emit(self, ref: ObjectRef, type_: EventType, reason: str, message: str) -> None: ...
+
+
+class TargetGroupPort(Protocol):
+    """What the reconciler needs of :class:`lbc.aws.elbv2.TargetGroups`."""
+
+    async def describe(self, arn: str, *, fresh: bool = False) -> Mapping[Target, TargetHealth]: ...
+
+    async def register(self, arn: str, targets: Sequence[Target]) -> None: ...
+
+    async def deregister(self, arn: str, targets: Sequence[Target]) -> None: ...
+
+
+def _now_iso(wall: Callable[[], datetime]) -> str:
+    return wall().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class BindingReconciler:
+    """Reconciles one binding key at a time; safe to run on many keys concurrently."""
+
+    def __init__(
+        self,
+        *,
+        kube: KubeClient,
+        target_groups: TargetGroupPort,
+        ledgers: Ledgers,
+        events: EventSink,
+        bindings: Store[BindingEntry],
+        services: Store[ServiceView],
+        slices: Store[EndpointSliceView],
+        pods: Store[PodView],
+        nodes: Store[NodeView],
+        requeue_period: float,
+        drift_verify_period: float,
+        requeue: Callable[[str, float], None] = lambda _key, _delay: None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._kube = kube
+        self._tgs = target_groups
+        self._ledgers = ledgers
+        self._events = events
+        self._bindings = bindings
+        self._services = services
+        self._slices = slices
+        self._pods = pods
+        self._nodes = nodes
+        self._requeue_period = requeue_period
+        self._verify_period = drift_verify_period
+        self._requeue = requeue
+        self._monotonic = monotonic
+        self._wall = wall
+        self._rng = rng or random.Random()
+        self._next_verify: dict[str, float] = {}
+        self._checkpoints: dict[str, str] = {}
+
+    # -- what the triggers ask --------------------------------------------------------------------
+
+    def own_checkpoint(self, key: str) -> str | None:
+        """The checkpoint value this process last wrote on binding ``key``."""
+        return self._checkpoints.get(key)
+
+    # -- drift verification schedule --------------------------------------------------------------
+
+    def _until_verify(self, key: str) -> float:
+        now = self._monotonic()
+        due = self._next_verify.get(key)
+        if due is None:
+            due = now + self._verify_period * self._rng.uniform(0.5, 1.0)
+            self._next_verify[key] = due
+        return max(0.0, due - now)
+
+    def _verify_due(self, key: str) -> bool:
+        return self._until_verify(key) <= 0.0
+
+    def _verified(self, key: str) -> None:
+        jitter = self._rng.uniform(0.9, 1.1)
+        self._next_verify[key] = self._monotonic() + self._verify_period * jitter
+
+    def _forget(self, key: str) -> None:
+        self._next_verify.pop(key, None)
+        self._checkpoints.pop(key, None)
+
+    # -- the reconcile ----------------------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> Result | None:
+        entry = self._bindings.get(key)
+        if entry is None:
+            self._forget(key)
+            return None
+        if entry.binding is None:
+            return await self._invalid(entry)
+        binding = entry.binding
+        if entry.deleting and not entry.has_finalizer:
+            self._forget(key)
+            return None
+        if not entry.deleting and not entry.has_finalizer:
+            await self._set_finalizers(entry, (*entry.finalizers, FINALIZER))
+
+        wanted = self._desired(binding)
+        life = lifecycle_of(binding, wanted)
+        verify = life is Lifecycle.LIVE and self._verify_due(key)
+        if (
+            life is Lifecycle.LIVE
+            and not verify
+            and may_skip(
+                binding.checkpoint,
+                checkpoint_for(binding, wanted),
+                gates_pending=gates_pending(binding.name, wanted),
+            )
+        ):
+            SKIPS.inc()
+            return Result(requeue_after=self._until_verify(key))
+
+        arn = binding.spec.target_group_arn
+        observed = await self._observe(arn, fresh=verify, lifecycle=life)
+        ledger, stored = await self._ledgers.read(binding)
+        decided = plan(
+            binding,
+            wanted,
+            observed,
+            ledger,
+            gated_pods=self._gated_pods(binding) if life is not Lifecycle.LIVE else (),
+            gate_requeue_after=self._requeue_period,
+        )
+        if verify:
+            DRIFT_VERIFICATIONS.inc()
+            DRIFT_REPAIRS.inc(len(decided.registered & _previously_desired(entry, wanted)))
+        self._count_targets(wanted, observed)
+        log.info(
+            "reconcile_planned",
+            lifecycle=life.value,
+            target_group_arn=arn,
+            verify=verify,
+            **_summary(decided),
+        )
+        log.debug(
+            "reconcile_targets",
+            register=[t.identity for t in sorted(decided.registered)],
+            deregister=[t.identity for t in sorted(decided.deregistered)],
+        )
+        return await self._execute(
+            entry=entry,
+            binding=binding,
+            arn=arn,
+            decided=decided,
+            ledger=ledger,
+            stored=stored,
+            verify=verify,
+        )
+
+    # -- inputs -----------------------------------------------------------------------------------
+
+    def _desired(self, binding: Binding) -> DesiredSet:
+        ns = binding.namespace
+        service = self._services.get(f"{ns}/{binding.spec.service_name}")
+        slices = self._slices.by_index(SLICE_SERVICE_INDEX, f"{ns}/{binding.spec.service_name}")
+        pods = self._pods
+
+        def pod(namespace: str, name: str) -> PodView | None:
+            return pods.get(f"{namespace}/{name}")
+
+        nodes = {view.name: view for view in self._nodes.values()}
+        return desired(binding, service, slices, pod, nodes)
+
+    def _gated_pods(self, binding: Binding) -> list[PodView]:
+        return self._pods.by_index(POD_GATE_INDEX, binding.key)
+
+    async def _observe(
+        self, arn: str, *, fresh: bool, lifecycle: Lifecycle
+    ) -> Mapping[Target, TargetHealth] | None:
+        if not arn:
+            return None
+        try:
+            observed: Mapping[Target, TargetHealth] = await self._tgs.describe(arn, fresh=fresh)
+        except NotFoundError:
+            return None
+        except TerminalError:
+            # A malformed ARN: there is nothing in AWS this binding could own. Deletion and
+            # backend-not-found cleanup must not be blocked by it; a live binding reports it.
+            if lifecycle is Lifecycle.LIVE:
+                raise
+            return None
+        return observed
+
+    def _count_targets(
+        self, wanted: DesiredSet, observed: Mapping[Target, TargetHealth] | None
+    ) -> None:
+        if observed is None:
+            return
+        states: dict[str, int] = {}
+        for target in wanted.keys:
+            health = observed.get(target)
+            state = health.state.value if health is not None else "unregistered"
+            states[state] = states.get(state, 0) + 1
+        for state, count in states.items():
+            TARGETS.labels(state).set(count)
+
+    # -- execution --------------------------------------------------------------------------------
+
+    async def _execute(
+        self,
+        *,
+        entry: BindingEntry,
+        binding: Binding,
+        arn: str,
+        decided: Plan,
+        ledger: LedgerState,
+        stored: str | None,
+        verify: bool,
+    ) -> Result | None:
+        step = "checkpoint"
+        failure: LbcError | None = None
+        try:
+            if decided.checkpoint_reset:
+                await self._set_checkpoint(binding, "")
+            step = "ledger"
+            version = None if isinstance(ledger, LedgerAbsent) else ledger.resource_version
+            if decided.ledger_write_ahead is not None:
+                version = await self._ledgers.write(
+                    binding,
+                    decided.ledger_write_ahead,
+                    resource_version=version,
+                    current_value=stored,
+                )
+                stored = encode(decided.ledger_write_ahead)
+            if decided.deregister:
+                step = "deregister"
+                await self._tgs.deregister(arn, sorted(decided.deregistered))
+            if decided.register:
+                step = "register"
+                await self._tgs.register(arn, sorted(decided.registered))
+            step = "ledger"
+            if decided.ledger_settle is not None:
+                version = await self._ledgers.write(
+                    binding, decided.ledger_settle, resource_version=version, current_value=stored
+                )
+            if decided.delete_ledger:
+                await self._ledgers.delete(binding, resource_version=version)
+            step = "pods"
+            for change in decided.pod_conditions:
+                await self._set_pod_condition(change)
+            if decided.remove_finalizer:
+                step = "finalizer"
+                await self._set_finalizers(
+                    entry, tuple(f for f in entry.finalizers if f != FINALIZER)
+                )
+        except ConflictError:
+            raise  # someone else wrote first: re-read everything at once, no Warning
+        except LbcError as exc:
+            failure = exc
+        if verify and failure is None:
+            self._verified(binding.key)
+        if decided.remove_finalizer and failure is None:
+            self._forget(binding.key)
+            await self._emit(decided, entry)
+            return None
+        await self._report(entry, binding, decided, failure, step)
+        if failure is not None:
+            raise failure
+        if decided.failure is not None:
+            if decided.failure.transient:
+                raise TransientError(decided.failure.message, reason=decided.failure.reason)
+            self._requeue(binding.key, self._until_verify(binding.key))
+            raise TerminalError(decided.failure.message, reason=decided.failure.reason)
+        if decided.checkpoint is not None:
+            await self._set_checkpoint(binding, decided.checkpoint)
+        delay = self._until_verify(binding.key)
+        if decided.requeue_after is not None:
+            delay = min(delay, decided.requeue_after)
+        return Result(requeue_after=delay)
+
+    async def _report(
+        self,
+        entry: BindingEntry,
+        binding: Binding,
+        decided: Plan,
+        failure: LbcError | None,
+        step: str,
+    ) -> None:
+        """Status and events of the pass (a failed step overrides the plan's Ready)."""
+        await self._emit(decided, entry, skip_success=failure is not None)
+        if failure is not None:
+            reason = {
+                "deregister": "FailedDeregister",
+                "register": "FailedRegister",
+                "ledger": "FailedLedgerWrite",
+                "pods": "FailedPodCondition",
+                "finalizer": "FailedCleanup",
+                "checkpoint": "FailedCheckpoint",
+            }[step]
+            if isinstance(failure, TargetGroupNotFoundError):
+                reason = failure.reason
+            message = f"{failure.reason}: {failure}"
+            await self._events.emit(self._ref(entry), "Warning", reason, message)
+            counts = None
+            if decided.status is not None:
+                counts = TargetCounts(decided.status.desired, 0, 0)
+            await self._write_status(entry, ("False", reason, message), counts)
+            return
+        if decided.status is None:
+            return
+        st = decided.status
+        await self._write_status(
+            entry,
+            (st.ready.status, st.ready.reason, st.ready.message),
+            TargetCounts(st.desired, st.registered, st.healthy),
+        )
+
+    async def _emit(
+        self, decided: Plan, entry: BindingEntry, *, skip_success: bool = False
+    ) -> None:
+        for event in decided.events:
+            if skip_success and event.reason in ("TargetsRegistered", "TargetsDeregistered"):
+                continue
+            kind: EventType = "Warning" if event.type == "Warning" else "Normal"
+            await self._events.emit(self._ref(entry), kind, event.reason, event.message)
+
+    async def _invalid(self, entry: BindingEntry) -> Result | None:
+        """A binding lbc cannot parse: say so, touch nothing in AWS, never block its deletion."""
+        message = entry.error or "invalid binding"
+        if entry.deleting:
+            if entry.has_finalizer:
+                await self._events.emit(
+                    self._ref(entry),
+                    "Warning",
+                    "CleanupSkipped",
+                    f"binding is invalid ({message}); its targets were left registered",
+                )
+                await self._set_finalizers(
+                    entry, tuple(f for f in entry.finalizers if f != FINALIZER)
+                )
+            return None
+        await self._events.emit(self._ref(entry), "Warning", "InvalidBinding", message)
+        await self._write_status(entry, ("False", "InvalidBinding", message), None)
+        raise TerminalError(message, reason="InvalidBinding")
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def _ref(self, entry: BindingEntry) -> ObjectRef:
+        return ObjectRef(
+            TARGET_GROUP_BINDINGS.api_version,
+            TARGET_GROUP_BINDINGS.kind,
+            entry.namespace,
+            entry.name,
+            entry.uid,
+        )
+
+    async def _set_finalizers(self, entry: BindingEntry, finalizers: tuple[str, ...]) -> None:
+        patch = {
+            "metadata": {"finalizers": list(finalizers), "resourceVersion": entry.resource_version}
+        }
+        try:
+            await self._kube.patch(
+                TARGET_GROUP_BINDINGS,
+                entry.name,
+                patch,
+                entry.namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except NotFoundError:
+            return
+
+    async def _set_checkpoint(self, binding: Binding, value: str) -> None:
+        stamp = str(int(self._wall().timestamp()))
+        patch = {"metadata": {"annotations": {CHECKPOINT: value, CHECKPOINT_TIMESTAMP: stamp}}}
+        self._checkpoints[binding.key] = value
+        try:
+            await self._kube.patch(
+                TARGET_GROUP_BINDINGS,
+                binding.name,
+                patch,
+                binding.namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except NotFoundError:
+            return
+
+    async def _set_pod_condition(self, change: PodConditionChange) -> None:
+        current = self._pods.get(f"{change.namespace}/{change.name}")
+        cond = change.condition
+        body: dict[str, Any] = {
+            "type": cond.type,
+            "status": cond.status,
+            "reason": cond.reason,
+            "message": cond.message,
+        }
+        before = current.condition(cond.type) if current is not None else None
+        if before is None or before.status != cond.status:
+            body["lastTransitionTime"] = _now_iso(self._wall)
+        patch = {"metadata": {"uid": change.uid}, "status": {"conditions": [body]}}
+        try:
+            await self._kube.patch(
+                PODS,
+                change.name,
+                patch,
+                change.namespace,
+                patch_type=PatchType.STRATEGIC,
+                subresource="status",
+            )
+        except NotFoundError:
+            return  # the pod is gone; nothing to gate
+        except TerminalError as exc:
+            log.info(
+                "pod_condition_skipped", pod=f"{change.namespace}/{change.name}", error=str(exc)
+            )
+
+    async def _write_status(
+        self,
+        entry: BindingEntry,
+        ready: tuple[str, str, str],
+        counts: TargetCounts | None,
+    ) -> None:
+        status, reason, message = ready
+        old = entry.ready
+        unchanged = (
+            old is not None
+            and (old.status, old.reason, old.message) == ready
+            and old.observed_generation == entry.generation
+            and entry.observed_generation == entry.generation
+            and (counts is None or entry.counts == counts)
+        )
+        if unchanged:
+            return
+        since = (
+            old.last_transition_time
+            if old is not None and old.status == status and old.last_transition_time
+            else _now_iso(self._wall)
+        )
+        body: dict[str, Any] = {
+            "observedGeneration": entry.generation,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": status,
+                    "reason": reason,
+                    "message": message[:32768],
+                    "lastTransitionTime": since,
+                    "observedGeneration": entry.generation,
+                }
+            ],
+        }
+        if counts is not None:
+            body["targets"] = {
+                "desired": counts.desired,
+                "registered": counts.registered,
+                "healthy": counts.healthy,
+            }
+        try:
+            await self._kube.patch_status(
+                TARGET_GROUP_BINDINGS,
+                entry.name,
+                {"status": body},
+                entry.namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except NotFoundError:
+            return
+
+
+def _previously_desired(entry: BindingEntry, wanted: DesiredSet) -> frozenset[Target]:
+    """Targets a drift pass found missing although the binding had converged on them."""
+    if entry.ready is None or entry.ready.status != "True":
+        return frozenset()
+    return wanted.keys
+
+
+def _summary(decided: Plan) -> dict[str, Any]:
+    s = decided.summary
+    return {
+        "guarded": s.guarded,
+        "desired": s.desired,
+        "observed": s.observed,
+        "draining": s.draining,
+        "untouched": s.untouched,
+        "to_register": s.to_register,
+        "to_deregister": s.to_deregister,
+        "failure": decided.failure.reason if decided.failure is not None else None,
+    }
+
+
+__all__ = ["BindingReconciler", "ReadyCondition"]

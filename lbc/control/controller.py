@@ -1,0 +1,168 @@
+"""The binding controller as the daemon runs it: informers, triggers, queue and reconciler.
+
+:func:`binding_controllers` is the daemon's controller factory (``lbc.app``): it opens the AWS
+clients, builds the informers of everything a binding reads (bindings, Services,
+EndpointSlices, pods, nodes, and ledger ConfigMaps as resourceVersions only), wires their
+handlers to the work queue through :mod:`lbc.control.triggers`, and yields one
+:class:`BindingController`. The informers run on standbys too, so a new leader starts with warm
+caches; only the leader's workers reconcile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from lbc.aws.calls import AwsCalls
+from lbc.aws.elbv2 import TargetGroups
+from lbc.aws.ratelimit import RateLimits
+from lbc.aws.session import open_clients
+from lbc.aws.vpc import VpcDirectory
+from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
+from lbc.control.entry import BindingEntry, binding_entry
+from lbc.control.triggers import BINDING_INDEXERS, Triggers
+from lbc.control.worker import Result
+from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
+from lbc.core.ledger import PREFIX
+from lbc.core.objects import GATE_PREFIX, EndpointSliceView, PodView
+from lbc.kube.client import (
+    CONFIG_MAPS,
+    ENDPOINT_SLICES,
+    NODES,
+    PODS,
+    SERVICES,
+    TARGET_GROUP_BINDINGS,
+    KubeClient,
+)
+from lbc.kube.events import EventRecorder
+from lbc.kube.informer import Informer
+from lbc.kube.ledger import Ledgers
+from lbc.kube.views import endpoint_slice_view, node_view, pod_view, service_view
+from lbc.settings import Settings
+
+NAME: Final = "targetGroupBinding"
+DESCRIBE_CALLS_PER_SECOND: Final = 50.0
+
+
+def slice_service_index(view: EndpointSliceView) -> Iterable[str]:
+    return (f"{view.namespace}/{view.service_name}",) if view.service_name else ()
+
+
+def pod_gate_index(view: PodView) -> Iterable[str]:
+    return tuple(
+        f"{view.namespace}/{gate[len(GATE_PREFIX) :]}"
+        for gate in view.readiness_gates
+        if gate.startswith(GATE_PREFIX)
+    )
+
+
+def ledger_version(obj: dict[str, Any]) -> str | None:
+    """A ConfigMap's view: its resourceVersion when it is a ledger, else nothing at all."""
+    meta = obj.get("metadata") or {}
+    if str(meta.get("name", "")).startswith(PREFIX):
+        return str(meta.get("resourceVersion", ""))
+    return None
+
+
+class BindingController:
+    """Satisfies ``lbc.app.Controller`` for TargetGroupBindings."""
+
+    def __init__(self, settings: Settings, kube: KubeClient, target_groups: TargetGroups) -> None:
+        ns = settings.watch_namespace
+        resync = settings.resync_period
+
+        def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
+            return Informer(kube, resource, project, resync_period=resync, **kw)
+
+        self.bindings: Informer[BindingEntry] = informer(
+            TARGET_GROUP_BINDINGS, binding_entry, namespace=ns, indexers=BINDING_INDEXERS
+        )
+        self.services = informer(SERVICES, service_view, namespace=ns)
+        self.slices = informer(
+            ENDPOINT_SLICES,
+            endpoint_slice_view,
+            namespace=ns,
+            label_selector="kubernetes.io/service-name",
+            indexers={SLICE_SERVICE_INDEX: slice_service_index},
+        )
+        self.pods = informer(
+            PODS, pod_view, namespace=ns, indexers={POD_GATE_INDEX: pod_gate_index}
+        )
+        self.nodes = informer(NODES, node_view)
+        self.ledgers_informer = informer(CONFIG_MAPS, ledger_version, namespace=ns)
+        self._queue: WorkQueue[str] = WorkQueue(
+            NAME,
+            rate_limiter=ItemExponentialBackoff(settings.backoff_base, settings.backoff_max),
+        )
+        ledgers = Ledgers(kube)
+        self.reconciler = BindingReconciler(
+            kube=kube,
+            target_groups=target_groups,
+            ledgers=ledgers,
+            events=EventRecorder(kube, component="lbc", host=settings.cluster_name or ""),
+            bindings=self.bindings.store,
+            services=self.services.store,
+            slices=self.slices.store,
+            pods=self.pods.store,
+            nodes=self.nodes.store,
+            requeue_period=settings.requeue_period,
+            drift_verify_period=settings.drift_verify_period,
+            requeue=self._queue.add_after,
+        )
+        triggers = Triggers(
+            self._queue.add,
+            self.bindings.store.by_index,
+            own_checkpoint=self.reconciler.own_checkpoint,
+            own_ledger_version=ledgers.written_version,
+        )
+        self.bindings.add_handlers(triggers.binding_handlers())
+        self.services.add_handlers(triggers.service_handlers())
+        self.slices.add_handlers(triggers.slice_handlers())
+        self.pods.add_handlers(triggers.pod_handlers())
+        self.nodes.add_handlers(triggers.node_handlers())
+        self.ledgers_informer.add_handlers(triggers.ledger_handlers())
+        self._concurrency = settings.workers
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    @property
+    def informers(self) -> Sequence[Informer[Any]]:
+        return (
+            self.bindings,
+            self.services,
+            self.slices,
+            self.pods,
+            self.nodes,
+            self.ledgers_informer,
+        )
+
+    @property
+    def queue(self) -> WorkQueue[str]:
+        return self._queue
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    async def reconcile(self, key: str) -> Result | None:
+        return await self.reconciler.reconcile(key)
+
+    def started_leading(self) -> None:
+        for key in self.bindings.store.keys():  # noqa: SIM118 - Store is not iterable
+            self._queue.add(key)
+
+
+@asynccontextmanager
+async def binding_controllers(
+    settings: Settings, kube: KubeClient
+) -> AsyncIterator[Sequence[BindingController]]:
+    """The daemon's controller factory: AWS clients open for the daemon's lifetime."""
+    async with open_clients(settings) as clients:
+        calls = AwsCalls(
+            RateLimits.per_second(settings.aws_calls_per_second, DESCRIBE_CALLS_PER_SECOND)
+        )
+        target_groups = TargetGroups(clients.elbv2, calls, VpcDirectory(clients.ec2, calls))
+        yield (BindingController(settings, kube, target_groups),)
