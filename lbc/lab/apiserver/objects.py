@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lbc.lab.apiserver import crds, names, patch as patching, schema
+from lbc.lab.apiserver import crds, managed, names, patch as patching, schema
 from lbc.lab.apiserver.listing import ListPage, list_page
 from lbc.lab.apiserver.resources import Registry, ResourceType
 from lbc.lab.apiserver.selectors import FieldSelector, LabelSelector
@@ -103,8 +103,10 @@ class Objects:
         *,
         options: WriteOptions = WriteOptions(),
         keep_status: bool = False,
+        operation: str = "Update",
     ) -> Obj:
         obj = self._incoming(rtype, body, namespace)
+        touched = managed.paths_of(obj)
         meta = obj["metadata"]
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -145,13 +147,13 @@ class Objects:
             meta.pop("generation", None)
         obj = self._admit(rtype, obj, options)
         if options.field_manager:
-            patching.record_manager(
-                obj,
+            obj["metadata"]["managedFields"], _ = managed.record(
+                [],
                 options.field_manager,
-                operation="Update",
+                operation=operation,
                 api_version=rtype.api_version,
                 now=now,
-                applied=obj,
+                touched=touched,
             )
         if options.dry_run:
             return obj
@@ -266,47 +268,21 @@ class Objects:
         if old is None:
             if subresource:
                 raise not_found(rtype.plural, rtype.group, name)
-            created = copy.deepcopy(body)
-            patching.record_manager(
-                created,
-                options.field_manager,
-                operation="Apply",
-                api_version=rtype.api_version,
-                now=now,
-                applied=body,
-            )
-            return self.create(
-                rtype,
-                namespace,
-                created,
-                options=WriteOptions(dry_run=options.dry_run, strict=options.strict),
-            )
+            return self.create(rtype, namespace, body, options=options, operation="Apply")
         sent_rv = body["metadata"].get("resourceVersion")
         if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
             raise conflict(rtype.plural, rtype.group, name, STALE)
-        managers = old["metadata"].get("managedFields") or []
-        previous = next(
-            (
-                m.get("fieldsV1")
-                for m in managers
-                if m.get("manager") == options.field_manager and m.get("operation") == "Apply"
-            ),
-            None,
-        )
-        others = [
-            m.get("fieldsV1") or {}
-            for m in managers
-            if not (m.get("manager") == options.field_manager and m.get("operation") == "Apply")
-        ]
-        merged = patching.apply_merge(rtype.present(old), body, previous, others)
-        patching.record_manager(
-            merged,
+        entries, gone = managed.record(
+            old["metadata"].get("managedFields") or [],
             options.field_manager,
             operation="Apply",
             api_version=rtype.api_version,
             now=now,
-            applied=body,
+            touched=managed.paths_of(body),
         )
+        merged = patching.apply_merge(rtype.present(old), body, gone)
+        merged["metadata"] = {**merged["metadata"], "managedFields": entries}
+        options = WriteOptions(dry_run=options.dry_run, strict=options.strict)
         return self._replace(rtype, old, merged, subresource=subresource, options=options)
 
     def _replace(
@@ -366,17 +342,17 @@ class Objects:
                 )
                 causes.raise_if_any(rtype.kind, rtype.group, old_meta["name"])
         new = self._admit(rtype, new, options)
-        if options.field_manager and not any(
-            m.get("manager") == options.field_manager for m in meta.get("managedFields") or []
-        ):
-            patching.record_manager(
-                new,
-                options.field_manager,
-                operation="Update",
-                api_version=rtype.api_version,
-                now=timestamp(self._clock()),
-                applied=new,
-            )
+        if options.field_manager:
+            touched = managed.changed_paths(rtype.present(old), new)
+            if touched:
+                new["metadata"]["managedFields"], _ = managed.record(
+                    meta.get("managedFields") or [],
+                    options.field_manager,
+                    operation="Update",
+                    api_version=rtype.api_version,
+                    now=timestamp(self._clock()),
+                    touched=touched,
+                )
         comparable_old = {
             **old,
             "metadata": {k: v for k, v in old_meta.items() if k != "resourceVersion"},

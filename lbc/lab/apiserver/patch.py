@@ -219,49 +219,18 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
 # -- server-side apply -----------------------------------------------------------------------
 
 
-def fields_v1(value: Any) -> Obj:
-    """The ``fieldsV1`` set of an applied configuration (lists are owned as a whole)."""
-    if not isinstance(value, dict):
-        return {}
-    out: Obj = {}
-    for key, sub in value.items():
-        if key in ("apiVersion", "kind"):
-            continue
-        owned = sub
-        if key == "metadata" and isinstance(sub, dict):
-            owned = {k: v for k, v in sub.items() if k in ("labels", "annotations", "finalizers")}
-            if not owned:
-                continue
-        out[f"f:{key}"] = fields_v1(owned) if isinstance(owned, dict) else {}
-    return out
-
-
-def _paths(fields: Obj, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    out: set[tuple[str, ...]] = set()
-    for key, sub in fields.items():
-        path = (*prefix, key[2:])
-        if sub:
-            out |= _paths(sub, path)
-        else:
-            out.add(path)
-    return out
-
-
-def apply_merge(live: Obj, applied: Obj, previous: Obj | None, others: list[Obj]) -> Obj:
+def apply_merge(live: Obj, applied: Obj, gone: set[tuple[str, ...]]) -> Obj:
     """Merge an applied configuration into the live object, server-side-apply style.
 
-    Fields this manager applied before but no longer applies are removed unless another
-    manager also owns them; conflicts between managers are not detected (``force`` is moot).
+    ``gone``: paths the manager applied before, no longer applies and nobody else owns
+    (see ``managed``); they are removed. Conflicts between managers are not detected.
     """
     merged = strategic_merge(live, applied)
     if not isinstance(merged, dict):
         raise ApiError(400, "an applied configuration must be an object")
-    if previous:
+    if gone:
         # Removal edits nested maps in place; they may still be shared with the live object.
         merged = copy.deepcopy(merged)
-        gone = _paths(previous) - _paths(fields_v1(applied))
-        for other in others:
-            gone -= _paths(other)
         for path in sorted(gone, key=len, reverse=True):
             node: Any = merged
             for part in path[:-1]:
@@ -269,26 +238,3 @@ def apply_merge(live: Obj, applied: Obj, previous: Obj | None, others: list[Obj]
             if isinstance(node, dict):
                 node.pop(path[-1], None)
     return merged
-
-
-def record_manager(
-    obj: Obj, manager: str, *, operation: str, api_version: str, now: str, applied: Obj
-) -> None:
-    """Record (replace) the managedFields entry of ``manager`` for ``operation``."""
-    meta = obj.setdefault("metadata", {})
-    entries = [
-        m
-        for m in meta.get("managedFields") or []
-        if not (m.get("manager") == manager and m.get("operation") == operation)
-    ]
-    entries.append(
-        {
-            "manager": manager,
-            "operation": operation,
-            "apiVersion": api_version,
-            "time": now,
-            "fieldsType": "FieldsV1",
-            "fieldsV1": fields_v1(applied),
-        }
-    )
-    meta["managedFields"] = entries
