@@ -51,6 +51,9 @@ DEFAULT_TIMEOUT: Final = 30.0
 WATCH_READ_MARGIN: Final = 30.0
 """Seconds the client waits past the server's ``timeoutSeconds`` before abandoning a stream."""
 
+MAX_EVENT_BYTES: Final = 16 << 20
+"""Largest watch event line accepted (etcd refuses objects over 1.5 MiB; lists are bigger)."""
+
 JSON = "application/json"
 
 REQUESTS = Counter(
@@ -156,6 +159,21 @@ class WatchEvent:
 def micro_time(moment: datetime) -> str:
     """Kubernetes ``MicroTime``: RFC 3339 UTC with microseconds."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _watch_event(line: bytes, what: str) -> WatchEvent:
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise TransientError(f"{what}: undecodable event", reason="WatchBroken") from exc
+    kind = event.get("type")
+    obj = event.get("object")
+    if kind == "ERROR":
+        status = obj.get("code", 500) if isinstance(obj, dict) else 500
+        raise api_error(int(status), orjson.dumps(obj), what)
+    if not isinstance(kind, str) or not isinstance(obj, dict):
+        raise TransientError(f"{what}: malformed event", reason="WatchBroken")
+    return WatchEvent(kind, obj)
 
 
 def api_error(status: int, body: bytes, what: str) -> LbcError:
@@ -318,35 +336,31 @@ class KubeClient:
             if response.status != 200:
                 body = await self._read_bounded(response, connect_deadline, what)
                 raise api_error(response.status, body, what)
+            # Read whatever the socket has and split it into lines here: one await per chunk
+            # instead of one per event roughly halves the transport's share of the CPU.
+            pending = b""
             while True:
                 try:
-                    line = await response.content.readline()
-                except (aiohttp.ClientError, OSError, ValueError) as exc:
-                    # ServerTimeoutError (a ClientError) is the read timeout; ValueError an
-                    # over-long line. Both mean this stream is unusable; the caller rewatches.
+                    chunk = await response.content.readany()
+                except (aiohttp.ClientError, OSError) as exc:
+                    # ServerTimeoutError (a ClientError) is the read timeout: this stream is
+                    # unusable, the caller rewatches.
                     raise TransientError(
                         f"{what}: stream broke: {exc!r}", reason="WatchBroken"
                     ) from exc
                 except TimeoutError as exc:
                     raise TransientError(f"{what}: stream timed out", reason="Timeout") from exc
-                if not line:
+                if not chunk:
                     return
-                if line.isspace():
-                    continue
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
+                lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
+                pending = lines.pop()
+                if len(pending) > MAX_EVENT_BYTES:
                     raise TransientError(
-                        f"{what}: undecodable event", reason="WatchBroken"
-                    ) from exc
-                kind = event.get("type")
-                obj = event.get("object")
-                if kind == "ERROR":
-                    status = obj.get("code", 500) if isinstance(obj, dict) else 500
-                    raise api_error(int(status), orjson.dumps(obj), what)
-                if not isinstance(kind, str) or not isinstance(obj, dict):
-                    raise TransientError(f"{what}: malformed event", reason="WatchBroken")
-                yield WatchEvent(kind, obj)
+                        f"{what}: event over {MAX_EVENT_BYTES} bytes", reason="WatchBroken"
+                    )
+                for line in lines:
+                    if line and not line.isspace():
+                        yield _watch_event(line, what)
         finally:
             response.release()
 
