@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from lbc.aws.adapter import open_aws
 from lbc.aws.calls import AwsCalls
 from lbc.aws.elbv2 import TargetGroups
-from lbc.aws.ratelimit import RateLimits
-from lbc.aws.session import AwsClients, open_clients
+from lbc.aws.session import AwsClients
 from lbc.aws.vpc import VpcDirectory
 from lbc.lab.elb_fixtures import ElbLab
 from lbc.lab.elb_scenario import Network, create_network
@@ -23,6 +23,8 @@ class Adapter:
 
     groups: TargetGroups
     clients: AwsClients
+    calls: AwsCalls
+    vpcs: VpcDirectory
     network: Network
     lab: ElbLab
     settings: Settings
@@ -43,6 +45,7 @@ def lab_settings(lab: ElbLab, **overrides: Any) -> Settings:
         "aws_retry_mode": "standard",
         "aws_max_attempts": 3,
         "aws_calls_per_second": 200.0,
+        "aws_describe_calls_per_second": 500.0,
     }
     values.update(overrides)
     return load_settings(**values)
@@ -51,11 +54,11 @@ def lab_settings(lab: ElbLab, **overrides: Any) -> Settings:
 @pytest.fixture
 async def adapter(elb_lab: ElbLab) -> AsyncIterator[Adapter]:
     settings = lab_settings(elb_lab)
-    async with open_clients(settings) as clients:
-        calls = AwsCalls(RateLimits.per_second(settings.aws_calls_per_second, 500), timeout=30)
-        groups = TargetGroups(clients.elbv2, calls, VpcDirectory(clients.ec2, calls))
-        network = await create_network(clients.ec2)
-        yield Adapter(groups, clients, network, elb_lab, settings)
+    async with open_aws(settings, call_timeout=30) as aws:
+        network = await create_network(aws.clients.ec2)
+        yield Adapter(
+            aws.target_groups, aws.clients, aws.calls, aws.vpcs, network, elb_lab, settings
+        )
 
 
 def metric(name: str, **labels: str) -> float:

@@ -50,9 +50,7 @@ async def test_a_failed_batch_stops_the_rest_and_reports_what_succeeded(
     adapter: Adapter,
 ) -> None:
     tg = await create_target_group(adapter.elbv2, adapter.network, "web")
-    sequential = TargetGroups(
-        adapter.elbv2, adapter.groups._calls, adapter.groups._vpcs, max_in_flight=1
-    )
+    sequential = TargetGroups(adapter.elbv2, adapter.calls, adapter.vpcs, max_in_flight=1)
     # Second batch rejected as AWS rejects a bad request (not retried by botocore).
     adapter.lab.control.fail("RegisterTargets", status=400, code="ValidationError", skip=1, count=1)
     wanted = targets(adapter, 450)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 
 import pytest
+from lbc.aws.adapter import open_aws
 from lbc.aws.calls import AwsCalls
 from lbc.aws.elbv2 import TargetGroups
 from lbc.aws.ratelimit import RateLimits
-from lbc.aws.session import open_clients
 from lbc.aws.vpc import VpcDirectory
 from lbc.core.errors import (
     NotFoundError,
@@ -145,11 +145,11 @@ async def test_a_refused_connection_is_transient_unreachable(adapter: Adapter) -
     settings = lab_settings(
         adapter.lab, aws_endpoint_url=f"http://127.0.0.1:{closed_port}", aws_max_attempts=2
     )
-    async with open_clients(settings) as clients:
-        calls = AwsCalls(RateLimits.per_second(10, 10), timeout=10)
-        groups = TargetGroups(clients.elbv2, calls, VpcDirectory(clients.ec2, calls))
+    async with open_aws(settings, call_timeout=10) as aws:
         with pytest.raises(TransientError) as caught:
-            await groups.describe("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1")
+            await aws.target_groups.describe(
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1"
+            )
     assert caught.value.reason == "AwsUnreachable"
 
 

@@ -47,7 +47,7 @@ async def test_second_describe_asks_only_about_targets_that_are_not_healthy(
 
 async def test_a_settled_group_costs_no_call_until_its_view_expires(adapter: Adapter) -> None:
     clock = Clock()
-    groups = TargetGroups(adapter.elbv2, adapter.groups._calls, adapter.groups._vpcs, clock=clock)
+    groups = TargetGroups(adapter.elbv2, adapter.calls, adapter.vpcs, clock=clock)
     tg = await create_target_group(adapter.elbv2, adapter.network, "web")
     wanted = [Target(ip, 8080) for ip in adapter.network.ips(5)]
     await groups.register(tg.arn, wanted)

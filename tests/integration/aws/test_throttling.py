@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lbc.aws.calls import AwsCalls
-from lbc.aws.elbv2 import TargetGroups
-from lbc.aws.ratelimit import RateLimits
-from lbc.aws.session import open_clients
-from lbc.aws.vpc import VpcDirectory
+from lbc.aws.adapter import open_aws
 from lbc.core.errors import TransientError
 from lbc.core.targets import Target
 from lbc.lab.elb_fixtures import ElbLab
@@ -21,9 +17,8 @@ async def test_thirty_percent_throttled_calls_still_converge_with_throttles_coun
     elb_lab: ElbLab, retry_mode: str
 ) -> None:
     settings = lab_settings(elb_lab, aws_retry_mode=retry_mode, aws_max_attempts=3)
-    async with open_clients(settings) as clients:
-        calls = AwsCalls(RateLimits.per_second(50, 200), timeout=30)
-        groups = TargetGroups(clients.elbv2, calls, VpcDirectory(clients.ec2, calls))
+    async with open_aws(settings, call_timeout=30) as aws:
+        clients, groups = aws.clients, aws.target_groups
         network = await create_network(clients.ec2)
         tg = await create_target_group(clients.elbv2, network, "web")
         wanted = [Target(ip, 8080) for s in range(3) for ip in network.ips(150, subnet=s)]
