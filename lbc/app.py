@@ -233,10 +233,11 @@ class Daemon:
         try:
             async with anyio.create_task_group() as root:
                 self._root = root
+                if self._handle_signals:
+                    # Installed before anything else: a SIGTERM from here on is graceful.
+                    await root.start(self._watch_signals)
                 await root.start(self.endpoints.serve)
                 root.start_soon(self._heartbeat.run)
-                if self._handle_signals:
-                    root.start_soon(self._watch_signals)
                 for informer in self._informers:
                     root.start_soon(informer.run)
                 root.start_soon(self._lead)
@@ -260,8 +261,11 @@ class Daemon:
         _log().info("daemon_stopped", exit_code=code)
         return code
 
-    async def _watch_signals(self) -> None:
+    async def _watch_signals(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if not self._stop_requested.is_set():
