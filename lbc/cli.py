@@ -38,17 +38,28 @@ def _cmd_run(_args: argparse.Namespace) -> int:
 
 
 def _cmd_lab(args: argparse.Namespace) -> int:
-    from lbc.lab import cli as lab_cli  # noqa: PLC0415 - the lab is never loaded by the daemon
-
-    result: int = lab_cli.main(args.lab_args)
-    return result
+    return _lab(args.lab_args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    return _demo(args.demo_args)
+
+
+def _lab(words: Sequence[str]) -> int:
+    from lbc.lab import cli as lab_cli  # noqa: PLC0415 - the lab is never loaded by the daemon
+
+    result: int = lab_cli.main(words)
+    return result
+
+
+def _demo(words: Sequence[str]) -> int:
     from lbc.lab import demo  # noqa: PLC0415 - the lab is never loaded by the daemon
 
-    result: int = demo.main(args.demo_args)
+    result: int = demo.main(words)
     return result
+
+
+_PASS_THROUGH: dict[str, Callable[[Sequence[str]], int]] = {"lab": _lab, "demo": _demo}
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -83,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("run", "run the reconciliation daemon (configured by LBC_* variables)", _cmd_run)
     lab = add("lab", "run a lab emulator in the foreground: apiserver | elb", _cmd_lab)
-    lab.add_argument("lab_args", nargs=argparse.REMAINDER, help="emulator and its options")
+    lab.add_argument("lab_args", nargs="*", help="emulator (apiserver | elb) and its options")
     demo = add("demo", "the two-cluster shared target group scenario on the lab", _cmd_demo)
-    demo.add_argument("demo_args", nargs=argparse.REMAINDER, help="demo options (see --help)")
+    demo.add_argument("demo_args", nargs="*", help="demo options (e.g. --keep-logs DIR)")
     bench = add("bench", "run the benchmarks in tests/perf and print their figures", _cmd_bench)
     bench.add_argument("--path", default="tests/perf", help="folder of the benchmarks")
     bench.add_argument("--only", default="", help="pytest -k expression selecting benchmarks")
@@ -94,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    # `lab` and `demo` parse their own options (and answer --help themselves).
+    if words and words[0] in _PASS_THROUGH:
+        return _PASS_THROUGH[words[0]](words[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     fn: Callable[[argparse.Namespace], int] = args.fn
     return fn(args)

@@ -48,7 +48,7 @@ from lbc.core.gates import PodConditionChange, gates_pending
 from lbc.core.ledger import LedgerAbsent, LedgerState, encode
 from lbc.core.objects import EndpointSliceView, NodeView, PodView, ServiceView
 from lbc.core.plan import Lifecycle, Plan, checkpoint_for, lifecycle_of, plan
-from lbc.core.targets import Target, TargetHealth
+from lbc.core.targets import HealthState, Target, TargetHealth
 from lbc.kube.client import PODS, TARGET_GROUP_BINDINGS, KubeClient, PatchType
 from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Store
@@ -144,6 +144,7 @@ class BindingReconciler:
         self._rng = rng or random.Random()
         self._next_verify: dict[str, float] = {}
         self._checkpoints: dict[str, str] = {}
+        self._settling: set[str] = set()
 
     # -- what the triggers ask --------------------------------------------------------------------
 
@@ -171,6 +172,7 @@ class BindingReconciler:
     def _forget(self, key: str) -> None:
         self._next_verify.pop(key, None)
         self._checkpoints.pop(key, None)
+        self._settling.discard(key)
 
     # -- the reconcile ----------------------------------------------------------------------------
 
@@ -194,6 +196,7 @@ class BindingReconciler:
         if (
             life is Lifecycle.LIVE
             and not verify
+            and key not in self._settling
             and may_skip(
                 binding.checkpoint,
                 checkpoint_for(binding, wanted),
@@ -218,6 +221,7 @@ class BindingReconciler:
             DRIFT_VERIFICATIONS.inc()
             DRIFT_REPAIRS.inc(len(decided.registered & _previously_desired(entry, wanted)))
         self._count_targets(wanted, observed)
+        self._track_settling(key, life, wanted, decided, observed)
         log.info(
             "reconcile_planned",
             lifecycle=life.value,
@@ -273,6 +277,32 @@ class BindingReconciler:
                 raise
             return None
         return observed
+
+    def _track_settling(
+        self,
+        key: str,
+        life: Lifecycle,
+        wanted: DesiredSet,
+        decided: Plan,
+        observed: Mapping[Target, TargetHealth] | None,
+    ) -> None:
+        """Remember bindings whose targets are still registering, to look again soon.
+
+        Without readiness gates nothing else would wake the binding when its new targets turn
+        healthy, and its status would report them unhealthy until the next drift verification.
+        Only ``initial`` (registration in progress) counts: a target failing its health checks
+        may stay so for hours, and is left to the drift verification.
+        """
+        if life is not Lifecycle.LIVE or observed is None:
+            self._settling.discard(key)
+            return
+        registering = decided.registered or any(
+            (h := observed.get(t)) is None or h.state is HealthState.INITIAL for t in wanted.keys
+        )
+        if registering:
+            self._settling.add(key)
+        else:
+            self._settling.discard(key)
 
     def _count_targets(
         self, wanted: DesiredSet, observed: Mapping[Target, TargetHealth] | None
@@ -359,6 +389,8 @@ class BindingReconciler:
         delay = self._until_verify(binding.key)
         if decided.requeue_after is not None:
             delay = min(delay, decided.requeue_after)
+        if binding.key in self._settling:
+            delay = min(delay, self._requeue_period)
         return Result(requeue_after=delay)
 
     async def _report(

@@ -21,6 +21,7 @@ import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _LEVELS["error"] = logging.ERROR
+_NAME_KEY = "lbc_logger_name"
 
 
 def _orjson_dumps(obj: Any, default: Any = None) -> str:
@@ -54,13 +55,16 @@ def configure(level: str = "info", fmt: str = "json", stream: TextIO | None = No
 def _add_logger_name(
     _logger: Any, _method: str, event_dict: structlog.typing.EventDict
 ) -> structlog.typing.EventDict:
-    event_dict.setdefault("logger", "lbc")
+    name = event_dict.pop(_NAME_KEY, None)
+    event_dict.setdefault("logger", name or "lbc")
     return event_dict
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     """A logger whose lines say ``"logger": name``."""
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger().bind(logger=name)
+    # A lazy proxy: it resolves the configuration at each use, so module-level loggers created
+    # before configure() still write in the configured format.
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(**{_NAME_KEY: name})
     return logger
 
 

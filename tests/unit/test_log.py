@@ -44,3 +44,13 @@ def test_console_format_is_not_json() -> None:
     assert "hello_human" in text
     assert "answer=42" in text
     assert not text.lstrip().startswith("{")
+
+
+def test_loggers_made_before_configure_follow_the_configured_format() -> None:
+    early = get_logger("lbc.early")
+    out = io.StringIO()
+    configure("info", "json", stream=out)
+    early.info("written_late", n=1)
+    line = orjson.loads(out.getvalue())
+    assert line["logger"] == "lbc.early"
+    assert line["event"] == "written_late"
