@@ -12,7 +12,7 @@ Tests use it in-process (``api.faults``) or, for daemons in another process, ove
 - ``add_latency(seconds, verb, resource)``: matching requests are delayed.
 
 A verb or resource of ``"*"`` matches all; resources are named by plural, optionally
-qualified with the group (``targetgroupbindings.elbv2.k8s.aws``).
+qualified with the group (``widgets.example.com``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Object name and label syntax, with the real validators' messages.
 
-The seed document prints a binding named ``MyTargetGroupBinding``; a real API server rejects it
+The seed document prints a binding named in CamelCase; a real API server rejects it
 with 422 on ``metadata.name``, and so must the lab, or a test would bless a manifest that fails
 in production.
 """

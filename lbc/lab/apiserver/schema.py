@@ -120,6 +120,14 @@ def validate(schema: Obj, value: Any, path: str, causes: CauseList) -> None:
     if path == "":
         # The root: apiVersion/kind/metadata are checked by the generic object rules.
         value = {k: v for k, v in value.items() if k not in _TOP_LEVEL}
+    if schema.get("x-kubernetes-int-or-string") and not _type_ok("", value, schema):
+        shown = _type_name(value)
+        causes.add(
+            path,
+            f'Invalid value: "{shown}": {path} in body must be of type integer,string: "{shown}"',
+            "FieldValueTypeInvalid",
+        )
+        return
     if expected and not _type_ok(expected, value, schema):
         shown = _type_name(value)
         causes.add(

@@ -130,10 +130,12 @@ class LabApiServer:
         async def healthy(request: web.Request) -> web.Response:
             return web.Response(text="ok")
 
-        router.add_get("/version", version)
-        router.add_get("/api", core)
-        router.add_get("/apis", groups)
-        router.add_get("/apis/{group}", group)
+        # Clients differ on trailing slashes (kubernetes_asyncio asks for "/version/").
+        for suffix in ("", "/"):
+            router.add_get("/version" + suffix, version)
+            router.add_get("/api" + suffix, core)
+            router.add_get("/apis" + suffix, groups)
+            router.add_get("/apis/{group}" + suffix, group)
         for probe in ("/healthz", "/readyz", "/livez"):
             router.add_get(probe, healthy)
         openapi.add_routes(app, self.registry)

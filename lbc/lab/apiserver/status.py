@@ -136,7 +136,7 @@ def success_body(about: Qualified, uid: str = "") -> dict[str, Any]:
 
 
 def qualified_resource(plural: str, group: str) -> str:
-    """``configmaps`` or ``targetgroupbindings.elbv2.k8s.aws``, as messages name resources."""
+    """``configmaps`` or ``widgets.example.com``, as messages name resources."""
     return f"{plural}.{group}" if group else plural
 
 
