@@ -14,11 +14,8 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
-from lbc.aws.calls import AwsCalls
+from lbc.aws.adapter import open_aws
 from lbc.aws.elbv2 import TargetGroups
-from lbc.aws.ratelimit import RateLimits
-from lbc.aws.session import open_clients
-from lbc.aws.vpc import VpcDirectory
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
 from lbc.control.entry import BindingEntry, binding_entry
 from lbc.control.triggers import BINDING_INDEXERS, Triggers
@@ -42,7 +39,6 @@ from lbc.kube.views import endpoint_slice_view, node_view, pod_view, service_vie
 from lbc.settings import Settings
 
 NAME: Final = "targetGroupBinding"
-DESCRIBE_CALLS_PER_SECOND: Final = 50.0
 
 
 def slice_service_index(view: EndpointSliceView) -> Iterable[str]:
@@ -160,9 +156,5 @@ async def binding_controllers(
     settings: Settings, kube: KubeClient
 ) -> AsyncIterator[Sequence[BindingController]]:
     """The daemon's controller factory: AWS clients open for the daemon's lifetime."""
-    async with open_clients(settings) as clients:
-        calls = AwsCalls(
-            RateLimits.per_second(settings.aws_calls_per_second, DESCRIBE_CALLS_PER_SECOND)
-        )
-        target_groups = TargetGroups(clients.elbv2, calls, VpcDirectory(clients.ec2, calls))
-        yield (BindingController(settings, kube, target_groups),)
+    async with open_aws(settings) as aws:
+        yield (BindingController(settings, kube, aws.target_groups),)

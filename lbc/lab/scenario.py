@@ -52,11 +52,10 @@ async def eventually(
     """Poll ``probe`` until it returns something other than ``None``/``False``; else fail."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    last: Any = None
     while True:
-        last = await probe()
-        if last is not None and last is not False:
-            return last
+        found = await probe()
+        if found is not None and found is not False:
+            return found
         if loop.time() > deadline:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
         await asyncio.sleep(interval)
@@ -140,7 +139,7 @@ class World:
             for service in ("elbv2", "ec2"):
                 client = await self._stack.enter_async_context(
                     session.create_client(
-                        service,  # type: ignore[call-overload]  # chosen at run time
+                        service,
                         region_name=REGION,
                         endpoint_url=self.elb_url,
                         aws_access_key_id="lab",
