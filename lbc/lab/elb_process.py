@@ -68,7 +68,7 @@ def serve(argv: Sequence[str]) -> int:
     print(json.dumps({"endpoint_url": server.endpoint_url, "pid": os.getpid()}), flush=True)
     print(f"lab elb: serving EC2 + ELBv2 on {server.endpoint_url}", file=sys.stderr, flush=True)
     try:
-        while not stop.wait(0.5):
+        while not stop.wait(0.1):
             pass
     finally:
         server.stop()

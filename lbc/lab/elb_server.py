@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -29,6 +30,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.elbv2.models import elbv2_backends
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import (
@@ -39,6 +41,7 @@ from moto.moto_server.werkzeug_app import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from lbc.lab import elb_wire as wire
 from lbc.lab.elb_backend import LabElbv2Backend, LabState, backend_class
 from lbc.lab.elb_clock import LabClock
 from lbc.lab.elb_faults import CallLog, FaultInjector, FaultRule, InjectedError, TokenBucket
@@ -140,6 +143,14 @@ class LabElbApp:
         if decision.error is not None:
             status, payload = decision.error.status, _error_xml(service, decision.error)
             code: str | None = decision.error.code
+        elif service == "elbv2" and operation in wire.TARGET_OPERATIONS:
+            with self._lock:
+                backend = elbv2_backends[_account(environ)][region]
+                if not isinstance(backend, LabElbv2Backend):
+                    raise TypeError("the lab's ELBv2 backend is not installed")
+                status, payload = wire.serve(backend, operation, params)
+            headers = [("Content-Type", "text/xml")]
+            code = _error_code(payload) if status >= 400 else None
         else:
             with self._lock:
                 status, headers, payload = _call_wsgi(self._moto, environ, body)
@@ -161,7 +172,6 @@ class LabElbApp:
             duration_ms=(time.perf_counter() - started) * 1000.0,
             result_count=result_count,
         )
-        del region
         if decision.error is not None:
             headers = [("Content-Type", "text/xml")]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
@@ -333,10 +343,19 @@ def _call_wsgi(app: Any, environ: Environ, body: bytes) -> tuple[int, list[tuple
     return captured["status"], captured["headers"], payload
 
 
+def _account(environ: Environ) -> str:
+    """The account moto would pick for this request (the lab does not map IAM access keys)."""
+    return str(
+        os.environ.get("MOTO_ACCOUNT_ID")
+        or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        or DEFAULT_ACCOUNT_ID
+    )
+
+
 def _scope(environ: Environ) -> tuple[str, str]:
     match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if match is None:
-        return "unknown", "unknown"
+        return "unknown", "us-east-1"
     region, service = match.group(1), match.group(2)
     return _SERVICES.get(service, service), region
 
@@ -352,22 +371,16 @@ def _error_code(payload: bytes) -> str | None:
 
 
 def _error_xml(service: str, error: InjectedError) -> bytes:
-    request_id = str(uuid.uuid4())
-    code, message = _xml_escape(error.code), _xml_escape(error.message)
     if service == "ec2":
+        request_id = str(uuid.uuid4())
+        code, message = _xml_escape(error.code), _xml_escape(error.message)
         text = (
             '<?xml version="1.0" encoding="UTF-8"?>'
             f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
             f"</Errors><RequestID>{request_id}</RequestID></Response>"
         )
-    else:
-        kind = "Receiver" if error.status >= 500 else "Sender"
-        text = (
-            '<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">'
-            f"<Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-        )
-    return text.encode()
+        return text.encode()
+    return wire.error_xml(error.code, error.message, status=error.status)
 
 
 def _xml_escape(text: str) -> str:
@@ -401,7 +414,10 @@ class LabElbServer:
             host, port, self.app, threaded=True, request_handler=_QuietHandler
         )
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="lab-elb-server", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},  # how long stop() waits for the loop to notice
+            name="lab-elb-server",
+            daemon=True,
         )
 
     @property
