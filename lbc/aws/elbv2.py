@@ -224,6 +224,8 @@ class TargetGroups:
                 if failures:
                     return
                 descriptions = [_description(t, zones.get(t)) for t in batch]
+                # Whatever the answer, and even without one (timeout, cancellation), AWS may
+                # have applied the batch: its targets' states are unknown until described.
                 try:
                     await self._call(
                         arn, operation, method, TargetGroupArn=arn, Targets=descriptions
@@ -231,8 +233,9 @@ class TargetGroups:
                 except LbcError as exc:
                     failures.append(exc)
                     return
+                finally:
+                    self._health.mark_unknown(arn, batch)
                 succeeded.extend(batch)
-                self._health.mark_unknown(arn, batch)
                 _log.debug(
                     "targets_registered"
                     if operation == "RegisterTargets"

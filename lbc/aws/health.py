@@ -49,7 +49,8 @@ _STATES: Mapping[str, HealthState] = {s.value: s for s in HealthState} | {
 
 
 def is_not_registered(health: TargetHealth) -> bool:
-    return health.state is HealthState.UNUSED and health.reason == NOT_REGISTERED
+    # ELBv2 answers ``unused``; some emulators answer ``unavailable``: the reason is what counts.
+    return health.reason == NOT_REGISTERED
 
 
 @dataclass(slots=True)

@@ -1,0 +1,103 @@
+"""One guarded AWS call: budget spent first, deadline kept, outcome counted, errors classified."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from botocore.exceptions import ClientError
+from lbc.aws.calls import AwsCalls
+from lbc.aws.ratelimit import RateLimits
+from lbc.core.errors import TargetGroupNotFoundError, TransientError
+from lbc.observe.metrics import REGISTRY
+
+from .test_ratelimit import VirtualTime
+
+
+def calls_total(operation: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "lbc_aws_api_calls_total",
+        {"service": "elbv2", "operation": operation, "outcome": outcome},
+    )
+    return 0.0 if value is None else value
+
+
+def generous() -> RateLimits:
+    return RateLimits.per_second(1000, 1000)
+
+
+async def test_an_answer_is_returned_and_counted_as_success() -> None:
+    async def describe(**params: Any) -> dict[str, Any]:
+        return {"TargetHealthDescriptions": [], "asked": params}
+
+    before = calls_total("DescribeTargetHealth", "success")
+    answer = await AwsCalls(generous()).call(
+        "elbv2", "DescribeTargetHealth", describe, TargetGroupArn="arn"
+    )
+    assert answer["asked"] == {"TargetGroupArn": "arn"}
+    assert calls_total("DescribeTargetHealth", "success") == before + 1
+
+
+async def test_an_aws_error_leaves_classified_and_chained() -> None:
+    async def register(**_: Any) -> dict[str, Any]:
+        raise ClientError(  # a partial response, as botocore builds them from an error body
+            {
+                "Error": {
+                    "Code": "TargetGroupNotFound",
+                    "Message": "One or more target groups not found",
+                }
+            },
+            "RegisterTargets",
+        )
+
+    before = calls_total("RegisterTargets", "not_found")
+    with pytest.raises(TargetGroupNotFoundError) as caught:
+        await AwsCalls(generous()).call("elbv2", "RegisterTargets", register)
+    assert isinstance(caught.value.__cause__, ClientError)
+    assert "One or more target groups not found" in caught.value.message
+    assert calls_total("RegisterTargets", "not_found") == before + 1
+
+
+async def test_a_call_without_an_answer_ends_at_its_deadline() -> None:
+    async def silent(**_: Any) -> dict[str, Any]:
+        await anyio.Event().wait()
+        raise AssertionError("unreachable")
+
+    with pytest.raises(TransientError) as caught:
+        await AwsCalls(generous(), timeout=0.05).call("elbv2", "DeregisterTargets", silent)
+    assert caught.value.reason == "AwsTimeout"
+
+
+async def test_cancellation_passes_through_unconverted() -> None:
+    started = anyio.Event()
+
+    async def silent(**_: Any) -> dict[str, Any]:
+        started.set()
+        await anyio.Event().wait()
+        raise AssertionError("unreachable")
+
+    before = calls_total("ModifyTargetGroup", "cancelled")
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as group:
+            group.start_soon(AwsCalls(generous()).call, "elbv2", "ModifyTargetGroup", silent)
+            with anyio.fail_after(5):
+                await started.wait()
+            scope.cancel()
+    assert scope.cancelled_caught
+    assert calls_total("ModifyTargetGroup", "cancelled") == before + 1
+
+
+async def test_each_call_spends_its_operation_budget_before_it_is_sent() -> None:
+    vt = VirtualTime()
+    limits = RateLimits.per_second(2, 100, clock=vt.clock, sleep=vt.sleep)
+    sent_at: list[float] = []
+
+    async def register(**_: Any) -> dict[str, Any]:
+        sent_at.append(vt.now)
+        return {}
+
+    calls = AwsCalls(limits)
+    for _ in range(4):
+        await calls.call("elbv2", "RegisterTargets", register)
+    assert sent_at == [0.0, 0.0, 0.5, 1.0]
