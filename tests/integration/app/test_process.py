@@ -15,16 +15,19 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
 import orjson
 import pytest
+import yaml
 from lbc.app import EXIT_OK
 from lbc.lab.apiserver.server import LabApiServer
 
 LEASE = "lbc-leader"
+CRD_PATH = Path(__file__).resolve().parents[3] / "manifests" / "crds" / "targetgroupbindings.yaml"
 CONSOLE_EVENT = re.compile(r"\] (\S+)")
 RETRY = 0.5
 TIMINGS = {"LBC_LEASE_DURATION": "4", "LBC_RENEW_DEADLINE": "3", "LBC_RETRY_PERIOD": str(RETRY)}
@@ -76,6 +79,11 @@ async def replica(
         "LBC_LOG_FORMAT": "json",
         "LBC_SHUTDOWN_GRACE_PERIOD": "5",
         "POD_NAME": name,
+        # The binding controller opens AWS clients; with no bindings it never calls them.
+        "LBC_AWS_REGION": "us-east-1",
+        "LBC_AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "lab",
+        "AWS_SECRET_ACCESS_KEY": "lab",
         **TIMINGS,
     }
     env.pop("KUBECONFIG", None)
@@ -96,6 +104,14 @@ async def replica(
             await process.wait()
 
 
+@asynccontextmanager
+async def lab_cluster() -> AsyncIterator[LabApiServer]:
+    """The lab API server with the TargetGroupBinding CRD, so every informer can sync."""
+    async with LabApiServer.running() as server:
+        server.create(yaml.safe_load(CRD_PATH.read_text()))
+        yield server
+
+
 def holder(server: LabApiServer) -> str | None:
     lease = server.get("coordination.k8s.io/v1", "Lease", LEASE, "default")
     if lease is None:
@@ -114,7 +130,7 @@ async def wait_for_holder(server: LabApiServer, wanted: set[str], deadline: floa
 
 
 async def test_sigterm_releases_the_lease_and_the_standby_takes_over_quickly() -> None:
-    async with LabApiServer.running() as server, anyio.create_task_group() as tg:
+    async with lab_cluster() as server, anyio.create_task_group() as tg:
         async with replica(tg, server, "replica-a") as a:
             first = await wait_for_holder(server, {"replica-a"}, deadline=20)
             assert first == "replica-a"
@@ -143,7 +159,7 @@ async def test_sigterm_releases_the_lease_and_the_standby_takes_over_quickly() -
 
 async def test_a_killed_leader_is_replaced_within_the_lease_duration() -> None:
     lease_duration = float(TIMINGS["LBC_LEASE_DURATION"])
-    async with LabApiServer.running() as server, anyio.create_task_group() as tg:
+    async with lab_cluster() as server, anyio.create_task_group() as tg:
         async with replica(tg, server, "replica-a") as a, replica(tg, server, "replica-b") as b:
             first = await wait_for_holder(server, {"replica-a", "replica-b"}, deadline=20)
             leader, standby = (a, b) if first == "replica-a" else (b, a)
