@@ -4,6 +4,7 @@ stop cleanly (open watch streams are ended first so shutdown never waits on them
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -11,7 +12,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from aiohttp import web
@@ -25,6 +26,7 @@ from lbc.lab.apiserver.resources import Registry, ResourceType
 from lbc.lab.apiserver.routes import ResourceRoutes, json_response
 from lbc.lab.apiserver.store import Obj, Store
 
+T = TypeVar("T")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -188,6 +190,16 @@ class LabApiServer:
         self.faults.clear()
         self.faults.requests.clear()
         self._create_default_namespaces()
+
+    async def wait_for(self, condition: Callable[[], T], timeout: float = 10.0) -> T:
+        """Wait until ``condition()`` is truthy, re-checking after every write to the store."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self.store.changed()
+                result = condition()
+                if result:
+                    return result
+                await changed.wait()
 
     def type_of(self, api_version: str, kind: str) -> ResourceType:
         group, _, version = api_version.rpartition("/")
