@@ -1,0 +1,199 @@
+"""Informers against the lab API server: no delete is missed across dropped watches and 410s."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from lbc.core.objects import PodView
+from lbc.kube.client import PODS, KubeClient
+from lbc.kube.informer import EventHandlers, Informer
+from lbc.kube.views import pod_view
+from lbc.lab.apiserver import LabApiServer
+from lbc.lab.kube_fixtures import api_client_for
+from lbc.observe.metrics import REGISTRY
+from tests.integration.kube.conftest import pod
+
+
+class Seen:
+    """What the handlers were told, in order."""
+
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.updated: list[str] = []
+        self.deleted: list[str] = []
+
+    def handlers(self) -> EventHandlers[PodView]:
+        return EventHandlers(
+            on_add=lambda k, _v: self.added.append(k),
+            on_update=lambda k, _o, _n: self.updated.append(k),
+            on_delete=lambda k, _v: self.deleted.append(k),
+        )
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        # Conditions over the informer's state have no event to wait on; poll under a deadline.
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Callable[[Informer[Any]], None]]:
+    tasks: list[asyncio.Task[None]] = []
+
+    def run(informer: Informer[Any]) -> None:
+        tasks.append(asyncio.create_task(informer.run()))
+
+    yield run
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def server_pods(lab: LabApiServer) -> set[str]:
+    return {
+        f"{o['metadata']['namespace']}/{o['metadata']['name']}"
+        for o in lab.store.iter_objects("pods", None)
+    }
+
+
+def pod_informer(kube: KubeClient, **kw: Any) -> tuple[Informer[PodView], Seen]:
+    informer = Informer(kube, PODS, pod_view, rng=random.Random(5), **kw)
+    seen = Seen()
+    informer.add_handlers(seen.handlers())
+    return informer, seen
+
+
+async def test_deletes_during_a_dropped_watch_are_delivered_on_rewatch(
+    kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
+) -> None:
+    for i in range(5):
+        lab_apiserver.create(pod(f"web-{i}", f"10.0.0.{i}"))
+    informer, seen = pod_informer(kube)
+    start(informer)
+    await asyncio.wait_for(informer.wait_synced(), 5)
+    # The connection drops; two pods go while the informer is reconnecting.
+    lab_apiserver.faults.close_watches()
+    await kube.delete(PODS, "web-1", "default")
+    await kube.delete(PODS, "web-3", "default")
+    await eventually(lambda: len(seen.deleted) == 2)
+    assert sorted(seen.deleted) == ["default/web-1", "default/web-3"]
+    assert set(informer.store.keys()) == server_pods(lab_apiserver)
+
+
+async def test_deletes_hidden_by_a_forced_410_are_synthesised_after_relist(
+    kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
+) -> None:
+    for i in range(6):
+        lab_apiserver.create(pod(f"web-{i}", f"10.0.0.{i}"))
+    informer, seen = pod_informer(kube)
+    start(informer)
+    await asyncio.wait_for(informer.wait_synced(), 5)
+    relists = REGISTRY.get_sample_value(
+        "lbc_informer_relists_total", {"resource": "pods", "reason": "expired"}
+    )
+    # Everything below happens before the informer's task runs again: the stream is gone, the
+    # pods change, and the server forgets the history, so the rewatch is answered 410.
+    lab_apiserver.faults.close_watches()
+    for name in ("web-0", "web-2", "web-5"):
+        lab_apiserver.objects.delete(lab_apiserver.type_of("v1", "Pod"), "default", name)
+    lab_apiserver.create(pod("web-9", "10.0.0.9"))
+    lab_apiserver.faults.expire_history()
+    await eventually(lambda: len(seen.deleted) == 3)
+    assert sorted(seen.deleted) == ["default/web-0", "default/web-2", "default/web-5"]
+    await eventually(lambda: "default/web-9" in seen.added)
+    assert set(informer.store.keys()) == server_pods(lab_apiserver)
+    after = REGISTRY.get_sample_value(
+        "lbc_informer_relists_total", {"resource": "pods", "reason": "expired"}
+    )
+    assert (after or 0) == (relists or 0) + 1
+
+
+async def test_churn_with_random_drops_and_410s_converges_without_missing_a_delete(
+    kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
+) -> None:
+    rng = random.Random(11)
+    informer, seen = pod_informer(kube)
+    start(informer)
+    await asyncio.wait_for(informer.wait_synced(), 5)
+    live: set[str] = set()
+    deleted: list[str] = []
+    for step in range(300):
+        name = f"p{rng.randrange(40)}"
+        if name in live and rng.random() < 0.5:
+            await kube.delete(PODS, name, "default")
+            live.discard(name)
+            deleted.append(f"default/{name}")
+        elif name not in live:
+            await kube.create(PODS, pod(name, f"10.1.0.{rng.randrange(250)}"))
+            live.add(name)
+        if step % 37 == 0:
+            lab_apiserver.faults.close_watches()
+        if step % 91 == 0:
+            lab_apiserver.faults.close_watches()
+            lab_apiserver.faults.expire_history()
+    await eventually(lambda: set(informer.store.keys()) == {f"default/{n}" for n in live})
+    # A pod deleted and re-created while the informer was away may fold into an update; every
+    # pod that is gone at the end must have been reported deleted at least once.
+    gone = {k for k in deleted if k.removeprefix("default/") not in live}
+    assert gone <= set(seen.deleted)
+
+
+async def test_namespace_scope_and_label_selector_limit_the_cache(
+    kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
+) -> None:
+    lab_apiserver.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+    lab_apiserver.create(pod("a", "10.0.0.1", ns="shop"))
+    lab_apiserver.create(pod("b", "10.0.0.2", ns="default"))
+    other = pod("c", "10.0.0.3", ns="shop")
+    other["metadata"]["labels"] = {"app": "db"}
+    lab_apiserver.create(other)
+    informer, _seen = pod_informer(kube, namespace="shop", label_selector="app=web")
+    start(informer)
+    await asyncio.wait_for(informer.wait_synced(), 5)
+    assert informer.store.keys() == ["shop/a"]
+    await kube.create(PODS, pod("d", "10.0.0.4", ns="shop"))
+    await kube.create(PODS, pod("e", "10.0.0.5", ns="default"))
+    await eventually(lambda: "shop/d" in informer.store)
+    assert sorted(informer.store.keys()) == ["shop/a", "shop/d"]
+
+
+async def test_bookmarks_keep_a_quiet_watch_alive() -> None:
+    async with LabApiServer.running(bookmark_interval=0.1) as lab:
+        api = await api_client_for(lab.kubeconfig_path)
+        try:
+            kube = KubeClient(api, timeout=5)
+            informer, _seen = pod_informer(kube, inactivity_timeout=0.5)
+            task = asyncio.create_task(informer.run())
+            try:
+                await asyncio.wait_for(informer.wait_synced(), 5)
+                await asyncio.sleep(1.5)  # three inactivity periods of a quiet cluster
+                assert lab.faults.requests[("watch", "pods")] == 1
+                assert informer.last_event_age() < 0.5
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await api.close()
+
+
+async def test_a_silent_stream_is_reopened_by_the_watchdog() -> None:
+    async with LabApiServer.running(bookmark_interval=60.0) as lab:
+        api = await api_client_for(lab.kubeconfig_path)
+        try:
+            kube = KubeClient(api, timeout=5)
+            informer, _seen = pod_informer(kube, inactivity_timeout=0.3)
+            task = asyncio.create_task(informer.run())
+            try:
+                await asyncio.wait_for(informer.wait_synced(), 5)
+                await eventually(lambda: lab.faults.requests[("watch", "pods")] >= 3)
+                assert lab.faults.requests[("list", "pods")] == 1
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await api.close()
