@@ -1,1 +1,11 @@
-"""AWS adapters: the only code that speaks ELBv2 and EC2."""
+"""AWS adapters: the only code that speaks ELBv2 and EC2.
+
+Open once per process with :func:`lbc.aws.adapter.open_aws` and hand
+``adapter.target_groups`` (a :class:`lbc.aws.elbv2.TargetGroupAPI`) to the reconciler.
+
+Modules: ``adapter`` (assembly from settings), ``session`` (aiobotocore clients, retries,
+timeouts), ``calls`` (one guarded call: rate limit, deadline, metrics, classification),
+``ratelimit`` (token buckets), ``errors`` (botocore failures → lbc error kinds), ``metrics``,
+``elbv2`` (target groups: health, batches, zones), ``health`` (the health cache's data),
+``vpc`` (VPC CIDRs), ``keyedlock`` (a lock per target group).
+"""

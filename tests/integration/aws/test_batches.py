@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from lbc.aws.adapter import open_aws
 from lbc.aws.elbv2 import TargetGroups, batch_progress
 from lbc.core.errors import TerminalError
 from lbc.core.targets import HealthState, Target
 from lbc.lab.elb_scenario import create_target_group
 
-from .conftest import Adapter, intervals, overlapping
+from .conftest import Adapter, intervals, lab_settings, overlapping
 
 
 def targets(adapter: Adapter, count: int, port: int = 8080) -> list[Target]:
@@ -112,3 +113,21 @@ async def test_empty_requests_make_no_calls(adapter: Adapter) -> None:
     await adapter.groups.register(tg.arn, [])
     await adapter.groups.deregister(tg.arn, [])
     assert adapter.lab.control.calls(since=mark) == []
+
+
+async def test_batches_in_flight_stay_within_the_mutation_budget(adapter: Adapter) -> None:
+    tg = await create_target_group(adapter.elbv2, adapter.network, "web")
+    settings = lab_settings(adapter.lab, aws_calls_per_second=2.0)  # burst 2, then one per 0.5 s
+    async with open_aws(settings, max_in_flight=8) as aws:
+        await aws.target_groups.describe_target_group(tg.arn)
+        mark = adapter.lab.control.last_seq()
+        await aws.target_groups.register(tg.arn, targets(adapter, 1000))
+
+    starts = sorted(
+        s for s, _ in intervals(adapter.lab.control.calls("RegisterTargets", since=mark))
+    )
+    assert len(starts) == 5
+    # The bucket grants at 0, 0, 0.5, 1.0, 1.5 s: later starts can only be later still. The
+    # slack covers the first request's own trip to the lab.
+    for k in range(2, 5):
+        assert starts[k] - starts[0] >= (k - 1) * 0.5 - 0.15

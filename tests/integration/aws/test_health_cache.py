@@ -116,3 +116,19 @@ async def test_same_ip_on_two_ports_is_two_targets(adapter: Adapter) -> None:
     listed = await adapter.groups.describe(tg.arn, fresh=True)
     assert listed[Target(ip, 8080)].draining
     assert not listed[Target(ip, 8081)].draining
+
+
+async def test_a_rejected_partial_query_falls_back_to_a_full_listing(adapter: Adapter) -> None:
+    arn, wanted = await settled_group(adapter, 6)
+    await adapter.groups.describe(arn)
+    extra = Target(adapter.network.ip(20), 8080)
+    await adapter.groups.register(arn, [extra])
+    # ELBv2 rejects a whole query naming one invalid id (an instance terminated meanwhile).
+    adapter.lab.control.fail("DescribeTargetHealth", status=400, code="InvalidTarget", count=1)
+    mark = adapter.lab.control.last_seq()
+
+    listed = await adapter.groups.describe(arn)
+
+    calls = adapter.lab.control.calls("DescribeTargetHealth", since=mark)
+    assert [(c.target_count, c.outcome) for c in calls] == [(1, "InvalidTarget"), (0, "ok")]
+    assert set(listed) == {*wanted, extra}
