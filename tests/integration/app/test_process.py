@@ -23,7 +23,7 @@ import anyio.abc
 import orjson
 import pytest
 import yaml
-from lbc.app import EXIT_OK
+from lbc.app import EXIT_LEADERSHIP_LOST, EXIT_OK
 from lbc.lab.apiserver.server import LabApiServer
 
 LEASE = "lbc-leader"
@@ -177,4 +177,18 @@ async def test_a_killed_leader_is_replaced_within_the_lease_duration() -> None:
             standby.process.send_signal(signal.SIGTERM)
             with anyio.fail_after(10):
                 assert await standby.process.wait() == EXIT_OK
+        tg.cancel_scope.cancel()
+
+
+async def test_a_leader_that_cannot_renew_exits_non_zero() -> None:
+    renew_deadline = float(TIMINGS["LBC_RENEW_DEADLINE"])
+    async with lab_cluster() as server, anyio.create_task_group() as tg:
+        async with replica(tg, server, "replica-d") as d:
+            await wait_for_holder(server, {"replica-d"}, deadline=20)
+            server.faults.fail("*", "leases", code=500, count=1_000_000)
+            with anyio.fail_after(renew_deadline + 10):
+                code = await d.process.wait()
+            assert code == EXIT_LEADERSHIP_LOST, d.lines[-5:]
+            assert "leader_election_lost" in d.events()
+            assert "daemon_stopped" not in d.events()
         tg.cancel_scope.cancel()
