@@ -5,7 +5,9 @@ botocore raises two families: ``ClientError`` (AWS answered with an error code) 
 credentials). By the time either reaches us botocore's retryer has already spent its attempts on
 throttling, 5xx and connection errors, so what remains is classified for the reconciler:
 
-- the target group is gone → :class:`~lbc.core.errors.TargetGroupNotFoundError` (NotFound kind);
+- the target group is gone, or the ARN is malformed →
+  :class:`~lbc.core.errors.TargetGroupNotFoundError` (NotFound kind; reason
+  ``TargetGroupNotFound`` or ``InvalidTargetGroupArn``);
 - AWS refuses the request as such (``InvalidTarget``, ``ValidationError``, quotas, permissions)
   → :class:`~lbc.core.errors.TerminalError` carrying AWS's own message;
 - still throttled → :class:`~lbc.core.errors.ThrottledError` (transient, reason ``Throttled``);
@@ -123,6 +125,10 @@ def classify(exc: ClientError | BotoCoreError | TimeoutError, operation: str) ->
     message = f"{operation}: {code}: {_error_message(exc)}"
     if code == "TargetGroupNotFound":
         return TargetGroupNotFoundError(message)
+    if code == "ValidationError" and "not a valid target group ARN" in message:
+        # A malformed ARN names no group at all: for the reconciler it is a missing group
+        # (condition, event, and nothing to clean up on deletion), with its own reason.
+        return TargetGroupNotFoundError(message, reason="InvalidTargetGroupArn")
     if code in _NOT_FOUND_CODES:
         return NotFoundError(message, reason=_NOT_FOUND_CODES[code])
     if code in THROTTLE_CODES or _status(exc) == 429:

@@ -65,10 +65,14 @@ async def test_a_cached_view_is_not_served_after_the_group_is_gone(adapter: Adap
         await adapter.groups.describe(tg.arn)
 
 
-async def test_a_malformed_arn_is_a_terminal_validation_error(adapter: Adapter) -> None:
-    with pytest.raises(TerminalError) as caught:
-        await adapter.groups.describe("arn:not-a-target-group")
-    assert caught.value.reason == "ValidationError"
+async def test_a_malformed_arn_is_a_missing_group_with_its_own_reason(adapter: Adapter) -> None:
+    for attempt in (
+        adapter.groups.describe("arn:not-a-target-group"),
+        adapter.groups.deregister("arn:not-a-target-group", [Target("10.0.0.9", 80)]),
+    ):
+        with pytest.raises(TargetGroupNotFoundError) as caught:
+            await attempt
+        assert caught.value.reason == "InvalidTargetGroupArn"
 
 
 async def test_unknown_instance_is_a_terminal_invalid_target(adapter: Adapter) -> None:

@@ -100,3 +100,12 @@ def test_missing_credentials_are_transient_and_bad_parameters_terminal() -> None
 
 def test_success_outcome() -> None:
     assert outcome(None) == "success"
+
+
+def test_a_malformed_arn_counts_as_a_missing_group_with_its_own_reason() -> None:
+    err = classify(
+        client_error("ValidationError", message="'arn:x' is not a valid target group ARN"),
+        "DescribeTargetHealth",
+    )
+    assert isinstance(err, TargetGroupNotFoundError)
+    assert err.reason == "InvalidTargetGroupArn"
