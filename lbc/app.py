@@ -41,7 +41,6 @@ from typing import Any, NoReturn, Protocol, final
 
 import anyio
 import anyio.abc
-from structlog.typing import FilteringBoundLogger
 
 from lbc import __version__
 from lbc.control.clock import Clock, MonotonicClock
@@ -75,12 +74,8 @@ later means re-opening does not help, and a restart is the remaining remedy."""
 RELEASE_BUDGET = 15.0
 """Upper bound on the Lease release after the workers stopped (the call has its own deadline)."""
 
-_log_name = "lbc.app"
 
-
-def _log() -> FilteringBoundLogger:
-    # Looked up at each use: get_logger() binds the configuration current at call time.
-    return get_logger(_log_name)
+_log = get_logger("lbc.app")
 
 
 class Informer(Protocol):
@@ -241,7 +236,7 @@ class Daemon:
                 for informer in self._informers:
                     root.start_soon(informer.run)
                 root.start_soon(self._lead)
-                _log().info(
+                _log.info(
                     "daemon_started",
                     probe_port=self.endpoints.probe_port,
                     metrics_port=self.endpoints.metrics_port,
@@ -252,13 +247,13 @@ class Daemon:
                 code = await self._shut_down()
                 root.cancel_scope.cancel()
         except* LeaderElectionLostError:
-            _log().error("leader_election_lost", action="exiting; in-flight reconciles cancelled")
+            _log.error("leader_election_lost", action="exiting; in-flight reconciles cancelled")
             code = EXIT_LEADERSHIP_LOST
         if code == EXIT_LEADERSHIP_LOST:
             return code
         if self._forced:
             return EXIT_FORCED
-        _log().info("daemon_stopped", exit_code=code)
+        _log.info("daemon_stopped", exit_code=code)
         return code
 
     async def _watch_signals(
@@ -269,10 +264,10 @@ class Daemon:
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if not self._stop_requested.is_set():
-                    _log().info("shutdown_requested", signal=name, grace_seconds=self._grace)
+                    _log.info("shutdown_requested", signal=name, grace_seconds=self._grace)
                     self.request_shutdown()
                 else:
-                    _log().warning("shutdown_forced", signal=name)
+                    _log.warning("shutdown_forced", signal=name)
                     self._forced = True
                     if self._root is not None:
                         self._root.cancel_scope.cancel()
@@ -283,12 +278,12 @@ class Daemon:
             with self._lead_scope:
                 for informer in self._informers:
                     await informer.wait_synced()
-                _log().info("caches_synced", informers=len(self._informers))
+                _log.info("caches_synced", informers=len(self._informers))
                 async with anyio.create_task_group() as election:
                     if self._elector is not None:
                         election.start_soon(self._elector.run)
                         await self._elector.wait_leading()
-                    _log().info("started_leading")
+                    _log.info("started_leading")
                     self._leading.set()
                     try:
                         with self._work_scope:
@@ -325,20 +320,20 @@ class Daemon:
     async def _shut_down(self) -> int:
         code = EXIT_OK
         self.health.start_shutdown()
-        _log().info("shutdown_started", readiness="failing")
+        _log.info("shutdown_started", readiness="failing")
         self._stop_workers()
         if self._leading.is_set():
             with anyio.move_on_after(self._grace) as grace:
                 await self._work_done.wait()
             if grace.cancelled_caught:
                 busy = sum(w.active for w in self._workers)
-                _log().error(
+                _log.error(
                     "shutdown_grace_exceeded", grace_seconds=self._grace, reconciles_cancelled=busy
                 )
                 code = EXIT_GRACE_EXCEEDED
                 self._work_scope.cancel()
             else:
-                _log().info("workers_stopped")
+                _log.info("workers_stopped")
         else:
             # Not leading (still syncing or campaigning): nothing to finish, nothing to release
             # unless the Lease is won in this instant, which the elector's cancel path handles.
@@ -346,7 +341,7 @@ class Daemon:
         with anyio.move_on_after(RELEASE_BUDGET) as release:
             await self._lead_done.wait()
         if release.cancelled_caught:
-            _log().error("lease_release_timed_out", budget_seconds=RELEASE_BUDGET)
+            _log.error("lease_release_timed_out", budget_seconds=RELEASE_BUDGET)
             self._lead_scope.cancel()
         return code
 
@@ -360,7 +355,7 @@ async def serve(settings: Settings, controllers: ControllerFactory = no_controll
     try:
         api = await api_client_from_settings(settings)
     except TerminalError as err:
-        _log().error("startup_failed", reason=err.reason, error=str(err))
+        _log.error("startup_failed", reason=err.reason, error=str(err))
         return EXIT_CONFIG
     try:
         kube = KubeClient(api)
@@ -399,5 +394,5 @@ def main(settings: Settings, controllers: ControllerFactory = no_controllers) ->
     """The ``lbc run`` entry point: configure logs, say hello, run, return the exit code."""
     configure(settings.log_level, settings.log_format)
     set_build_info(__version__)
-    _log().info("lbc_starting", version=__version__, settings=redact(settings.model_dump()))
+    _log.info("lbc_starting", version=__version__, settings=redact(settings.model_dump()))
     return anyio.run(serve, settings, controllers)

@@ -44,7 +44,6 @@ from typing import Generic, TypeVar, final
 
 import anyio
 from prometheus_client import Counter, Gauge, Histogram
-from structlog.typing import FilteringBoundLogger
 
 from lbc.control.clock import Clock, MonotonicClock
 from lbc.control.workqueue import QueueShutDown, WorkQueue
@@ -55,10 +54,7 @@ from lbc.observe.metrics import REGISTRY
 K = TypeVar("K", bound=Hashable)
 
 
-def _log() -> FilteringBoundLogger:
-    # Looked up at each use: get_logger() binds the logging configuration current at call time,
-    # and the daemon configures logging after this module is imported.
-    return get_logger("lbc.control.worker")
+_log = get_logger("lbc.control.worker")
 
 
 RESULTS = ("success", "error", "requeue", "requeue_after")
@@ -249,7 +245,7 @@ class Workers(Generic[K]):
                 self._m_time.observe(max(0.0, elapsed))
                 self._active -= 1
                 self._m_active.dec()
-                _log().debug("reconcile_finished", worker=worker, duration_seconds=elapsed)
+                _log.debug("reconcile_finished", worker=worker, duration_seconds=elapsed)
 
     def _count(self, result: str) -> None:
         RECONCILE_TOTAL.labels(controller=self.controller, result=result).inc()
@@ -260,11 +256,11 @@ class Workers(Generic[K]):
             self.queue.forget(key)
             self.queue.add_after(key, result.requeue_after)
             self._count("requeue_after")
-            _log().debug("reconcile_requeued_after", requeue_after_seconds=result.requeue_after)
+            _log.debug("reconcile_requeued_after", requeue_after_seconds=result.requeue_after)
         elif result is not None and result.requeue:
             self.queue.add_rate_limited(key)
             self._count("requeue")
-            _log().debug("reconcile_requeued", requeues=self.queue.num_requeues(key))
+            _log.debug("reconcile_requeued", requeues=self.queue.num_requeues(key))
         else:
             self.queue.forget(key)
             self._count("success")
@@ -275,10 +271,10 @@ class Workers(Generic[K]):
         self._count("requeue")
         if streak <= self._max_conflict_retries:
             self.queue.add(key)  # replayed as soon as this attempt is done
-            _log().info("reconcile_conflict", reason=err.reason, error=str(err), streak=streak)
+            _log.info("reconcile_conflict", reason=err.reason, error=str(err), streak=streak)
         else:
             self.queue.add_rate_limited(key)
-            _log().warning(
+            _log.warning(
                 "reconcile_conflict_backoff",
                 reason=err.reason,
                 error=str(err),
@@ -292,7 +288,7 @@ class Workers(Generic[K]):
         self._count("error")
         RECONCILE_ERRORS.labels(controller=self.controller).inc()
         TERMINAL_RECONCILE_ERRORS.labels(controller=self.controller).inc()
-        _log().warning("reconcile_failed_terminal", reason=err.reason, error=str(err))
+        _log.warning("reconcile_failed_terminal", reason=err.reason, error=str(err))
 
     def _on_error(self, key: K, err: Exception) -> None:
         self._conflicts.pop(key, None)
@@ -301,10 +297,10 @@ class Workers(Generic[K]):
         RECONCILE_ERRORS.labels(controller=self.controller).inc()
         requeues = self.queue.num_requeues(key)
         if isinstance(err, LbcError):
-            _log().warning("reconcile_failed", reason=err.reason, error=str(err), requeues=requeues)
+            _log.warning("reconcile_failed", reason=err.reason, error=str(err), requeues=requeues)
         else:
             RECONCILE_PANICS.labels(controller=self.controller).inc()
-            _log().error(
+            _log.error(
                 "reconcile_failed_unexpectedly",
                 error=f"{type(err).__name__}: {err}",
                 requeues=requeues,

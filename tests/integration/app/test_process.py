@@ -8,7 +8,6 @@ lease duration). Lease timings are shortened so the test takes seconds.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,7 +27,6 @@ from lbc.lab.apiserver.server import LabApiServer
 
 LEASE = "lbc-leader"
 CRD_PATH = Path(__file__).resolve().parents[3] / "manifests" / "crds" / "targetgroupbindings.yaml"
-CONSOLE_EVENT = re.compile(r"\] (\S+)")
 RETRY = 0.5
 TIMINGS = {"LBC_LEASE_DURATION": "4", "LBC_RENEW_DEADLINE": "3", "LBC_RETRY_PERIOD": str(RETRY)}
 
@@ -56,11 +54,7 @@ async def _read_lines(replica: Replica) -> None:
             try:
                 line = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                # A logger bound before logging was configured renders as console text:
-                # "<date> <time> [info     ] <event>  [<logger>] key=value ..."
-                text = raw.decode(errors="replace")
-                match = CONSOLE_EVENT.search(text)
-                line = {"event": match.group(1) if match else "unparsed", "text": text}
+                line = {"event": "unparsed", "text": raw.decode(errors="replace")}
             replica.lines.append(line)
             if line.get("event") == "daemon_started":
                 replica.started.set()
