@@ -78,7 +78,7 @@ async def _cycle() -> list[str]:
     return rows
 
 
-def test_workqueue_throughput() -> None:
+def test_bench_workqueue_throughput() -> None:
     configure("warning", "json")  # the daemon's default level would print a line per reconcile
     rows = anyio.run(_cycle)
     print()
