@@ -226,6 +226,13 @@ class LabElbv2Backend(ELBv2Backend):
                 )
         return out
 
+    def notify_terminate_instances(self, instance_ids: list[str]) -> None:
+        """EC2 terminated instances: ELBv2 deregisters them, so they drain like any other."""
+        gone_ids = set(instance_ids)
+        now = self.lab.clock.now()
+        for table in self.target_tables.values():
+            table.deregister((r.key for r in table.records() if r.target_id in gone_ids), now)
+
     # -- control plane --------------------------------------------------------------------------
 
     def apply_override(self, rule: HealthOverride) -> int:
@@ -297,11 +304,17 @@ class LabElbv2Backend(ELBv2Backend):
         ELBv2 decides "inside the VPC" by the group VPC's subnets, not its CIDR blocks (a known
         trap: an address in a secondary CIDR with no subnet counts as outside).
         """
-        subnets = [
-            (ipaddress.ip_network(s.cidr_block, strict=False), s.availability_zone)
-            for s in self._ec2().describe_subnets(filters={"vpc-id": [group.vpc_id]})
-            if s.cidr_block
-        ]
+        subnets: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+        for subnet in self._ec2().describe_subnets(filters={"vpc-id": [group.vpc_id]}):
+            blocks = [subnet.cidr_block] if subnet.cidr_block else []
+            blocks += [
+                a["ipv6CidrBlock"]
+                for a in subnet.ipv6_cidr_block_associations.values()
+                if a.get("ipv6CidrBlock")
+            ]
+            subnets += [
+                (ipaddress.ip_network(b, strict=False), subnet.availability_zone) for b in blocks
+            ]
         checked: list[_Wanted] = []
         for w in wanted:
             address = ipaddress.ip_address(w.target_id)

@@ -18,6 +18,7 @@ replays identically.
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
@@ -250,23 +251,31 @@ class CallRecord:
 
 
 class CallLog:
-    """Append-only record of calls; ``seq`` numbers never repeat within a lab process."""
+    """Append-only record of calls; ``seq`` numbers never repeat within a lab process.
 
-    def __init__(self) -> None:
+    Bounded (the demo runs for hours): past ``capacity`` records the oldest are dropped, so a
+    reader that needs exact counts reads with ``since`` at least every ``capacity`` calls.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
         self._lock = threading.Lock()
         self._records: list[CallRecord] = []
         self._next_seq = 1
+        self._capacity = capacity
 
     def append(self, **fields: Any) -> CallRecord:
         with self._lock:
             record = CallRecord(seq=self._next_seq, **fields)
             self._next_seq += 1
             self._records.append(record)
+            if len(self._records) > self._capacity + self._capacity // 2:
+                del self._records[: len(self._records) - self._capacity]
             return record
 
     def since(self, seq: int = 0) -> list[CallRecord]:
         with self._lock:
-            return [r for r in self._records if r.seq > seq]
+            start = bisect.bisect_right(self._records, seq, key=lambda r: r.seq)
+            return self._records[start:]
 
     def clear(self) -> None:
         with self._lock:

@@ -21,6 +21,7 @@ class Subnet:
     subnet_id: str
     cidr: str
     zone: str
+    ipv6_cidr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,13 @@ class Network:
 
     def ips(self, count: int, subnet: int = 0) -> list[str]:
         return [self.ip(n, subnet) for n in range(count)]
+
+    def ip6(self, n: int, subnet: int = 0) -> str:
+        """The ``n``-th usable IPv6 address of subnet ``subnet`` (networks made with ``ipv6``)."""
+        block = self.subnets[subnet].ipv6_cidr
+        if block is None:
+            raise ValueError("this network has no IPv6 blocks (create_network(ipv6=True))")
+        return str(ipaddress.ip_network(block).network_address + 4 + n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +74,28 @@ async def create_network(
     cidr: str = "10.0.0.0/16",
     zones: tuple[str, ...] = ("a", "b", "c"),
     subnet_prefix: int = 20,
+    ipv6: bool = False,
 ) -> Network:
-    """A VPC of ``cidr`` with one subnet of ``/subnet_prefix`` per zone suffix."""
+    """A VPC of ``cidr`` with one subnet of ``/subnet_prefix`` per zone suffix.
+
+    With ``ipv6``, the VPC also gets an Amazon-provided /56 and each subnet a /64 of it.
+    """
     region = ec2.meta.region_name
-    vpc = (await ec2.create_vpc(CidrBlock=cidr))["Vpc"]["VpcId"]
+    made_vpc = (await ec2.create_vpc(CidrBlock=cidr, AmazonProvidedIpv6CidrBlock=ipv6))["Vpc"]
+    vpc = made_vpc["VpcId"]
+    v6_blocks: list[str | None] = [None] * len(zones)
+    if ipv6:
+        v6_net = ipaddress.ip_network(made_vpc["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"])
+        v6_blocks = [str(b) for b, _ in zip(v6_net.subnets(new_prefix=64), zones, strict=False)]
     blocks = ipaddress.ip_network(cidr).subnets(new_prefix=subnet_prefix)
     subnets = []
-    for suffix, block in zip(zones, blocks, strict=False):
+    for suffix, block, v6 in zip(zones, blocks, v6_blocks, strict=False):
         zone = f"{region}{suffix}"
-        made = await ec2.create_subnet(VpcId=vpc, CidrBlock=str(block), AvailabilityZone=zone)
-        subnets.append(Subnet(made["Subnet"]["SubnetId"], str(block), zone))
+        options: dict[str, Any] = {"Ipv6CidrBlock": v6} if v6 else {}
+        made = await ec2.create_subnet(
+            VpcId=vpc, CidrBlock=str(block), AvailabilityZone=zone, **options
+        )
+        subnets.append(Subnet(made["Subnet"]["SubnetId"], str(block), zone, v6))
     return Network(vpc, cidr, tuple(subnets))
 
 

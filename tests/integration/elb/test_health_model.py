@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lbc.core.targets import HealthState
 from lbc.lab.elb_clock import LabClock
-from lbc.lab.elb_faults import FaultInjector, FaultRule, TokenBucket
+from lbc.lab.elb_faults import CallLog, FaultInjector, FaultRule, TokenBucket
 from lbc.lab.elb_health import HealthTiming, TargetRecord, Verdict, health_at
 from lbc.lab.elb_targets import HealthOverrides, TargetTable
 
@@ -113,3 +113,24 @@ def test_token_bucket_refills_at_its_rate() -> None:
     assert [bucket.take(0.0), bucket.take(0.0), bucket.take(0.0)] == [True, True, False]
     assert bucket.take(0.5) is True
     assert bucket.take(0.5) is False
+
+
+def test_call_log_is_bounded_and_reads_since_a_mark() -> None:
+    log = CallLog(capacity=10)
+    fields = {
+        "time": 0.0,
+        "service": "elbv2",
+        "operation": "DescribeTargetHealth",
+        "target_group_arn": None,
+        "target_count": 0,
+        "outcome": "ok",
+        "status": 200,
+        "injected": None,
+        "duration_ms": 1.0,
+    }
+    for _ in range(15):
+        log.append(**fields)
+    assert [r.seq for r in log.since(12)] == [13, 14, 15]
+    assert len(log.since()) == 15
+    log.append(**fields)  # the 16th crosses 1.5 x capacity: trimmed to the last 10
+    assert [r.seq for r in log.since()] == list(range(7, 17))

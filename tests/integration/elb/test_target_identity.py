@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lbc.lab.elb_scenario import Network, create_target_group
+from lbc.lab.elb_fixtures import ElbLab
+from lbc.lab.elb_scenario import Network, create_network, create_target_group
 
 from .conftest import health, states
 
@@ -70,3 +71,29 @@ async def test_describing_named_targets_reports_unregistered_ones(elbv2: Any, ne
     assert seen[(net.ip(0), 80)]["TargetHealth"]["State"] == "initial"
     assert seen[(net.ip(5), 80)]["TargetHealth"]["State"] == "unused"
     assert seen[(net.ip(5), 80)]["TargetHealth"]["Reason"] == "Target.NotRegistered"
+
+
+async def test_any_region_and_any_dummy_credentials_are_accepted(elb_lab: ElbLab) -> None:
+    session = elb_lab.session()
+    async with (
+        session.create_client(
+            "ec2",
+            region_name="ap-southeast-2",
+            endpoint_url=elb_lab.endpoint_url,
+            aws_access_key_id="AKIAWHATEVER",
+            aws_secret_access_key="anything",
+        ) as ec2,
+        session.create_client(
+            "elbv2",
+            region_name="ap-southeast-2",
+            endpoint_url=elb_lab.endpoint_url,
+            aws_access_key_id="AKIAWHATEVER",
+            aws_secret_access_key="anything",
+        ) as elbv2,
+    ):
+        net = await create_network(ec2)
+        tg = await create_target_group(elbv2, net, "far-away")
+        await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": net.ip(0)}])
+        assert ":ap-southeast-2:" in tg.arn
+        assert net.subnets[0].zone == "ap-southeast-2a"
+        assert set(await states(elbv2, tg.arn)) == {(net.ip(0), 80)}

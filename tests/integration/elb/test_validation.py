@@ -208,3 +208,32 @@ async def test_deregistering_an_unregistered_ip_is_a_no_op(elbv2: Any, net: Netw
     tg = await create_target_group(elbv2, net, "noop")
     await elbv2.deregister_targets(TargetGroupArn=tg.arn, Targets=[{"Id": net.ip(3), "Port": 80}])
     assert await states(elbv2, tg.arn) == {}
+
+
+async def test_terminated_instance_drains_out_of_its_groups(
+    paused: ElbLab, ec2: Any, elbv2: Any, net: Network
+) -> None:
+    tg = await create_target_group(elbv2, net, "terminated", target_type="instance")
+    (node,) = await run_instances(ec2, net, 1)
+    await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": node.instance_id}])
+    await ec2.terminate_instances(InstanceIds=[node.instance_id])
+    assert (await states(elbv2, tg.arn))[(node.instance_id, 80)] == (
+        "draining",
+        "Target.DeregistrationInProgress",
+    )
+    paused.control.advance(300)
+    assert await states(elbv2, tg.arn) == {}
+
+
+async def test_ipv6_target_in_a_subnet_registers_without_a_zone(ec2: Any, elbv2: Any) -> None:
+    net = await create_network(ec2, ipv6=True)
+    made = await elbv2.create_target_group(
+        Name="six", Protocol="TCP", Port=80, VpcId=net.vpc_id, TargetType="ip",
+        IpAddressType="ipv6",
+    )  # fmt: skip
+    arn = made["TargetGroups"][0]["TargetGroupArn"]
+    await elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": net.ip6(0, subnet=2)}])
+    answer = await elbv2.describe_target_health(TargetGroupArn=arn)
+    (only,) = answer["TargetHealthDescriptions"]
+    assert only["Target"]["Id"] == net.ip6(0, subnet=2)
+    assert only["Target"]["AvailabilityZone"] == net.subnets[2].zone
