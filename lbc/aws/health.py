@@ -74,8 +74,15 @@ class HealthCache:
         return view is not None and self._clock() - view.listed_at < self._ttl
 
     def replace(self, arn: str, listing: Iterable[tuple[Target, TargetHealth]]) -> None:
-        """Store a full listing; targets reported not registered are left out."""
-        view = _GroupView(listed_at=self._clock())
+        """Store a full listing; targets reported not registered are left out.
+
+        Expired views of other groups are dropped here: the next describe of such a group lists
+        it in full anyway, and groups whose bindings are gone must not stay in memory forever.
+        """
+        now = self._clock()
+        for expired in [a for a, v in self._views.items() if now - v.listed_at >= self._ttl]:
+            del self._views[expired]
+        view = _GroupView(listed_at=now)
         for target, health in listing:
             if not is_not_registered(health):
                 view.targets[target] = health

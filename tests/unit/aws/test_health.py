@@ -87,3 +87,14 @@ def test_asked_but_unanswered_targets_are_dropped() -> None:
     cache.replace(ARN, [parse_description(described("10.0.0.1", 80, "initial"))])
     cache.drop_unanswered(ARN, [Target("10.0.0.1", 80)], answered=set())
     assert cache.snapshot(ARN) == {}
+
+
+def test_expired_views_of_other_groups_are_dropped_on_the_next_listing() -> None:
+    clock = Clock()
+    cache = HealthCache(ttl=300, clock=clock)
+    other = ARN.replace("web", "old")
+    cache.replace(other, [parse_description(described("10.0.0.1", 80, "healthy"))])
+    clock.now = 300.0
+    cache.replace(ARN, [parse_description(described("10.0.0.2", 80, "healthy"))])
+    assert cache.size(other) == 0
+    assert cache.size(ARN) == 1
