@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from lbc.core.binding import Binding, parse_binding
 from lbc.core.desired import is_deletion_taint
@@ -37,6 +37,25 @@ from lbc.core.objects import (
 
 _intern = sys.intern
 _EMPTY: Mapping[str, Any] = {}
+
+# Readiness-gate lists and gate conditions repeat across the pods of a workload (same gates,
+# same ELB reason and message), so equal tuples are shared. Bounded: cleared when it grows past
+# what a cluster's distinct combinations could need, so odd messages cannot grow it forever.
+_SHARED_MAX = 4096
+_T = TypeVar("_T")
+_shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def _share(value: tuple[_T, ...]) -> tuple[_T, ...]:
+    if not value:
+        return ()
+    found = _shared.get(value)
+    if found is not None:
+        return found
+    if len(_shared) >= _SHARED_MAX:
+        _shared.clear()
+    _shared[value] = value
+    return value
 
 
 def timestamp_ms(value: str | None) -> int:
@@ -89,7 +108,7 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
                     _intern(ctype),
                     _intern(cond.get("status", "")),
                     _intern(cond.get("reason") or ""),
-                    cond.get("message") or "",
+                    _intern(cond.get("message") or ""),
                 )
             )
     return PodView(
@@ -101,7 +120,7 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
         created_ms=timestamp_ms(meta.get("creationTimestamp")),
         readiness_gates=readiness_gates,
         containers_ready=containers_ready,
-        gate_conditions=tuple(gate_conditions),
+        gate_conditions=_share(tuple(gate_conditions)),
         deleting=meta.get("deletionTimestamp") is not None,
     )
 
