@@ -15,13 +15,17 @@ reconcile them against fresh cache state. The queue exists so that this hand-off
 - **Per-key exponential backoff.** ``add_rate_limited`` delays a key by its rate limiter
   (:class:`ItemExponentialBackoff`: ``base * 2**failures``, capped); ``forget`` resets it and
   must be called when the key succeeds. ``forget`` does not replace ``done``.
+- **Priorities.** Keys added with ``low_priority=True`` (the bulk enqueue of every binding when
+  a replica starts leading, resyncs) wait behind normally added keys, so a restart does not make
+  a fresh change queue behind hundreds of bindings that probably need nothing; controller-runtime's
+  priority queue does the same for initial-list and resync events.
 - **Shutdown.** After :meth:`WorkQueue.shut_down` adds are ignored, keys still queued are still
   handed out (as client-go does; the worker pool decides whether to reconcile them), and
   :meth:`WorkQueue.get` raises :class:`QueueShutDown` once the queue is empty.
   :meth:`WorkQueue.shut_down_with_drain` also waits for in-flight keys to be ``done``.
 
-Invariants: every key in ``queue`` is in ``dirty`` and not in ``processing``; a key appears in
-``queue`` at most once; a key has at most one live waiting entry.
+Invariants: every key in ``queue`` or ``low`` is in ``dirty`` and not in ``processing``; a key
+appears in ``queue`` and ``low`` at most once in all; a key has at most one live waiting entry.
 
 Rate limiting choice: the default limiter is per-item exponential only (5 ms doubling to
 ``LBC_BACKOFF_MAX``), which is what the upstream TargetGroupBinding controller configures and
@@ -227,6 +231,8 @@ class WorkQueue(Generic[K]):
             rate_limiter if rate_limiter is not None else ItemExponentialBackoff()
         )
         self._queue: deque[K] = deque()
+        self._low: deque[K] = deque()  # handed out only when _queue is empty
+        self._low_keys: set[K] = set()  # dirty keys whose every pending add was low priority
         self._dirty: set[K] = set()
         self._processing: dict[K, float] = {}  # key -> when get() handed it out
         self._added_at: dict[K, float] = {}  # key -> when it became dirty (queue latency)
@@ -250,16 +256,30 @@ class WorkQueue(Generic[K]):
 
     # --- adding -------------------------------------------------------------------------------
 
-    def add(self, key: K) -> None:
-        """Mark ``key`` as needing work; queue it unless it is already queued or in flight."""
-        if self._shutting_down or key in self._dirty:
+    def add(self, key: K, *, low_priority: bool = False) -> None:
+        """Mark ``key`` as needing work; queue it unless it is already queued or in flight.
+
+        ``low_priority`` keys are handed out only when no normal key is queued; a normal add
+        of a key waiting at low priority promotes it (the key keeps its highest priority).
+        """
+        if self._shutting_down:
+            return
+        if key in self._dirty:
+            if not low_priority and key in self._low_keys:
+                self._low_keys.discard(key)
+                if key not in self._processing:
+                    self._low.remove(key)  # linear, but only on a promotion
+                    self._queue.append(key)
+                    self._item_ready.set()
             return
         self._m_adds.inc()
         self._dirty.add(key)
         self._added_at.setdefault(key, self._clock.now())
+        if low_priority:
+            self._low_keys.add(key)
         if key in self._processing:
             return  # replayed by done()
-        self._queue.append(key)
+        (self._low if low_priority else self._queue).append(key)
         self._item_ready.set()
 
     def add_after(self, key: K, delay: float) -> None:
@@ -300,22 +320,23 @@ class WorkQueue(Generic[K]):
         Raises :class:`QueueShutDown` once the queue is shut down and nothing is queued.
         """
         await anyio.lowlevel.checkpoint()
-        while not self._queue:
+        while not self._queue and not self._low:
             if self._shutting_down:
                 raise QueueShutDown(self.name)
             if self._item_ready.is_set():
                 self._item_ready = anyio.Event()
             await self._item_ready.wait()
-        key = self._queue.popleft()
+        key = self._queue.popleft() if self._queue else self._low.popleft()
         now = self._clock.now()
         self._dirty.discard(key)
+        self._low_keys.discard(key)
         added = self._added_at.pop(key, None)
         if added is not None:
             self._m_queue_duration.observe(max(0.0, now - added))
         self._processing[key] = now
         if self._idle.is_set():
             self._idle = anyio.Event()
-        if self._queue:
+        if self._queue or self._low:
             self._item_ready.set()  # more work: let the next waiter through
         return key
 
@@ -326,7 +347,7 @@ class WorkQueue(Generic[K]):
             return
         self._m_work_duration.observe(max(0.0, self._clock.now() - started))
         if key in self._dirty:
-            self._queue.append(key)
+            (self._low if key in self._low_keys else self._queue).append(key)
             self._item_ready.set()
         if not self._processing:
             self._idle.set()
@@ -376,7 +397,7 @@ class WorkQueue(Generic[K]):
 
     def __len__(self) -> int:
         """Keys queued and not in flight (informational; never gate logic on it)."""
-        return len(self._queue)
+        return len(self._queue) + len(self._low)
 
     @property
     def in_flight(self) -> int:

@@ -294,7 +294,7 @@ async def test_max_of_limiters_takes_the_longest_delay() -> None:
 
 
 _ops = st.lists(
-    st.tuples(st.sampled_from(["add", "get", "done"]), st.sampled_from(["a", "b", "c"])),
+    st.tuples(st.sampled_from(["add", "add_low", "get", "done"]), st.sampled_from(["a", "b", "c"])),
     max_size=60,
 )
 
@@ -307,20 +307,25 @@ def test_invariants_hold_under_any_sequence_of_operations(ops: list[tuple[str, s
         held: set[str] = set()
         wanted: set[str] = set()  # keys added and not yet handed out since
         for op, key in ops:
-            if op == "add":
-                queue.add(key)
+            if op in ("add", "add_low"):
+                queue.add(key, low_priority=op == "add_low")
                 wanted.add(key)
             elif op == "get" and len(queue):
+                first_normal = queue._queue[0] if queue._queue else None
                 got = await queue.get()
                 assert got not in held, "handed out a key already in flight"
+                if first_normal is not None:
+                    assert got == first_normal, "a low-priority key jumped a normal one"
                 held.add(got)
                 wanted.discard(got)
             elif op == "done" and key in held:
                 queue.done(key)
                 held.discard(key)
-            queued = list(queue._queue)  # the invariants are about internal state
+            # The invariants are about internal state.
+            queued = [*queue._queue, *queue._low]
             assert len(queued) == len(set(queued)), "a key is queued twice"
             assert not set(queued) & held, "a key in flight is also queued"
+            assert set(queue._low) <= queue._low_keys, "a promoted key stayed behind"
         # Every key that was added and not handed out since is still owed to a worker.
         for key in held:
             queue.done(key)
@@ -330,6 +335,35 @@ def test_invariants_hold_under_any_sequence_of_operations(ops: list[tuple[str, s
         assert remaining == wanted
 
     anyio.run(scenario)
+
+
+async def test_low_priority_keys_wait_behind_normal_ones() -> None:
+    queue: WorkQueue[str] = WorkQueue(fresh_name(), clock=VirtualClock())
+    for key in ("ns/old-1", "ns/old-2", "ns/old-3"):
+        queue.add(key, low_priority=True)
+    queue.add("ns/fresh")
+    queue.add("ns/old-3")  # a live event for a key waiting at low priority promotes it
+    order = [await queue.get() for _ in range(4)]
+    assert order == ["ns/fresh", "ns/old-3", "ns/old-1", "ns/old-2"]
+
+
+async def test_a_low_priority_add_never_demotes_a_queued_key() -> None:
+    queue: WorkQueue[str] = WorkQueue(fresh_name(), clock=VirtualClock())
+    queue.add("ns/other", low_priority=True)
+    queue.add("ns/a")
+    queue.add("ns/a", low_priority=True)
+    assert await queue.get() == "ns/a"
+
+
+async def test_key_re_added_in_flight_is_replayed_at_its_priority() -> None:
+    queue: WorkQueue[str] = WorkQueue(fresh_name(), clock=VirtualClock())
+    queue.add("ns/a")
+    key = await queue.get()
+    queue.add("ns/a", low_priority=True)
+    queue.add("ns/b", low_priority=True)
+    queue.add("ns/c")
+    queue.done(key)
+    assert [await queue.get() for _ in range(3)] == ["ns/c", "ns/b", "ns/a"]
 
 
 def test_keys_can_be_added_outside_the_event_loop() -> None:
