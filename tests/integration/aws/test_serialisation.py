@@ -15,8 +15,8 @@ async def test_one_group_is_serialised_while_two_groups_overlap(adapter: Adapter
     first = await create_target_group(adapter.elbv2, adapter.network, "first")
     second = await create_target_group(adapter.elbv2, adapter.network, "second")
     ips = adapter.network.ips(4)
-    adapter.lab.control.delay("DescribeTargetHealth", latency_ms=250)
-    adapter.lab.control.delay("RegisterTargets", latency_ms=250)
+    adapter.lab.control.delay("DescribeTargetHealth", latency_ms=400)
+    adapter.lab.control.delay("RegisterTargets", latency_ms=400)
     mark = adapter.lab.control.last_seq()
 
     async with anyio.create_task_group() as group:
