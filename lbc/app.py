@@ -110,7 +110,8 @@ class Controller(Protocol):
     The controller's informer handlers add keys to ``queue`` at any time (also on a standby,
     where the keys simply wait, de-duplicated); the daemon runs ``concurrency`` workers calling
     ``reconcile`` only while this replica leads. ``started_leading`` is called once, after
-    caches synced and the Lease was won, before the workers start: enqueue every key owned.
+    caches synced and the Lease was won, before the workers start: enqueue every key owned,
+    preferably with ``queue.add(key, low_priority=True)`` so live events are served first.
     """
 
     @property

@@ -40,7 +40,8 @@ Metrics (controller-runtime's names; labels ``name`` and ``controller``): ``work
 ``workqueue_adds_total``, ``workqueue_queue_duration_seconds``,
 ``workqueue_work_duration_seconds``, ``workqueue_unfinished_work_seconds``,
 ``workqueue_longest_running_processor_seconds``, ``workqueue_retries_total``. Gauges are computed
-when scraped, so they are exact without a ticker task.
+when scraped, so they are exact without a ticker task. ``workqueue_depth`` counts the dirty keys
+(queued, or re-added while in flight), as client-go's does; keys waiting on a delay are not in it.
 """
 
 from __future__ import annotations
