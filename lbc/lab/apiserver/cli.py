@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -40,6 +41,9 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
+    # This process only serves the lab: fewer cyclic-GC passes keep a store of 100,000
+    # objects from spending its time rescanning them.
+    gc.set_threshold(50_000, 20, 100)
     try:
         asyncio.run(_serve(args))
     except OSError as exc:

@@ -11,13 +11,14 @@ is the only writer), so tests may call it directly for setup.
 
 from __future__ import annotations
 
-import copy
 import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from lbc.lab.apiserver import crds, managed, names, patch as patching, schema
 from lbc.lab.apiserver.listing import ListPage, list_page
@@ -106,7 +107,7 @@ class Objects:
         operation: str = "Update",
     ) -> Obj:
         obj = self._incoming(rtype, body, namespace)
-        touched = managed.paths_of(obj)
+        touched = managed.paths_of(obj) if options.field_manager else set()
         meta = obj["metadata"]
         if not meta.get("name"):
             prefix = meta.get("generateName")
@@ -479,7 +480,9 @@ class Objects:
         """A private, storage-shaped copy of a request body, checked for kind and namespace."""
         if not isinstance(body, dict):
             raise bad_request("the body of the request is not a JSON object")
-        obj = copy.deepcopy(body)
+        # A JSON round trip is an order of magnitude faster than copy.deepcopy, and the
+        # bodies are JSON by definition.
+        obj: Obj = orjson.loads(orjson.dumps(body))
         if rtype.from_version is not None:
             obj = rtype.from_version(obj)
         kind = obj.get("kind")

@@ -54,16 +54,16 @@ class ResourceType:
     from_version: Callable[[Obj], Obj] | None = field(default=None, compare=False)
     #: The storage key when it is not ``plural.group`` (events of two groups share one).
     storage_override: str = ""
+    #: ``plural.group`` (or the override): where objects of every version are kept.
+    storage: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        default = f"{self.plural}.{self.group}" if self.group else self.plural
+        object.__setattr__(self, "storage", self.storage_override or default)
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def storage(self) -> str:
-        return self.storage_override or (
-            f"{self.plural}.{self.group}" if self.group else self.plural
-        )
 
     @property
     def list_kind(self) -> str:

@@ -61,6 +61,7 @@ class Store:
         self._log: list[Event] = []
         self._base = 1  # resourceVersion of _log[0]
         self._changed = asyncio.Event()
+        self._armed = False
         #: Bumped to end every open watch stream (a fault: "the connection dropped").
         self.watch_epoch = 0
 
@@ -154,9 +155,14 @@ class Store:
 
     def changed(self) -> asyncio.Event:
         """An event set at the next write (take it before reading, then wait on it)."""
+        self._armed = True
         return self._changed
 
     def _wake(self) -> None:
+        # Bulk loads with nobody watching skip the Event churn entirely.
+        if not self._armed:
+            return
+        self._armed = False
         old, self._changed = self._changed, asyncio.Event()
         old.set()
 
