@@ -351,6 +351,8 @@ class KubeClient:
                 except TimeoutError as exc:
                     raise TransientError(f"{what}: stream timed out", reason="Timeout") from exc
                 if not chunk:
+                    if pending.strip():
+                        yield _watch_event(pending, what)
                     return
                 lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
                 pending = lines.pop()

@@ -260,6 +260,16 @@ async def drain(client: KubeClient) -> None:
             pass
 
 
+async def test_watch_events_split_across_chunks_and_a_last_line_without_newline(server):
+    script, client = server
+    first = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}}})
+    last = orjson.dumps({"type": "DELETED", "object": {"metadata": {"name": "a"}}})
+    script.handler = watch_stream([first[:10], first[10:] + b"\n" + last[:5], last[5:]])
+    async with aclosing(client.watch(PODS, resource_version="1", timeout_seconds=300)) as s:
+        events = [e async for e in s]
+    assert [e.type for e in events] == ["ADDED", "DELETED"]
+
+
 async def test_watch_error_event_410_raises_expired(server):
     script, client = server
     gone = {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}
