@@ -13,8 +13,8 @@ must not freeze every other node's registration).
 The resolution is one of three: ``RESOLVED`` (the targets are authoritative, even when empty),
 ``BACKEND_NOT_FOUND`` (the Service or its port is missing: ``plan()`` cleans up as on
 deletion) and ``INVALID`` (the inputs cannot be interpreted, e.g. an instance binding on a
-ClusterIP Service: ``plan()`` changes nothing and reports). Only ``RESOLVED`` may lead to a
-deregistration of a target that is not in the ledger's or group's own accounting.
+ClusterIP Service: ``plan()`` changes nothing and reports). Endpoints skipped for an unknown pod
+are a transient state of the informers; the pod's own event wakes the binding again.
 """
 
 from __future__ import annotations
@@ -83,6 +83,10 @@ class DesiredSet:
     targets: Mapping[Target, DesiredTarget] = field(default_factory=dict)
     diagnostics: tuple[Diagnostic, ...] = ()
     fail_open: bool = False
+    #: Targets named by endpoints whose pod is not known yet: neither desired nor undesired.
+    #: ``plan()`` leaves them alone, so a pod cache lagging the slice cache can never cause a
+    #: deregistration.
+    uncertain: frozenset[Target] = frozenset()
 
     @property
     def keys(self) -> frozenset[Target]:
@@ -164,6 +168,7 @@ def desired_ip(
     ready: dict[Target, DesiredTarget] = {}
     unknown_node: dict[Target, DesiredTarget] = {}
     unknown_pods: list[str] = []
+    uncertain: set[Target] = set()
     for eps in slices:
         if eps.address_type != family or eps.service_name != service.name:
             continue
@@ -176,6 +181,7 @@ def desired_ip(
             pod = pods(*ep.pod)
             if pod is None:
                 unknown_pods.append(f"{ep.pod[0]}/{ep.pod[1]}")
+                uncertain.update(Target(ep.addresses[0], port) for port in ports)
                 continue
             node_name = ep.node_name or pod.node_name
             if ep.ready is None or ep.ready:
@@ -219,8 +225,13 @@ def desired_ip(
                 _sample([t.identity for t in unknown_node]),
             )
         )
+    chosen = unknown_node if fail_open else ready
     return DesiredSet(
-        Resolution.RESOLVED, unknown_node if fail_open else ready, tuple(diagnostics), fail_open
+        Resolution.RESOLVED,
+        chosen,
+        tuple(diagnostics),
+        fail_open,
+        frozenset(uncertain.difference(chosen)),
     )
 
 

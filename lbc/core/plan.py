@@ -20,8 +20,10 @@ flag flips below). Unguarded (normal mode), the binding owns the whole group.
 
 - Normal: deregister every non-desired, non-draining target; register desired targets that are
   absent or draining (re-registering cancels a drain).
+- Either mode: a target behind an endpoint whose pod is not in the cache yet
+  (``DesiredSet.uncertain``) is neither registered nor deregistered, and keeps its ledger entry.
 - MultiCluster, ledger L present: deregister non-desired, non-draining targets in L. Before
-  registering anything, write L | desired; after every batch succeeded, write exactly the desired
+  registering anything, write L | desired; after every batch succeeded, write the desired
   set (the deregistered entries and the entries no longer in the group, or draining, leave).
   So a target leaves the ledger only after its deregistration succeeded (or it is already out of
   the group), and every target that might be registered is in the ledger before RegisterTargets.
@@ -68,9 +70,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lbc.core.binding import Binding
-from lbc.core.checkpoint import checkpoint_value
+from lbc.core.checkpoint import checkpoint_value, may_skip
 from lbc.core.desired import DesiredSet, Diagnostic, Resolution
-from lbc.core.gates import PodConditionChange, gate_updates, release_gates
+from lbc.core.gates import PodConditionChange, gate_updates, gates_pending, release_gates
 from lbc.core.ledger import (
     MAX_NAME,
     PREFIX,
@@ -212,6 +214,22 @@ def checkpoint_for(binding: Binding, desired: DesiredSet) -> str:
 
 def _diag_events(diagnostics: Iterable[Diagnostic]) -> list[Event]:
     return [Event(WARNING if d.warning else NORMAL, d.reason, d.message) for d in diagnostics]
+
+
+def can_skip(binding: Binding, desired: DesiredSet) -> bool:
+    """Whether this reconcile may skip AWS entirely (SPEC §5), from cache reads only.
+
+    True when the stored checkpoint equals the current inputs' one and no readiness gate of a
+    desired pod is pending. Never for a deleting binding or an unresolved desired set: those
+    passes always run. The controller may still run a full pass (its drift-verify period).
+    """
+    if binding.deleting or desired.resolution is not Resolution.RESOLVED:
+        return False
+    return may_skip(
+        binding.checkpoint,
+        checkpoint_for(binding, desired),
+        gates_pending=gates_pending(binding.name, desired),
+    )
 
 
 def _headline(desired: DesiredSet, reason: str, message: str) -> Diagnostic:
@@ -359,7 +377,9 @@ def plan(
         return draft.freeze(len(want), batch_size)
 
     to_register = want - active
-    undesired = active - want
+    # Targets behind endpoints whose pod is not in the cache yet are left alone: whether they
+    # are wanted is unknown until the pod's event arrives.
+    undesired = active - want - desired.uncertain
     health = {t: group[t] for t in active}
     frozen = False
     if not guarded:
@@ -398,8 +418,9 @@ def plan(
         if to_register - owned:
             draft.write_ahead = owned | want
             current = draft.write_ahead
-        if current != want:
-            draft.settle = want
+        keep = want | (owned & active & desired.uncertain)
+        if current != keep:
+            draft.settle = keep
     if guarded and not binding.spec.multi_cluster and not frozen:
         draft.fail(
             "MultiClusterDisableRefused",

@@ -323,3 +323,10 @@ def test_dispatch_by_target_type() -> None:
     inst = desired(binding(target_type="instance"), NODEPORT, slices, lookup([p]), nodes)
     assert ip.keys == targets("10.0.0.1:8080")
     assert inst.keys == targets("i-0a:31234")
+
+
+def test_targets_of_unknown_pods_are_marked_uncertain_not_undesired() -> None:
+    known = pod("p1", "10.0.0.1")
+    ghost = pod("p2", "10.0.0.2")
+    result = _ip([endpoint_slice([endpoint(known), endpoint(ghost)])], [known])
+    assert result.uncertain == targets("10.0.0.2:8080")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from lbc.core.desired import DesiredSet, Diagnostic, Resolution
 from lbc.core.gates import BINDING_DELETED_MESSAGE
@@ -478,3 +480,17 @@ def test_registered_and_deregistered_sets_never_overlap(mc: bool) -> None:
         ledger("10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"),
     )
     assert not (p.registered & p.deregistered)
+
+
+@pytest.mark.parametrize("mc", [False, True])
+def test_target_of_a_pod_missing_from_the_cache_is_never_deregistered(mc: bool) -> None:
+    d = replace(desired_of("10.0.0.1:80"), uncertain=targets("10.0.0.2:80"))
+    p = plan(
+        binding(multi_cluster=mc),
+        d,
+        observed(["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]),
+        ledger("10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80") if mc else ABSENT,
+    )
+    assert p.deregistered == targets("10.0.0.3:80")
+    if mc:
+        assert p.ledger_settle == targets("10.0.0.1:80", "10.0.0.2:80")
