@@ -71,6 +71,10 @@ WATCH_SILENCE_LIMIT = 300.0
 The informer's own watchdog re-opens a stream silent for 90 s; still hearing nothing 300 s
 later means re-opening does not help, and a restart is the remaining remedy."""
 
+CACHE_SYNC_WARNING = 120.0
+"""Seconds between ``caches_not_synced`` warnings while start-up waits for the first lists
+(controller-runtime's CacheSyncTimeout is 2 minutes; we keep waiting, Unready, and say so)."""
+
 RELEASE_BUDGET = 15.0
 """Upper bound on the Lease release after the workers stopped (the call has its own deadline)."""
 
@@ -159,12 +163,14 @@ class Daemon:
         clock: Clock | None = None,
         handle_signals: bool = True,
         heartbeat: LoopHeartbeat | None = None,
+        sync_warning_interval: float = CACHE_SYNC_WARNING,
     ) -> None:
         self.controllers = tuple(controllers)
         self.health = health
         self.endpoints = endpoints
         self._elector = elector
         self._grace = grace_period
+        self._sync_warning_interval = sync_warning_interval
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._handle_signals = handle_signals
         self._heartbeat = heartbeat if heartbeat is not None else LoopHeartbeat()
@@ -277,9 +283,7 @@ class Daemon:
         """Wait for the caches, win the Lease, run the workers; release when told to stop."""
         try:
             with self._lead_scope:
-                for informer in self._informers:
-                    await informer.wait_synced()
-                _log.info("caches_synced", informers=len(self._informers))
+                await self._wait_synced()
                 async with anyio.create_task_group() as election:
                     if self._elector is not None:
                         election.start_soon(self._elector.run)
@@ -311,6 +315,22 @@ class Daemon:
                     election.cancel_scope.cancel()
         finally:
             self._lead_done.set()
+
+    async def _wait_synced(self) -> None:
+        started = anyio.current_time()
+        while True:
+            with anyio.move_on_after(self._sync_warning_interval):
+                for informer in self._informers:
+                    await informer.wait_synced()
+                _log.info("caches_synced", informers=len(self._informers))
+                return
+            pending = sum(1 for informer in self._informers if not informer.has_synced())
+            _log.warning(
+                "caches_not_synced",
+                pending=pending,
+                informers=len(self._informers),
+                waited_seconds=round(anyio.current_time() - started, 1),
+            )
 
     def _stop_workers(self) -> None:
         for workers in self._workers:

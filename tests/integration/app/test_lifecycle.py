@@ -29,6 +29,7 @@ from lbc.control.worker import Result
 from lbc.control.workqueue import WorkQueue
 from lbc.kube.lease import LeaderElectionLostError
 from lbc.observe.probes import Health, HttpEndpoints
+from structlog.testing import capture_logs
 
 _names = itertools.count()
 TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -356,3 +357,21 @@ async def test_a_second_signal_cancels_the_graceful_shutdown() -> None:
             os.kill(os.getpid(), signal.SIGINT)
     assert world.exit_code == [EXIT_FORCED]
     assert "reconcile:ns/a:cancelled" in world.journal
+
+
+async def test_a_replica_waiting_for_its_caches_says_so_until_they_sync() -> None:
+    world = build()
+    world.daemon._sync_warning_interval = 0.05
+    with capture_logs() as logs, anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            # capture_logs offers no notification; the poll is bounded by fail_after.
+            while not any(e["event"] == "caches_not_synced" for e in logs):  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            world.informer.allow_sync.set()
+            await world.elector.campaigning.wait()
+            world.daemon.request_shutdown()
+    warning = next(e for e in logs if e["event"] == "caches_not_synced")
+    assert (warning["pending"], warning["informers"]) == (1, 1)
+    assert warning["log_level"] == "warning"
+    assert any(e["event"] == "caches_synced" for e in logs)
