@@ -24,15 +24,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from lbc.lab.elb_control import LabElbControl
 
 READY_TIMEOUT = 60.0
 
 
-def serve(argv: Sequence[str]) -> int:
-    """``python -m lbc lab elb``: serve in the foreground until SIGTERM, SIGINT or stdin EOF."""
+def serve(argv: Sequence[str]) -> NoReturn:
+    """``python -m lbc lab elb``: serve in the foreground until SIGTERM, SIGINT or stdin EOF.
+
+    Exits the process with status 0 once stopped (or 2 on bad arguments); never returns.
+    """
     parser = argparse.ArgumentParser(
         prog="lbc lab elb", description="ELBv2 + EC2 emulator (moto with lbc's fidelity layer)"
     )
@@ -72,7 +75,11 @@ def serve(argv: Sequence[str]) -> int:
             pass
     finally:
         server.stop()
-    return 0
+    # moto's in-memory state takes about a second to tear down at interpreter exit, paid by every
+    # test session and demo run; once the server has stopped, nothing here needs that teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _watch_stdin(stop: threading.Event) -> None:

@@ -10,6 +10,8 @@ import pytest
 from lbc.lab.elb_fixtures import ElbLab
 from lbc.lab.elb_scenario import Network, create_target_group
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
 
 async def test_every_call_is_logged_with_group_target_count_and_outcome(
     elb_lab: ElbLab, elbv2: Any, net: Network

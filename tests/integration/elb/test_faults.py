@@ -10,6 +10,8 @@ import pytest
 from lbc.lab.elb_fixtures import ElbLab
 from lbc.lab.elb_scenario import Network, create_target_group
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
 
 async def test_throttled_call_is_retried_by_standard_mode_and_counted(
     elb_lab: ElbLab, net: Network

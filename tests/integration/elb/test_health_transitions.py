@@ -9,10 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from lbc.lab.elb_fixtures import ElbLab
 from lbc.lab.elb_scenario import Network, create_target_group
 
 from .conftest import states
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_new_target_goes_through_registration_and_initial_checks_to_healthy(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from lbc.lab.elb_fixtures import ElbLab
 from lbc.lab.elb_scenario import Network, create_target_group
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_registering_and_describing_1000_targets_takes_under_a_second(

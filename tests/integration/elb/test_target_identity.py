@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from lbc.lab.elb_fixtures import ElbLab
 from lbc.lab.elb_scenario import Network, create_network, create_target_group
 
 from .conftest import health, states
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_same_ip_on_two_ports_is_two_targets(elbv2: Any, net: Network) -> None:

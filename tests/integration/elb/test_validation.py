@@ -11,6 +11,8 @@ from lbc.lab.elb_scenario import Network, create_network, create_target_group, r
 
 from .conftest import states
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
 
 async def _error(call: Any, **kwargs: Any) -> tuple[str, str]:
     with pytest.raises(botocore.exceptions.ClientError) as caught:
