@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from lbc.lab.apiserver import crds, managed, names, patch as patching, schema
+from lbc.lab.apiserver import crds, deletion, managed, names, patch as patching, schema
 from lbc.lab.apiserver.listing import ListPage, list_page
 from lbc.lab.apiserver.resources import Registry, ResourceType
 from lbc.lab.apiserver.selectors import FieldSelector, LabelSelector
@@ -137,7 +137,7 @@ class Objects:
                 obj.pop("status", None)
                 if rtype.storage == "pods":
                     obj["status"] = {"phase": "Pending"}
-        now = timestamp(self._clock())
+        now = self.now()
         meta["uid"] = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         meta["creationTimestamp"] = now
         for server_owned in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
@@ -158,7 +158,7 @@ class Objects:
             )
         if options.dry_run:
             return obj
-        return self._store(rtype, obj, None)
+        return self.write(rtype, obj, None)
 
     # -- update ------------------------------------------------------------------------------
 
@@ -265,7 +265,7 @@ class Objects:
         if body["metadata"].get("name", name) != name:
             raise bad_request("the name of the applied object does not match the URL")
         body["metadata"]["name"] = name
-        now = timestamp(self._clock())
+        now = self.now()
         if old is None:
             if subresource:
                 raise not_found(rtype.plural, rtype.group, name)
@@ -351,7 +351,7 @@ class Objects:
                     options.field_manager,
                     operation="Update",
                     api_version=rtype.api_version,
-                    now=timestamp(self._clock()),
+                    now=self.now(),
                     touched=touched,
                 )
         comparable_old = {
@@ -366,8 +366,8 @@ class Objects:
                 "metadata": {**new["metadata"], "resourceVersion": old_meta["resourceVersion"]},
             }
         if old_meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            return self._finally_remove(rtype, new, old)
-        return self._store(rtype, new, old)
+            return deletion.finally_remove(self, rtype, new, old)
+        return self.write(rtype, new, old)
 
     # -- delete ------------------------------------------------------------------------------
 
@@ -381,100 +381,12 @@ class Objects:
         dry_run: bool = False,
     ) -> Obj:
         """Delete, or mark deleting while finalizers remain; returns the object's last state."""
-        old = self.get(rtype, namespace, name)
-        meta = old["metadata"]
-        pre = (options or {}).get("preconditions") or {}
-        if pre.get("uid") and pre["uid"] != meta["uid"]:
-            raise conflict(
-                rtype.plural,
-                rtype.group,
-                name,
-                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: "
-                f"{meta['uid']}",
-            )
-        if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
-            raise conflict(
-                rtype.plural,
-                rtype.group,
-                name,
-                "Precondition failed: ResourceVersion in precondition: "
-                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                f"{meta['resourceVersion']}",
-            )
-        if dry_run:
-            return old
-        if rtype.storage == _NAMESPACES:
-            return self._delete_namespace(rtype, old)
-        if meta.get("finalizers"):
-            if meta.get("deletionTimestamp"):
-                return old
-            marked = {
-                **old,
-                "metadata": {
-                    **meta,
-                    "deletionTimestamp": timestamp(self._clock()),
-                    "deletionGracePeriodSeconds": 0,
-                },
-            }
-            if rtype.tracks_generation:
-                marked["metadata"]["generation"] = meta.get("generation", 1) + 1
-            return self._store(rtype, marked, old)
-        return self._finally_remove(rtype, old, old)
-
-    def _finally_remove(self, rtype: ResourceType, final: Obj, old: Obj) -> Obj:
-        meta = {**final["metadata"], "resourceVersion": str(self.store.next_rv())}
-        if not meta.get("deletionTimestamp"):
-            meta["deletionTimestamp"] = timestamp(self._clock())
-        final = {**final, "metadata": meta}
-        self.store.remove(rtype.storage, final, old)
-        if rtype.storage == _CRDS:
-            self._drop_crd(final)
-        namespace = meta.get("namespace")
-        if namespace:
-            self._maybe_finish_namespace(namespace)
-        return final
-
-    def _delete_namespace(self, rtype: ResourceType, ns_obj: Obj) -> Obj:
-        """Namespace deletion: contents go first; the namespace stays Terminating until empty."""
-        name = ns_obj["metadata"]["name"]
-        if not ns_obj["metadata"].get("deletionTimestamp"):
-            ns_obj = self._store(
-                rtype,
-                {
-                    **ns_obj,
-                    "metadata": {
-                        **ns_obj["metadata"],
-                        "deletionTimestamp": timestamp(self._clock()),
-                    },
-                    "status": {"phase": "Terminating"},
-                },
-                ns_obj,
-            )
-        for storage, obj in list(self.store.namespaces_in_use(name)):
-            member = self._type_for_storage(storage)
-            if member is not None and not obj["metadata"].get("deletionTimestamp"):
-                self.delete(member, name, obj["metadata"]["name"])
-        self._maybe_finish_namespace(name)
-        return self.store.get("namespaces", "", name) or ns_obj
-
-    def _maybe_finish_namespace(self, namespace: str) -> None:
-        ns_obj = self.store.get(_NAMESPACES, "", namespace)
-        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
-            return
-        if any(True for _ in self.store.namespaces_in_use(namespace)):
-            return
-        if ns_obj["metadata"].get("finalizers"):
-            return
-        ns_type = self.registry.lookup("", "v1", "namespaces")
-        if ns_type is not None:
-            self._finally_remove(ns_type, ns_obj, ns_obj)
-
-    def _type_for_storage(self, storage: str) -> ResourceType | None:
-        return next(
-            (t for t in self.registry.all() if t.storage == storage and t.to_version is None), None
+        return deletion.delete(
+            self, rtype, self.get(rtype, namespace, name), options, dry_run=dry_run
         )
 
-    # -- shared steps ------------------------------------------------------------------------
+    def now(self) -> str:
+        return timestamp(self._clock())
 
     def _incoming(self, rtype: ResourceType, body: Any, namespace: str) -> Obj:
         """A private, storage-shaped copy of a request body, checked for kind and namespace."""
@@ -551,25 +463,13 @@ class Objects:
                 about=Qualified(namespace, "", "namespaces"),
             )
 
-    def _store(self, rtype: ResourceType, obj: Obj, old: Obj | None) -> Obj:
+    def write(self, rtype: ResourceType, obj: Obj, old: Obj | None) -> Obj:
+        """Stamp the next resourceVersion on ``obj`` and store it (CRDs also register)."""
         obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self.store.next_rv())}}
         if rtype.storage == _CRDS:
             self.registry.register_crd(obj)
         self.store.put(rtype.storage, obj, old)
         return obj
-
-    def _drop_crd(self, crd: Obj) -> None:
-        """A deleted CRD takes its custom objects with it, then stops being served."""
-        types = self.registry.unregister_crd(crd["metadata"]["name"])
-        if not types:
-            return
-        storage_type = types[0]
-        for obj in list(self.store.iter_objects(storage_type.storage, None)):
-            final = {
-                **obj,
-                "metadata": {**obj["metadata"], "resourceVersion": str(self.store.next_rv())},
-            }
-            self.store.remove(storage_type.storage, final, obj)
 
 
 def _spec_of(obj: Obj, rtype: ResourceType) -> Obj:
