@@ -52,6 +52,8 @@ IndexFunc = Callable[[V], Iterable[str]]
 NAMESPACE_INDEX: Final = "namespace"
 
 WATCH_TIMEOUT_RANGE: Final = (300, 600)
+VERY_SHORT_WATCH: Final = 1.0
+"""Seconds: a stream that ends cleanly sooner, having delivered nothing, counts as a failure."""
 DEFAULT_INACTIVITY_TIMEOUT: Final = 90.0
 """Seconds of silence before a stream is presumed dead; API servers bookmark about every 60 s."""
 
@@ -442,6 +444,7 @@ class Informer(Generic[V]):
                     h.on_update(key, old, view)
 
     async def _watch_once(self) -> None:
+        """Follow one watch stream until it ends."""
         low, high = self._watch_range
         timeout_seconds = self._rng.randint(low, high)
         loop = asyncio.get_running_loop()
@@ -459,7 +462,7 @@ class Informer(Generic[V]):
         # being pushed back on every event (a timer per event would cost more than the event).
         watchdog = asyncio.timeout(None)
         inactivity = self._inactivity
-        last_event = loop.time()
+        last_event = opened = loop.time()
         alarm: asyncio.TimerHandle | None = None
 
         def check() -> None:
@@ -470,10 +473,12 @@ class Informer(Generic[V]):
                 alarm = loop.call_at(last_event + inactivity, check)
 
         alarm = loop.call_at(last_event + inactivity, check)
+        received = 0
         try:
             async with aclosing(stream) as events, watchdog:
                 async for event in events:
                     last_event = loop.time()
+                    received += 1
                     self._apply(event)
         except TimeoutError:
             # Only the watchdog raises a bare TimeoutError here: the client reports its own
@@ -484,6 +489,10 @@ class Informer(Generic[V]):
         finally:
             if alarm is not None:
                 alarm.cancel()
+        if received == 0 and loop.time() - opened < VERY_SHORT_WATCH:
+            # client-go's "very short watch": a server or proxy that ends every stream at once
+            # must not be hammered in a tight loop.
+            raise TransientError("watch ended at once without events", reason="ShortWatch")
 
     def _apply(self, event: WatchEvent) -> None:
         self._heard()

@@ -106,6 +106,8 @@ class FakeSource:
             raise TransientError("connection reset", reason="ConnectionError")
         if action == "silent":
             await asyncio.Event().wait()
+        if action == "empty":
+            return
         since = int(kw["resource_version"])
         if since < self.oldest_watchable:
             raise ExpiredError("too old resource version")
@@ -293,6 +295,16 @@ async def test_broken_streams_back_off_with_growing_jittered_waits(running):
     assert len(sleeps.waits) == 4
     for wait, nominal in zip(sleeps.waits, (0.8, 1.6, 3.2, 6.4), strict=True):
         assert nominal <= wait <= 2 * nominal
+    assert len(source.list_calls) == 1
+
+
+async def test_streams_that_end_at_once_without_events_are_backed_off(running):
+    source = FakeSource()
+    source.watch_script.extend(["empty"] * 3)
+    informer, _recorder, sleeps = make(source)
+    running(informer)
+    await eventually(lambda: len(source.watch_calls) == 4)
+    assert len(sleeps.waits) == 3
     assert len(source.list_calls) == 1
 
 
