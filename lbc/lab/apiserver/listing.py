@@ -56,19 +56,29 @@ def list_page(
     pinned = fields.exact_name()
     if pinned is not None and after is None and (ns is not None or not rtype.namespaced):
         # metadata.name=x (kubectl delete --wait, informers on one object): O(1).
+        hits: list[Obj] = []
         one = store.get(rtype.storage, ns or "", pinned)
-        hits = [] if one is None or not (labels.matches(one) and fields.matches(one)) else [one]
+        if one is not None:
+            view = one if rtype.to_version is None else rtype.to_version(one)
+            if labels.matches(view) and fields.matches(view):
+                hits.append(one)
         return ListPage(hits, list_rv, "", None)
     keys = store.keys(rtype.storage, ns, after)
     items: list[Obj] = []
     filtering = not (labels.empty and fields.empty)
     last: Key | None = None
     scanned = 0
+    # Selectors name fields of the requested version (events.k8s.io's ``regarding.name``).
+    shaped = rtype.to_version
     for key in keys:
         obj = store.get(rtype.storage, key[0], key[1])
         scanned += 1
-        if obj is None or (filtering and not (labels.matches(obj) and fields.matches(obj))):
+        if obj is None:
             continue
+        if filtering:
+            view = shaped(obj) if shaped is not None else obj
+            if not (labels.matches(view) and fields.matches(view)):
+                continue
         items.append(obj)
         last = key
         if limit and len(items) >= limit:

@@ -77,7 +77,9 @@ class WatchStream:
     def _matches(self, obj: Obj | None) -> bool:
         if obj is None:
             return False
-        return self._spec.labels.matches(obj) and self._spec.fields.matches(obj)
+        shaped = self._spec.rtype.to_version
+        view = shaped(obj) if shaped is not None else obj
+        return self._spec.labels.matches(view) and self._spec.fields.matches(view)
 
     def _encode(self, kind: str, obj: Obj) -> bytes:
         shown = self._spec.rtype.present(obj)

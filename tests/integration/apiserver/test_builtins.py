@@ -138,3 +138,24 @@ async def test_default_namespaces_exist(
     core = client.CoreV1Api(kube_api_client)
     names = [n.metadata.name for n in (await core.list_namespace()).items]
     assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
+
+
+async def test_events_v1_selectors_use_the_v1_field_names(
+    lab_apiserver: LabApiServer, kube_api_client: client.ApiClient
+) -> None:
+    core = client.CoreV1Api(kube_api_client)
+    for name, target in (("e1", "web"), ("e2", "db")):
+        await core.create_namespaced_event(
+            "default",
+            {
+                "metadata": {"name": name},
+                "eventTime": "2026-11-24T00:00:00.000000Z",
+                "involvedObject": {"kind": "Service", "name": target, "namespace": "default"},
+                "reason": "Synced",
+                "message": "ok",
+                "type": "Normal",
+            },
+        )
+    events = client.EventsV1Api(kube_api_client)
+    selected = await events.list_namespaced_event("default", field_selector="regarding.name=db")
+    assert [e.metadata.name for e in selected.items] == ["e2"]

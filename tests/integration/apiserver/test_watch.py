@@ -280,3 +280,26 @@ async def test_watch_only_sees_its_namespace(lab_apiserver: LabApiServer) -> Non
         until=100,
     )
     assert [e["object"]["metadata"]["name"] for e in every] == ["elsewhere", "here"]
+
+
+async def test_send_initial_events_ends_with_the_initial_events_end_bookmark(
+    lab_apiserver: LabApiServer,
+) -> None:
+    lab_apiserver.create(cm("a"))
+    rv = lab_apiserver.store.rv
+    events = await raw_watch(
+        lab_apiserver,
+        "/api/v1/namespaces/default/configmaps",
+        {
+            "watch": "true",
+            "sendInitialEvents": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersionMatch": "NotOlderThan",
+            "timeoutSeconds": "1",
+        },
+        until=2,
+    )
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    marker = events[1]["object"]["metadata"]
+    assert marker["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert marker["resourceVersion"] == str(rv)
