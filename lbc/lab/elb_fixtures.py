@@ -54,6 +54,8 @@ class ElbLab:
             "AWS_REGION": self.region,
             "LBC_AWS_ENDPOINT_URL": self.endpoint_url,
             "LBC_AWS_REGION": self.region,
+            # Never reach for the instance metadata service (a multi-second timeout off EC2).
+            "AWS_EC2_METADATA_DISABLED": "true",
         }
 
     def session(self) -> AioSession:
@@ -108,4 +110,7 @@ def elb_lab(elb_lab_server: LabElbProcess, monkeypatch: pytest.MonkeyPatch) -> E
     lab.control.reset()
     for key, value in lab.env.items():
         monkeypatch.setenv(key, value)
+    # A developer's own profile or session token must not leak into requests to the lab.
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
     return lab

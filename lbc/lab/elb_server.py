@@ -140,6 +140,7 @@ class LabElbApp:
             # Emulated service latency, deliberately outside the lock (it is the behaviour under
             # test, not a wait for a condition).
             time.sleep(decision.latency_s)
+        headers: list[tuple[str, str]] = [("Content-Type", "text/xml")]
         if decision.error is not None:
             status, payload = decision.error.status, _error_xml(service, decision.error)
             code: str | None = decision.error.code
@@ -149,7 +150,6 @@ class LabElbApp:
                 if not isinstance(backend, LabElbv2Backend):
                     raise TypeError("the lab's ELBv2 backend is not installed")
                 status, payload = wire.serve(backend, operation, params)
-            headers = [("Content-Type", "text/xml")]
             code = _error_code(payload) if status >= 400 else None
         else:
             with self._lock:
@@ -172,8 +172,6 @@ class LabElbApp:
             duration_ms=(time.perf_counter() - started) * 1000.0,
             result_count=result_count,
         )
-        if decision.error is not None:
-            headers = [("Content-Type", "text/xml")]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(payload))))
         start_response(f"{status} {_reason(status)}", headers)

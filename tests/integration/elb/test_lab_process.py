@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
 from lbc.lab.elb_control import LabControlError, LabElbControl
+from lbc.lab.elb_fixtures import ElbLab
 
 
 def _start(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -60,3 +62,9 @@ def test_control_plane_refuses_bad_input(elb_lab_server: object) -> None:
         control.add_fault("explode")
     with pytest.raises(LabControlError, match="HTTP 404"):
         control._call("GET", "nothing-here")
+
+
+def test_fixture_environment_points_clients_at_the_lab(elb_lab: ElbLab) -> None:
+    assert os.environ["LBC_AWS_ENDPOINT_URL"] == elb_lab.endpoint_url
+    assert os.environ["AWS_DEFAULT_REGION"] == elb_lab.region
+    assert "AWS_PROFILE" not in os.environ
