@@ -52,6 +52,8 @@ IndexFunc = Callable[[V], Iterable[str]]
 NAMESPACE_INDEX: Final = "namespace"
 
 WATCH_TIMEOUT_RANGE: Final = (300, 600)
+LIST_TIMEOUT: Final = 120.0
+"""Deadline of one list page: an unpaginated list of 50,000 pods is ~150 MB of JSON."""
 VERY_SHORT_WATCH: Final = 1.0
 """Seconds: a stream that ends cleanly sooner, having delivered nothing, counts as a failure."""
 DEFAULT_INACTIVITY_TIMEOUT: Final = 90.0
@@ -281,6 +283,7 @@ class Informer(Generic[V]):
         resync_period: float = 0.0,
         inactivity_timeout: float = DEFAULT_INACTIVITY_TIMEOUT,
         watch_timeout_range: tuple[int, int] = WATCH_TIMEOUT_RANGE,
+        list_timeout: float = LIST_TIMEOUT,
         request_timeout: float | None = None,
         backoff: Backoff | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -299,6 +302,7 @@ class Informer(Generic[V]):
         self._resync_period = resync_period
         self._inactivity = inactivity_timeout
         self._watch_range = watch_timeout_range
+        self._list_timeout = list_timeout
         self._request_timeout = request_timeout
         self._rng = rng or random.Random()
         self._backoff = backoff or Backoff(rng=self._rng)
@@ -410,7 +414,7 @@ class Informer(Generic[V]):
                 limit=self._page_size,
                 continue_token=continue_token,
                 resource_version=resource_version if continue_token is None else None,
-                timeout=self._request_timeout,
+                timeout=self._list_timeout,
             )
             project, key = self._project, self._key
             for obj in page.get("items") or ():

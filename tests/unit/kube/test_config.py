@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes_asyncio.client import Configuration
 from lbc.core.errors import TerminalError
 from lbc.kube import config as kube_config
 from lbc.kube.config import api_client_from_settings, in_cluster_namespace, load_configuration
@@ -72,3 +73,33 @@ def test_pod_namespace_comes_from_the_environment_then_the_service_account(
     assert in_cluster_namespace("fallback") == "fallback"
     account.write_text("from-account\n")
     assert in_cluster_namespace("fallback") == "from-account"
+
+
+class ExecLoader:
+    """Stands in for kubernetes_asyncio's loader of an exec credential plugin."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.token = "Bearer t0"
+
+    async def load_from_exec_plugin(self) -> None:
+        self.calls += 1
+        self.token = f"Bearer t{self.calls}"
+
+
+async def test_exec_plugin_tokens_are_refreshed_at_most_every_refresh_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(kube_config.time, "monotonic", lambda: now[0])
+    configuration = Configuration()
+    configuration.api_key["BearerToken"] = "Bearer t0"
+    loader = ExecLoader()
+    kube_config._install_exec_refresh(configuration, loader)
+    assert await configuration.get_api_key_with_prefix("BearerToken") == "Bearer t0"
+    now[0] += kube_config.EXEC_TOKEN_REFRESH - 1
+    assert await configuration.get_api_key_with_prefix("BearerToken") == "Bearer t0"
+    now[0] += 1
+    assert await configuration.get_api_key_with_prefix("BearerToken") == "Bearer t1"
+    assert await configuration.get_api_key_with_prefix("BearerToken") == "Bearer t1"
+    assert loader.calls == 1
