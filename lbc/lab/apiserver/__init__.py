@@ -18,7 +18,9 @@ From the shell (foreground until SIGTERM/SIGINT; the kubeconfig appears once it 
 
     python -m lbc lab apiserver --port 0 --kubeconfig /tmp/lab/kubeconfig
 
-Another process controls faults over ``/_lab/...`` (see ``labroutes``).
+It prints one JSON line (url, kubeconfig, pid) once it serves. For daemons under test, run it
+as a child process with ``LabApiServerProcess`` (stops with its parent) and control it with
+``LabApiControl(url)`` over ``/_lab/...`` (see ``labroutes``).
 
 kubectl verbs that work against the lab (each exercised by tests/integration/apiserver):
 ``apply -f`` (client-side, create and update; ``--server-side`` too), ``create -f``,
@@ -32,6 +34,8 @@ controllers run in the lab), ``auth can-i``, aggregated discovery, protobuf.
 from __future__ import annotations
 
 from lbc.lab.apiserver.cli import main
+from lbc.lab.apiserver.control import LabApiControl
+from lbc.lab.apiserver.process import LabApiServerProcess
 from lbc.lab.apiserver.server import LabApiServer
 
-__all__ = ["LabApiServer", "main"]
+__all__ = ["LabApiControl", "LabApiServer", "LabApiServerProcess", "main"]
