@@ -61,6 +61,7 @@ async def test_availability_zone_is_echoed(elbv2: Any, net: Network) -> None:
     seen = await health(elbv2, tg.arn)
     assert seen[(net.ip(0, subnet=1), 80)]["Target"]["AvailabilityZone"] == net.subnets[1].zone
     assert seen[(outside, 80)]["Target"]["AvailabilityZone"] == "all"
+    assert seen[(outside, 80)]["HealthCheckPort"] == "80", "traffic-port: the target's own port"
 
 
 async def test_describing_named_targets_reports_unregistered_ones(elbv2: Any, net: Network) -> None:
