@@ -147,8 +147,9 @@ class BindingController:
         return await self.reconciler.reconcile(key)
 
     def started_leading(self) -> None:
+        # Low priority: a live event for any binding overtakes the initial sweep.
         for key in self.bindings.store.keys():  # noqa: SIM118 - Store is not iterable
-            self._queue.add(key)
+            self._queue.add(key, low_priority=True)
 
 
 @asynccontextmanager

@@ -135,7 +135,8 @@ class World:
             )
             self.control = LabElbControl(self.elb_url)
             session = get_session()
-            config = AioConfig(retries={"mode": "standard", "total_max_attempts": 5})
+            # Generous retries: tests throttle the lab on purpose and still read it here.
+            config = AioConfig(retries={"mode": "standard", "total_max_attempts": 12})
             for service in ("elbv2", "ec2"):
                 client = await self._stack.enter_async_context(
                     session.create_client(
@@ -229,6 +230,15 @@ class World:
         )
         cluster.daemons.append(daemon)
         return daemon
+
+    def check_daemons(self) -> None:
+        """Raise with its log if a daemon died that nobody meant to stop."""
+        for cluster in self.clusters.values():
+            for daemon in cluster.daemons:
+                if daemon.returncode is not None and not daemon.extra.get("expected_exit"):
+                    raise RuntimeError(
+                        f"{daemon.name} exited with {daemon.returncode}:\n{daemon.tail(30)}"
+                    )
 
     async def targets(self, arn: str) -> dict[str, tuple[str, str]]:
         """``identity -> (state, reason)`` of every target in the group, as AWS reports it."""

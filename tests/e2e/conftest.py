@@ -1,0 +1,169 @@
+"""End-to-end fixtures: lbc daemon processes against lab clusters and the lab ELBv2.
+
+Each test gets a fresh :class:`~lbc.lab.scenario.World` (its own ELBv2/EC2 process and API
+server processes), so tests share no state. Helpers here build the echoserver workloads and
+bindings the seed document uses, and :class:`Guard` watches a set of targets for the whole of
+a test: any moment one of them is absent or draining is recorded as a violation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from lbc.lab.scenario import Cluster, World, eventually
+
+NS = "echoserver"
+APP = "echoserver"
+# Pod addresses come from the VPC's first subnet (10.0.0.0/20), as with the VPC CNI; the EC2
+# instances of the nodes take the lowest addresses of their subnets.
+POD_CIDR_A = "10.0.8.0/22"
+POD_CIDR_B = "10.0.12.0/22"
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest_asyncio.fixture
+async def world(tmp_path: Any) -> AsyncIterator[World]:
+    async with World(time_factor=0.02, workdir=tmp_path) as w:
+        yield w
+
+
+async def echoserver(
+    cluster: Cluster,
+    replicas: int,
+    *,
+    service_type: str = "ClusterIP",
+    gates: tuple[str, ...] = (),
+    node_port: int | None = None,
+) -> None:
+    await cluster.kube.ensure_namespace(NS)
+    port: dict[str, Any] = {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}
+    if node_port is not None:
+        port["nodePort"] = node_port
+    await cluster.kube.apply_service(
+        NS, APP, type_=service_type, ports=[port], selector={"app": APP}
+    )
+    await cluster.kube.deploy(NS, APP, replicas, container_port=8080, readiness_gates=gates)
+
+
+def binding(
+    name: str,
+    arn: str,
+    *,
+    target_type: str = "ip",
+    multi_cluster: bool = True,
+    port: int | str = 80,
+    **spec: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "targetGroupARN": arn,
+            "targetType": target_type,
+            "multiClusterTargetGroup": multi_cluster,
+            "serviceRef": {"name": APP, "port": port},
+            **spec,
+        },
+    }
+
+
+def pod_targets(cluster: Cluster, port: int = 8080) -> set[str]:
+    return {f"{cluster.kube.pod_ip(NS, p)}:{port}" for p in cluster.kube.pod_names(NS, APP)}
+
+
+async def active_targets(world: World, arn: str) -> set[str]:
+    return {t for t, (state, _) in (await world.targets(arn)).items() if state != "draining"}
+
+
+async def wait_targets(
+    world: World, arn: str, expected: set[str], *, timeout: float = 30.0, what: str = ""
+) -> None:
+    """Wait until the group's non-draining targets are exactly ``expected``."""
+    last: set[str] = set()
+
+    async def probe() -> bool:
+        nonlocal last
+        world.check_daemons()
+        last = await active_targets(world, arn)
+        return last == expected
+
+    try:
+        await eventually(probe, timeout=timeout, what=what or "target set", interval=0.1)
+    except TimeoutError:
+        missing, extra = sorted(expected - last), sorted(last - expected)
+        raise AssertionError(f"{what}: missing {missing}, unexpected {extra}") from None
+
+
+async def wait_healthy(world: World, arn: str, targets: set[str], timeout: float = 30.0) -> None:
+    async def probe() -> bool:
+        found = await world.targets(arn)
+        return all(found.get(t, ("", ""))[0] == "healthy" for t in targets)
+
+    await eventually(probe, timeout=timeout, what=f"{len(targets)} healthy targets")
+
+
+class Guard:
+    """Polls the group and records every moment a protected target was absent or draining."""
+
+    def __init__(self, world: World, arn: str, protected: set[str]) -> None:
+        self.world = world
+        self.arn = arn
+        self.protected = set(protected)
+        self.violations: list[str] = []
+        self.polls = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            found = await self.world.targets(self.arn)
+            self.polls += 1
+            for target in self.protected:
+                state = found.get(target, ("absent", ""))[0]
+                if state in ("absent", "draining"):
+                    self.violations.append(f"{target} {state}")
+            await asyncio.sleep(0.05)
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[Guard]:
+        self._task = asyncio.create_task(self._run())
+        try:
+            yield self
+        finally:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        assert self.polls > 0, "the guard never looked"
+        assert self.violations == [], f"protected targets were touched: {self.violations[:10]}"
+
+
+async def register_foreign(world: World, arn: str, ips: list[str], port: int = 8080) -> set[str]:
+    """Targets some other party (another cluster, a human) put in the group."""
+    await world.elbv2.register_targets(
+        TargetGroupArn=arn, Targets=[{"Id": ip, "Port": port} for ip in ips]
+    )
+    return {f"{ip}:{port}" for ip in ips}
+
+
+async def binding_status(cluster: Cluster, name: str) -> dict[str, Any]:
+    found = await cluster.get_binding(NS, name)
+    assert found is not None
+    status: dict[str, Any] = found.get("status") or {}
+    return status
+
+
+async def ready_condition(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    for cond in (await binding_status(cluster, name)).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return dict(cond)
+    return None
+
+
+async def warning_reasons(cluster: Cluster) -> set[str]:
+    return {e.get("reason", "") for e in await cluster.events(NS) if e.get("type") == "Warning"}
