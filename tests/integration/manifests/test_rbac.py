@@ -13,21 +13,24 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
 import yaml
-from lbc.lab.apiserver.authz import RequestAttributes
+from lbc.lab.apiserver.authz import ADMIN_TOKEN, RequestAttributes
 from lbc.lab.apiserver.server import LabApiServer, kubeconfig_document
 from lbc.lab.elb_fixtures import ElbLab
+from lbc.lab.elb_scenario import create_network, create_target_group, run_instances
+from lbc.lab.workloads import LabCluster
 
 from tests.integration.manifests.layout import (
     CRD_FILE,
-    EXAMPLES,
     KUBECTL,
     MANIFESTS,
     Obj,
@@ -79,10 +82,11 @@ def test_lease_create_is_open_but_other_verbs_only_reach_the_named_lease(
     authz = RbacAuthorizer(grants(install))
     lease = {"group": "coordination.k8s.io", "namespace": NAMESPACE}
     assert _ask(authz, controller, "create", "leases", **lease)
-    for verb in ("get", "update", "patch"):
+    for verb in ("get", "update"):
         assert _ask(authz, controller, verb, "leases", name="lbc-leader", **lease)
         assert not _ask(authz, controller, verb, "leases", name="someone-else", **lease)
-    assert not _ask(authz, controller, "delete", "leases", name="lbc-leader", **lease)
+    for verb in ("patch", "delete"):
+        assert not _ask(authz, controller, verb, "leases", name="lbc-leader", **lease)
     assert not _ask(authz, controller, "list", "leases", **lease)
     # The Role binds in lbc-system only.
     assert not _ask(
@@ -106,8 +110,11 @@ def test_controller_reads_no_secrets_and_writes_no_workloads(
 def test_controller_may_do_what_the_design_needs(install: list[Obj], controller: str) -> None:
     authz = RbacAuthorizer(grants(install))
     tgb = {"group": "elbv2.k8s.aws", "namespace": "echoserver"}
-    for verb in ("get", "list", "watch", "patch", "update"):
+    for verb in ("list", "watch", "patch"):
         assert _ask(authz, controller, verb, "targetgroupbindings", **tgb)
+    # Caches serve every read, and finalizers go through merge patches: no get, no update.
+    assert not _ask(authz, controller, "get", "targetgroupbindings", name="b", **tgb)
+    assert not _ask(authz, controller, "update", "targetgroupbindings", name="b", **tgb)
     assert _ask(authz, controller, "patch", "targetgroupbindings/status", name="b", **tgb)
     assert _ask(authz, controller, "patch", "pods/status", namespace="echoserver", name="p")
     for verb in ("get", "create", "patch", "delete"):
@@ -129,13 +136,11 @@ def _deployment_env(install: list[Obj]) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def _daemon(env: dict[str, str]) -> AsyncIterator[anyio.abc.Process]:
-    process = await anyio.open_process(
-        [sys.executable, "-m", "lbc", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+async def _daemon(env: dict[str, str], log: Path) -> AsyncIterator[anyio.abc.Process]:
+    with log.open("wb") as out:
+        process = await anyio.open_process(
+            [sys.executable, "-m", "lbc", "run"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         yield process
     finally:
@@ -150,23 +155,118 @@ def _holder(server: LabApiServer) -> str:
     return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
 
 
-def _seed(server: LabApiServer) -> None:
-    """The seed scenario's objects, created by the administrator before the daemon starts."""
+APP_NS = "echoserver"
+NODE_PORT = 30080
+GATE = "target-health.elbv2.k8s.aws/echo-ip"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The objects the daemon works on: one MultiCluster instance binding, one ip binding."""
+
+    instance_group: str
+    ip_group: str
+    instance_targets: frozenset[str]
+    instance_order: tuple[str, ...]
+    pods: tuple[str, ...]
+
+
+def _binding(name: str, target_type: str, arn: str, *, multi_cluster: bool) -> Obj:
+    return {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {"name": name, "namespace": APP_NS},
+        "spec": {
+            "targetGroupARN": arn,
+            "targetType": target_type,
+            "multiClusterTargetGroup": multi_cluster,
+            "serviceRef": {"name": "echo", "port": 80},
+        },
+    }
+
+
+async def _seed(server: LabApiServer, elb_lab: ElbLab, cluster: LabCluster) -> Scenario:
+    """AWS and Kubernetes as an administrator leaves them before lbc starts."""
+    async with elb_lab.client("ec2") as ec2, elb_lab.client("elbv2") as elbv2:
+        network = await create_network(ec2)
+        instances = await run_instances(ec2, network, 2)
+        by_instance = await create_target_group(
+            elbv2, network, "echo-nodes", target_type="instance"
+        )
+        by_ip = await create_target_group(elbv2, network, "echo-pods", target_type="ip", port=8080)
     (crd,) = load_documents(CRD_FILE)
     server.create(crd)
-    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    for name in ("echoserver.yaml", "tgb-cluster-a.yaml"):
-        for obj in load_documents(EXAMPLES / name):
-            server.create(obj)
+    await cluster.ensure_namespace(NAMESPACE)
+    await cluster.ensure_namespace(APP_NS)
+    for n, instance in enumerate(instances):
+        await cluster.add_node(f"node-{n}", instance_id=instance.instance_id)
+    pods = await cluster.deploy(APP_NS, "echo", 2, readiness_gates=[GATE])
+    await cluster.apply_service(
+        APP_NS,
+        "echo",
+        ports=[{"name": "http", "port": 80, "targetPort": 8080, "nodePort": NODE_PORT}],
+        selector={"app": "echo"},
+        type_="NodePort",
+    )
+    server.create(_binding("echo-nodes", "instance", by_instance.arn, multi_cluster=True))
+    server.create(_binding("echo-ip", "ip", by_ip.arn, multi_cluster=False))
+    # A group that does not exist: the same Warning again and again, then a deletion that the
+    # missing group must not block.
+    missing = by_ip.arn.replace("echo-pods", "echo-gone").rsplit("/", 1)[0] + "/0123456789abcdef"
+    server.create(_binding("echo-gone", "instance", missing, multi_cluster=True))
+    return Scenario(
+        by_instance.arn,
+        by_ip.arn,
+        frozenset(f"{i.instance_id}:{NODE_PORT}" for i in instances),
+        tuple(f"{i.instance_id}:{NODE_PORT}" for i in instances),
+        tuple(pods),
+    )
 
 
-@pytest.mark.timeout(60)
-async def test_daemon_runs_under_the_shipped_rbac_without_a_403(
+async def _targets(elb_lab: ElbLab, arn: str) -> frozenset[str]:
+    """The group's targets that are not draining, as ``id:port``."""
+    async with elb_lab.client("elbv2") as elbv2:
+        health = await elbv2.describe_target_health(TargetGroupArn=arn)
+    return frozenset(
+        f"{d['Target']['Id']}:{d['Target']['Port']}"
+        for d in health["TargetHealthDescriptions"]
+        if d["TargetHealth"]["State"] != "draining"
+    )
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], what: str, daemon: Any) -> None:
+    """Poll ``check`` until it holds; the lab offers no change notification to await."""
+    with anyio.fail_after(30):
+        while not await check():
+            assert daemon.returncode is None, f"the daemon exited while waiting for {what}"
+            await anyio.sleep(0.1)
+
+
+def _gate_status(server: LabApiServer, pod: str) -> str | None:
+    obj = server.get("v1", "Pod", pod, APP_NS) or {}
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return next((c["status"] for c in conditions if c["type"] == GATE), None)
+
+
+BINDINGS = ("echo-nodes", "echo-ip", "echo-gone")
+
+
+def _node_of(scenario: Scenario, n: int) -> str:
+    """The node whose instance carries the ``n``-th instance target (in sorted order)."""
+    return f"node-{scenario.instance_order.index(sorted(scenario.instance_targets)[n])}"
+
+
+@pytest.mark.timeout(90)
+async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_a_403(
     install: list[Obj], controller: str, tmp_path: Path, elb_lab: ElbLab
 ) -> None:
     authz = RbacAuthorizer(grants(install))
-    async with LabApiServer.running(authorizer=authz, tokens={TOKEN: controller}) as server:
-        _seed(server)
+    async with (
+        LabApiServer.running(authorizer=authz, tokens={TOKEN: controller}) as server,
+        # Pod IPs inside the first subnet of the lab VPC, as the VPC CNI assigns them.
+        LabCluster(server.url, token=ADMIN_TOKEN, pod_cidr="10.0.12.0/22") as cluster,
+    ):
+        scenario = await _seed(server, elb_lab, cluster)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LBC_")},
             **_deployment_env(install),
@@ -174,6 +274,7 @@ async def test_daemon_runs_under_the_shipped_rbac_without_a_403(
             "LBC_KUBECONFIG": str(_controller_kubeconfig(server, controller, tmp_path)),
             "LBC_PROBE_ADDR": "127.0.0.1:0",
             "LBC_METRICS_ADDR": "127.0.0.1:0",
+            "LBC_REQUEUE_PERIOD": "0.2",
             # AWS is the ELB lab on 127.0.0.1, never a real endpoint or the instance metadata.
             **elb_lab.env,
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -181,17 +282,78 @@ async def test_daemon_runs_under_the_shipped_rbac_without_a_403(
             "POD_NAMESPACE": NAMESPACE,
         }
         env.pop("KUBECONFIG", None)
-        async with _daemon(env) as daemon:
-            with anyio.fail_after(30):
-                # The store has no change notification for in-process readers: poll, bounded.
-                while _holder(server) != "lbc-0":
-                    assert daemon.returncode is None, "the daemon exited"
-                    await anyio.sleep(0.05)
-            daemon.send_signal(signal.SIGTERM)
-            with anyio.fail_after(15):
-                code = await daemon.wait()
-        assert authz.denied() == []
-        assert code == 0
+        log = tmp_path / "daemon.log"
+        async with _daemon(env, log) as daemon:
+
+            async def leading() -> bool:
+                return _holder(server) == "lbc-0"
+
+            async def registered() -> bool:
+                pod_targets = {f"{cluster.pod_ip(APP_NS, p)}:8080" for p in scenario.pods}
+                return (
+                    await _targets(elb_lab, scenario.instance_group) == scenario.instance_targets
+                    and await _targets(elb_lab, scenario.ip_group) == pod_targets
+                )
+
+            async def ledger_written() -> bool:
+                ledger = server.get("v1", "ConfigMap", "aws-lbc-targets-echo-nodes", APP_NS)
+                return ledger is not None and ledger["data"]["targets"] == ",".join(
+                    sorted(scenario.instance_targets)
+                )
+
+            async def gates_open() -> bool:
+                return all(_gate_status(server, p) == "True" for p in scenario.pods)
+
+            async def node_gone() -> bool:
+                ledger = server.get("v1", "ConfigMap", "aws-lbc-targets-echo-nodes", APP_NS)
+                left = sorted(scenario.instance_targets)[:1]
+                return await _targets(elb_lab, scenario.instance_group) == set(left) and (
+                    ledger is not None and ledger["data"]["targets"] == ",".join(left)
+                )
+
+            async def warning_repeated() -> bool:
+                return any(a.resource == "events" and a.verb == "patch" for a, _ in authz.decisions)
+
+            async def bindings_gone() -> bool:
+                return all(
+                    server.get("elbv2.k8s.aws/v1beta1", "TargetGroupBinding", name, APP_NS) is None
+                    for name in BINDINGS
+                )
+
+            async def cleaned_up() -> bool:
+                ledger = server.get("v1", "ConfigMap", "aws-lbc-targets-echo-nodes", APP_NS)
+                return (
+                    ledger is None
+                    and not await _targets(elb_lab, scenario.instance_group)
+                    and not await _targets(elb_lab, scenario.ip_group)
+                )
+
+            try:
+                await _eventually(leading, "the Lease", daemon)
+                await _eventually(registered, "registrations", daemon)
+                await _eventually(ledger_written, "the ledger", daemon)
+                await anyio.to_thread.run_sync(elb_lab.control.advance, 300)
+                await _eventually(gates_open, "readiness gates", daemon)
+                # The node of the second instance target goes: deregistered, the ledger settles.
+                await cluster.delete_node(_node_of(scenario, 1))
+                await _eventually(node_gone, "the node's target to leave", daemon)
+                await _eventually(warning_repeated, "a repeated Warning", daemon)
+                for name in BINDINGS:
+                    await cluster.request(
+                        "DELETE",
+                        f"/apis/elbv2.k8s.aws/v1beta1/namespaces/{APP_NS}/targetgroupbindings/{name}",
+                        ok=(200, 202),
+                    )
+                await _eventually(bindings_gone, "finalizers released", daemon)
+                await _eventually(cleaned_up, "deregistration and ledger deletion", daemon)
+            finally:
+                if daemon.returncode is None:
+                    daemon.send_signal(signal.SIGTERM)
+                with anyio.fail_after(15):
+                    code = await daemon.wait()
+        tail = log.read_text()[-3000:]
+        assert authz.denied() == [], tail
+        assert code == 0, tail
         assert _holder(server) == "", "the Lease was not released"
-        seen = {(a.resource, a.verb) for a, _ in authz.decisions}
-        assert {("leases", "create"), ("leases", "update")} <= seen, "requests bypassed RBAC"
+        # The other half of "exactly": every rule shipped was needed by this run.
+        assert authz.unused() == set()

@@ -175,7 +175,7 @@ def test_lease_rules_name_the_lease_the_deployment_uses(install: list[Obj]) -> N
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
             "resourceNames": [lease],
-            "verbs": ["get", "update", "patch"],
+            "verbs": ["get", "update"],
         },
     ]
 
