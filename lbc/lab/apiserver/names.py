@@ -49,6 +49,14 @@ RULES = {
 
 
 def check_name(rule: str, name: str, causes: CauseList, path: str = "metadata.name") -> None:
+    if rule == "path":
+        # RBAC objects only need to be a valid URL path segment ("system:controller:x").
+        if name in (".", ".."):
+            causes.bad_value(path, name, f"may not be '{name}'")
+        for bad in ("/", "%"):
+            if bad in name:
+                causes.bad_value(path, name, f"may not contain '{bad}'")
+        return
     pattern, message, limit = RULES[rule]
     if len(name) > limit:
         causes.bad_value(path, name, f"must be no more than {limit} characters")

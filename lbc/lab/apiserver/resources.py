@@ -273,6 +273,18 @@ def builtin_types() -> list[ResourceType]:
             tracks_generation=True,
         ),
         ResourceType(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "poddisruptionbudget",
+            "PodDisruptionBudget",
+            True,
+            ("pdb",),
+            subresources=_STATUS,
+            tracks_generation=True,
+        ),
+        *_rbac_types(),
+        ResourceType(
             "apiextensions.k8s.io",
             "v1",
             "customresourcedefinitions",
@@ -304,6 +316,20 @@ def builtin_types() -> list[ResourceType]:
             ("api-extensions",),
             tracks_generation=True,
         ),
+    ]
+
+
+def _rbac_types() -> list[ResourceType]:
+    """Stored for now; a later issue enforces them through the authorizer hook."""
+    group = "rbac.authorization.k8s.io"
+    return [
+        ResourceType(group, "v1", plural, plural[:-1], kind, namespaced, name_rule="path")
+        for plural, kind, namespaced in (
+            ("roles", "Role", True),
+            ("rolebindings", "RoleBinding", True),
+            ("clusterroles", "ClusterRole", False),
+            ("clusterrolebindings", "ClusterRoleBinding", False),
+        )
     ]
 
 

@@ -159,3 +159,31 @@ async def test_events_v1_selectors_use_the_v1_field_names(
     events = client.EventsV1Api(kube_api_client)
     selected = await events.list_namespaced_event("default", field_selector="regarding.name=db")
     assert [e.metadata.name for e in selected.items] == ["e2"]
+
+
+async def test_rbac_objects_and_disruption_budgets_are_stored(
+    kube_api_client: client.ApiClient,
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(kube_api_client)
+    rule = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "update"]}
+    await rbac.create_cluster_role({"metadata": {"name": "system:lbc:reader"}, "rules": [rule]})
+    await rbac.create_namespaced_role("default", {"metadata": {"name": "ledger"}, "rules": [rule]})
+    await rbac.create_namespaced_role_binding(
+        "default",
+        {
+            "metadata": {"name": "ledger"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ledger"},
+            "subjects": [{"kind": "ServiceAccount", "name": "lbc", "namespace": "default"}],
+        },
+    )
+    roles = await rbac.list_cluster_role()
+    assert [r.metadata.name for r in roles.items] == ["system:lbc:reader"]
+    policy = client.PolicyV1Api(kube_api_client)
+    pdb = await policy.create_namespaced_pod_disruption_budget(
+        "default",
+        {
+            "metadata": {"name": "lbc"},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "lbc"}}},
+        },
+    )
+    assert pdb.spec.max_unavailable == 1
