@@ -25,7 +25,7 @@ REASON_PACKAGES = ("core", "control", "aws")
 GENERIC_REASONS = {"Error", "Transient", "Terminal", "Conflict", "NotFound"}
 # Calls whose first CamelCase string argument is a reason: diagnostics, failures, events and
 # conditions.
-REASON_CALLS = {"Diagnostic", "_invalid", "Failure", "fail", "Event", "_ready"}
+REASON_CALLS = {"Diagnostic", "_invalid", "Failure", "fail", "Event", "_ready", "emit"}
 CAMEL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+$")
 
 
@@ -68,6 +68,15 @@ def code_reasons() -> set[str]:
                     for kw in node.keywords:
                         if kw.arg == "reason" and isinstance(kw.value, ast.Constant):
                             reasons.add(str(kw.value.value))
+                elif isinstance(node, ast.Dict):
+                    # Reason tables, such as the step -> Warning reason map of the reconciler.
+                    reasons |= {
+                        v.value
+                        for v in node.values
+                        if isinstance(v, ast.Constant)
+                        and isinstance(v.value, str)
+                        and CAMEL.match(v.value)
+                    }
                 elif (
                     isinstance(node, ast.Assign)
                     and isinstance(node.value, ast.Constant)
