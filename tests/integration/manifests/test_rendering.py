@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -18,6 +19,7 @@ from tests.integration.manifests.layout import (
     DOCKERFILE,
     KUBECTL,
     MANIFESTS,
+    ROOT,
     Obj,
     find,
     render,
@@ -206,3 +208,27 @@ def test_disruption_budget_and_metrics_service_select_the_controller_pods(
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     )
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == [port["name"]]
+
+
+def test_the_documented_overlay_renders_with_its_settings(tmp_path: Path) -> None:
+    # The overlay an operator copies from docs/operating.md, with its placeholders filled in.
+    doc = (ROOT / "docs" / "operating.md").read_text()
+    block = doc.split("# my-cluster/kustomization.yaml\n", 1)[1].split("```", 1)[0]
+    for placeholder, value in {
+        "<account>": "111122223333",
+        "<region>": "eu-west-1",
+        "<cluster>": "prod-1",
+    }.items():
+        block = block.replace(placeholder, value)
+    (tmp_path / "lbc").symlink_to(ROOT)
+    (tmp_path / "my-cluster").mkdir()
+    (tmp_path / "my-cluster" / "kustomization.yaml").write_text(block)
+    objects = render(tmp_path / "my-cluster")
+    account = find(objects, "ServiceAccount", "lbc")
+    assert account["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/lbc-prod-1"
+    }
+    (container,) = _pod_spec(objects)["containers"]
+    assert container["image"] == "111122223333.dkr.ecr.eu-west-1.amazonaws.com/lbc:0.1.0"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["LBC_CLUSTER_NAME"], env["LBC_AWS_REGION"]) == ("prod-1", "eu-west-1")
