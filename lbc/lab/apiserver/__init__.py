@@ -22,13 +22,27 @@ It prints one JSON line (url, kubeconfig, pid) once it serves. For daemons under
 as a child process with ``LabApiServerProcess`` (stops with its parent) and control it with
 ``LabApiControl(url)`` over ``/_lab/...`` (see ``labroutes``).
 
-kubectl verbs that work against the lab (each exercised by tests/integration/apiserver):
-``apply -f`` (client-side, create and update; ``--server-side`` too), ``create -f``,
-``get`` (tables with printer columns, ``-o yaml|json|name``, ``-w``, ``-l``, ``-A``),
-``patch --type merge|json|strategic``, ``delete`` (waits for finalizers), ``label``,
-``annotate``, ``replace -f``, ``api-resources``, ``api-versions``, ``version``.
-Not served: ``logs``, ``exec``, ``port-forward``, ``top``, ``scale``/``rollout`` (no
-controllers run in the lab), ``auth can-i``, aggregated discovery, protobuf.
+kubectl (1.32) verbs that work against the lab, each exercised by
+tests/integration/apiserver/test_kubectl.py: ``apply -f`` (client-side create and update, and
+``--server-side``), ``create -f``, ``replace -f``, ``get`` (server-side tables with CRD printer
+columns, ``-o wide|yaml|json|name``, ``-w``, ``-l``, ``-A``), ``patch --type
+merge|json|strategic``, ``delete`` (by name or ``-f``; waits while finalizers hold the object),
+``label``, ``annotate``, ``describe``, ``explain`` (custom resources), ``diff`` (server-side dry
+run), ``wait --for=jsonpath=...``, ``api-resources``, ``api-versions``, ``version``.
+
+Not served: ``logs``, ``exec``, ``attach``, ``port-forward``, ``proxy``, ``top``, ``scale`` and
+``rollout`` (no scale subresource, no controllers), ``auth can-i`` (no SelfSubjectAccessReview),
+``certificate``, ``edit`` (works in principle, untested: needs an editor), aggregated discovery
+(kubectl falls back to the legacy documents), protobuf (clients fall back to JSON),
+``/openapi/v2``.
+
+Known approximations (a real cluster differs): built-in kinds are not schema-validated (unknown
+fields are kept even with ``fieldValidation=Strict``) and their tables show only Name and Age;
+no controllers run (no garbage collection of ownerReferences, Deployments make no Pods,
+Services get no EndpointSlices); strategic merge keys come from field names, not Go types (see
+``patch``); server-side apply records field ownership but never reports conflicts (see
+``managed``); continue tokens resume from the current state, not a snapshot (see ``listing``);
+CEL rules (``x-kubernetes-validations``) and ``format`` are not enforced (see ``schema``).
 """
 
 from __future__ import annotations

@@ -273,3 +273,28 @@ async def test_kubectl_everyday_verbs(
     assert "Server Version: v1.32.0-lbc-lab" in version
     await seeded.run("delete", "configmap", "c", "s")
     assert lab_apiserver.get("v1", "ConfigMap", "c", "default") is None
+
+
+async def test_kubectl_explain_describe_diff_wait_and_delete_by_file(
+    lab_apiserver: LabApiServer, seeded: Kubectl
+) -> None:
+    _, explained, _ = await seeded.run("explain", f"{TGB}.spec.targetType")
+    assert "ENUM:" in explained
+    assert "instance" in explained
+    _, described, _ = await seeded.run("describe", TGB, BINDING, "-n", "echoserver")
+    assert f"Name:         {BINDING}" in described
+    changed = (EXAMPLES / "tgb-cluster-a.yaml").read_text().replace("port: 80", "port: 81")
+    code, diff, _ = await seeded.run("diff", "-f", "-", stdin=changed, ok=False)
+    assert code == 1, "kubectl diff exits 1 when the server-side dry run differs"
+    assert "-    port: 80" in diff
+    assert "+    port: 81" in diff
+    obj = binding(lab_apiserver)
+    assert obj is not None
+    assert obj["spec"]["serviceRef"]["port"] == 80, "a dry run changed the object"
+    _, waited, _ = await seeded.run(
+        "wait", "--for=jsonpath={.spec.targetType}=instance", TGB, BINDING,
+        "-n", "echoserver", "--timeout=10s",
+    )  # fmt: skip
+    assert "condition met" in waited
+    await seeded.run("delete", "-f", str(EXAMPLES / "tgb-cluster-a.yaml"))
+    assert binding(lab_apiserver) is None
