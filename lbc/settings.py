@@ -101,7 +101,11 @@ class Settings(BaseSettings):
         default=5, ge=1, le=20, description="Attempts per AWS call, retries included."
     )
     aws_retry_mode: Literal["standard", "adaptive"] = Field(
-        default="adaptive", description="botocore retry mode for AWS calls."
+        default="standard",
+        description=(
+            "botocore retry mode for AWS calls (adaptive also slows other calls of the client "
+            "after a throttle; lbc has its own rate limits)."
+        ),
     )
     aws_calls_per_second: float = Field(
         default=20.0,

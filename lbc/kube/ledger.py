@@ -27,7 +27,15 @@ from prometheus_client import Counter, Gauge
 
 from lbc.core.binding import Binding
 from lbc.core.errors import NotFoundError
-from lbc.core.ledger import DATA_KEY, PREFIX, LedgerState, configmap_name, encode, ledger_state
+from lbc.core.ledger import (
+    DATA_KEY,
+    PREFIX,
+    LedgerNameTooLongError,
+    LedgerState,
+    configmap_name,
+    encode,
+    ledger_state,
+)
 from lbc.core.targets import Target
 from lbc.kube.client import CONFIG_MAPS, TARGET_GROUP_BINDINGS, KubeClient, PatchType
 from lbc.observe.metrics import REGISTRY
@@ -67,11 +75,17 @@ class Ledgers:
         return self._written.get(f"{namespace}/{name}")
 
     async def read(self, binding: Binding) -> tuple[LedgerState, str | None]:
-        """The ledger state and the encoded value as stored (``None`` when absent)."""
+        """The ledger state and the encoded value as stored (``None`` when absent).
+
+        A binding whose name is too long for a ledger can never have one: absent (``plan()``
+        refuses to guard such a binding and says why).
+        """
         try:
-            obj = await self._client.get(
-                CONFIG_MAPS, configmap_name(binding.name), binding.namespace
-            )
+            name = configmap_name(binding.name)
+        except LedgerNameTooLongError:
+            return ledger_state(None), None
+        try:
+            obj = await self._client.get(CONFIG_MAPS, name, binding.namespace)
         except NotFoundError:
             return ledger_state(None), None
         data = obj.get("data")
