@@ -14,6 +14,7 @@ from typing import Any
 
 from lbc.lab.apiserver.status import ApiError
 
+_PUNCTUATION = frozenset({"!=", "==", "=", "(", ")", ",", "!", ">", "<", "in", "notin"})
 _TOKEN = re.compile(r"\s*(!=|==|=|\(|\)|,|!|\bnotin\b|\bin\b|>|<|[^\s!=,()<>]+)\s*")
 
 
@@ -80,7 +81,12 @@ def parse_label_selector(text: str | None) -> LabelSelector:
     while pos < len(tokens):
         first = take()
         if first == "!":
-            out.append(Requirement(take(), "!exists"))
+            key = take()
+            if key in _PUNCTUATION:
+                raise fail(f"found '{key}', expected: identifier")
+            out.append(Requirement(key, "!exists"))
+        elif first in _PUNCTUATION:
+            raise fail(f"found '{first}', expected: !, identifier, or 'end of string'")
         else:
             key = first
             if pos >= len(tokens) or tokens[pos] == ",":
