@@ -3,12 +3,19 @@
 The rules come from ``kubectl kustomize manifests``; :mod:`.rbac` evaluates them like the real
 RBAC authorizer and the lab API server answers 403 to anything they do not allow. The daemon runs
 as a real ``python -m lbc run`` process authenticated as the manifests' ServiceAccount, with the
-Deployment's own ``LBC_*`` environment. Whatever the daemon does today (leader election now; the
-binding controller's informers and writes as they land) must pass without a single 403.
+Deployment's own ``LBC_*`` environment, against the lab API server and the lab ELBv2/EC2.
+
+The scenario takes bindings through their whole life: a MultiCluster instance binding (ledger
+created, then settled when a node goes), an ip binding with readiness gates, a binding whose
+target group does not exist (the same Warning repeated), and the deletion of all three. It must
+pass without a single 403, and every shipped rule must have been needed: together, the rules
+are exactly what the daemon uses. On the way, the Deployment's probe paths and the
+ServiceMonitor's scrape path must answer.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import anyio.abc
 import pytest
@@ -54,6 +62,11 @@ TIMINGS = {"LBC_LEASE_DURATION": "4", "LBC_RENEW_DEADLINE": "3", "LBC_RETRY_PERI
 @pytest.fixture(scope="module")
 def install() -> list[Obj]:
     return render(MANIFESTS)
+
+
+@pytest.fixture(scope="module")
+def monitor() -> Obj:
+    return find(render(MANIFESTS / "overlays" / "prometheus"), "ServiceMonitor", "lbc")
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +264,30 @@ def _gate_status(server: LabApiServer, pod: str) -> str | None:
 BINDINGS = ("echo-nodes", "echo-ip", "echo-gone")
 
 
+async def _probes_answer(install: list[Obj], monitor: Obj, log: Path) -> None:
+    """The Deployment's probe paths and the ServiceMonitor's path answer 200 on a synced leader."""
+    started = next(
+        json.loads(line)
+        for line in (await anyio.Path(log).read_text()).splitlines()
+        if line.startswith("{") and json.loads(line).get("event") == "daemon_started"
+    )
+    (container,) = find(install, "Deployment", "lbc")["spec"]["template"]["spec"]["containers"]
+    paths = {
+        container[probe]["httpGet"]["path"]
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe")
+    }
+    urls = [f"http://127.0.0.1:{started['probe_port']}{path}" for path in sorted(paths)]
+    urls += [
+        f"http://127.0.0.1:{started['metrics_port']}{e['path']}"
+        for e in monitor["spec"]["endpoints"]
+    ]
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for url in urls:
+            async with session.get(url) as response:
+                assert response.status == 200, f"{url}: {response.status}"
+
+
 def _node_of(scenario: Scenario, n: int) -> str:
     """The node whose instance carries the ``n``-th instance target (in sorted order)."""
     return f"node-{scenario.instance_order.index(sorted(scenario.instance_targets)[n])}"
@@ -258,7 +295,7 @@ def _node_of(scenario: Scenario, n: int) -> str:
 
 @pytest.mark.timeout(90)
 async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_a_403(
-    install: list[Obj], controller: str, tmp_path: Path, elb_lab: ElbLab
+    install: list[Obj], monitor: Obj, controller: str, tmp_path: Path, elb_lab: ElbLab
 ) -> None:
     authz = RbacAuthorizer(grants(install))
     async with (
@@ -330,6 +367,7 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
 
             try:
                 await _eventually(leading, "the Lease", daemon)
+                await _probes_answer(install, monitor, log)
                 await _eventually(registered, "registrations", daemon)
                 await _eventually(ledger_written, "the ledger", daemon)
                 await anyio.to_thread.run_sync(elb_lab.control.advance, 300)
