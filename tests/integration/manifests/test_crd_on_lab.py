@@ -192,4 +192,7 @@ async def test_lab_accepts_every_rendered_object(lab_apiserver: LabApiServer, ob
     )
     assert code == 0, out
     stored = json.loads(out)
-    assert stored.get("spec") == obj.get("spec") or obj["kind"] in {"Deployment", "Service"}
+    for field, value in obj.items():
+        if field not in {"apiVersion", "kind", "metadata"}:
+            assert stored.get(field) == value, field
+    assert obj["metadata"].get("labels", {}).items() <= stored["metadata"]["labels"].items()
