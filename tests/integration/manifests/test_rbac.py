@@ -338,6 +338,19 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
                     sorted(scenario.instance_targets)
                 )
 
+            async def status_reported() -> bool:
+                # The CRD's status schema keeps what lbc writes (a field it lacks is pruned).
+                obj = server.get(
+                    "elbv2.k8s.aws/v1beta1", "TargetGroupBinding", "echo-nodes", APP_NS
+                )
+                status = (obj or {}).get("status") or {}
+                ready = [c for c in status.get("conditions", ()) if c["type"] == "Ready"]
+                return (
+                    status.get("targets", {}).get("registered") == 2
+                    and status.get("observedGeneration") == obj["metadata"].get("generation")
+                    and [c["status"] for c in ready] == ["True"]
+                )
+
             async def gates_open() -> bool:
                 return all(_gate_status(server, p) == "True" for p in scenario.pods)
 
@@ -370,6 +383,7 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
                 await _probes_answer(install, monitor, log)
                 await _eventually(registered, "registrations", daemon)
                 await _eventually(ledger_written, "the ledger", daemon)
+                await _eventually(status_reported, "the binding's status", daemon)
                 await anyio.to_thread.run_sync(elb_lab.control.advance, 300)
                 await _eventually(gates_open, "readiness gates", daemon)
                 # The node of the second instance target goes: deregistered, the ledger settles.
