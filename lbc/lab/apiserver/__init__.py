@@ -18,7 +18,10 @@ From the shell (foreground until SIGTERM/SIGINT; the kubeconfig appears once it 
 
     python -m lbc lab apiserver --port 0 --kubeconfig /tmp/lab/kubeconfig
 
-It prints one JSON line (url, kubeconfig, pid) once it serves. For daemons under test, run it
+It prints one JSON line (url, kubeconfig, pid) once it serves. With ``rbac=True`` (``--rbac``)
+requests are authorized against the stored Roles/ClusterRoles and bindings (see ``rbac``); the
+admin kubeconfig may do everything, ``api.kubeconfig_for("system:serviceaccount:ns:name")``
+(or ``LabApiControl.token_for``) acts as another user. For daemons under test, run it
 as a child process with ``LabApiServerProcess`` (stops with its parent) and control it with
 ``LabApiControl(url)`` over ``/_lab/...`` (see ``labroutes``).
 

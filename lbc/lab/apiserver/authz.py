@@ -1,7 +1,11 @@
 """The authorization hook: who is asking (bearer token) and may they do it.
 
-The lab allows everything by default. A later issue enforces Role/ClusterRole rules; it plugs
-in here by supplying an ``Authorizer`` and a token-to-user map, without touching the routes.
+The lab allows everything by default; ``rbac.RbacAuthorizer`` enforces Role/ClusterRole rules
+when a server is started with ``rbac=True``. Users come from bearer tokens (a token-to-user
+map); groups follow from the user name as the real authenticators assign them: every known
+user is in ``system:authenticated``, service accounts
+(``system:serviceaccount:<ns>:<name>``) are also in ``system:serviceaccounts`` and
+``system:serviceaccounts:<ns>``, and the lab's admin is in ``system:masters``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class RequestAttributes:
     subresource: str
     namespace: str
     name: str
+    groups: tuple[str, ...] = ()
 
 
 class Authorizer(Protocol):
@@ -55,3 +60,15 @@ def user_of(authorization: str, tokens: dict[str, str]) -> str:
     if scheme.lower() == "bearer" and token.strip() in tokens:
         return tokens[token.strip()]
     return "system:anonymous"
+
+
+def groups_of(user: str) -> tuple[str, ...]:
+    if user == "system:anonymous":
+        return ("system:unauthenticated",)
+    groups = ["system:authenticated"]
+    if user == ADMIN_USER:
+        groups.append("system:masters")
+    parts = user.split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        groups += ["system:serviceaccounts", f"system:serviceaccounts:{parts[2]}"]
+    return tuple(groups)

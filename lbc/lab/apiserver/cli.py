@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
         "--bookmark-interval", type=float, default=1.0, help="seconds between BOOKMARK events"
     )
     parser.add_argument(
+        "--rbac", action="store_true", help="enforce Role/ClusterRole rules (admin: all)"
+    )
+    parser.add_argument(
         "--stop-on-stdin-eof", action="store_true", help="exit when stdin closes (for parents)"
     )
     return parser
@@ -56,6 +59,7 @@ async def _serve(args: argparse.Namespace) -> None:
         kubeconfig_path=args.kubeconfig,
         history_size=args.history_size,
         bookmark_interval=args.bookmark_interval,
+        rbac=args.rbac,
     ) as api:
         ready = {"url": api.url, "kubeconfig": str(api.kubeconfig_path), "pid": os.getpid()}
         print(json.dumps(ready), flush=True)

@@ -47,5 +47,10 @@ class LabApiControl:
         result: dict[str, Any] = await self._call("GET", "/faults")
         return result
 
+    async def token_for(self, user: str) -> str:
+        """A bearer token for ``user`` (kubeconfigs for RBAC-enforcing servers)."""
+        result = await self._call("POST", "/users", {"user": user})
+        return str(result["token"])
+
     async def reset(self) -> None:
         await self._call("POST", "/reset")

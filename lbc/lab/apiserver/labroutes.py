@@ -8,6 +8,8 @@
 - ``DELETE /_lab/faults``: clear failures and latency.
 - ``GET /_lab/faults``: the current plan and the request counts by verb and resource.
 - ``POST /_lab/reset``: drop every object and CRD, recreate the default namespaces.
+- ``POST /_lab/users`` ``{"user": "system:serviceaccount:lbc-system:lbc"}``: a bearer token
+  for that user, ``{"token": "..."}`` (for servers started with ``--rbac``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ async def _json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def add_lab_routes(app: web.Application, faults: Faults, reset: Callable[[], None]) -> None:
+def add_lab_routes(
+    app: web.Application,
+    faults: Faults,
+    reset: Callable[[], None],
+    token_for: Callable[[str], str],
+) -> None:
     def ok() -> web.Response:
         return web.json_response({"ok": True})
 
@@ -85,4 +92,13 @@ def add_lab_routes(app: web.Application, faults: Faults, reset: Callable[[], Non
     app.router.add_post("/_lab/faults/latency", latency)
     app.router.add_delete("/_lab/faults", clear)
     app.router.add_get("/_lab/faults", show)
+
+    async def user(request: web.Request) -> web.Response:
+        body = await _json(request)
+        name = body.get("user")
+        if not isinstance(name, str) or not name:
+            raise web.HTTPBadRequest(text='expected {"user": "<name>"}')
+        return web.json_response({"token": token_for(name)})
+
     app.router.add_post("/_lab/reset", do_reset)
+    app.router.add_post("/_lab/users", user)

@@ -28,7 +28,14 @@ STOP_TIMEOUT = 10.0
 
 
 class LabApiServerProcess:
-    def __init__(self, *, kubeconfig_path: Path, port: int = 0, bookmark_interval: float = 1.0):
+    def __init__(
+        self,
+        *,
+        kubeconfig_path: Path,
+        port: int = 0,
+        bookmark_interval: float = 1.0,
+        rbac: bool = False,
+    ) -> None:
         self.kubeconfig_path = Path(kubeconfig_path)
         self._argv = [
             sys.executable, "-m", "lbc", "lab", "apiserver",
@@ -36,6 +43,7 @@ class LabApiServerProcess:
             "--port", str(port),
             "--bookmark-interval", str(bookmark_interval),
             "--stop-on-stdin-eof",
+            *(["--rbac"] if rbac else []),
         ]  # fmt: skip
         self._process: subprocess.Popen[bytes] | None = None
         self.url = ""

@@ -16,7 +16,13 @@ import orjson
 from aiohttp import web
 
 from lbc.lab.apiserver import discovery, tables
-from lbc.lab.apiserver.authz import Authorizer, RequestAttributes, forbidden, user_of
+from lbc.lab.apiserver.authz import (
+    Authorizer,
+    RequestAttributes,
+    forbidden,
+    groups_of,
+    user_of,
+)
 from lbc.lab.apiserver.faults import Faults
 from lbc.lab.apiserver.objects import Objects, WriteOptions
 from lbc.lab.apiserver.requests import (
@@ -89,14 +95,16 @@ class ResourceRoutes:
                 raise not_served()
             return json_response(doc)
         verb = target.verb(request.method, query_flag(request, "watch"))
+        user = user_of(request.headers.get("Authorization", ""), self.tokens)
         attrs = RequestAttributes(
-            user_of(request.headers.get("Authorization", ""), self.tokens),
+            user,
             verb,
             target.rtype.group,
             target.rtype.plural,
             target.subresource,
             target.namespace or "",
             target.name,
+            groups_of(user),
         )
         if not self.authorizer(attrs):
             raise forbidden(attrs)

@@ -23,6 +23,7 @@ from lbc.lab.apiserver.authz import ADMIN_TOKEN, ADMIN_USER, Authorizer, allow_a
 from lbc.lab.apiserver.faults import Faults
 from lbc.lab.apiserver.labroutes import add_lab_routes
 from lbc.lab.apiserver.objects import Objects, WriteOptions
+from lbc.lab.apiserver.rbac import RbacAuthorizer
 from lbc.lab.apiserver.resources import Registry, ResourceType
 from lbc.lab.apiserver.routes import ResourceRoutes, json_response
 from lbc.lab.apiserver.store import Obj, Store
@@ -49,12 +50,14 @@ def kubeconfig_document(url: str, token: str = ADMIN_TOKEN, user: str = ADMIN_US
     }
 
 
-def write_kubeconfig(path: Path, url: str) -> None:
+def write_kubeconfig(
+    path: Path, url: str, token: str = ADMIN_TOKEN, user: str = ADMIN_USER
+) -> None:
     """Write atomically: a reader polling for the file never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".kubeconfig-")
     with os.fdopen(fd, "w") as out:
-        yaml.safe_dump(kubeconfig_document(url), out, sort_keys=False)
+        yaml.safe_dump(kubeconfig_document(url, token, user), out, sort_keys=False)
     Path(tmp).replace(path)
 
 
@@ -72,7 +75,8 @@ class LabApiServer:
         kubeconfig_path: Path | str | None = None,
         history_size: int = 20_000,
         bookmark_interval: float = 1.0,
-        authorizer: Authorizer = allow_all,
+        authorizer: Authorizer | None = None,
+        rbac: bool = False,
         tokens: dict[str, str] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -86,7 +90,7 @@ class LabApiServer:
         self._routes = ResourceRoutes(
             self.objects,
             self.faults,
-            authorizer=authorizer,
+            authorizer=authorizer or (RbacAuthorizer(self.store) if rbac else allow_all),
             tokens=self.tokens,
             bookmark_interval=bookmark_interval,
             clock=self._clock,
@@ -143,7 +147,7 @@ class LabApiServer:
         for probe in ("/healthz", "/readyz", "/livez"):
             router.add_get(probe, healthy)
         openapi.add_routes(app, self.registry)
-        add_lab_routes(app, self.faults, self.reset)
+        add_lab_routes(app, self.faults, self.reset, self.token_for)
         router.add_route("*", "/api/{tail:.*}", self._routes.handle)
         router.add_route("*", "/apis/{tail:.*}", self._routes.handle)
         return app
@@ -184,6 +188,22 @@ class LabApiServer:
         ns_type = self.type_of("v1", "Namespace")
         for name in DEFAULT_NAMESPACES:
             self.objects.create(ns_type, "", {"metadata": {"name": name}})
+
+    def token_for(self, user: str) -> str:
+        """A bearer token identifying ``user`` (e.g. ``system:serviceaccount:ns:name``)."""
+        for token, known in self.tokens.items():
+            if known == user:
+                return token
+        token = f"lbc-lab-token-{len(self.tokens)}"
+        self.tokens[token] = user
+        return token
+
+    def kubeconfig_for(self, user: str, path: Path | str | None = None) -> Path:
+        """A kubeconfig acting as ``user`` (beside the admin one unless ``path`` is given)."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user)
+        target = Path(path) if path else self.kubeconfig_path.with_name(f"kubeconfig-{safe}")
+        write_kubeconfig(target, self.url, self.token_for(user), user)
+        return target
 
     def reset(self) -> None:
         """Back to a fresh server: no objects, no CRDs, no faults, default namespaces only."""

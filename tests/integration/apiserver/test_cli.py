@@ -84,3 +84,14 @@ async def test_child_process_stops_when_its_parent_goes_away(tmp_path: Path) -> 
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_rbac_child_process_issues_tokens_for_other_users(tmp_path: Path) -> None:
+    with LabApiServerProcess(kubeconfig_path=tmp_path / "kubeconfig", rbac=True) as api:
+        token = await LabApiControl(api.url).token_for("system:serviceaccount:default:lbc")
+        viewer = tmp_path / "viewer"
+        viewer.write_text(api.kubeconfig_path.read_text().replace("lbc-lab-admin", token))
+        with pytest.raises(ApiException) as info:
+            await namespaces(viewer)
+        assert info.value.status == 403
+        assert "default" in await namespaces(api.kubeconfig_path)
