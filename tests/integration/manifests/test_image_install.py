@@ -186,3 +186,27 @@ def test_dockerfile_install_steps_give_a_working_lbc(tmp_path: Path) -> None:
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_locked_dependencies_have_wheels_for_both_node_architectures(
+    arch: str, tmp_path: Path
+) -> None:
+    # EKS fleets mix x86 and Graviton nodes; the image build installs binary wheels only
+    # (--only-binary=:all:), so every locked pin needs a wheel, with a locked hash, for each.
+    python = re.search(r"python:(3\.\d+)-", DOCKERFILE.read_text())
+    assert python is not None
+    platforms = [f"manylinux{tag}_{arch}" for tag in ("2014", "_2_17", "_2_28")]
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+            "--only-binary=:all:", "--require-hashes", "--implementation", "cp",
+            "--python-version", python[1], *(f"--platform={p}" for p in platforms),
+            "-r", str(ROOT / "requirements.lock"), "-d", str(tmp_path),
+        ],
+        capture_output=True, text=True, timeout=150, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    locked = re.findall(r"^([a-z0-9._-]+)==", (ROOT / "requirements.lock").read_text(), re.M)
+    assert len(list(tmp_path.glob("*.whl"))) == len(locked)
