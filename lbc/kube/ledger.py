@@ -26,7 +26,7 @@ from typing import Any, Final
 from prometheus_client import Counter, Gauge
 
 from lbc.core.binding import Binding
-from lbc.core.errors import NotFoundError
+from lbc.core.errors import ConflictError, NotFoundError
 from lbc.core.ledger import (
     DATA_KEY,
     PREFIX,
@@ -45,7 +45,8 @@ BINDING_LABEL: Final = "elbv2.k8s.aws/target-group-binding"
 
 LEDGER_WRITES = Counter(
     "lbc_ledger_writes_total",
-    "Writes of ledger ConfigMaps, by operation (create, update, delete) and outcome.",
+    "Writes of ledger ConfigMaps, by operation (create, update, delete) and outcome "
+    "(success, conflict, error, absent).",
     ["operation", "outcome"],
     registry=REGISTRY,
 )
@@ -54,6 +55,11 @@ LEDGER_BYTES = Gauge(
     "Size in bytes of the targets value of the last ledger written.",
     registry=REGISTRY,
 )
+
+
+def _outcome(exc: BaseException) -> str:
+    """The metric outcome of a failed write: lost races are counted apart from errors."""
+    return "conflict" if isinstance(exc, ConflictError) else "error"
 
 
 def binding_of_ledger(name: str) -> str | None:
@@ -115,8 +121,8 @@ class Ledgers:
             obj = self._object(binding, name, value)
             try:
                 created = await self._client.create(CONFIG_MAPS, obj, binding.namespace)
-            except BaseException:
-                LEDGER_WRITES.labels("create", "error").inc()
+            except BaseException as exc:
+                LEDGER_WRITES.labels("create", _outcome(exc)).inc()
                 raise
             LEDGER_WRITES.labels("create", "success").inc()
             rv = str(created["metadata"]["resourceVersion"])
@@ -132,8 +138,8 @@ class Ledgers:
                 updated = await self._client.patch(
                     CONFIG_MAPS, name, patch, binding.namespace, patch_type=PatchType.MERGE
                 )
-            except BaseException:
-                LEDGER_WRITES.labels("update", "error").inc()
+            except BaseException as exc:
+                LEDGER_WRITES.labels("update", _outcome(exc)).inc()
                 raise
             LEDGER_WRITES.labels("update", "success").inc()
             rv = str(updated["metadata"]["resourceVersion"])
@@ -151,8 +157,8 @@ class Ledgers:
         except NotFoundError:
             LEDGER_WRITES.labels("delete", "absent").inc()
             return
-        except BaseException:
-            LEDGER_WRITES.labels("delete", "error").inc()
+        except BaseException as exc:
+            LEDGER_WRITES.labels("delete", _outcome(exc)).inc()
             raise
         LEDGER_WRITES.labels("delete", "success").inc()
         self._written.pop(f"{binding.namespace}/{name}", None)
