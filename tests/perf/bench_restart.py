@@ -1,0 +1,205 @@
+"""Restart: 1,000 unchanged bindings x 50 registered targets, with and without checkpoints.
+
+Run: ``.venv/bin/python -m lbc bench --only restart``.
+
+The fleet is written straight into the lab store already converged: targets registered in the
+lab ELB, ledgers written, finalizers present and checkpoints that match (computed with the
+daemon's own functions). Then, in one run:
+
+1. a daemon starts and the time until every binding was reconciled and the queue is empty is
+   measured, with every AWS call it made (the aim: none) and every Kubernetes write;
+2. one EndpointSlice change is made to show the restarted daemon serves changes (time until
+   the RegisterTargets call reaches the lab);
+3. that daemon stops, every checkpoint is blanked (``""`` means "reconcile fully"), and a
+   second daemon starts: the same figures for a full reconcile of everything, and the ratio.
+
+The daemon runs at its production defaults (4 workers, 50 describes/s, drift verification every
+300 s with the first one after a restart drawn from the second half of the period).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+from lbc.control.bindings import CHECKPOINT
+from lbc.lab.processes import LabProcess
+
+from tests.perf.conftest import (
+    MUTATING,
+    NAMESPACE,
+    BenchLab,
+    Fleet,
+    by_operation,
+    cpu_seconds,
+    elb_calls,
+    eventually,
+    last_call_seq,
+    pid_of,
+    record,
+    rss_bytes,
+    scaled,
+    total,
+    writes,
+)
+
+pytestmark = [
+    pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark"),
+    pytest.mark.timeout(280),
+]
+
+BINDINGS = scaled(1000)
+PODS = 50
+
+
+async def _restart(lab: BenchLab, name: str) -> tuple[LabProcess, dict[str, Any]]:
+    """Start a daemon and wait until it reconciled every binding; what it cost."""
+    mark = await last_call_seq(lab)
+    before = lab.kube_requests()
+    started = time.monotonic()
+    daemon = await lab.start_daemon(name)
+    samples = await lab.wait_idle(daemon, BINDINGS, timeout=240)
+    elapsed = time.monotonic() - started
+    calls = await elb_calls(lab, mark)
+    return daemon, {
+        "seconds": elapsed,
+        "cpu": cpu_seconds(pid_of(daemon)),
+        "rss": rss_bytes(pid_of(daemon)),
+        "calls": by_operation(calls),
+        "writes": writes(lab.kube_requests() - before),
+        "skips": total(samples, "lbc_reconcile_skips_total"),
+        "reconciles": total(samples, "controller_runtime_reconcile_total"),
+    }
+
+
+async def _serve_one_change(lab: BenchLab, fleet: Fleet) -> float:
+    """Seconds from one EndpointSlice write to the RegisterTargets call at the lab."""
+    app = fleet.apps[0]
+    fleet.add_pod(app)
+    mark = await last_call_seq(lab)
+    written = time.time()
+    fleet.write_slice(app)
+
+    async def arrived() -> float | None:
+        for call in await elb_calls(lab, mark):
+            if call["operation"] == "RegisterTargets" and call["target_group_arn"] == app.arn:
+                return float(call["time"]) - written
+        return None
+
+    return await eventually(arrived, timeout=30, what="RegisterTargets after a change")
+
+
+def _blank_checkpoints(lab: BenchLab, fleet: Fleet) -> None:
+    rtype = lab.api.type_of("elbv2.k8s.aws/v1beta1", "TargetGroupBinding")
+    for app in fleet.apps:
+        lab.api.objects.patch(
+            rtype,
+            NAMESPACE,
+            app.binding,
+            patch_type="merge",
+            body={"metadata": {"annotations": {CHECKPOINT: ""}}},
+        )
+
+
+def _checkpointed(lab: BenchLab, fleet: Fleet) -> int:
+    count = 0
+    for app in fleet.apps:
+        obj = lab.api.get("elbv2.k8s.aws/v1beta1", "TargetGroupBinding", app.binding, NAMESPACE)
+        if obj and (obj["metadata"].get("annotations") or {}).get(CHECKPOINT):
+            count += 1
+    return count
+
+
+def _summary(calls: dict[str, int]) -> str:
+    return ", ".join(f"{op} {n}" for op, n in calls.items()) or "none"
+
+
+async def test_restart_with_valid_checkpoints_makes_no_aws_call(bench_lab: BenchLab) -> None:
+    lab = bench_lab
+    fleet = Fleet(lab)
+    started = time.monotonic()
+    await fleet.build(BINDINGS, PODS)
+    print(f"\nrestart: fleet of {BINDINGS} x {PODS} built in {time.monotonic() - started:.1f} s")
+
+    daemon, warm = await _restart(lab, "lbc-restart")
+    served = await _serve_one_change(lab, fleet)
+    await daemon.stop()
+    _blank_checkpoints(lab, fleet)
+    daemon, cold = await _restart(lab, "lbc-full")
+    await eventually(
+        lambda: _async(_checkpointed(lab, fleet) == BINDINGS),
+        timeout=30,
+        what="every checkpoint written again",
+    )
+    await daemon.stop()
+
+    size = f"{BINDINGS} bindings x {PODS} targets"
+    warm_mutating = sum(n for op, n in warm["calls"].items() if op in MUTATING)
+    record(
+        "restart: time to reconcile all, checkpoints",
+        warm["seconds"],
+        "s",
+        f"{size}; start to empty queue",
+    )
+    record(
+        "restart: change served after restart",
+        served * 1e3,
+        "ms",
+        "one slice write -> RegisterTargets at the lab",
+    )
+    record(
+        "restart: AWS calls, checkpoints",
+        sum(warm["calls"].values()),
+        "calls",
+        f"aim 0; {_summary(warm['calls'])}; mutating {warm_mutating}",
+    )
+    record(
+        "restart: checkpoint skips",
+        warm["skips"],
+        "bindings",
+        f"of {BINDINGS} ({warm['reconciles']:.0f} reconciles)",
+    )
+    record(
+        "restart: Kubernetes writes, checkpoints",
+        sum(warm["writes"].values()),
+        "writes",
+        ", ".join(f"{k} {v}" for k, v in warm["writes"].items()) or "none",
+    )
+    record("restart: daemon CPU, checkpoints", warm["cpu"], "s", "start-up included")
+    record(
+        "restart: daemon RSS, checkpoints",
+        warm["rss"] / 1e6,
+        "MB",
+        f"{BINDINGS * PODS:,} pods, {BINDINGS} bindings cached",
+    )
+    record(
+        "restart: time to reconcile all, full",
+        cold["seconds"],
+        "s",
+        f"{size}; checkpoints blanked",
+    )
+    record(
+        "restart: AWS calls, full",
+        sum(cold["calls"].values()),
+        "calls",
+        _summary(cold["calls"]),
+    )
+    record(
+        "restart: Kubernetes writes, full",
+        sum(cold["writes"].values()),
+        "writes",
+        ", ".join(f"{k} {v}" for k, v in cold["writes"].items()) or "none",
+    )
+    record("restart: daemon CPU, full", cold["cpu"], "s", "start-up included")
+    record(
+        "restart: full / checkpoints",
+        cold["seconds"] / warm["seconds"],
+        "x",
+        "time ratio, same run",
+    )
+
+
+async def _async(value: bool) -> bool:
+    return value
