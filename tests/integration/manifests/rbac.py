@@ -1,16 +1,13 @@
-"""Kubernetes RBAC evaluation of the rendered manifests, as a lab API server authorizer.
+"""The rendered RBAC rules as data, and a recorder of the lab API server's decisions.
 
-The lab API server asks an ``Authorizer`` about every resource request (it allows everything by
-default). :class:`RbacAuthorizer` answers the way the real RBAC authorizer does for the rules
-lbc ships: a request is allowed when some rule of a role bound to the requesting user matches
-its verb, API group, resource (``pods/status`` for a subresource) and, when the rule lists
-``resourceNames``, its object name. A RoleBinding grants only inside its own namespace; a
-ClusterRoleBinding grants everywhere. Only the subjects lbc uses are understood
-(ServiceAccount and User); the lab's administrator is always allowed, so tests can set up
-fixtures without granting the controller anything.
-
-Every decision is recorded, so a test can show both halves of "exactly what the daemon uses":
-no request was denied, and which granted rules were never exercised.
+The lab API server enforces RBAC itself (``lbc.lab.apiserver.rbac``) over the Roles and bindings
+stored in it; the tests apply the rendered manifests there and let it answer 403. What the lab
+cannot say is *which* shipped rule allowed a request. :class:`RenderedRules` models the rules of
+the manifests (same semantics: verbs, API groups, ``plural/subresource`` resources,
+``resourceNames``; a RoleBinding grants within its namespace, a ClusterRoleBinding everywhere),
+so a test can show both halves of "exactly what the daemon uses": the lab denied nothing, and
+every shipped rule allowed at least one request. :class:`Recorder` wraps the lab's authorizer
+and keeps every decision; the model is checked against the lab's answers, request by request.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from lbc.lab.apiserver.authz import ADMIN_USER, RequestAttributes
+from lbc.lab.apiserver.authz import ADMIN_USER, Authorizer, RequestAttributes
 
 from tests.integration.manifests.layout import Obj
 
@@ -40,11 +37,10 @@ class Rule:
         )
 
     def matches(self, attrs: RequestAttributes) -> bool:
-        resource = _resource_of(attrs)
         return (
             ("*" in self.verbs or attrs.verb in self.verbs)
             and ("*" in self.api_groups or attrs.group in self.api_groups)
-            and ("*" in self.resources or resource in self.resources)
+            and ("*" in self.resources or resource_of(attrs) in self.resources)
             and (not self.resource_names or attrs.name in self.resource_names)
         )
 
@@ -57,6 +53,10 @@ class Grant:
     namespace: str | None
     role: str
     rules: tuple[Rule, ...]
+
+
+def resource_of(attrs: RequestAttributes) -> str:
+    return attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
 
 
 def service_account_user(namespace: str, name: str) -> str:
@@ -86,18 +86,16 @@ def grants(objects: list[Obj]) -> list[Grant]:
             elif subject["kind"] == "User":
                 user = subject["name"]
             else:
-                raise ValueError(f"subject kind {subject['kind']} is not understood here")
+                raise ValueError(f"subject kind {subject['kind']} is not modelled here")
             result.append(Grant(user, scope, f"{ref['kind']}/{ref['name']}", rules))
     return result
 
 
-@dataclass
-class RbacAuthorizer:
-    """An ``Authorizer`` for the lab API server enforcing ``grants``, recording each decision."""
+@dataclass(frozen=True)
+class RenderedRules:
+    """The shipped grants, evaluated without a server."""
 
     grants: list[Grant]
-    decisions: list[tuple[RequestAttributes, bool]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def matching(self, attrs: RequestAttributes) -> list[tuple[Grant, Rule]]:
         return [
@@ -109,23 +107,14 @@ class RbacAuthorizer:
             if rule.matches(attrs)
         ]
 
-    def __call__(self, attrs: RequestAttributes) -> bool:
-        if attrs.user == ADMIN_USER:
-            return True
-        allowed = bool(self.matching(attrs))
-        with self._lock:
-            self.decisions.append((attrs, allowed))
-        return allowed
+    def allows(self, attrs: RequestAttributes) -> bool:
+        return bool(self.matching(attrs))
 
-    def denied(self) -> list[RequestAttributes]:
-        return [attrs for attrs, allowed in self.decisions if not allowed]
-
-    def unused(self) -> set[tuple[str, str, str]]:
-        """(role, resource, verb) granted but never exercised by an allowed request."""
+    def unused(self, allowed: list[RequestAttributes]) -> set[tuple[str, str, str]]:
+        """(role, resource, verb) granted but exercised by none of the ``allowed`` requests."""
         used = {
-            (grant.role, _resource_of(attrs), attrs.verb)
-            for attrs, allowed in self.decisions
-            if allowed
+            (grant.role, resource_of(attrs), attrs.verb)
+            for attrs in allowed
             for grant, _rule in self.matching(attrs)
         }
         return {
@@ -138,5 +127,28 @@ class RbacAuthorizer:
         }
 
 
-def _resource_of(attrs: RequestAttributes) -> str:
-    return attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
+@dataclass
+class Recorder:
+    """An ``Authorizer`` that asks ``inner`` and keeps every decision about non-admin users.
+
+    ``inner`` is set once the server exists (the lab's RBAC authorizer reads the server's store).
+    """
+
+    inner: Authorizer | None = None
+    decisions: list[tuple[RequestAttributes, bool]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, attrs: RequestAttributes) -> bool:
+        if self.inner is None:
+            raise RuntimeError("the recorder has no authorizer to ask yet")
+        allowed = self.inner(attrs)
+        if attrs.user != ADMIN_USER:
+            with self._lock:
+                self.decisions.append((attrs, allowed))
+        return allowed
+
+    def denied(self) -> list[RequestAttributes]:
+        return [attrs for attrs, allowed in self.decisions if not allowed]
+
+    def allowed(self) -> list[RequestAttributes]:
+        return [attrs for attrs, allowed in self.decisions if allowed]

@@ -1,15 +1,16 @@
 """The shipped RBAC rules, enforced by the lab API server, against the real daemon.
 
-The rules come from ``kubectl kustomize manifests``; :mod:`.rbac` evaluates them like the real
-RBAC authorizer and the lab API server answers 403 to anything they do not allow. The daemon runs
+The rules come from ``kubectl kustomize manifests`` and are stored in the lab API server, which
+enforces RBAC over them and answers 403 to anything they do not allow. The daemon runs
 as a real ``python -m lbc run`` process authenticated as the manifests' ServiceAccount, with the
 Deployment's own ``LBC_*`` environment, against the lab API server and the lab ELBv2/EC2.
 
 The scenario takes bindings through their whole life: a MultiCluster instance binding (ledger
 created, then settled when a node goes), an ip binding with readiness gates, a binding whose
 target group does not exist (the same Warning repeated), and the deletion of all three. It must
-pass without a single 403, and every shipped rule must have been needed: together, the rules
-are exactly what the daemon uses. On the way, the Deployment's probe paths and the
+pass without a single 403, and every shipped rule must have been needed (attributed with the
+model in :mod:`.rbac`, itself checked against the lab's answers): together, the rules are exactly
+what the daemon uses. On the way, the Deployment's probe paths and the
 ServiceMonitor's scrape path must answer.
 """
 
@@ -30,9 +31,9 @@ import aiohttp
 import anyio
 import anyio.abc
 import pytest
-import yaml
 from lbc.lab.apiserver.authz import ADMIN_TOKEN, RequestAttributes
-from lbc.lab.apiserver.server import LabApiServer, kubeconfig_document
+from lbc.lab.apiserver.rbac import RbacAuthorizer as LabRbac
+from lbc.lab.apiserver.server import LabApiServer
 from lbc.lab.elb_fixtures import ElbLab
 from lbc.lab.elb_scenario import create_network, create_target_group, run_instances
 from lbc.lab.workloads import LabCluster
@@ -46,7 +47,12 @@ from tests.integration.manifests.layout import (
     load_documents,
     render,
 )
-from tests.integration.manifests.rbac import RbacAuthorizer, grants, service_account_user
+from tests.integration.manifests.rbac import (
+    Recorder,
+    RenderedRules,
+    grants,
+    service_account_user,
+)
 
 pytestmark = [
     pytest.mark.kubectl,
@@ -54,7 +60,7 @@ pytestmark = [
 ]
 
 NAMESPACE = "lbc-system"
-TOKEN = "lbc-controller-token"
+RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 # Short Lease timings so the test takes seconds; they satisfy the settings' own relations.
 TIMINGS = {"LBC_LEASE_DURATION": "4", "LBC_RENEW_DEADLINE": "3", "LBC_RETRY_PERIOD": "0.5"}
 
@@ -76,7 +82,7 @@ def controller(install: list[Obj]) -> str:
 
 
 def _ask(
-    authorizer: RbacAuthorizer,
+    rules: RenderedRules,
     user: str,
     verb: str,
     resource: str,
@@ -86,13 +92,13 @@ def _ask(
     name: str = "",
 ) -> bool:
     plural, _, sub = resource.partition("/")
-    return authorizer(RequestAttributes(user, verb, group, plural, sub, namespace, name))
+    return rules.allows(RequestAttributes(user, verb, group, plural, sub, namespace, name))
 
 
 def test_lease_create_is_open_but_other_verbs_only_reach_the_named_lease(
     install: list[Obj], controller: str
 ) -> None:
-    authz = RbacAuthorizer(grants(install))
+    authz = RenderedRules(grants(install))
     lease = {"group": "coordination.k8s.io", "namespace": NAMESPACE}
     assert _ask(authz, controller, "create", "leases", **lease)
     for verb in ("get", "update"):
@@ -110,7 +116,7 @@ def test_lease_create_is_open_but_other_verbs_only_reach_the_named_lease(
 def test_controller_reads_no_secrets_and_writes_no_workloads(
     install: list[Obj], controller: str
 ) -> None:
-    authz = RbacAuthorizer(grants(install))
+    authz = RenderedRules(grants(install))
     assert not _ask(authz, controller, "get", "secrets", name="x")
     assert not _ask(authz, controller, "list", "secrets")
     assert not _ask(authz, controller, "patch", "pods", name="p")
@@ -121,7 +127,7 @@ def test_controller_reads_no_secrets_and_writes_no_workloads(
 
 
 def test_controller_may_do_what_the_design_needs(install: list[Obj], controller: str) -> None:
-    authz = RbacAuthorizer(grants(install))
+    authz = RenderedRules(grants(install))
     tgb = {"group": "elbv2.k8s.aws", "namespace": "echoserver"}
     for verb in ("list", "watch", "patch"):
         assert _ask(authz, controller, verb, "targetgroupbindings", **tgb)
@@ -135,12 +141,6 @@ def test_controller_may_do_what_the_design_needs(install: list[Obj], controller:
     assert _ask(authz, controller, "create", "events", namespace="echoserver")
     assert _ask(authz, controller, "watch", "endpointslices", group="discovery.k8s.io")
     assert _ask(authz, controller, "list", "nodes", namespace="")
-
-
-def _controller_kubeconfig(server: LabApiServer, user: str, directory: Path) -> Path:
-    path = directory / "controller-kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig_document(server.url, TOKEN, user)))
-    return path
 
 
 def _deployment_env(install: list[Obj]) -> dict[str, str]:
@@ -247,10 +247,16 @@ async def _targets(elb_lab: ElbLab, arn: str) -> frozenset[str]:
     )
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str, daemon: Any) -> None:
-    """Poll ``check`` until it holds; the lab offers no change notification to await."""
+async def _eventually(
+    check: Callable[[], Awaitable[bool]], what: str, daemon: Any, recorder: Recorder
+) -> None:
+    """Poll ``check`` until it holds; the lab offers no change notification to await.
+
+    A 403 ends the wait at once: it is the failure this module exists to report.
+    """
     with anyio.fail_after(30):
         while not await check():
+            assert recorder.denied() == [], f"forbidden while waiting for {what}"
             assert daemon.returncode is None, f"the daemon exited while waiting for {what}"
             await anyio.sleep(0.1)
 
@@ -297,18 +303,24 @@ def _node_of(scenario: Scenario, n: int) -> str:
 async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_a_403(
     install: list[Obj], monitor: Obj, controller: str, tmp_path: Path, elb_lab: ElbLab
 ) -> None:
-    authz = RbacAuthorizer(grants(install))
+    recorder = Recorder()
     async with (
-        LabApiServer.running(authorizer=authz, tokens={TOKEN: controller}) as server,
+        LabApiServer.running(authorizer=recorder) as server,
         # Pod IPs inside the first subnet of the lab VPC, as the VPC CNI assigns them.
         LabCluster(server.url, token=ADMIN_TOKEN, pod_cidr="10.0.12.0/22") as cluster,
     ):
+        # The lab enforces RBAC over the Roles and bindings stored in it: the rendered ones.
+        recorder.inner = LabRbac(server.store)
+        server.create(find(install, "Namespace", NAMESPACE))
+        for obj in install:
+            if obj["kind"] in RBAC_KINDS:
+                server.create(obj)
         scenario = await _seed(server, elb_lab, cluster)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LBC_")},
             **_deployment_env(install),
             **TIMINGS,
-            "LBC_KUBECONFIG": str(_controller_kubeconfig(server, controller, tmp_path)),
+            "LBC_KUBECONFIG": str(server.kubeconfig_for(controller, tmp_path / "kubeconfig")),
             "LBC_PROBE_ADDR": "127.0.0.1:0",
             "LBC_METRICS_ADDR": "127.0.0.1:0",
             "LBC_REQUEUE_PERIOD": "0.2",
@@ -362,7 +374,7 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
                 )
 
             async def warning_repeated() -> bool:
-                return any(a.resource == "events" and a.verb == "patch" for a, _ in authz.decisions)
+                return any(a.resource == "events" and a.verb == "patch" for a in recorder.allowed())
 
             async def bindings_gone() -> bool:
                 return all(
@@ -379,33 +391,38 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
                 )
 
             try:
-                await _eventually(leading, "the Lease", daemon)
+                await _eventually(leading, "the Lease", daemon, recorder)
                 await _probes_answer(install, monitor, log)
-                await _eventually(registered, "registrations", daemon)
-                await _eventually(ledger_written, "the ledger", daemon)
-                await _eventually(status_reported, "the binding's status", daemon)
+                await _eventually(registered, "registrations", daemon, recorder)
+                await _eventually(ledger_written, "the ledger", daemon, recorder)
+                await _eventually(status_reported, "the binding's status", daemon, recorder)
                 await anyio.to_thread.run_sync(elb_lab.control.advance, 300)
-                await _eventually(gates_open, "readiness gates", daemon)
+                await _eventually(gates_open, "readiness gates", daemon, recorder)
                 # The node of the second instance target goes: deregistered, the ledger settles.
                 await cluster.delete_node(_node_of(scenario, 1))
-                await _eventually(node_gone, "the node's target to leave", daemon)
-                await _eventually(warning_repeated, "a repeated Warning", daemon)
+                await _eventually(node_gone, "the node's target to leave", daemon, recorder)
+                await _eventually(warning_repeated, "a repeated Warning", daemon, recorder)
                 for name in BINDINGS:
                     await cluster.request(
                         "DELETE",
                         f"/apis/elbv2.k8s.aws/v1beta1/namespaces/{APP_NS}/targetgroupbindings/{name}",
                         ok=(200, 202),
                     )
-                await _eventually(bindings_gone, "finalizers released", daemon)
-                await _eventually(cleaned_up, "deregistration and ledger deletion", daemon)
+                await _eventually(bindings_gone, "finalizers released", daemon, recorder)
+                await _eventually(
+                    cleaned_up, "deregistration and ledger deletion", daemon, recorder
+                )
             finally:
                 if daemon.returncode is None:
                     daemon.send_signal(signal.SIGTERM)
                 with anyio.fail_after(15):
                     code = await daemon.wait()
         tail = log.read_text()[-3000:]
-        assert authz.denied() == [], tail
+        assert recorder.denied() == [], tail
         assert code == 0, tail
         assert _holder(server) == "", "the Lease was not released"
-        # The other half of "exactly": every rule shipped was needed by this run.
-        assert authz.unused() == set()
+        # The model of the shipped rules agrees with the lab on every request it saw...
+        rules = RenderedRules(grants(install))
+        assert [a for a, ok in recorder.decisions if rules.allows(a) != ok] == []
+        # ...and the other half of "exactly": every rule shipped was needed by this run.
+        assert rules.unused(recorder.allowed()) == set()
