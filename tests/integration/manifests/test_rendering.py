@@ -21,7 +21,9 @@ from tests.integration.manifests.layout import (
     MANIFESTS,
     ROOT,
     Obj,
+    example_files,
     find,
+    load_documents,
     render,
 )
 
@@ -232,3 +234,11 @@ def test_the_documented_overlay_renders_with_its_settings(tmp_path: Path) -> Non
     assert container["image"] == "111122223333.dkr.ecr.eu-west-1.amazonaws.com/lbc:0.1.0"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert (env["LBC_CLUSTER_NAME"], env["LBC_AWS_REGION"]) == ("prod-1", "eu-west-1")
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_example_workloads_pass_the_kubernetes_schemas(version: str) -> None:
+    for path in example_files():
+        for obj in load_documents(path):
+            if obj["kind"] != "TargetGroupBinding":  # checked against the CRD elsewhere
+                kubernetes_validate.validate(obj, version, strict=True)
