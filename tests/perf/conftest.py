@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -657,3 +658,34 @@ def by_operation(calls: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 MUTATING = frozenset({"RegisterTargets", "DeregisterTargets"})
+
+
+async def change_to_register(lab: BenchLab, fleet: Fleet, app: App) -> float:
+    """Seconds from writing ``app``'s slice (with the pods it now has) until the lab received the
+    RegisterTargets call for its group (receipt = the lab's log time minus its own handling)."""
+    mark = await last_call_seq(lab)
+    written = time.time()
+    fleet.write_slice(app)
+
+    async def arrived() -> float | None:
+        for call in await elb_calls(lab, mark):
+            if call["operation"] == "RegisterTargets" and call["target_group_arn"] == app.arn:
+                return float(call["time"]) - float(call["duration_ms"]) / 1e3 - written
+        return None
+
+    return await eventually(
+        arrived, timeout=30, what="RegisterTargets after a change", interval=0.005
+    )
+
+
+def log_time(daemon: LabProcess, event: str) -> float:
+    """Wall-clock time (epoch seconds) of the first ``event`` in the daemon's JSON log."""
+    for line in daemon.log_text().splitlines():
+        if f'"{event}"' not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if entry.get("event") == event:
+                stamp = str(entry["timestamp"]).replace("Z", "+00:00")
+                return datetime.fromisoformat(stamp).timestamp()
+    raise AssertionError(f"{daemon.name} never logged {event}")
