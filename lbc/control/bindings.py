@@ -85,6 +85,9 @@ TARGETS = Gauge(
 )
 
 
+TARGET_STATES: Final = (*(state.value for state in HealthState), "unregistered")
+
+
 class EventSink(Protocol):
     """What the reconciler needs of :class:`lbc.kube.events.EventRecorder`."""
 
@@ -99,6 +102,13 @@ class TargetGroupPort(Protocol):
     async def register(self, arn: str, targets: Sequence[Target]) -> None: ...
 
     async def deregister(self, arn: str, targets: Sequence[Target]) -> None: ...
+
+    async def describe_target_group_by_name(self, name: str) -> TargetGroupNamed: ...
+
+
+class TargetGroupNamed(Protocol):
+    @property
+    def arn(self) -> str: ...
 
 
 def _now_iso(wall: Callable[[], datetime]) -> str:
@@ -145,6 +155,7 @@ class BindingReconciler:
         self._next_verify: dict[str, float] = {}
         self._checkpoints: dict[str, str] = {}
         self._settling: set[str] = set()
+        self._states: dict[str, dict[str, int]] = {}
 
     # -- what the triggers ask --------------------------------------------------------------------
 
@@ -173,6 +184,7 @@ class BindingReconciler:
         self._next_verify.pop(key, None)
         self._checkpoints.pop(key, None)
         self._settling.discard(key)
+        self._states.pop(key, None)
 
     # -- the reconcile ----------------------------------------------------------------------------
 
@@ -206,8 +218,10 @@ class BindingReconciler:
             SKIPS.inc()
             return Result(requeue_after=self._until_verify(key))
 
-        arn = binding.spec.target_group_arn
-        observed = await self._observe(arn, fresh=verify, lifecycle=life)
+        arn = await self._arn(binding, life)
+        # Cleanup must see the group as it is: a cached view could hide targets to deregister.
+        fresh = verify or life in (Lifecycle.DELETING, Lifecycle.BACKEND_GONE)
+        observed = await self._observe(arn, fresh=fresh, lifecycle=life)
         ledger, stored = await self._ledgers.read(binding)
         decided = plan(
             binding,
@@ -220,7 +234,7 @@ class BindingReconciler:
         if verify:
             DRIFT_VERIFICATIONS.inc()
             DRIFT_REPAIRS.inc(len(decided.registered & _previously_desired(entry, wanted)))
-        self._count_targets(wanted, observed)
+        self._count_targets(key, wanted, observed)
         self._track_settling(key, life, wanted, decided, observed)
         log.info(
             "reconcile_planned",
@@ -260,6 +274,26 @@ class BindingReconciler:
 
     def _gated_pods(self, binding: Binding) -> list[PodView]:
         return self._pods.by_index(POD_GATE_INDEX, binding.key)
+
+    async def _arn(self, binding: Binding, life: Lifecycle) -> str:
+        """The target group ARN, resolving ``targetGroupName`` when no ARN is set.
+
+        The admission webhook normally fills the ARN in; without it, the name is resolved here
+        on each pass that reaches AWS (one DescribeTargetGroups). An unresolvable name is
+        reported as a missing group, which never blocks deletion.
+        """
+        spec = binding.spec
+        if spec.target_group_arn or not spec.target_group_name:
+            return spec.target_group_arn
+        try:
+            info = await self._tgs.describe_target_group_by_name(spec.target_group_name)
+        except NotFoundError:
+            return ""
+        except TerminalError:
+            if life is Lifecycle.LIVE:
+                raise
+            return ""
+        return info.arn
 
     async def _observe(
         self, arn: str, *, fresh: bool, lifecycle: Lifecycle
@@ -305,7 +339,7 @@ class BindingReconciler:
             self._settling.discard(key)
 
     def _count_targets(
-        self, wanted: DesiredSet, observed: Mapping[Target, TargetHealth] | None
+        self, key: str, wanted: DesiredSet, observed: Mapping[Target, TargetHealth] | None
     ) -> None:
         if observed is None:
             return
@@ -314,7 +348,12 @@ class BindingReconciler:
             health = observed.get(target)
             state = health.state.value if health is not None else "unregistered"
             states[state] = states.get(state, 0) + 1
-        for state, count in states.items():
+        self._states[key] = states
+        totals = dict.fromkeys(TARGET_STATES, 0)
+        for per_binding in self._states.values():
+            for state, count in per_binding.items():
+                totals[state] = totals.get(state, 0) + count
+        for state, count in totals.items():
             TARGETS.labels(state).set(count)
 
     # -- execution --------------------------------------------------------------------------------
