@@ -27,17 +27,20 @@ as a child process with ``LabApiServerProcess`` (stops with its parent) and cont
 
 kubectl (1.32) verbs that work against the lab, each exercised by
 tests/integration/apiserver/test_kubectl.py: ``apply -f`` (client-side create and update, and
-``--server-side``), ``create -f``, ``replace -f``, ``get`` (server-side tables with CRD printer
-columns, ``-o wide|yaml|json|name``, ``-w``, ``-l``, ``-A``), ``patch --type
-merge|json|strategic``, ``delete`` (by name or ``-f``; waits while finalizers hold the object),
-``label``, ``annotate``, ``describe``, ``explain`` (custom resources), ``diff`` (server-side dry
-run), ``wait --for=jsonpath=...``, ``api-resources``, ``api-versions``, ``version``.
+``--server-side``), ``create -f``, ``create namespace|configmap|secret generic|serviceaccount``
+(their protobuf bodies are decoded, see ``protobuf``), ``replace -f``, ``get`` (server-side
+tables with CRD printer columns, ``-o wide|yaml|json|name``, ``-w``, ``-l``, ``-A``),
+``patch --type merge|json|strategic``, ``delete`` (by name or ``-f``; waits while finalizers
+hold the object), ``label``, ``annotate``, ``describe``, ``explain`` (custom resources),
+``diff`` (server-side dry run), ``wait --for=jsonpath=...``, ``api-resources``,
+``api-versions``, ``version``.
 
-Not served: ``logs``, ``exec``, ``attach``, ``port-forward``, ``proxy``, ``top``, ``scale`` and
-``rollout`` (no scale subresource, no controllers), ``auth can-i`` (no SelfSubjectAccessReview),
-``certificate``, ``edit`` (works in principle, untested: needs an editor), aggregated discovery
-(kubectl falls back to the legacy documents), protobuf (clients fall back to JSON),
-``/openapi/v2``.
+Not served: other imperative generators (``create deployment|service|role...``, ``expose``,
+``run``: their protobuf bodies get 415), ``logs``, ``exec``, ``attach``, ``port-forward``,
+``proxy``, ``top``, ``scale`` and ``rollout`` (no scale subresource, no controllers),
+``auth can-i`` (no SelfSubjectAccessReview), ``certificate``, ``edit`` (works in principle,
+untested: needs an editor), aggregated discovery (kubectl falls back to the legacy
+documents), protobuf responses (clients accept JSON), ``/openapi/v2``.
 
 Known approximations (a real cluster differs): built-in kinds are not schema-validated (unknown
 fields are kept even with ``fieldValidation=Strict``) and their tables show only Name and Age;

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ _RESET_STATUS_ON_CREATE = frozenset(
     {"pods", "services", "deployments.apps", "ingresses.networking.k8s.io"}
 )
 _NAMESPACES = "namespaces"
+_NS_NAME_LABEL = "kubernetes.io/metadata.name"
 _CRDS = "customresourcedefinitions.apiextensions.k8s.io"
 
 
@@ -55,6 +56,8 @@ class WriteOptions:
     field_manager: str = ""
     strict: bool = False
     force: bool = False
+    #: Collects what the response's ``Warning`` headers report (pruned unknown fields).
+    warnings: list[str] = field(default_factory=list, compare=False)
 
 
 class Objects:
@@ -102,10 +105,11 @@ class Objects:
         namespace: str,
         body: Any,
         *,
-        options: WriteOptions = WriteOptions(),
+        options: WriteOptions | None = None,
         keep_status: bool = False,
         operation: str = "Update",
     ) -> Obj:
+        options = options or WriteOptions()
         obj = self._incoming(rtype, body, namespace)
         touched = managed.paths_of(obj) if options.field_manager else set()
         meta = obj["metadata"]
@@ -170,8 +174,9 @@ class Objects:
         body: Any,
         *,
         subresource: str = "",
-        options: WriteOptions = WriteOptions(),
+        options: WriteOptions | None = None,
     ) -> Obj:
+        options = options or WriteOptions()
         old = self.get(rtype, namespace, name)
         new = self._incoming(rtype, body, namespace)
         if new["metadata"].get("name", name) != name:
@@ -201,9 +206,10 @@ class Objects:
         patch_type: str,
         body: Any,
         subresource: str = "",
-        options: WriteOptions = WriteOptions(),
+        options: WriteOptions | None = None,
     ) -> Obj:
         """Apply a patch of ``patch_type`` (``json``, ``merge``, ``strategic``, ``apply``)."""
+        options = options or WriteOptions()
         old = self.store.get(rtype.storage, namespace if rtype.namespaced else "", name)
         if patch_type == "apply":
             return self._apply(
@@ -283,7 +289,9 @@ class Objects:
         )
         merged = patching.apply_merge(rtype.present(old), body, gone)
         merged["metadata"] = {**merged["metadata"], "managedFields": entries}
-        options = WriteOptions(dry_run=options.dry_run, strict=options.strict)
+        options = WriteOptions(
+            dry_run=options.dry_run, strict=options.strict, warnings=options.warnings
+        )
         return self._replace(rtype, old, merged, subresource=subresource, options=options)
 
     def _replace(
@@ -429,6 +437,11 @@ class Objects:
     def _admit(self, rtype: ResourceType, obj: Obj, options: WriteOptions) -> Obj:
         """Validate names and labels, apply the CRD schema (default, prune, validate)."""
         meta = obj["metadata"]
+        # Built-in defaulting the real server does that clients come to rely on.
+        if rtype.storage == _NAMESPACES:
+            meta["labels"] = {**(meta.get("labels") or {}), _NS_NAME_LABEL: meta["name"]}
+        elif rtype.storage == "secrets" and not obj.get("type"):
+            obj["type"] = "Opaque"
         causes = CauseList()
         names.check_name(rtype.name_rule, meta["name"], causes)
         names.check_labels(meta.get("labels"), causes)
@@ -442,6 +455,7 @@ class Objects:
                     f"{rtype.kind}: strict decoding error: "
                     + ", ".join(f'unknown field "{d}"' for d in dropped)
                 )
+            options.warnings.extend(f'unknown field "{d}"' for d in dropped)
             schema.validate(rtype.schema, obj, "", causes)
         if rtype.storage == _CRDS:
             crds.validate(obj, causes)

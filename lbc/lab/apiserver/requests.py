@@ -11,6 +11,7 @@ import orjson
 import yaml
 from aiohttp import web
 
+from lbc.lab.apiserver import protobuf
 from lbc.lab.apiserver.resources import Registry, ResourceType
 from lbc.lab.apiserver.status import ApiError, bad_request
 
@@ -92,6 +93,8 @@ async def read_body(request: web.Request) -> Any:
     if not raw:
         return None
     ctype = request.content_type
+    if ctype == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
     if ctype.endswith("yaml"):
         try:
             return yaml.safe_load(raw)

@@ -56,6 +56,14 @@ def error_response(error: ApiError) -> web.Response:
     return response
 
 
+def _warned(response: web.Response, options: WriteOptions) -> web.Response:
+    """Add the ``Warning: 299`` headers kubectl prints (e.g. for pruned unknown fields)."""
+    for text in dict.fromkeys(options.warnings):
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{escaped}"')
+    return response
+
+
 class ResourceRoutes:
     """The ``/api/...`` and ``/apis/...`` handlers over one ``Objects`` service."""
 
@@ -255,14 +263,14 @@ class ResourceRoutes:
             if rtype.namespaced and target.namespace is None:
                 raise not_served()
             created = self.objects.create(rtype, namespace, body, options=options)
-            return json_response(self._present(request, target, created), 201)
+            return _warned(json_response(self._present(request, target, created), 201), options)
         if not target.name:
             raise ApiError(405, "the server does not allow this method on the requested resource")
         if verb == "update":
             updated = self.objects.update(
                 rtype, namespace, target.name, body, subresource=target.subresource, options=options
             )
-            return json_response(self._present(request, target, updated))
+            return _warned(json_response(self._present(request, target, updated)), options)
         kind = patch_type(request, rtype)
         existed = self.objects.store.get(rtype.storage, namespace, target.name) is not None
         patched = self.objects.patch(
@@ -274,7 +282,8 @@ class ResourceRoutes:
             subresource=target.subresource,
             options=options,
         )
-        return json_response(self._present(request, target, patched), 200 if existed else 201)
+        response = json_response(self._present(request, target, patched), 200 if existed else 201)
+        return _warned(response, options)
 
     async def _delete(self, request: web.Request, target: Target) -> web.Response:
         rtype = target.rtype

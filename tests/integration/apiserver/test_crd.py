@@ -184,3 +184,18 @@ def test_nothing_about_target_group_bindings_is_hard_coded() -> None:
         text = source.read_text().lower()
         assert "targetgroupbinding" not in text, source
         assert "elbv2.k8s.aws" not in text, source
+
+
+async def test_pruned_fields_are_reported_in_warning_headers(
+    lab_apiserver: LabApiServer, widgets: client.CustomObjectsApi
+) -> None:
+    async with (
+        aiohttp.ClientSession(headers=HEADERS) as session,
+        session.post(
+            f"{lab_apiserver.url}/apis/{GROUP}/v1/namespaces/default/{PLURAL}",
+            json=widget("w", extra="x"),
+        ) as response,
+    ):
+        assert response.status == 201
+        warnings = response.headers.getall("Warning")
+    assert warnings == ['299 - "unknown field \\"spec.extra\\""']

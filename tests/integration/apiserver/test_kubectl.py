@@ -298,3 +298,27 @@ async def test_kubectl_explain_describe_diff_wait_and_delete_by_file(
     assert "condition met" in waited
     await seeded.run("delete", "-f", str(EXAMPLES / "tgb-cluster-a.yaml"))
     assert binding(lab_apiserver) is None
+
+
+async def test_kubectl_imperative_creates_send_protobuf_the_lab_decodes(
+    lab_apiserver: LabApiServer, kubectl: Kubectl
+) -> None:
+    await kubectl.run("create", "namespace", "team")
+    await kubectl.run("create", "configmap", "c", "-n", "team", "--from-literal=a=1")
+    await kubectl.run("create", "secret", "generic", "s", "-n", "team", "--from-literal=pw=x")
+    await kubectl.run("create", "serviceaccount", "lbc", "-n", "team")
+    ns = lab_apiserver.get("v1", "Namespace", "team")
+    assert ns is not None
+    assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team"}
+    cm = lab_apiserver.get("v1", "ConfigMap", "c", "team")
+    assert cm is not None
+    assert cm["data"] == {"a": "1"}
+    secret = lab_apiserver.get("v1", "Secret", "s", "team")
+    assert secret is not None
+    assert (secret["data"], secret["type"]) == ({"pw": "eA=="}, "Opaque")
+    assert lab_apiserver.get("v1", "ServiceAccount", "lbc", "team") is not None
+    code, _, err = await kubectl.run(
+        "create", "deployment", "web", "--image=nginx", "-n", "team", ok=False
+    )
+    assert code != 0
+    assert "UnsupportedMediaType" in err or "unknown format" in err
