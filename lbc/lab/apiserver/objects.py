@@ -109,6 +109,12 @@ class Objects:
         keep_status: bool = False,
         operation: str = "Update",
     ) -> Obj:
+        """Create an object (201 semantics).
+
+        ``keep_status`` keeps a given status where the real server would reset it (test setup
+        only: pods that are already Running); ``operation`` is how managedFields records the
+        write (``Apply`` when server-side apply creates).
+        """
         options = options or WriteOptions()
         obj = self._incoming(rtype, body, namespace)
         touched = managed.paths_of(obj) if options.field_manager else set()
@@ -132,15 +138,15 @@ class Objects:
             raise already_exists(rtype.plural, rtype.group, name)
         if meta.get("resourceVersion"):
             raise bad_request("resourceVersion should not be set on objects to be created")
-        if not keep_status:
-            if rtype.storage == _NAMESPACES:
-                obj["status"] = {"phase": "Active"}
-            elif rtype.storage in _RESET_STATUS_ON_CREATE or (
-                rtype.custom and "status" in rtype.subresources
-            ):
-                obj.pop("status", None)
-                if rtype.storage == "pods":
-                    obj["status"] = {"phase": "Pending"}
+        if rtype.storage == _NAMESPACES:
+            obj["status"] = {"phase": "Active"}
+        elif not keep_status and (
+            rtype.storage in _RESET_STATUS_ON_CREATE
+            or (rtype.custom and "status" in rtype.subresources)
+        ):
+            obj.pop("status", None)
+            if rtype.storage == "pods":
+                obj["status"] = {"phase": "Pending"}
         now = self.now()
         meta["uid"] = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         meta["creationTimestamp"] = now
