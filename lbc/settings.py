@@ -186,6 +186,21 @@ class Settings(BaseSettings):
             "`kubernetes.io/cluster/<name>`."
         ),
     )
+    endpoint_security_group_tags: str = Field(
+        default="",
+        description=(
+            "Extra tags (`key=value,key2=value2`) the endpoint security group must carry when "
+            "an ENI has several groups (`spec.networking`)."
+        ),
+    )
+    networking_cache_ttl: Duration = Field(
+        default=300.0,
+        gt=0,
+        description=(
+            "Longest age of cached ENIs and security-group rules used by `spec.networking`; "
+            "also bounds how long a rule removed out of band stays missing."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -216,6 +231,27 @@ class Settings(BaseSettings):
         for name in ("metrics_addr", "probe_addr"):
             _split_addr(getattr(self, name), env_name(name))
         return self
+
+    @model_validator(mode="after")
+    def _check_endpoint_tags(self) -> Settings:
+        parse_tags(self.endpoint_security_group_tags)
+        return self
+
+    @property
+    def endpoint_group_tags(self) -> dict[str, str]:
+        """``LBC_ENDPOINT_SECURITY_GROUP_TAGS`` as a mapping."""
+        return parse_tags(self.endpoint_security_group_tags)
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """``key=value,key2=value2`` as a mapping; raises ValueError on a token without ``=``."""
+    tags: dict[str, str] = {}
+    for token in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = token.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"LBC_ENDPOINT_SECURITY_GROUP_TAGS: {token!r} is not key=value")
+        tags[key.strip()] = value.strip()
+    return tags
 
 
 def _split_addr(addr: str, var: str) -> tuple[str, int]:

@@ -1,0 +1,490 @@
+"""The networking manager: every binding's ``spec.networking`` onto the security groups.
+
+The binding reconciler calls :meth:`NetworkingManager.reconcile` once per pass, right after it
+has computed the binding's desired targets and before any target-group call (so a missing
+target group never stops security-group work: the reference's #4896/#4898). One *pass*, under
+one process-wide lock (rules live on groups shared by many bindings, and EC2 has no
+compare-and-set):
+
+1. Compute the binding's :class:`~lbc.core.networking.Wishes` from its desired targets: the
+   endpoint group of every target's ENI (instance targets: the node's primary ENI; ip targets:
+   the node ENI holding the pod's address or a prefix containing it), cached ENI and group
+   facts, and the expanded permissions. A deleting binding, or one whose Service is gone,
+   wishes nothing.
+2. Fill in every other binding with networking that has no wishes yet, from the informer
+   caches alone (its spec, Service, slices, pods and nodes). This is what makes revokes
+   possible right after a restart, without waiting for every binding to pass its checkpoint.
+   A binding whose computation fails keeps its previous wishes and contributes *guards*: the
+   permissions its spec could ask for stay protected on every group, and revokes elsewhere go
+   on.
+3. Aggregate, then reconcile every group wanted by a binding or tracked (groups seen this
+   process, plus the groups tagged ``kubernetes.io/cluster/<cluster>``, discovered once): grant,
+   adopt, then — on a fresh read — release or revoke (:func:`lbc.core.networking.diff`).
+   Grants go in one call per group; when it is refused for a nonexistent source group or a
+   malformed id it is split into one call per permission, so valid rules still land and the
+   failure is pinned on the bindings that asked for the bad one. A rule-limit refusal is
+   retried once after the revokes of the pass, then reported with the group and its count.
+
+The binding's outcome becomes its ``NetworkingReady`` condition (written by the reconciler
+with ``Ready``), a Warning ``FailedNetworkReconcile`` event on failure, and a requeue after
+``LBC_REQUEUE_PERIOD``. It never raises into the reconciler: target registration goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import anyio
+from prometheus_client import Counter
+
+from lbc.aws.securitygroups import GroupRules
+from lbc.control.entry import BindingEntry
+from lbc.core.binding import Binding, Networking, TargetType
+from lbc.core.desired import DesiredSet, Resolution, instance_id
+from lbc.core.errors import LbcError, NotFoundError, TransientError
+from lbc.core.networking import (
+    NOTHING,
+    Eni,
+    ExistingRule,
+    Guard,
+    NetworkingError,
+    Permission,
+    Wishes,
+    aggregate,
+    check_cluster_name,
+    diff,
+    endpoint_group,
+    eni_for_ip,
+    expand,
+    guards_of,
+    primary_eni,
+)
+from lbc.core.objects import NodeView
+from lbc.kube.client import TARGET_GROUP_BINDINGS
+from lbc.kube.events import EventType, ObjectRef
+from lbc.kube.informer import Store
+from lbc.observe.log import get_logger
+from lbc.observe.metrics import REGISTRY
+
+CONDITION: Final = "NetworkingReady"
+FAILED: Final = "FailedNetworkReconcile"
+LIMIT: Final = "RulesPerSecurityGroupLimitExceeded"
+_SPLIT_REASONS: Final = frozenset(
+    {"SecurityGroupNotFound", "InvalidSecurityGroupId", "DuplicateRule", "ValidationError"}
+)
+_MAX_MESSAGE: Final = 2000
+
+log = get_logger("lbc.control.networking")
+
+FAILURES: Final = Counter(
+    "lbc_networking_failures_total",
+    "Bindings whose security-group rules could not be reconciled, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+
+class SecurityGroupPort(Protocol):
+    """What the manager needs of :class:`lbc.aws.securitygroups.SecurityGroups`."""
+
+    async def instance_enis(self, instance_ids: Iterable[str]) -> dict[str, tuple[Eni, ...]]: ...
+
+    async def group_tags(self, group_ids: Iterable[str]) -> dict[str, Mapping[str, str]]: ...
+
+    async def rules(self, group_id: str, *, fresh: bool = False) -> GroupRules | None: ...
+
+    async def discover(self, cluster: str) -> list[str]: ...
+
+    async def authorize(
+        self, group_id: str, permissions: Sequence[Permission], cluster: str
+    ) -> None: ...
+
+    async def tag(self, group_id: str, rules: Sequence[ExistingRule], cluster: str) -> None: ...
+
+    async def untag(self, group_id: str, rules: Sequence[ExistingRule], cluster: str) -> None: ...
+
+    async def revoke(self, group_id: str, rules: Sequence[ExistingRule]) -> None: ...
+
+
+class EventSink(Protocol):
+    async def emit(self, ref: ObjectRef, type_: EventType, reason: str, message: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkingState:
+    """A binding's networking outcome, as its ``NetworkingReady`` condition says it."""
+
+    ready: bool
+    reason: str
+    message: str
+
+
+OK: Final = NetworkingState(True, "NetworkingReconciled", "security-group rules are in place")
+
+
+@dataclass
+class _Failures:
+    """Failures of one pass: per (group, permission), or for a whole group (permission None)."""
+
+    items: list[tuple[str, Permission | None, str, str]] = field(default_factory=list)
+
+    def add(self, group: str, perm: Permission | None, reason: str, message: str) -> None:
+        self.items.append((group, perm, reason, message))
+
+    def of(self, wishes: Wishes) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for group, perm, reason, message in self.items:
+            wanted = wishes.per_group.get(group)
+            if wanted is None:
+                continue
+            if perm is None or perm in wanted:
+                found.append((reason, message))
+        return found
+
+
+class NetworkingManager:
+    """Process-wide owner of the security-group rules of every binding (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        groups: SecurityGroupPort,
+        bindings: Store[BindingEntry],
+        nodes: Store[NodeView],
+        cluster_name: str | None,
+        extra_tags: Mapping[str, str],
+        events: EventSink,
+        requeue: Callable[[str, float], None],
+        requeue_period: float,
+    ) -> None:
+        self._groups = groups
+        self._bindings = bindings
+        self._nodes = nodes
+        self._cluster = cluster_name
+        self._extra_tags = dict(extra_tags)
+        self._events = events
+        self._requeue = requeue
+        self._requeue_period = requeue_period
+        self._desired_of: Callable[[Binding], DesiredSet] | None = None
+        self._lock = anyio.Lock()
+        self._wishes: dict[str, Wishes] = {}
+        self._tracked: set[str] = set()
+        self._discovered = False
+        self._states: dict[str, NetworkingState] = {}
+        self._written: dict[str, NetworkingState | None] = {}
+
+    def bind(self, desired_of: Callable[[Binding], DesiredSet]) -> None:
+        """How to compute any binding's desired targets from the caches (the reconciler's)."""
+        self._desired_of = desired_of
+
+    # -- what the reconciler asks -----------------------------------------------------------------
+
+    async def reconcile(self, entry: BindingEntry, wanted: DesiredSet) -> bool:
+        """One pass on behalf of ``entry``; True when its condition must be written."""
+        key = entry.key
+        async with self._lock:
+            own = await self._compute(entry, wanted)
+            if own is None:
+                self._wishes.pop(key, None)
+            else:
+                self._wishes[key] = own
+            await self._fill_unknown()
+            self._consolidate()
+            failures = await self._apply()
+        state = self._outcome(own, failures)
+        if state is None:
+            self._states.pop(key, None)
+        else:
+            self._states[key] = state
+            if not state.ready:
+                FAILURES.labels(state.reason).inc()
+                log.warning(
+                    "networking_failed", binding=key, reason=state.reason, error=state.message
+                )
+                await self._events.emit(_ref(entry), "Warning", FAILED, state.message)
+                self._requeue(key, self._requeue_period)
+        return not self.status_current(key)
+
+    def condition(self, key: str) -> NetworkingState | None:
+        """The binding's current networking outcome (``None``: it has no networking)."""
+        return self._states.get(key)
+
+    def status_current(self, key: str) -> bool:
+        """Whether the binding's stored status already says what :meth:`condition` says.
+
+        After a restart nothing is known to be written: a ready outcome is assumed written (so a
+        restart costs no status write), a failure is written again.
+        """
+        state = self._states.get(key)
+        if key not in self._written:
+            return state is None or state.ready
+        return self._written[key] == state
+
+    def written(self, key: str) -> None:
+        """The reconciler wrote the binding's status with :meth:`condition` in it."""
+        self._written[key] = self._states.get(key)
+
+    def forget(self, key: str) -> None:
+        self._states.pop(key, None)
+        self._written.pop(key, None)
+
+    # -- wishes -----------------------------------------------------------------------------------
+
+    async def _compute(self, entry: BindingEntry, wanted: DesiredSet | None) -> Wishes | None:
+        binding = entry.binding
+        if binding is None or binding.spec.networking is None:
+            return None
+        net = binding.spec.networking
+        if entry.deleting or (
+            wanted is not None and wanted.resolution is Resolution.BACKEND_NOT_FOUND
+        ):
+            return NOTHING
+        previous = self._wishes.get(entry.key)
+        try:
+            cluster = check_cluster_name(self._cluster)
+            if wanted is None:
+                if self._desired_of is None:
+                    raise TransientError("desired targets not known yet", reason=FAILED)
+                wanted = self._desired_of(binding)
+                if wanted.resolution is Resolution.BACKEND_NOT_FOUND:
+                    return NOTHING
+            if wanted.resolution is Resolution.INVALID:
+                raise NetworkingError("the binding's targets cannot be resolved")
+            return await self._resolve(binding, net, wanted, cluster)
+        except LbcError as exc:
+            return Wishes(
+                per_group=previous.per_group if previous is not None else {},
+                complete=False,
+                guards=guards_of(net),
+                errors=(f"{exc.reason}: {exc}" if exc.reason != FAILED else str(exc),),
+            )
+
+    async def _resolve(
+        self, binding: Binding, net: Networking, wanted: DesiredSet, cluster: str
+    ) -> Wishes:
+        pod_targets = binding.spec.target_type is TargetType.IP or any(
+            d.pod is not None for d in wanted.targets.values()
+        )
+        expansion = expand(net, pod_targets=pod_targets)
+        errors = list(expansion.errors)
+        by_instance: dict[str, list[tuple[str, str | None]]] = {}
+        for target, facts in wanted.targets.items():
+            node = self._nodes.get(facts.node_name) if facts.node_name else None
+            iid = instance_id(node.provider_id) if node is not None else None
+            if iid is None:
+                errors.append(f"target {target.identity}: node {facts.node_name!r} has no instance")
+                continue
+            address = None if facts.pod is None else (facts.pod.ip or target.id)
+            by_instance.setdefault(iid, []).append((target.identity, address))
+        enis = await self._groups.instance_enis(by_instance) if by_instance else {}
+        chosen: dict[str, Eni] = {}
+        for iid, targets in sorted(by_instance.items()):
+            instance = enis.get(iid)
+            if instance is None:
+                errors.append(f"instance {iid} not found in EC2")
+                continue
+            for identity, address in targets:
+                eni = primary_eni(instance) if address is None else eni_for_ip(instance, address)
+                if eni is None:
+                    what = "primary ENI" if address is None else f"ENI holding {address}"
+                    errors.append(f"target {identity}: no {what} on {iid}")
+                    continue
+                chosen[eni.eni_id] = eni
+        multi = {g for eni in chosen.values() if len(eni.groups) != 1 for g in eni.groups}
+        tags = await self._groups.group_tags(multi) if multi else {}
+        endpoint: set[str] = set()
+        for eni in chosen.values():
+            try:
+                endpoint.add(endpoint_group(eni, tags, cluster, self._extra_tags))
+            except NetworkingError as exc:
+                errors.append(str(exc))
+        complete = not errors and not wanted.uncertain
+        return Wishes(
+            per_group=dict.fromkeys(sorted(endpoint), expansion.permissions),
+            complete=complete,
+            guards=frozenset() if complete else guards_of(net),
+            errors=tuple(dict.fromkeys(errors)),
+        )
+
+    async def _fill_unknown(self) -> None:
+        for entry in self._bindings.values():
+            binding = entry.binding
+            if binding is None or binding.spec.networking is None or entry.key in self._wishes:
+                continue
+            computed = await self._compute(entry, None)
+            if computed is not None:
+                self._wishes[entry.key] = computed
+
+    def _consolidate(self) -> None:
+        for key in list(self._wishes):
+            entry = self._bindings.get(key)
+            if entry is None or entry.binding is None or entry.binding.spec.networking is None:
+                del self._wishes[key]
+
+    # -- groups -----------------------------------------------------------------------------------
+
+    async def _apply(self) -> _Failures:
+        failures = _Failures()
+        if not self._cluster:
+            return failures
+        cluster = self._cluster
+        agg = aggregate(self._wishes.values())
+        if not self._discovered:
+            try:
+                self._tracked.update(await self._groups.discover(cluster))
+                self._discovered = True
+            except LbcError as exc:
+                log.warning("security_group_discovery_failed", error=str(exc))
+        self._tracked.update(agg.per_group)
+        for gid in sorted(self._tracked):
+            wanted = agg.per_group.get(gid, frozenset())
+            try:
+                await self._reconcile_group(gid, wanted, agg.guards, cluster, failures)
+            except LbcError as exc:
+                log.warning("security_group_failed", group=gid, reason=exc.reason, error=str(exc))
+                failures.add(gid, None, exc.reason, f"security group {gid}: {exc}")
+        return failures
+
+    async def _reconcile_group(
+        self,
+        gid: str,
+        wanted: frozenset[Permission],
+        guards: frozenset[Guard],
+        cluster: str,
+        failures: _Failures,
+    ) -> None:
+        current = await self._groups.rules(gid)
+        if current is None:
+            self._tracked.discard(gid)
+            if wanted:
+                failures.add(gid, None, "SecurityGroupNotFound", f"security group {gid} not found")
+            return
+        changes = diff(gid, wanted, current.rules, cluster, guards)
+        if changes.empty:
+            return
+        limited: list[Permission] = []
+        if changes.grant:
+            limited = await self._grant(gid, list(changes.grant), cluster, failures)
+        if changes.adopt:
+            await self._groups.tag(gid, changes.adopt, cluster)
+            log.info("security_group_rules_adopted", group=gid, rules=_names(changes.adopt))
+        if changes.letting_go:
+            fresh = await self._groups.rules(gid, fresh=True)
+            if fresh is None:
+                return
+            current = fresh
+            changes = diff(gid, wanted, fresh.rules, cluster, guards)
+            if changes.release:
+                await self._groups.untag(gid, changes.release, cluster)
+                log.info("security_group_rules_released", group=gid, rules=_names(changes.release))
+            if changes.revoke:
+                try:
+                    await self._groups.revoke(gid, changes.revoke)
+                except NotFoundError as exc:
+                    if exc.reason != "RuleNotFound":
+                        raise
+                log.info("security_group_rules_revoked", group=gid, rules=_names(changes.revoke))
+        if limited:
+            if changes.revoke:
+                limited = await self._grant(gid, limited, cluster, None)
+            if limited:
+                after = await self._groups.rules(gid)
+                count = len(after.rules) if after is not None else len(current.rules)
+                message = (
+                    f"security group {gid} holds {count} inbound rules and refuses more ({LIMIT}); "
+                    f"{len(limited)} wanted rule(s) missing: {', '.join(map(str, limited[:5]))}"
+                )
+                for perm in limited:
+                    failures.add(gid, perm, LIMIT, message)
+
+    async def _grant(
+        self,
+        gid: str,
+        perms: list[Permission],
+        cluster: str,
+        failures: _Failures | None,
+    ) -> list[Permission]:
+        """Grant ``perms``; returns those refused for the rule limit (others are recorded)."""
+        try:
+            await self._groups.authorize(gid, perms, cluster)
+        except LbcError as exc:
+            if exc.reason == LIMIT:
+                return perms
+            if exc.reason not in _SPLIT_REASONS or len(perms) == 1:
+                if failures is not None:
+                    for perm in perms:
+                        failures.add(gid, perm, exc.reason, f"granting {perm} on {gid}: {exc}")
+                    return []
+                raise
+        else:
+            log.info("security_group_rules_granted", group=gid, rules=[str(p) for p in perms])
+            return []
+        # One bad permission (a source group that does not exist) refused the whole batch:
+        # grant one by one so the others land and the failure names its permission.
+        limited: list[Permission] = []
+        for perm in perms:
+            try:
+                await self._groups.authorize(gid, [perm], cluster)
+            except LbcError as exc:
+                if exc.reason == LIMIT:
+                    limited.append(perm)
+                elif exc.reason == "DuplicateRule":
+                    continue  # granted meanwhile: what we wanted
+                elif failures is not None:
+                    failures.add(gid, perm, exc.reason, f"granting {perm} on {gid}: {exc}")
+            else:
+                log.info("security_group_rules_granted", group=gid, rules=[str(perm)])
+        return limited
+
+    # -- outcome ----------------------------------------------------------------------------------
+
+    def _outcome(self, own: Wishes | None, failures: _Failures) -> NetworkingState | None:
+        if own is None:
+            return None
+        problems = [(FAILED, e) for e in own.errors] + failures.of(own)
+        if not problems:
+            return OK
+        reasons = [r for r, _ in problems]
+        reason = LIMIT if LIMIT in reasons else FAILED
+        message = "; ".join(dict.fromkeys(m for _, m in problems))
+        return NetworkingState(False, reason, message[:_MAX_MESSAGE])
+
+
+def _names(rules: Sequence[ExistingRule]) -> list[str]:
+    return [f"{r.rule_id} {r.permission}" for r in rules]
+
+
+def _ref(entry: BindingEntry) -> ObjectRef:
+    return ObjectRef(
+        TARGET_GROUP_BINDINGS.api_version,
+        TARGET_GROUP_BINDINGS.kind,
+        entry.namespace,
+        entry.name,
+        entry.uid,
+    )
+
+
+def condition_body(state: NetworkingState, *, since: str, generation: int) -> dict[str, Any]:
+    """The ``NetworkingReady`` entry of ``status.conditions``."""
+    return {
+        "type": CONDITION,
+        "status": "True" if state.ready else "False",
+        "reason": state.reason,
+        "message": state.message,
+        "lastTransitionTime": since,
+        "observedGeneration": generation,
+    }
+
+
+__all__ = [
+    "CONDITION",
+    "FAILED",
+    "FAILURES",
+    "OK",
+    "NetworkingManager",
+    "NetworkingState",
+    "SecurityGroupPort",
+    "condition_body",
+]
