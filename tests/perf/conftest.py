@@ -25,6 +25,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -55,7 +56,7 @@ from lbc.kube.views import (
 from lbc.lab.apiserver import LabApiServer
 from lbc.lab.elb_control import LabElbControl
 from lbc.lab.elb_scenario import Network, create_network
-from lbc.lab.processes import LabProcess, ProcessGroup
+from lbc.lab.processes import LabProcess, ProcessGroup, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
@@ -264,16 +265,46 @@ class BenchLab:
         await self._stack.aclose()
 
     async def start_daemon(self, name: str, env: Mapping[str, str] | None = None) -> LabProcess:
-        """A daemon at production settings (info logs, no leader election unless asked)."""
+        """A daemon at production settings (info logs, no leader election unless asked).
+
+        With ``LBC_BENCH_PROFILE=<dir>`` it runs under pyinstrument (``pip install
+        pyinstrument``) and leaves ``<dir>/<name>.txt`` when it stops: for finding where the
+        time goes, never for the published figures (the profiler slows the daemon down).
+        """
+        probe, metrics = free_port(), free_port()
         settings = {
+            "LBC_KUBECONFIG": str(self.api.kubeconfig_path),
+            "LBC_AWS_ENDPOINT_URL": self.elb_url,
+            "LBC_AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "lab",
+            "AWS_SECRET_ACCESS_KEY": "lab",
+            "LBC_PROBE_ADDR": f"127.0.0.1:{probe}",
+            "LBC_METRICS_ADDR": f"127.0.0.1:{metrics}",
             "LBC_CLUSTER_NAME": "bench",
             "LBC_LEADER_ELECT": "false",
             "LBC_LOG_LEVEL": "info",
+            "POD_NAME": name,
+            "POD_NAMESPACE": "kube-system",
+            "PYTHONUNBUFFERED": "1",
             **dict(env or {}),
         }
-        return await self.group.daemon(
-            name, kubeconfig=self.api.kubeconfig_path, aws_endpoint=self.elb_url, env=settings
+        base = {k: v for k, v in os.environ.items() if not k.startswith("LBC_")}
+        base.pop("KUBECONFIG", None)
+        argv = [sys.executable, "-m", "lbc", "run"]
+        profile = os.environ.get("LBC_BENCH_PROFILE")
+        if profile:
+            os.makedirs(profile, exist_ok=True)
+            out = Path(profile) / f"{name}.txt"
+            argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), *argv[1:]]
+        daemon = LabProcess(
+            name=name, argv=argv, env={**base, **settings}, log_path=self.workdir / f"{name}.log"
         )
+        self.group.processes.append(daemon)  # the group stops it, whatever happens
+        await daemon.start()
+        daemon.extra.update(
+            probe_url=f"http://127.0.0.1:{probe}", metrics_url=f"http://127.0.0.1:{metrics}"
+        )
+        return daemon
 
     async def metrics(self, daemon: LabProcess) -> Samples:
         self.check(daemon)
