@@ -32,6 +32,7 @@ from typing import Any, Final, Protocol
 from prometheus_client import Counter, Gauge
 
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
+from lbc.control.networking import NetworkingManager
 from lbc.control.worker import Result
 from lbc.core.binding import FINALIZER, Binding
 from lbc.core.checkpoint import may_skip
@@ -136,6 +137,7 @@ class BindingReconciler:
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        networking: NetworkingManager | None = None,
     ) -> None:
         self._kube = kube
         self._tgs = target_groups
@@ -156,6 +158,7 @@ class BindingReconciler:
         self._checkpoints: dict[str, str] = {}
         self._settling: set[str] = set()
         self._states: dict[str, dict[str, int]] = {}
+        self._networking = networking
 
     # -- what the triggers ask --------------------------------------------------------------------
 
@@ -185,6 +188,8 @@ class BindingReconciler:
         self._checkpoints.pop(key, None)
         self._settling.discard(key)
         self._states.pop(key, None)
+        if self._networking is not None:
+            self._networking.forget(key)
 
     # -- the reconcile ----------------------------------------------------------------------------
 
@@ -203,11 +208,18 @@ class BindingReconciler:
             await self._set_finalizers(entry, (*entry.finalizers, FINALIZER))
 
         wanted = self._desired(binding)
+        # Security-group rules (SPEC §9, lbc.control.networking): before any target-group
+        # call, so a missing group never stops them; failures are reported there and never
+        # block the targets. True means the NetworkingReady condition must be written.
+        networking_stale = False
+        if self._networking is not None:
+            networking_stale = await self._networking.reconcile(entry, wanted)
         life = lifecycle_of(binding, wanted)
         verify = life is Lifecycle.LIVE and self._verify_due(key)
         if (
             life is Lifecycle.LIVE
             and not verify
+            and not networking_stale
             and key not in self._settling
             and may_skip(
                 binding.checkpoint,
@@ -259,6 +271,10 @@ class BindingReconciler:
         )
 
     # -- inputs -----------------------------------------------------------------------------------
+
+    def desired_targets(self, binding: Binding) -> DesiredSet:
+        """Any binding's desired targets from the caches (the networking manager asks)."""
+        return self._desired(binding)
 
     def _desired(self, binding: Binding) -> DesiredSet:
         ns = binding.namespace
@@ -581,6 +597,7 @@ class BindingReconciler:
             and old.observed_generation == entry.generation
             and entry.observed_generation == entry.generation
             and (counts is None or entry.counts == counts)
+            and (self._networking is None or self._networking.status_current(entry.key))
         )
         if unchanged:
             return
@@ -608,6 +625,16 @@ class BindingReconciler:
                 "registered": counts.registered,
                 "healthy": counts.healthy,
             }
+        # A merge patch replaces the whole list: NetworkingReady must ride along with Ready.
+        networking = (
+            None
+            if self._networking is None
+            else self._networking.status_condition(
+                entry.key, now=_now_iso(self._wall), generation=entry.generation
+            )
+        )
+        if networking is not None:
+            body["conditions"].append(networking)
         try:
             await self._kube.patch_status(
                 TARGET_GROUP_BINDINGS,
@@ -618,6 +645,8 @@ class BindingReconciler:
             )
         except NotFoundError:
             return
+        if self._networking is not None:
+            self._networking.written(entry.key)
 
 
 def _previously_desired(entry: BindingEntry, wanted: DesiredSet) -> frozenset[Target]:

@@ -16,8 +16,10 @@ from typing import Any, Final
 
 from lbc.aws.adapter import open_aws
 from lbc.aws.elbv2 import TargetGroups
+from lbc.aws.securitygroups import SecurityGroups
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
 from lbc.control.entry import BindingEntry, binding_entry
+from lbc.control.networking import NetworkingManager
 from lbc.control.triggers import BINDING_INDEXERS, Triggers
 from lbc.control.worker import Result
 from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
@@ -64,7 +66,13 @@ def ledger_version(obj: dict[str, Any]) -> str | None:
 class BindingController:
     """Satisfies ``lbc.app.Controller`` for TargetGroupBindings."""
 
-    def __init__(self, settings: Settings, kube: KubeClient, target_groups: TargetGroups) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        kube: KubeClient,
+        target_groups: TargetGroups,
+        security_groups: SecurityGroups | None = None,
+    ) -> None:
         ns = settings.watch_namespace
         resync = settings.resync_period
 
@@ -92,11 +100,25 @@ class BindingController:
             rate_limiter=ItemExponentialBackoff(settings.backoff_base, settings.backoff_max),
         )
         ledgers = Ledgers(kube)
+        events = EventRecorder(kube, component="lbc", host=settings.cluster_name or "")
+        # spec.networking (SPEC §9): one manager per process, fed by the same caches.
+        self.networking: NetworkingManager | None = None
+        if security_groups is not None:
+            self.networking = NetworkingManager(
+                groups=security_groups,
+                bindings=self.bindings.store,
+                nodes=self.nodes.store,
+                cluster_name=settings.cluster_name,
+                extra_tags=settings.endpoint_group_tags,
+                events=events,
+                requeue=self._queue.add_after,
+                requeue_period=settings.requeue_period,
+            )
         self.reconciler = BindingReconciler(
             kube=kube,
             target_groups=target_groups,
             ledgers=ledgers,
-            events=EventRecorder(kube, component="lbc", host=settings.cluster_name or ""),
+            events=events,
             bindings=self.bindings.store,
             services=self.services.store,
             slices=self.slices.store,
@@ -105,7 +127,10 @@ class BindingController:
             requeue_period=settings.requeue_period,
             drift_verify_period=settings.drift_verify_period,
             requeue=self._queue.add_after,
+            networking=self.networking,
         )
+        if self.networking is not None:
+            self.networking.bind(self.reconciler.desired_targets)
         triggers = Triggers(
             self._queue.add,
             self.bindings.store.by_index,
@@ -158,4 +183,5 @@ async def binding_controllers(
 ) -> AsyncIterator[Sequence[BindingController]]:
     """The daemon's controller factory: AWS clients open for the daemon's lifetime."""
     async with open_aws(settings) as aws:
-        yield (BindingController(settings, kube, aws.target_groups),)
+        groups = SecurityGroups(aws.clients.ec2, aws.calls, ttl=settings.networking_cache_ttl)
+        yield (BindingController(settings, kube, aws.target_groups, groups),)

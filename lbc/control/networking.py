@@ -174,6 +174,7 @@ class NetworkingManager:
         self._discovered = False
         self._states: dict[str, NetworkingState] = {}
         self._written: dict[str, NetworkingState | None] = {}
+        self._since: dict[str, tuple[bool, str]] = {}
 
     def bind(self, desired_of: Callable[[Binding], DesiredSet]) -> None:
         """How to compute any binding's desired targets from the caches (the reconciler's)."""
@@ -223,12 +224,29 @@ class NetworkingManager:
         return self._written[key] == state
 
     def written(self, key: str) -> None:
-        """The reconciler wrote the binding's status with :meth:`condition` in it."""
+        """The reconciler wrote the binding's status with :meth:`status_condition` in it."""
         self._written[key] = self._states.get(key)
 
+    def status_condition(self, key: str, *, now: str, generation: int) -> dict[str, Any] | None:
+        """The ``NetworkingReady`` entry of the binding's ``status.conditions``, if any.
+
+        ``lastTransitionTime`` is kept while the status stays the same (as far as this process
+        knows: after a restart the first write stamps ``now``).
+        """
+        state = self._states.get(key)
+        if state is None:
+            return None
+        since = self._since.get(key)
+        if since is None or since[0] != state.ready:
+            since = (state.ready, now)
+            self._since[key] = since
+        return condition_body(state, since=since[1], generation=generation)
+
     def forget(self, key: str) -> None:
+        """The binding is gone: drop what is remembered about its status."""
         self._states.pop(key, None)
         self._written.pop(key, None)
+        self._since.pop(key, None)
 
     # -- wishes -----------------------------------------------------------------------------------
 
