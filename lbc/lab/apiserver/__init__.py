@@ -46,7 +46,7 @@ Known approximations (a real cluster differs): built-in kinds are not schema-val
 fields are kept even with ``fieldValidation=Strict``) and their tables show only Name and Age;
 no controllers run (no garbage collection of ownerReferences, Deployments make no Pods,
 Services get no EndpointSlices); strategic merge keys come from field names, not Go types (see
-``patch``); server-side apply records field ownership but never reports conflicts (see
+``patch``); server-side apply tracks ownership per leaf field with lists owned whole (see
 ``managed``); continue tokens resume from the current state, not a snapshot (see ``listing``);
 CEL rules (``x-kubernetes-validations``) and ``format`` are not enforced (see ``schema``).
 """

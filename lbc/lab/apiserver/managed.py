@@ -7,8 +7,9 @@ Ownership is tracked as sets of paths (maps are recursed into, lists are owned w
   object;
 - an ``Update`` (create, PUT, non-apply PATCH) with a ``fieldManager`` adds the fields it
   changed to that manager's set;
-- fields a write sets are taken away from every other manager (ownership moves, it is not
-  shared; the real server would report a conflict for a non-forced apply instead).
+- an ``Apply`` without ``force`` that would change the value of a field another manager owns
+  is refused with 409 and one cause per field (``conflicts``); with ``force``, or for other
+  writes, ownership of the fields a write sets moves to the writer (it is not shared).
 
 Only ``metadata.labels``, ``metadata.annotations`` and ``metadata.finalizers`` are tracked
 under metadata.
@@ -126,3 +127,33 @@ def record(
         others = set().union(*(from_fields_v1(e.get("fieldsV1")) for e in kept[:-1]))
         dropped = {p for p in previous - touched if not _covers(touched, p) and p not in others}
     return kept, dropped
+
+
+def value_at(obj: Any, path: Path) -> Any:
+    node = obj
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+_MISSING = object()
+
+
+def conflicts(
+    entries: list[Obj], manager: str, touched: set[Path], live: Obj, applied: Obj
+) -> list[tuple[str, str, str]]:
+    """(``.a.b`` field, other manager, its apiVersion) for each field an apply would take over.
+
+    Only fields whose value would actually change conflict, as on a real server.
+    """
+    out: list[tuple[str, str, str]] = []
+    for entry in entries:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            continue
+        for path in sorted(from_fields_v1(entry.get("fieldsV1"))):
+            if path in touched and value_at(live, path) != value_at(applied, path):
+                field = "." + ".".join(path)
+                out.append((field, str(entry.get("manager", "")), str(entry.get("apiVersion", ""))))
+    return out

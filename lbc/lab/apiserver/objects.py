@@ -27,6 +27,7 @@ from lbc.lab.apiserver.selectors import FieldSelector, LabelSelector
 from lbc.lab.apiserver.status import (
     STALE,
     ApiError,
+    Cause,
     CauseList,
     Qualified,
     already_exists,
@@ -285,13 +286,21 @@ class Objects:
         sent_rv = body["metadata"].get("resourceVersion")
         if sent_rv and sent_rv != old["metadata"]["resourceVersion"]:
             raise conflict(rtype.plural, rtype.group, name, STALE)
+        touched = managed.paths_of(body)
+        current = old["metadata"].get("managedFields") or []
+        if not options.force:
+            taken = managed.conflicts(
+                current, options.field_manager, touched, rtype.present(old), body
+            )
+            if taken:
+                raise apply_conflict(rtype, name, taken)
         entries, gone = managed.record(
-            old["metadata"].get("managedFields") or [],
+            current,
             options.field_manager,
             operation="Apply",
             api_version=rtype.api_version,
             now=now,
-            touched=managed.paths_of(body),
+            touched=touched,
         )
         merged = patching.apply_merge(rtype.present(old), body, gone)
         merged["metadata"] = {**merged["metadata"], "managedFields": entries}
@@ -490,6 +499,25 @@ class Objects:
             self.registry.register_crd(obj)
         self.store.put(rtype.storage, obj, old)
         return obj
+
+
+def apply_conflict(rtype: ResourceType, name: str, taken: list[tuple[str, str, str]]) -> ApiError:
+    """409 for a non-forced apply taking fields from other managers (the real wording)."""
+    causes = tuple(
+        Cause(field, f'conflict with "{manager}" using {api_version}', "FieldManagerConflict")
+        for field, manager, api_version in taken
+    )
+    if len(causes) == 1:
+        detail = f"Apply failed with 1 conflict: {causes[0].message}: {causes[0].field}"
+    else:
+        lines = "\n".join(f"- {c.message}: {c.field}" for c in causes)
+        detail = f"Apply failed with {len(causes)} conflicts:\n{lines}"
+    return ApiError(
+        409,
+        detail,
+        about=Qualified(name, rtype.group, rtype.plural),
+        causes=causes,
+    )
 
 
 def _spec_of(obj: Obj, rtype: ResourceType) -> Obj:

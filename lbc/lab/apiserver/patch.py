@@ -223,7 +223,7 @@ def apply_merge(live: Obj, applied: Obj, gone: set[tuple[str, ...]]) -> Obj:
     """Merge an applied configuration into the live object, server-side-apply style.
 
     ``gone``: paths the manager applied before, no longer applies and nobody else owns
-    (see ``managed``); they are removed. Conflicts between managers are not detected.
+    (see ``managed``); they are removed. Conflicts are checked before (``managed.conflicts``).
     """
     merged = strategic_merge(live, applied)
     if not isinstance(merged, dict):

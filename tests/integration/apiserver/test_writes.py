@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -233,3 +234,43 @@ async def test_update_of_a_custom_resource_without_resource_version_is_refused(
         )
     assert info.value.status == 422
     assert "metadata.resourceVersion" in info.value.body
+
+
+async def test_server_side_apply_conflicts_unless_forced(kube_api_client: client.ApiClient) -> None:
+    core = client.CoreV1Api(kube_api_client)
+    applied: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "owned", "namespace": "default"},
+        "data": {"a": "1"},
+    }
+    await core.patch_namespaced_config_map(
+        "owned", "default", applied, field_manager="lbc", _content_type=APPLY
+    )
+    await core.patch_namespaced_config_map(
+        "owned", "default", {"data": {"a": "2"}}, field_manager="someone", _content_type=MERGE
+    )
+    with pytest.raises(ApiException) as info:
+        await core.patch_namespaced_config_map(
+            "owned", "default", applied, field_manager="lbc", _content_type=APPLY
+        )
+    body = json.loads(info.value.body)
+    assert (info.value.status, body["reason"]) == (409, "Conflict")
+    assert (
+        body["message"] == 'Apply failed with 1 conflict: conflict with "someone" using v1: .data.a'
+    )
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldManagerConflict",
+            "message": 'conflict with "someone" using v1',
+            "field": ".data.a",
+        }
+    ]
+    same = {**applied, "data": {"a": "2"}}
+    await core.patch_namespaced_config_map(
+        "owned", "default", same, field_manager="lbc", _content_type=APPLY
+    )
+    forced = await core.patch_namespaced_config_map(
+        "owned", "default", applied, field_manager="lbc", force=True, _content_type=APPLY
+    )
+    assert forced.data == {"a": "1"}
