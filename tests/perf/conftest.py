@@ -227,6 +227,7 @@ class BenchLab:
         self.ec2: Any = None
         self.net: Network
         self.session: aiohttp.ClientSession
+        self.scrapes: dict[str, int] = {}
 
     async def __aenter__(self) -> BenchLab:
         try:
@@ -308,7 +309,28 @@ class BenchLab:
 
     async def metrics(self, daemon: LabProcess) -> Samples:
         self.check(daemon)
-        return await scrape(self.session, daemon)
+        found = await scrape(self.session, daemon)
+        self.scrapes[daemon.name] = self.scrapes.get(daemon.name, 0) + 1
+        return found
+
+    async def scrape_cost(self, daemon: LabProcess, samples: int = 20) -> float:
+        """CPU seconds one /metrics scrape costs the daemon (measured now, on its current
+        metrics): waiting on /metrics charges the daemon for the benchmark's polling, and CPU
+        figures subtract ``scrapes x cost``."""
+        before = cpu_seconds(pid_of(daemon))
+        for _ in range(samples):
+            await scrape(self.session, daemon)
+        return (cpu_seconds(pid_of(daemon)) - before) / samples
+
+    async def own_cpu(self, daemon: LabProcess, since: tuple[float, int]) -> float:
+        """The daemon's CPU seconds since ``since`` (from :meth:`cpu_mark`), less the cost of
+        the /metrics scrapes the benchmark made meanwhile."""
+        spent = cpu_seconds(pid_of(daemon)) - since[0]
+        scrapes = self.scrapes.get(daemon.name, 0) - since[1]
+        return spent - scrapes * await self.scrape_cost(daemon)
+
+    def cpu_mark(self, daemon: LabProcess) -> tuple[float, int]:
+        return cpu_seconds(pid_of(daemon)), self.scrapes.get(daemon.name, 0)
 
     @staticmethod
     def check(daemon: LabProcess) -> None:
@@ -340,7 +362,9 @@ class BenchLab:
                     return found
             return None
 
-        return await eventually(probe, timeout=timeout, what=f"{reconciles:g} reconciles")
+        return await eventually(
+            probe, timeout=timeout, what=f"{reconciles:g} reconciles", interval=0.1
+        )
 
     def kube_requests(self) -> Counter[tuple[str, str]]:
         """A copy of the API server's request counts by ``(verb, resource)``; subtract two
