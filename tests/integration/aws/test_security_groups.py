@@ -1,0 +1,413 @@
+"""The networking manager and its EC2 adapter against the lab's EC2 (moto over HTTP).
+
+Each test builds security groups and instances through EC2 calls, feeds the manager bindings
+and desired targets directly (the reconciler's part is covered end to end in
+tests/e2e/test_networking.py), and checks the rules EC2 ends up holding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from lbc.aws.securitygroups import SecurityGroups
+from lbc.control.entry import BindingEntry, binding_entry
+from lbc.control.networking import LIMIT, NetworkingManager
+from lbc.core.desired import DesiredSet, DesiredTarget, Resolution
+from lbc.core.networking import SHARED_DESCRIPTION
+from lbc.core.objects import NodeView, PodView
+from lbc.core.targets import Target
+from lbc.kube.events import EventType, ObjectRef
+from lbc.kube.informer import Store
+
+from tests.integration.aws.conftest import Adapter, metric
+
+MISSING_GROUP = "sg-0123456789abcdef0"
+
+
+@dataclass
+class Events:
+    seen: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    async def emit(self, ref: ObjectRef, type_: EventType, reason: str, message: str) -> None:
+        self.seen.append((ref.name, type_, reason, message))
+
+
+@dataclass
+class Cluster:
+    """One cluster's manager, with the stores and desired targets it reads."""
+
+    name: str
+    manager: NetworkingManager
+    bindings: Store[BindingEntry]
+    nodes: Store[NodeView]
+    desired: dict[str, DesiredSet]
+    events: Events
+    requeued: list[str]
+
+    def add_node(self, name: str, instance_id: str) -> None:
+        self.nodes.put(name, NodeView(name, {}, f"aws:///us-east-1a/{instance_id}", "True", 0))
+
+    def put(
+        self,
+        name: str,
+        ingress: list[dict[str, Any]],
+        targets: Iterable[tuple[str, int, str]],
+        *,
+        deleting: bool = False,
+        pods: dict[str, str] | None = None,
+    ) -> BindingEntry:
+        """Binding ``name`` with ``ingress``; targets are (id, port, node name)."""
+        meta: dict[str, Any] = {"name": name, "namespace": "echoserver", "uid": f"uid-{name}"}
+        if deleting:
+            meta |= {"deletionTimestamp": "2026-11-24T00:00:00Z", "finalizers": ["x"]}
+        entry = binding_entry(
+            {
+                "metadata": meta,
+                "spec": {
+                    "serviceRef": {"name": "echoserver", "port": 80},
+                    "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1",
+                    "targetType": "ip" if pods else "instance",
+                    "networking": {"ingress": ingress},
+                },
+            }
+        )
+        assert entry.binding is not None, entry.error
+        found: dict[Target, DesiredTarget] = {}
+        for tid, port, node in targets:
+            pod = None
+            if pods is not None:
+                pod = PodView("echoserver", pods[tid], "u", (tid,), node, 0, (), True)
+            found[Target(tid, port)] = DesiredTarget(Target(tid, port), 0, node, pod)
+        self.desired[entry.key] = DesiredSet(Resolution.RESOLVED, found)
+        self.bindings.put(entry.key, entry)
+        return entry
+
+    async def reconcile(self, entry: BindingEntry) -> None:
+        await self.manager.reconcile(entry, self.desired[entry.key])
+
+    def state(self, entry: BindingEntry) -> Any:
+        return self.manager.condition(entry.key)
+
+
+def cluster(adapter: Adapter, name: str, *, ttl: float = 300.0) -> Cluster:
+    groups = SecurityGroups(adapter.ec2, adapter.calls, ttl=ttl)
+    bindings: Store[BindingEntry] = Store()
+    nodes: Store[NodeView] = Store()
+    desired: dict[str, DesiredSet] = {}
+    events = Events()
+    requeued: list[str] = []
+    manager = NetworkingManager(
+        groups=groups,
+        bindings=bindings,
+        nodes=nodes,
+        cluster_name=name,
+        extra_tags={},
+        events=events,
+        requeue=lambda key, _delay: requeued.append(key),
+        requeue_period=1.0,
+    )
+    manager.bind(lambda b: desired[b.key])
+    return Cluster(name, manager, bindings, nodes, desired, events, requeued)
+
+
+def from_group(group: str, *ports: int | None) -> list[dict[str, Any]]:
+    listed = [{"protocol": "TCP", "port": p} if p is not None else {} for p in ports]
+    return [{"from": [{"securityGroup": {"groupID": group}}], "ports": listed}]
+
+
+async def make_group(adapter: Adapter, name: str, tags: dict[str, str] | None = None) -> str:
+    made = await adapter.ec2.create_security_group(
+        GroupName=name, Description=name, VpcId=adapter.network.vpc_id
+    )
+    gid: str = made["GroupId"]
+    if tags:
+        await adapter.ec2.create_tags(
+            Resources=[gid], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+    return gid
+
+
+async def make_instance(adapter: Adapter, *groups: str) -> tuple[str, str, str]:
+    made = await adapter.ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        SubnetId=adapter.network.subnets[0].subnet_id,
+        SecurityGroupIds=list(groups),
+    )
+    inst = made["Instances"][0]
+    eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    return inst["InstanceId"], inst["PrivateIpAddress"], eni
+
+
+@dataclass(frozen=True)
+class Seen:
+    protocol: str
+    from_port: int
+    to_port: int
+    source: str
+    description: str
+    clusters: frozenset[str]
+
+
+async def inbound(adapter: Adapter, group: str) -> list[Seen]:
+    """The group's inbound rules as EC2 holds them (descriptions from DescribeSecurityGroups)."""
+    groups = await adapter.ec2.describe_security_groups(GroupIds=[group])
+    described: dict[tuple[str, int, int, str], str] = {}
+    for perm in groups["SecurityGroups"][0]["IpPermissions"]:
+        key = (perm["IpProtocol"], perm.get("FromPort", 0), perm.get("ToPort", 65535))
+        for pair in perm.get("UserIdGroupPairs", []):
+            described[(*key, pair["GroupId"])] = pair.get("Description", "")
+        for block in perm.get("IpRanges", []):
+            described[(*key, block["CidrIp"])] = block.get("Description", "")
+    rules = await adapter.ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [group]}]
+    )
+    out = []
+    for r in rules["SecurityGroupRules"]:
+        if r["IsEgress"]:
+            continue
+        source = r.get("CidrIpv4") or r.get("ReferencedGroupInfo", {}).get("GroupId", "")
+        key = (r["IpProtocol"], r["FromPort"], r["ToPort"], source)
+        tags = {t["Key"] for t in r.get("Tags", [])}
+        clusters = frozenset(t.rsplit("/", 1)[1] for t in tags if t.startswith("elbv2.k8s.aws/"))
+        out.append(Seen(*key, described.get(key, ""), clusters))
+    return out
+
+
+def ports(rules: list[Seen], source: str) -> set[tuple[int, int]]:
+    return {(r.from_port, r.to_port) for r in rules if r.source == source}
+
+
+@pytest.fixture
+async def seed(adapter: Adapter) -> tuple[str, str, str]:
+    """A load balancer group, a node group and one instance in it: (lb, node group, instance)."""
+    lb = await make_group(adapter, "lb")
+    node = await make_group(adapter, "nodes")
+    iid, _ip, _eni = await make_instance(adapter, node)
+    return lb, node, iid
+
+
+async def test_instance_rule_lands_on_the_node_primary_group_marked_for_its_cluster(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    entry = a.put("tgb", from_group(lb, 32197), [(iid, 32197, "n1")])
+    granted = metric("lbc_security_group_rules_granted_total")
+    await a.reconcile(entry)
+    rules = await inbound(adapter, node)
+    assert [(r.source, r.from_port, r.description, r.clusters) for r in rules] == [
+        (lb, 32197, SHARED_DESCRIPTION, frozenset({"a"}))
+    ]
+    assert metric("lbc_security_group_rules_granted_total") == granted + 1
+    assert a.state(entry).ready
+    assert a.events.seen == []
+
+
+async def test_two_clusters_sharing_a_node_group_never_revoke_each_others_rules(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    iid_b, _, _ = await make_instance(adapter, node)
+    a, b = cluster(adapter, "a"), cluster(adapter, "b")
+    a.add_node("n1", iid)
+    b.add_node("m1", iid_b)
+    ea = a.put("tgb-a", from_group(lb, 32197, 30001), [(iid, 32197, "n1")])
+    eb = b.put("tgb-b", from_group(lb, 32197, 30002), [(iid_b, 32197, "m1")])
+    await a.reconcile(ea)
+    await b.reconcile(eb)
+    rules = {(r.from_port, r.clusters) for r in await inbound(adapter, node)}
+    assert rules == {(32197, frozenset("ab")), (30001, frozenset("a")), (30002, frozenset("b"))}
+
+    # a deletes its binding: the shared rule stays (b still wants it), a's own goes.
+    revoked = metric("lbc_security_group_rules_revoked_total")
+    await a.reconcile(a.put("tgb-a", from_group(lb, 32197, 30001), [], deleting=True))
+    rules = {(r.from_port, r.clusters) for r in await inbound(adapter, node)}
+    assert rules == {(32197, frozenset("b")), (30002, frozenset("b"))}
+    assert metric("lbc_security_group_rules_revoked_total") == revoked + 1
+
+    # b churns its own binding (a new port, one dropped): nothing of a's is involved any more,
+    # and a rule a still wanted would have survived b's revokes because of a's tag.
+    await b.reconcile(b.put("tgb-b", from_group(lb, 32197, 30003), [(iid_b, 32197, "m1")]))
+    assert {r.from_port for r in await inbound(adapter, node)} == {32197, 30003}
+
+
+async def test_nonexistent_source_group_fails_only_its_own_binding(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    bad = a.put("bad", from_group(MISSING_GROUP, 1000), [(iid, 80, "n1")])
+    good = a.put("good", from_group(lb, 2000), [(iid, 80, "n1")])
+    await a.reconcile(bad)
+    await a.reconcile(good)
+    assert ports(await inbound(adapter, node), lb) == {(2000, 2000)}
+    bad_state, good_state = a.state(bad), a.state(good)
+    assert not bad_state.ready
+    assert MISSING_GROUP in bad_state.message
+    assert good_state.ready
+    assert [(n, t, r) for n, t, r, _ in a.events.seen] == [
+        ("bad", "Warning", "FailedNetworkReconcile")
+    ]
+    assert a.requeued == ["echoserver/bad"]
+
+
+async def test_empty_ports_open_all_tcp_and_normalised_cidrs_are_not_granted_again(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    a = cluster(adapter, "a", ttl=0.001)  # every pass reads EC2 again
+    a.add_node("n1", iid)
+    ingress = [
+        {"from": [{"securityGroup": {"groupID": lb}}], "ports": []},
+        {"from": [{"ipBlock": {"cidr": "10.1.2.3/16"}}], "ports": [{"port": 8443}]},
+    ]
+    entry = a.put("tgb", ingress, [(iid, 80, "n1")])
+    await a.reconcile(entry)
+    rules = await inbound(adapter, node)
+    assert ports(rules, lb) == {(0, 65535)}
+    assert ports(rules, "10.1.0.0/16") == {(8443, 8443)}
+    granted = metric("lbc_security_group_rules_granted_total")
+    for _ in range(3):
+        await a.reconcile(entry)
+    assert metric("lbc_security_group_rules_granted_total") == granted
+    assert len(await inbound(adapter, node)) == 2
+
+
+async def test_restart_revokes_a_rule_no_binding_wants_before_any_binding_is_reconciled_twice(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    before = cluster(adapter, "a")
+    before.add_node("n1", iid)
+    x = before.put("x", from_group(lb, 30001), [(iid, 80, "n1")])
+    y = before.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
+    await before.reconcile(x)
+    await before.reconcile(y)
+    assert ports(await inbound(adapter, node), lb) == {(30001, 30001), (30002, 30002)}
+
+    # A new process; x's networking changed while it was down. Only y is reconciled: x is
+    # known from the caches, so its old rule goes and its new one lands in this one pass.
+    after = cluster(adapter, "a")
+    after.add_node("n1", iid)
+    after.put("x", from_group(lb, 30003), [(iid, 80, "n1")])
+    y = after.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
+    await after.reconcile(y)
+    assert ports(await inbound(adapter, node), lb) == {(30002, 30002), (30003, 30003)}
+
+
+async def test_binding_of_unknown_wishes_keeps_its_rules_while_others_are_cleaned(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    before = cluster(adapter, "a")
+    before.add_node("n1", iid)
+    for name, port in (("x", 30001), ("gone", 30009)):
+        await before.reconcile(before.put(name, from_group(lb, port), [(iid, 80, "n1")]))
+
+    after = cluster(adapter, "a")
+    after.add_node("n1", iid)
+    # x's node is not known to EC2 any more: its wishes cannot be computed.
+    after.add_node("lost", "i-0ffffffffffffffff")
+    x = after.put("x", from_group(lb, 30001), [("i-0ffffffffffffffff", 80, "lost")])
+    y = after.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
+    await after.reconcile(y)
+    await after.reconcile(x)
+    assert ports(await inbound(adapter, node), lb) == {(30001, 30001), (30002, 30002)}
+    assert not after.state(x).ready
+    assert "i-0ffffffffffffffff" in after.state(x).message
+
+
+async def test_reference_rule_is_adopted_then_revoked_when_no_longer_wanted(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    await adapter.ec2.authorize_security_group_ingress(
+        GroupId=node,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": p,
+                "ToPort": p,
+                "UserIdGroupPairs": [{"GroupId": lb, "Description": SHARED_DESCRIPTION}],
+            }
+            for p in (32197, 31000)
+        ],
+    )
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    entry = a.put("tgb", from_group(lb, 32197), [(iid, 80, "n1")])
+    await a.reconcile(entry)
+    rules = {(r.from_port, r.clusters) for r in await inbound(adapter, node)}
+    # Adopted, not duplicated; the legacy rule nobody here wants is left to its maker.
+    assert rules == {(32197, frozenset("a")), (31000, frozenset())}
+    await a.reconcile(a.put("tgb", from_group(lb, 32197), [], deleting=True))
+    assert {(r.from_port, r.clusters) for r in await inbound(adapter, node)} == {
+        (31000, frozenset())
+    }
+
+
+async def test_pod_rules_land_on_the_group_of_the_eni_holding_the_pod_address(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, _ = seed
+    pods_group = await make_group(adapter, "pods", {"kubernetes.io/cluster/a": "owned"})
+    iid, _ip, _eni = await make_instance(adapter, node)
+    # A secondary ENI (as the VPC CNI attaches) with two groups; the cluster tag picks one.
+    made = await adapter.ec2.create_network_interface(
+        SubnetId=adapter.network.subnets[0].subnet_id,
+        Groups=[pods_group, lb],
+        PrivateIpAddresses=[
+            {"PrivateIpAddress": "10.0.8.9", "Primary": True},
+            {"PrivateIpAddress": "10.0.8.10", "Primary": False},
+        ],
+    )
+    await adapter.ec2.attach_network_interface(
+        NetworkInterfaceId=made["NetworkInterface"]["NetworkInterfaceId"],
+        InstanceId=iid,
+        DeviceIndex=1,
+    )
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    entry = a.put("tgb", from_group(lb, 8080), [("10.0.8.10", 8080, "n1")], pods={"10.0.8.10": "p"})
+    await a.reconcile(entry)
+    assert ports(await inbound(adapter, pods_group), lb) == {(8080, 8080)}
+    assert await inbound(adapter, node) == []
+    assert a.state(entry).ready
+
+
+async def test_rule_limit_is_reported_with_the_group_and_its_count(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    await adapter.ec2.authorize_security_group_ingress(
+        GroupId=node,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": p,
+                "ToPort": p,
+                "IpRanges": [{"CidrIp": "10.9.0.0/16"}],
+            }
+            for p in range(1, 56)
+        ],
+    )
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    entry = a.put("tgb", from_group(lb, *range(40000, 40008)), [(iid, 80, "n1")])
+    await a.reconcile(entry)
+    state = a.state(entry)
+    assert not state.ready
+    assert state.reason == LIMIT
+    assert node in state.message
+    # The count is what EC2 holds when the refusal is reported (moto may have added part of
+    # the batch before refusing; EC2 adds none).
+    assert f"holds {len(await inbound(adapter, node))} inbound rules" in state.message
+    assert ("tgb", "Warning", "FailedNetworkReconcile") == a.events.seen[0][:3]
