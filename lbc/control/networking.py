@@ -172,6 +172,7 @@ class NetworkingManager:
         self._wishes: dict[str, Wishes] = {}
         self._tracked: set[str] = set()
         self._discovered = False
+        self._swept = False
         self._states: dict[str, NetworkingState] = {}
         self._written: dict[str, NetworkingState | None] = {}
         self._since: dict[str, tuple[bool, str]] = {}
@@ -185,6 +186,9 @@ class NetworkingManager:
     async def reconcile(self, entry: BindingEntry, wanted: DesiredSet) -> bool:
         """One pass on behalf of ``entry``; True when its condition must be written."""
         key = entry.key
+        if self._idle_for(entry):
+            self._states.pop(key, None)
+            return not self.status_current(key)
         async with self._lock:
             own = await self._compute(entry, wanted)
             if own is None:
@@ -207,6 +211,21 @@ class NetworkingManager:
                 await self._events.emit(_ref(entry), "Warning", FAILED, state.message)
                 self._requeue(key, self._requeue_period)
         return not self.status_current(key)
+
+    def _idle_for(self, entry: BindingEntry) -> bool:
+        """Whether a pass on behalf of ``entry`` would change nothing, so none is run.
+
+        A binding without networking, not remembered as having had any, changes no wish; the
+        groups are reconciled by the passes of bindings with networking. The first pass of the
+        process always runs, whoever asks: it is what cleans up after bindings that lost their
+        networking (or were deleted) while lbc was down.
+        """
+        binding = entry.binding
+        return (
+            self._swept
+            and (binding is None or binding.spec.networking is None)
+            and entry.key not in self._wishes
+        )
 
     def condition(self, key: str) -> NetworkingState | None:
         """The binding's current networking outcome (``None``: it has no networking)."""
@@ -346,6 +365,9 @@ class NetworkingManager:
     async def _apply(self) -> _Failures:
         failures = _Failures()
         if not self._cluster:
+            # No rule can be this cluster's: nothing to reconcile, bindings with networking
+            # report the missing LBC_CLUSTER_NAME.
+            self._swept = True
             return failures
         cluster = self._cluster
         agg = aggregate(self._wishes.values())
@@ -356,13 +378,16 @@ class NetworkingManager:
             except LbcError as exc:
                 log.warning("security_group_discovery_failed", error=str(exc))
         self._tracked.update(agg.per_group)
+        swept = self._discovered
         for gid in sorted(self._tracked):
             wanted = agg.per_group.get(gid, frozenset())
             try:
                 await self._reconcile_group(gid, wanted, agg.guards, cluster, failures)
             except LbcError as exc:
+                swept = False
                 log.warning("security_group_failed", group=gid, reason=exc.reason, error=str(exc))
                 failures.add(gid, None, exc.reason, f"security group {gid}: {exc}")
+        self._swept = self._swept or swept
         return failures
 
     async def _reconcile_group(

@@ -22,7 +22,7 @@ from lbc.core.targets import Target
 from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Store
 
-from tests.integration.aws.conftest import Adapter, metric
+from tests.integration.aws.conftest import Adapter, metric, metric_sum
 
 MISSING_GROUP = "sg-0123456789abcdef0"
 
@@ -410,4 +410,47 @@ async def test_rule_limit_is_reported_with_the_group_and_its_count(
     # The count is what EC2 holds when the refusal is reported (moto may have added part of
     # the batch before refusing; EC2 adds none).
     assert f"holds {len(await inbound(adapter, node))} inbound rules" in state.message
-    assert ("tgb", "Warning", "FailedNetworkReconcile") == a.events.seen[0][:3]
+    assert a.events.seen[0][:3] == ("tgb", "Warning", "FailedNetworkReconcile")
+
+
+async def test_removing_networking_revokes_and_bindings_without_it_cost_no_call_after_the_sweep(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    await a.reconcile(a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")]))
+    assert ports(await inbound(adapter, node), lb) == {(30001, 30001)}
+
+    # The same binding without networking: its wish goes, and its rule with it.
+    plain = binding_entry(
+        {
+            "metadata": {"name": "tgb", "namespace": "echoserver", "uid": "uid-tgb"},
+            "spec": {
+                "serviceRef": {"name": "echoserver", "port": 80},
+                "targetGroupARN": "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/x/1",
+                "targetType": "instance",
+            },
+        }
+    )
+    a.bindings.put(plain.key, plain)
+    assert await a.manager.reconcile(plain, a.desired[plain.key]) is False
+    assert await inbound(adapter, node) == []
+    assert a.manager.condition(plain.key) is None
+
+    calls = metric_sum("lbc_aws_api_calls_total", service="ec2")
+    for _ in range(3):
+        await a.manager.reconcile(plain, a.desired[plain.key])
+    assert metric_sum("lbc_aws_api_calls_total", service="ec2") == calls
+
+
+async def test_networking_without_a_cluster_name_is_reported_and_touches_nothing(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    a = cluster(adapter, "")
+    a.add_node("n1", iid)
+    entry = a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")])
+    assert await a.manager.reconcile(entry, a.desired[entry.key]) is True
+    assert "LBC_CLUSTER_NAME" in a.state(entry).message
+    assert await inbound(adapter, node) == []
