@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 
 import botocore.session
-import pytest
 from botocore import xform_name
 
 from tests.integration.manifests.layout import IAM_POLICY, ROOT
@@ -74,19 +73,39 @@ def test_target_policy_grants_nothing_lbc_does_not_call() -> None:
 
 
 def test_networking_policy_grants_nothing_lbc_does_not_call() -> None:
-    called = called_actions(AWS_ADAPTERS)
-    granted = granted_actions(NETWORKING_POLICY)
-    if not called & granted:
-        pytest.skip("lbc does not manage security-group rules (spec.networking) yet")
-    assert granted - called == set()
+    assert granted_actions(NETWORKING_POLICY) - called_actions(AWS_ADAPTERS) == set()
 
 
 def test_policies_do_not_overlap() -> None:
     assert granted_actions(IAM_POLICY) & granted_actions(NETWORKING_POLICY) == set()
 
 
+def _changes(policy: Path) -> dict[str, set[str]]:
+    """Resources of every statement granting more than Describe*, by action."""
+    changes: dict[str, set[str]] = {}
+    for statement in json.loads(policy.read_text())["Statement"]:
+        resources = statement["Resource"]
+        resources = {resources} if isinstance(resources, str) else set(resources)
+        for action in statement["Action"]:
+            if not action.split(":")[1].startswith("Describe"):
+                changes[action] = resources
+    return changes
+
+
 def test_target_changes_are_limited_to_target_groups() -> None:
-    document = json.loads(IAM_POLICY.read_text())
-    for statement in document["Statement"]:
-        if any(not a.split(":")[1].startswith("Describe") for a in statement["Action"]):
-            assert statement["Resource"] == "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"
+    group = "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"
+    assert _changes(IAM_POLICY) == {
+        "elasticloadbalancing:RegisterTargets": {group},
+        "elasticloadbalancing:DeregisterTargets": {group},
+    }
+
+
+def test_security_group_changes_are_limited_to_groups_and_rules() -> None:
+    group, rule = "arn:aws:ec2:*:*:security-group/*", "arn:aws:ec2:*:*:security-group-rule/*"
+    assert _changes(NETWORKING_POLICY) == {
+        "ec2:AuthorizeSecurityGroupIngress": {group, rule},
+        "ec2:RevokeSecurityGroupIngress": {group, rule},
+        # Tags mark this cluster's rules; never any other kind of resource.
+        "ec2:CreateTags": {rule},
+        "ec2:DeleteTags": {rule},
+    }

@@ -25,7 +25,9 @@ REASON_PACKAGES = ("core", "control", "aws")
 GENERIC_REASONS = {"Error", "Transient", "Terminal", "Conflict", "NotFound"}
 # Calls whose first CamelCase string argument is a reason: diagnostics, failures, events and
 # conditions.
-REASON_CALLS = {"Diagnostic", "_invalid", "Failure", "fail", "Event", "_ready", "emit"}
+REASON_CALLS = {
+    "Diagnostic", "_invalid", "Failure", "fail", "Event", "_ready", "emit", "NetworkingState"
+}  # fmt: skip
 CAMEL = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+$")
 
 
@@ -69,14 +71,27 @@ def code_reasons() -> set[str]:
                         if kw.arg == "reason" and isinstance(kw.value, ast.Constant):
                             reasons.add(str(kw.value.value))
                 elif isinstance(node, ast.Dict):
-                    # Reason tables, such as the step -> Warning reason map of the reconciler.
-                    reasons |= {
-                        v.value
-                        for v in node.values
-                        if isinstance(v, ast.Constant)
-                        and isinstance(v.value, str)
-                        and CAMEL.match(v.value)
-                    }
+                    # Reason tables: the reconciler's step -> Warning reason map, the AWS
+                    # adapters' code -> (error kind, reason) maps.
+                    for value in node.values:
+                        items = value.elts if isinstance(value, ast.Tuple) else [value]
+                        reasons |= {
+                            v.value
+                            for v in items
+                            if isinstance(v, ast.Constant)
+                            and isinstance(v.value, str)
+                            and CAMEL.match(v.value)
+                        }
+                elif (
+                    isinstance(node, ast.AnnAssign)
+                    and isinstance(node.target, ast.Name)
+                    and node.target.id.isupper()
+                    and isinstance(node.value, ast.Constant)
+                    and isinstance(node.value.value, str)
+                    and CAMEL.match(node.value.value)
+                ):
+                    # Named reason constants (FAILED: Final = "FailedNetworkReconcile").
+                    reasons.add(node.value.value)
                 elif (
                     isinstance(node, ast.Assign)
                     and isinstance(node.value, ast.Constant)
