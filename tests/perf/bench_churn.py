@@ -93,6 +93,7 @@ async def test_rolling_restart_of_every_pod_converges_in_few_calls(bench_lab: Be
     mutating = [c for c in await elb_calls(lab, mark) if c["operation"] in MUTATING]
     assert mutating, "the daemon made no mutating call"
     converged_after = max(float(c["time"]) for c in mutating) - started
+    scrape = await lab.scrape_cost(daemon)
     await daemon.stop()
 
     minimum = 0
@@ -141,5 +142,11 @@ async def test_rolling_restart_of_every_pod_converges_in_few_calls(bench_lab: Be
         kube_total / BINDINGS / slice_changes,
         "writes",
         f"{slice_changes} slice changes per binding",
+    )
+    record(
+        "churn: daemon CPU per /metrics scrape",
+        scrape * 1e3,
+        "ms",
+        f"{BINDINGS} bindings' series; Prometheus scrapes every 15-60 s",
     )
     record("churn: daemon CPU", spent, "s", "first write to convergence, /metrics polls excluded")
