@@ -355,9 +355,13 @@ class NetworkingManager:
                 self._wishes[entry.key] = computed
 
     def _consolidate(self) -> None:
+        # A binding that turned unparsable keeps its last wishes: lbc cannot read what it
+        # wants now, and its targets are left alone too (the reconciler's invalid-binding rule).
         for key in list(self._wishes):
             entry = self._bindings.get(key)
-            if entry is None or entry.binding is None or entry.binding.spec.networking is None:
+            if entry is None or (
+                entry.binding is not None and entry.binding.spec.networking is None
+            ):
                 del self._wishes[key]
 
     # -- groups -----------------------------------------------------------------------------------

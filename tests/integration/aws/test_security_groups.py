@@ -454,3 +454,22 @@ async def test_networking_without_a_cluster_name_is_reported_and_touches_nothing
     assert await a.manager.reconcile(entry, a.desired[entry.key]) is True
     assert "LBC_CLUSTER_NAME" in a.state(entry).message
     assert await inbound(adapter, node) == []
+
+
+async def test_binding_turned_invalid_keeps_its_rules(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    await a.reconcile(a.put("x", from_group(lb, 30001), [(iid, 80, "n1")]))
+    broken = binding_entry(
+        {"metadata": {"name": "x", "namespace": "echoserver"}, "spec": {"networking": {}}}
+    )
+    assert broken.binding is None
+    a.bindings.put(broken.key, broken)
+    await a.reconcile(a.put("y", from_group(lb, 30002), [(iid, 80, "n1")]))
+    assert ports(await inbound(adapter, node), lb) == {(30001, 30001), (30002, 30002)}
+    a.bindings.remove(broken.key)
+    await a.reconcile(a.put("y", from_group(lb, 30002), [(iid, 80, "n1")]))
+    assert ports(await inbound(adapter, node), lb) == {(30002, 30002)}
