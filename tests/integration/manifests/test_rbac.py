@@ -5,8 +5,9 @@ enforces RBAC over them and answers 403 to anything they do not allow. The daemo
 as a real ``python -m lbc run`` process authenticated as the manifests' ServiceAccount, with the
 Deployment's own ``LBC_*`` environment, against the lab API server and the lab ELBv2/EC2.
 
-The scenario takes bindings through their whole life: a MultiCluster instance binding (ledger
-created, then settled when a node goes), an ip binding with readiness gates, a binding whose
+The scenario takes bindings through their whole life: a MultiCluster instance binding with
+security-group rules (`spec.networking`, NetworkingReady), whose ledger is
+created, then settled when a node goes; an ip binding with readiness gates; a binding whose
 target group does not exist (the same Warning repeated), and the deletion of all three. It must
 pass without a single 403, and every shipped rule must have been needed (attributed with the
 model in :mod:`.rbac`, itself checked against the lab's answers): together, the rules are exactly
@@ -170,6 +171,7 @@ def _holder(server: LabApiServer) -> str:
 
 APP_NS = "echoserver"
 NODE_PORT = 30080
+CLUSTER = "lab"
 GATE = "target-health.elbv2.k8s.aws/echo-ip"
 
 
@@ -206,6 +208,24 @@ async def _seed(server: LabApiServer, elb_lab: ElbLab, cluster: LabCluster) -> S
         by_instance = await create_target_group(
             elbv2, network, "echo-nodes", target_type="instance"
         )
+        # spec.networking: the nodes' group (tagged for the cluster, as EKS node groups are)
+        # must let the load balancer's group in on the node port.
+        nodes_group = (
+            await ec2.create_security_group(
+                GroupName="nodes", Description="nodes", VpcId=network.vpc_id
+            )
+        )["GroupId"]
+        lb_group = (
+            await ec2.create_security_group(GroupName="lb", Description="lb", VpcId=network.vpc_id)
+        )["GroupId"]
+        await ec2.create_tags(
+            Resources=[nodes_group],
+            Tags=[{"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"}],
+        )
+        for instance in instances:
+            await ec2.modify_instance_attribute(
+                InstanceId=instance.instance_id, Groups=[nodes_group]
+            )
         by_ip = await create_target_group(elbv2, network, "echo-pods", target_type="ip", port=8080)
     (crd,) = load_documents(CRD_FILE)
     server.create(crd)
@@ -221,7 +241,16 @@ async def _seed(server: LabApiServer, elb_lab: ElbLab, cluster: LabCluster) -> S
         selector={"app": "echo"},
         type_="NodePort",
     )
-    server.create(_binding("echo-nodes", "instance", by_instance.arn, multi_cluster=True))
+    with_rules = _binding("echo-nodes", "instance", by_instance.arn, multi_cluster=True)
+    with_rules["spec"]["networking"] = {
+        "ingress": [
+            {
+                "from": [{"securityGroup": {"groupID": lb_group}}],
+                "ports": [{"protocol": "TCP", "port": NODE_PORT}],
+            }
+        ]
+    }
+    server.create(with_rules)
     server.create(_binding("echo-ip", "ip", by_ip.arn, multi_cluster=False))
     # A group that does not exist: the same Warning again and again, then a deletion that the
     # missing group must not block.
@@ -324,6 +353,7 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
             "LBC_PROBE_ADDR": "127.0.0.1:0",
             "LBC_METRICS_ADDR": "127.0.0.1:0",
             "LBC_REQUEUE_PERIOD": "0.2",
+            "LBC_CLUSTER_NAME": CLUSTER,
             # AWS is the ELB lab on 127.0.0.1, never a real endpoint or the instance metadata.
             **elb_lab.env,
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -356,11 +386,11 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
                     "elbv2.k8s.aws/v1beta1", "TargetGroupBinding", "echo-nodes", APP_NS
                 )
                 status = (obj or {}).get("status") or {}
-                ready = [c for c in status.get("conditions", ()) if c["type"] == "Ready"]
+                conditions = {c["type"]: c["status"] for c in status.get("conditions", ())}
                 return (
                     status.get("targets", {}).get("registered") == 2
                     and status.get("observedGeneration") == obj["metadata"].get("generation")
-                    and [c["status"] for c in ready] == ["True"]
+                    and conditions == {"Ready": "True", "NetworkingReady": "True"}
                 )
 
             async def gates_open() -> bool:
