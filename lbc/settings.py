@@ -201,6 +201,22 @@ class Settings(BaseSettings):
             "also bounds how long a rule removed out of band stays missing."
         ),
     )
+    webhook_addr: str = Field(
+        default="0.0.0.0:9443",
+        description="host:port of the HTTPS admission webhook server (every replica serves it).",
+    )
+    webhook_cert_dir: str = Field(
+        default="",
+        description=(
+            "Directory holding `tls.crt` and `tls.key` (the mounted webhook Secret); empty "
+            "disables the webhook server."
+        ),
+    )
+    webhook_cert_reload_period: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="How often the webhook certificate files are checked for a rotation.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -228,7 +244,7 @@ class Settings(BaseSettings):
                 )
         if self.backoff_base > self.backoff_max:
             raise ValueError("LBC_BACKOFF_BASE must not exceed LBC_BACKOFF_MAX")
-        for name in ("metrics_addr", "probe_addr"):
+        for name in ("metrics_addr", "probe_addr", "webhook_addr"):
             _split_addr(getattr(self, name), env_name(name))
         return self
 
