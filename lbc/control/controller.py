@@ -75,6 +75,8 @@ class BindingController:
     ) -> None:
         ns = settings.watch_namespace
         resync = settings.resync_period
+        # Read by the admission webhooks (lbc.webhook), which run on every replica.
+        self.target_groups = target_groups
 
         def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
             return Informer(kube, resource, project, resync_period=resync, **kw)
