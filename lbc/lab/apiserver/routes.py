@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from lbc.lab.apiserver import discovery, tables
+from lbc.lab.apiserver import admission, discovery, tables
 from lbc.lab.apiserver.authz import (
     Authorizer,
     RequestAttributes,
@@ -121,6 +121,13 @@ class ResourceRoutes:
             await asyncio.sleep(delay)  # injected latency: the point is to take time
         if failure is not None:
             raise failure
+        if verb in admission.OPERATIONS:
+            # Registered admission webhooks see the write first (None: none matched).
+            admitted = await admission.admitted(
+                self.objects, request, target, verb, user=user, groups=groups_of(user)
+            )
+            if admitted is not None:
+                return admitted
         if verb == "watch":
             return await self._watch(request, target)
         if verb == "get":
