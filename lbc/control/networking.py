@@ -33,7 +33,6 @@ with ``Ready``), a Warning ``FailedNetworkReconcile`` event on failure, and a re
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import anyio
@@ -45,11 +44,15 @@ from lbc.core.binding import Binding, Networking, TargetType
 from lbc.core.desired import DesiredSet, Resolution, instance_id
 from lbc.core.errors import LbcError, NotFoundError, TransientError
 from lbc.core.networking import (
+    FAILED,
+    LIMIT,
     NOTHING,
     Eni,
     ExistingRule,
+    Failure,
     Guard,
     NetworkingError,
+    NetworkingState,
     Permission,
     Wishes,
     aggregate,
@@ -59,6 +62,7 @@ from lbc.core.networking import (
     eni_for_ip,
     expand,
     guards_of,
+    outcome,
     primary_eni,
 )
 from lbc.core.objects import NodeView
@@ -69,12 +73,9 @@ from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 
 CONDITION: Final = "NetworkingReady"
-FAILED: Final = "FailedNetworkReconcile"
-LIMIT: Final = "RulesPerSecurityGroupLimitExceeded"
 _SPLIT_REASONS: Final = frozenset(
     {"SecurityGroupNotFound", "InvalidSecurityGroupId", "DuplicateRule", "ValidationError"}
 )
-_MAX_MESSAGE: Final = 2000
 
 log = get_logger("lbc.control.networking")
 
@@ -110,38 +111,6 @@ class SecurityGroupPort(Protocol):
 
 class EventSink(Protocol):
     async def emit(self, ref: ObjectRef, type_: EventType, reason: str, message: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkingState:
-    """A binding's networking outcome, as its ``NetworkingReady`` condition says it."""
-
-    ready: bool
-    reason: str
-    message: str
-
-
-OK: Final = NetworkingState(True, "NetworkingReconciled", "security-group rules are in place")
-
-
-@dataclass
-class _Failures:
-    """Failures of one pass: per (group, permission), or for a whole group (permission None)."""
-
-    items: list[tuple[str, Permission | None, str, str]] = field(default_factory=list)
-
-    def add(self, group: str, perm: Permission | None, reason: str, message: str) -> None:
-        self.items.append((group, perm, reason, message))
-
-    def of(self, wishes: Wishes) -> list[tuple[str, str]]:
-        found: list[tuple[str, str]] = []
-        for group, perm, reason, message in self.items:
-            wanted = wishes.per_group.get(group)
-            if wanted is None:
-                continue
-            if perm is None or perm in wanted:
-                found.append((reason, message))
-        return found
 
 
 class NetworkingManager:
@@ -198,7 +167,7 @@ class NetworkingManager:
             await self._fill_unknown()
             self._consolidate()
             failures = await self._apply()
-        state = self._outcome(own, failures)
+        state = None if own is None else outcome(own, failures)
         if state is None:
             self._states.pop(key, None)
         else:
@@ -366,8 +335,8 @@ class NetworkingManager:
 
     # -- groups -----------------------------------------------------------------------------------
 
-    async def _apply(self) -> _Failures:
-        failures = _Failures()
+    async def _apply(self) -> list[Failure]:
+        failures: list[Failure] = []
         if not self._cluster:
             # No rule can be this cluster's: nothing to reconcile, bindings with networking
             # report the missing LBC_CLUSTER_NAME.
@@ -390,7 +359,7 @@ class NetworkingManager:
             except LbcError as exc:
                 swept = False
                 log.warning("security_group_failed", group=gid, reason=exc.reason, error=str(exc))
-                failures.add(gid, None, exc.reason, f"security group {gid}: {exc}")
+                failures.append(Failure(gid, None, exc.reason, f"security group {gid}: {exc}"))
         self._swept = self._swept or swept
         return failures
 
@@ -400,13 +369,15 @@ class NetworkingManager:
         wanted: frozenset[Permission],
         guards: frozenset[Guard],
         cluster: str,
-        failures: _Failures,
+        failures: list[Failure],
     ) -> None:
         current = await self._groups.rules(gid)
         if current is None:
             self._tracked.discard(gid)
             if wanted:
-                failures.add(gid, None, "SecurityGroupNotFound", f"security group {gid} not found")
+                failures.append(
+                    Failure(gid, None, "SecurityGroupNotFound", f"security group {gid} not found")
+                )
             return
         changes = diff(gid, wanted, current.rules, cluster, guards)
         if changes.empty:
@@ -443,15 +414,14 @@ class NetworkingManager:
                     f"security group {gid} holds {count} inbound rules and refuses more ({LIMIT}); "
                     f"{len(limited)} wanted rule(s) missing: {', '.join(map(str, limited[:5]))}"
                 )
-                for perm in limited:
-                    failures.add(gid, perm, LIMIT, message)
+                failures.extend(Failure(gid, perm, LIMIT, message) for perm in limited)
 
     async def _grant(
         self,
         gid: str,
         perms: list[Permission],
         cluster: str,
-        failures: _Failures | None,
+        failures: list[Failure] | None,
     ) -> list[Permission]:
         """Grant ``perms``; returns those refused for the rule limit (others are recorded)."""
         try:
@@ -462,7 +432,9 @@ class NetworkingManager:
             if exc.reason not in _SPLIT_REASONS or len(perms) == 1:
                 if failures is not None:
                     for perm in perms:
-                        failures.add(gid, perm, exc.reason, f"granting {perm} on {gid}: {exc}")
+                        failures.append(
+                            Failure(gid, perm, exc.reason, f"granting {perm} on {gid}: {exc}")
+                        )
                     return []
                 raise
         else:
@@ -480,23 +452,14 @@ class NetworkingManager:
                 elif exc.reason == "DuplicateRule":
                     continue  # granted meanwhile: what we wanted
                 elif failures is not None:
-                    failures.add(gid, perm, exc.reason, f"granting {perm} on {gid}: {exc}")
+                    failures.append(
+                        Failure(gid, perm, exc.reason, f"granting {perm} on {gid}: {exc}")
+                    )
             else:
                 log.info("security_group_rules_granted", group=gid, rules=[str(perm)])
         return limited
 
     # -- outcome ----------------------------------------------------------------------------------
-
-    def _outcome(self, own: Wishes | None, failures: _Failures) -> NetworkingState | None:
-        if own is None:
-            return None
-        problems = [(FAILED, e) for e in own.errors] + failures.of(own)
-        if not problems:
-            return OK
-        reasons = [r for r, _ in problems]
-        reason = LIMIT if LIMIT in reasons else FAILED
-        message = "; ".join(dict.fromkeys(m for _, m in problems))
-        return NetworkingState(False, reason, message[:_MAX_MESSAGE])
 
 
 def _names(rules: Sequence[ExistingRule]) -> list[str]:
@@ -527,11 +490,8 @@ def condition_body(state: NetworkingState, *, since: str, generation: int) -> di
 
 __all__ = [
     "CONDITION",
-    "FAILED",
     "FAILURES",
-    "OK",
     "NetworkingManager",
-    "NetworkingState",
     "SecurityGroupPort",
     "condition_body",
 ]

@@ -67,6 +67,9 @@ RULE_CLUSTER_TAG_VALUE = "wanted"
 #: Tag key prefix of endpoint security groups (the Kubernetes cloud-provider convention).
 GROUP_CLUSTER_TAG_PREFIX = "kubernetes.io/cluster/"
 ALL_PORTS = (0, 65535)
+FAILED = "FailedNetworkReconcile"
+LIMIT = "RulesPerSecurityGroupLimitExceeded"
+_MAX_MESSAGE = 2000
 #: EC2 tag keys are at most 128 characters.
 _MAX_TAG_KEY = 128
 
@@ -438,17 +441,66 @@ def diff(
     return GroupChanges(group_id, tuple(grant), tuple(adopt), tuple(release), tuple(revoke))
 
 
+# -- outcome ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Something a pass could not do on ``group``: one permission, or (``None``) all of it."""
+
+    group: str
+    permission: Permission | None
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkingState:
+    """A binding's networking outcome, as its ``NetworkingReady`` condition says it."""
+
+    ready: bool
+    reason: str
+    message: str
+
+
+OK = NetworkingState(True, "NetworkingReconciled", "security-group rules are in place")
+
+
+def outcome(wishes: Wishes, failures: Iterable[Failure]) -> NetworkingState:
+    """The binding's state: its own errors, and the failures on what it asked for.
+
+    A failure is pinned on a binding only when it wants the failed permission on that group
+    (or anything on a group that failed as a whole): one binding's bad source group does not
+    turn every binding sharing the endpoint group red.
+    """
+    problems = [(FAILED, e) for e in wishes.errors]
+    for failure in failures:
+        wanted = wishes.per_group.get(failure.group)
+        if wanted is not None and (failure.permission is None or failure.permission in wanted):
+            problems.append((failure.reason, failure.message))
+    if not problems:
+        return OK
+    reason = LIMIT if any(r == LIMIT for r, _ in problems) else FAILED
+    message = "; ".join(dict.fromkeys(m for _, m in problems))
+    return NetworkingState(False, reason, message[:_MAX_MESSAGE])
+
+
 __all__ = [
     "ALL_PORTS",
+    "FAILED",
+    "LIMIT",
     "NOTHING",
+    "OK",
     "SHARED_DESCRIPTION",
     "Aggregate",
     "Eni",
     "ExistingRule",
     "Expansion",
+    "Failure",
     "GroupChanges",
     "Guard",
     "NetworkingError",
+    "NetworkingState",
     "Permission",
     "Wishes",
     "aggregate",
@@ -462,5 +514,6 @@ __all__ = [
     "expand",
     "guards_of",
     "normalise_cidr",
+    "outcome",
     "primary_eni",
 ]

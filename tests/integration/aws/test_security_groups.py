@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from lbc.aws.securitygroups import SecurityGroups
 from lbc.control.entry import BindingEntry, binding_entry
-from lbc.control.networking import LIMIT, NetworkingManager
+from lbc.control.networking import NetworkingManager
 from lbc.core.desired import DesiredSet, DesiredTarget, Resolution
-from lbc.core.networking import SHARED_DESCRIPTION
+from lbc.core.networking import LIMIT, SHARED_DESCRIPTION
 from lbc.core.objects import NodeView, PodView
 from lbc.core.targets import Target
 from lbc.kube.events import EventType, ObjectRef

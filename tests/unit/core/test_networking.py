@@ -7,9 +7,12 @@ from hypothesis import given, settings, strategies as st
 from lbc.core.binding import IngressRule, Networking, NetworkingPeer, NetworkingPort
 from lbc.core.networking import (
     ALL_PORTS,
+    LIMIT,
+    OK,
     SHARED_DESCRIPTION,
     Eni,
     ExistingRule,
+    Failure,
     Guard,
     NetworkingError,
     Permission,
@@ -24,6 +27,7 @@ from lbc.core.networking import (
     expand,
     guards_of,
     normalise_cidr,
+    outcome,
     primary_eni,
 )
 
@@ -253,3 +257,27 @@ def test_diff_never_lets_go_of_a_wanted_guarded_or_foreign_rule(
         assert r.managed
         assert "a" not in r.clusters
         assert r.permission in wanted
+
+
+def test_failure_is_pinned_only_on_bindings_that_asked_for_it() -> None:
+    bad, good = perm(1000, "sg-0ddddddddddddddd0"), perm(2000)
+    failures = [Failure(NODE, bad, "SecurityGroupNotFound", "sg-0ddddddddddddddd0 is missing")]
+    asked = Wishes({NODE: frozenset({bad})})
+    other = Wishes({NODE: frozenset({good})})
+    elsewhere = Wishes({"sg-2": frozenset({bad})})
+    assert not outcome(asked, failures).ready
+    assert "missing" in outcome(asked, failures).message
+    assert outcome(other, failures) == OK
+    assert outcome(elsewhere, failures) == OK
+    whole = [Failure(NODE, None, "AwsError", "group unreadable")]
+    assert outcome(other, whole).message == "group unreadable"
+
+
+def test_rule_limit_wins_the_reason_and_own_errors_are_reported() -> None:
+    failures = [
+        Failure(NODE, perm(1), LIMIT, "sg full"),
+        Failure(NODE, perm(2), "AwsError", "boom"),
+    ]
+    state = outcome(Wishes({NODE: frozenset({perm(1), perm(2)})}, errors=("bad cidr",)), failures)
+    assert state.reason == LIMIT
+    assert state.message == "bad cidr; sg full; boom"
