@@ -21,19 +21,19 @@ import time
 
 import pytest
 
-from tests.perf.conftest import (
+from tests.perf.benchlab import (
     MUTATING,
     BenchLab,
-    Fleet,
     by_operation,
     elb_calls,
     eventually,
     last_call_seq,
-    record,
     scaled,
     total,
     writes,
 )
+from tests.perf.conftest import record
+from tests.perf.fleet import Fleet
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark"),

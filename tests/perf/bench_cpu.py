@@ -23,16 +23,9 @@ import time
 import orjson
 import pytest
 
-from tests.perf.conftest import (
-    NAMESPACE,
-    NODES,
-    BenchLab,
-    Fleet,
-    node_object,
-    pod_object,
-    record,
-    scaled,
-)
+from tests.perf.benchlab import BenchLab, scaled
+from tests.perf.conftest import record
+from tests.perf.fleet import NAMESPACE, NODES, Fleet, node_object, pod_object
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark"),

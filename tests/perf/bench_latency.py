@@ -19,13 +19,9 @@ import statistics
 
 import pytest
 
-from tests.perf.conftest import (
-    BenchLab,
-    Fleet,
-    change_to_register,
-    record,
-    scaled,
-)
+from tests.perf.benchlab import BenchLab, scaled
+from tests.perf.conftest import record
+from tests.perf.fleet import Fleet, change_to_register
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark"),

@@ -23,20 +23,9 @@ import os
 
 import pytest
 
-from tests.perf.conftest import (
-    NAMESPACE,
-    NODES,
-    BenchLab,
-    Fleet,
-    eventually,
-    log_time,
-    node_object,
-    pid_of,
-    pod_object,
-    record,
-    rss_bytes,
-    scaled,
-)
+from tests.perf.benchlab import BenchLab, eventually, log_time, pid_of, rss_bytes, scaled
+from tests.perf.conftest import record
+from tests.perf.fleet import NAMESPACE, NODES, Fleet, node_object, pod_object
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark"),

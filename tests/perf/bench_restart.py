@@ -27,24 +27,22 @@ import pytest
 from lbc.control.bindings import CHECKPOINT
 from lbc.lab.processes import LabProcess
 
-from tests.perf.conftest import (
+from tests.perf.benchlab import (
     MUTATING,
-    NAMESPACE,
     BenchLab,
-    Fleet,
     by_operation,
-    change_to_register,
     elb_calls,
     eventually,
     last_call_seq,
     log_time,
     pid_of,
-    record,
     rss_bytes,
     scaled,
     total,
     writes,
 )
+from tests.perf.conftest import record
+from tests.perf.fleet import NAMESPACE, Fleet, change_to_register
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark"),
