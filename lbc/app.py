@@ -1,7 +1,8 @@
 """Wiring and lifecycle of the daemon: one root task group, and an ordered shutdown.
 
 Every long-lived task has one owner, the root task group of :meth:`Daemon.run`: the probe and
-metrics servers, the loop heartbeat, the signal listener, the informers, and the leader branch
+metrics servers, the admission webhook server (every replica, ``lbc.webhook``), the loop
+heartbeat, the signal listener, the informers, and the leader branch
 (election plus workers). Nothing outlives it.
 
 Start-up: servers up (liveness passes, readiness fails) → informers list and watch → once every
@@ -54,6 +55,7 @@ from lbc.observe.log import configure, get_logger, redact
 from lbc.observe.metrics import set_build_info
 from lbc.observe.probes import Health, HttpEndpoints, LoopHeartbeat
 from lbc.settings import Settings
+from lbc.webhook.server import webhook_server
 
 EXIT_OK = 0
 EXIT_FORCED = 1
@@ -135,6 +137,14 @@ class Controller(Protocol):
     def started_leading(self) -> None: ...
 
 
+class Server(Protocol):
+    """A server the daemon runs for its whole life on every replica (the admission webhooks)."""
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None: ...
+
+
 ControllerFactory = Callable[
     [Settings, KubeClient], AbstractAsyncContextManager[Sequence[Controller]]
 ]
@@ -160,6 +170,7 @@ class Daemon:
         endpoints: HttpEndpoints,
         grace_period: float,
         extra_informers: Sequence[Informer] = (),
+        servers: Sequence[Server] = (),
         clock: Clock | None = None,
         handle_signals: bool = True,
         heartbeat: LoopHeartbeat | None = None,
@@ -179,6 +190,7 @@ class Daemon:
             *extra_informers,
         )
         self._workers: list[Workers[Any]] = []
+        self._servers = tuple(servers)
         self._stop_requested = anyio.Event()
         self._leading = anyio.Event()
         self._work_done = anyio.Event()
@@ -239,6 +251,9 @@ class Daemon:
                     # Installed before anything else: a SIGTERM from here on is graceful.
                     await root.start(self._watch_signals)
                 await root.start(self.endpoints.serve)
+                # Served by standbys too, until the root group ends (step 5 of the shutdown).
+                for server in self._servers:
+                    await root.start(server.serve)
                 root.start_soon(self._heartbeat.run)
                 for informer in self._informers:
                     root.start_soon(informer.run)
@@ -398,7 +413,13 @@ async def serve(settings: Settings, controllers: ControllerFactory = no_controll
                 ),
             )
         async with controllers(settings, kube) as built:
+            try:
+                webhook = webhook_server(settings, built)
+            except TerminalError as err:
+                _log.error("startup_failed", reason=err.reason, error=str(err))
+                return EXIT_CONFIG
             daemon = Daemon(
+                servers=() if webhook is None else (webhook,),
                 controllers=built,
                 elector=elector,
                 health=health,

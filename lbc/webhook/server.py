@@ -19,6 +19,7 @@ gets HTTP 400.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, final
@@ -30,6 +31,7 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from lbc.control.controller import BindingController
+from lbc.core.errors import TerminalError
 from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 from lbc.settings import Settings, split_addr
@@ -176,15 +178,22 @@ def webhook_server(settings: Settings, controllers: Sequence[object]) -> Webhook
     """The daemon's webhook server, or None when ``LBC_WEBHOOK_CERT_DIR`` is empty.
 
     Reads the binding controller's stores and ELBv2 port; call it before the informers run
-    (it adds the webhooks' indexes to the binding store).
+    (it adds the webhooks' indexes to the binding store). Unreadable certificate files are a
+    ``TerminalError`` (the daemon exits as misconfigured).
     """
     if not settings.webhook_cert_dir:
         return None
     controller = next((c for c in controllers if isinstance(c, BindingController)), None)
     if controller is None:
         return None
+    try:
+        certificate = ServingCertificate(
+            settings.webhook_cert_dir, period=settings.webhook_cert_reload_period
+        )
+    except (OSError, ssl.SSLError) as err:
+        raise TerminalError(
+            f"LBC_WEBHOOK_CERT_DIR {settings.webhook_cert_dir}: no usable tls.crt/tls.key: {err}",
+            reason="WebhookCertificate",
+        ) from None
     caches = ClusterCaches(controller.bindings.store, controller.services.store)
-    certificate = ServingCertificate(
-        settings.webhook_cert_dir, period=settings.webhook_cert_reload_period
-    )
     return WebhookServer(caches, controller.target_groups, certificate, addr=settings.webhook_addr)
