@@ -41,6 +41,7 @@ from lbc.kube.views import endpoint_slice_view, node_view, pod_view, service_vie
 from lbc.settings import Settings
 
 NAME: Final = "targetGroupBinding"
+LIST_PAGE_SIZE: Final = 500
 
 
 def slice_service_index(view: EndpointSliceView) -> Iterable[str]:
@@ -79,7 +80,11 @@ class BindingController:
         self.target_groups = target_groups
 
         def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
-            return Informer(kube, resource, project, resync_period=resync, **kw)
+            # Pages bound the memory of the initial list: one 100,000-pod document decoded at once
+            # leaves ~5 KB per pod of freed-but-pinned arenas (docs/benchmarks.md, note 2).
+            return Informer(
+                kube, resource, project, resync_period=resync, page_size=LIST_PAGE_SIZE, **kw
+            )
 
         self.bindings: Informer[BindingEntry] = informer(
             TARGET_GROUP_BINDINGS, binding_entry, namespace=ns, indexers=BINDING_INDEXERS

@@ -516,11 +516,17 @@ class Informer(Generic[V]):
                 h.on_delete(key, gone)
         elif kind in ("ADDED", "MODIFIED"):
             view = self._project(obj)
-            old = self.store.put(key, view)
+            old = self.store.get(key)
+            # Most updates change nothing a reconcile reads (a kubelet heartbeat, a field the
+            # view leaves out): compare first, and skip the store write and its re-indexing.
+            if old is not None and old == view:
+                self._rv = str(meta.get("resourceVersion") or self._rv)
+                return
+            self.store.put(key, view)
             if old is None:
                 for h in self._handlers:
                     h.on_add(key, view)
-            elif old != view:
+            else:
                 for h in self._handlers:
                     h.on_update(key, old, view)
         else:
