@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "manifests" / "crds" / "targetgroupbindings.yaml"
 EXAMPLES = ROOT / "manifests" / "examples"
 TGB_PATH = "/apis/elbv2.k8s.aws/v1beta1/namespaces/{ns}/targetgroupbindings"
+WEBHOOK_COMPONENT = ROOT / "manifests" / "components" / "webhook"
 
 T = TypeVar("T")
 
@@ -66,6 +67,23 @@ def load_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise TypeError(f"{path} holds no single object")
     return doc
+
+
+def webhook_configurations(base_url: str, ca_bundle: str) -> list[dict[str, Any]]:
+    """The webhook component's configurations, calling ``base_url`` instead of the Service.
+
+    The lab has no Service network, so each ``clientConfig.service`` becomes a ``url`` on the
+    daemon's webhook port, with the CA that signed its certificate as ``caBundle``; everything
+    else (rules, selectors, failurePolicy, timeouts) is the shipped manifest's.
+    """
+    configs = []
+    for name in ("mutating.yaml", "validating.yaml"):
+        doc = load_yaml(WEBHOOK_COMPONENT / name)
+        for hook in doc["webhooks"]:
+            path = hook["clientConfig"]["service"]["path"]
+            hook["clientConfig"] = {"url": base_url + path, "caBundle": ca_bundle}
+        configs.append(doc)
+    return configs
 
 
 @dataclass
@@ -105,6 +123,12 @@ class Cluster:
         if found is None or found.get("kind") == "Status":
             return None
         return found
+
+    async def register_webhooks(self, base_url: str, ca_bundle: str) -> None:
+        """Register lbc's admission webhooks (see :func:`webhook_configurations`)."""
+        for doc in webhook_configurations(base_url, ca_bundle):
+            plural = doc["kind"].lower() + "s"
+            await self.kube.request("POST", f"/apis/admissionregistration.k8s.io/v1/{plural}", doc)
 
     async def events(self, namespace: str) -> list[dict[str, Any]]:
         listed = await self.kube.request("GET", f"/api/v1/namespaces/{namespace}/events")
