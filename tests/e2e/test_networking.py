@@ -190,9 +190,12 @@ async def test_seed_bindings_open_the_node_port_and_deletion_keeps_what_others_w
     await wait_rules(world, ga, {node_port: frozenset("a")}, what="cluster a's node group")
     await wait_rules(world, gb, {node_port: frozenset("b")}, what="cluster b's node group")
     await wait_targets(world, tg.arn, instances(a) | instances(b), what="both clusters' nodes")
-    assert (await condition(a, seed_a["metadata"]["name"], "NetworkingReady") or {}).get(
-        "status"
-    ) == "True"
+
+    async def networking_ready() -> bool:
+        cond = await condition(a, seed_a["metadata"]["name"], "NetworkingReady")
+        return cond is not None and cond.get("status") == "True"
+
+    await eventually(networking_ready, timeout=15, what="NetworkingReady=True written")
 
     async with rule_watch(world, ga, node_port) as missing:
         await a.delete_binding(NS, seed_a["metadata"]["name"])
