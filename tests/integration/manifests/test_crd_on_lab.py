@@ -165,8 +165,11 @@ async def test_v1alpha1_objects_are_served_as_v1beta1(lab_apiserver: LabApiServe
 def _install_objects() -> list[tuple[str, Obj]]:
     if KUBECTL is None:
         return []
-    rendered = render(MANIFESTS / "overlays" / "prometheus")
-    return [(f"{o['kind']}/{o['metadata']['name']}", o) for o in rendered]
+    seen: dict[str, Obj] = {}
+    for overlay in ("prometheus", "webhook"):
+        for obj in render(MANIFESTS / "overlays" / overlay):
+            seen.setdefault(f"{obj['kind']}/{obj['metadata']['name']}", obj)
+    return sorted(seen.items())
 
 
 INSTALL = _install_objects()

@@ -19,7 +19,7 @@ from lbc.observe.metrics import REGISTRY
 from tests.integration.manifests.layout import ROOT
 
 DOC = ROOT / "docs" / "operating.md"
-METRIC_PACKAGES = ("lbc.observe", "lbc.kube", "lbc.aws", "lbc.control")
+METRIC_PACKAGES = ("lbc.observe", "lbc.kube", "lbc.aws", "lbc.control", "lbc.webhook")
 REASON_PACKAGES = ("core", "control", "aws")
 # The defaults of the error base classes; every error lbc raises on purpose names its own reason.
 GENERIC_REASONS = {"Error", "Transient", "Terminal", "Conflict", "NotFound"}
