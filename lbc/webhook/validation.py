@@ -10,8 +10,10 @@ duplicate-ARN rule.
 UPDATE: the spec parses; ARN or name; ``targetType`` set; immutables (``targetGroupARN`` once
 set, ``targetType``, ``ipAddressType`` except unset→ipv4, ``vpcID`` except unset→the group's
 own VPC); ``nodeSelector`` and role rules; turning ``multiClusterTargetGroup`` off; the
-duplicate-ARN rule unless the binding is being deleted (a deleting binding must always be able
-to drop its finalizer).
+duplicate-ARN rule. An update that leaves the spec as it was, or of a binding being deleted, is
+always allowed: lbc's own finalizer and checkpoint writes must never be refused, also for
+bindings stored before the webhooks were installed (the reference checks those too, and can
+wedge a deletion).
 
 Duplicate ARNs: other bindings (another uid) with the same ``targetGroupARN`` are allowed only
 when this one and all of them are MultiCluster; a normal-mode binding owns the whole group and
@@ -63,6 +65,13 @@ class BindingValidator:
     async def validate(self, request: AdmissionRequest) -> Verdict:
         if request.operation not in ("CREATE", "UPDATE") or request.obj is None:
             return allow()
+        if request.operation == "UPDATE" and (
+            _name(request.obj)[2] or _spec(request.obj) == _spec(request.old)
+        ):
+            # A deleting binding must always be able to drop its finalizer, and an update that
+            # leaves the spec alone (finalizer, checkpoint, labels) cannot make it worse, even
+            # for a binding stored before the webhooks were installed.
+            return allow()
         try:
             spec = parse_spec(_spec(request.obj))
         except InvalidBindingError as err:
@@ -107,8 +116,7 @@ class BindingValidator:
                 )
         if old.get("multiClusterTargetGroup") is True and not spec.multi_cluster:
             return _flip_refused(request)
-        deleting = _name(request.obj)[2]
-        if deleting or not spec.target_group_arn:
+        if not spec.target_group_arn:
             return allow()
         return self._duplicates(request, spec, spec.target_group_arn) or allow()
 

@@ -206,3 +206,13 @@ async def test_deletes_are_not_checked() -> None:
         None, tgb("w"), False,
     )  # fmt: skip
     assert (await validator.validate(request)).allowed
+
+
+async def test_metadata_only_updates_of_a_legacy_binding_are_allowed() -> None:
+    # Stored before the webhooks existed: no targetType, a name only.
+    old = tgb("legacy", targetGroupName="web-ip")
+    new = tgb("legacy", targetGroupName="web-ip")
+    new["metadata"]["finalizers"] = ["elbv2.k8s.aws/resources"]
+    assert (await _check(new, old)).allowed
+    new["spec"]["serviceRef"] = {"name": "other", "port": 80}
+    _denied(await _check(new, old), "spec.targetType")
