@@ -33,7 +33,8 @@ Approximations: ``clientConfig.service`` is not routed (the lab has no Service n
 a call fails and ``failurePolicy`` decides; ``matchPolicy`` is treated as ``Equivalent`` for
 versions of one group/resource, but the object is sent in the version requested, unconverted;
 ``reinvocationPolicy``, ``matchConditions`` and ``sideEffects`` (dry runs are sent to every
-webhook) are not enforced; mutating webhooks are not called for DELETE.
+webhook) are not enforced; mutating webhooks are not called for DELETE; ``deletecollection``
+is not reviewed per item.
 """
 
 from __future__ import annotations
