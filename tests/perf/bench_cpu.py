@@ -68,7 +68,8 @@ async def test_pod_update_costs_a_small_multiple_of_parsing_it(bench_lab: BenchL
         obj = api.objects.patch(
             pods, NAMESPACE, names[n % PODS], patch_type="merge", body=body, subresource="status"
         )
-        events.append(orjson.dumps({"type": "MODIFIED", "object": obj}))
+        # The watch line exactly as the lab API server encodes it for the daemon.
+        events.append(orjson.dumps({"type": "MODIFIED", "object": pods.present(obj)}))
         if n % 100 == 99:
             await asyncio.sleep(0)  # let the watch stream carry the updates out
     api.objects.delete(pods, NAMESPACE, names[0])
