@@ -107,6 +107,7 @@ class BindingController:
             rate_limiter=ItemExponentialBackoff(settings.backoff_base, settings.backoff_max),
         )
         ledgers = Ledgers(kube)
+        self._synced = False
         events = EventRecorder(kube, component="lbc", host=settings.cluster_name or "")
         # spec.networking (SPEC §9): one manager per process, fed by the same caches.
         self.networking: NetworkingManager | None = None
@@ -143,6 +144,8 @@ class BindingController:
             self.bindings.store.by_index,
             own_checkpoint=self.reconciler.own_checkpoint,
             own_ledger_version=ledgers.written_version,
+            enqueue_low=lambda key: self._queue.add(key, low_priority=True),
+            initial=self._initial_lists,
         )
         self.bindings.add_handlers(triggers.binding_handlers())
         self.services.add_handlers(triggers.service_handlers())
@@ -151,6 +154,13 @@ class BindingController:
         self.nodes.add_handlers(triggers.node_handlers())
         self.ledgers_informer.add_handlers(triggers.ledger_handlers())
         self._concurrency = settings.workers
+
+    def _initial_lists(self) -> bool:
+        """Whether the informers are still delivering their first lists (sticky once false)."""
+        if self._synced:
+            return False
+        self._synced = all(i.has_synced() for i in self.informers)
+        return not self._synced
 
     @property
     def name(self) -> str:

@@ -77,11 +77,23 @@ class Triggers:
         *,
         own_checkpoint: Callable[[str], str | None],
         own_ledger_version: Callable[[str, str], str | None],
+        enqueue_low: Enqueue | None = None,
+        initial: Callable[[], bool] = lambda: False,
     ) -> None:
-        self._enqueue = enqueue
+        self._enqueue_normal = enqueue
+        self._enqueue_low = enqueue_low or enqueue
+        self._initial = initial
         self._by_index = bindings
         self._own_checkpoint = own_checkpoint
         self._own_ledger_version = own_ledger_version
+
+    def _enqueue(self, key: str) -> None:
+        # What the informers' initial lists deliver is the start-up sweep: low priority, so a
+        # live change arriving meanwhile overtakes it (the queue promotes a re-added key).
+        if self._initial():
+            self._enqueue_low(key)
+        else:
+            self._enqueue_normal(key)
 
     # -- bindings ------------------------------------------------------------------------------
 

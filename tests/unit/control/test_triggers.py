@@ -123,3 +123,23 @@ def test_malformed_binding_is_cached_with_its_error_and_still_wakes() -> None:
     h = Harness()
     h.triggers.binding_handlers().on_add(entry.key, entry)
     assert h.woken == [entry.key]
+
+
+def test_initial_list_adds_are_low_priority_and_live_changes_normal() -> None:
+    low: list[str] = []
+    normal: list[str] = []
+    initial = [True]
+    store: Store[BindingEntry] = Store(BINDING_INDEXERS)
+    triggers = Triggers(
+        normal.append,
+        store.by_index,
+        own_checkpoint=lambda _key: None,
+        own_ledger_version=lambda _ns, _name: None,
+        enqueue_low=low.append,
+        initial=lambda: initial[0],
+    )
+    entry = binding_entry(binding_obj())
+    triggers.binding_handlers().on_add(entry.key, entry)
+    initial[0] = False
+    triggers.binding_handlers().on_add(entry.key, entry)
+    assert (low, normal) == ([entry.key], [entry.key])
