@@ -198,4 +198,4 @@ async def test_lab_accepts_every_rendered_object(lab_apiserver: LabApiServer, ob
     for field, value in obj.items():
         if field not in {"apiVersion", "kind", "metadata"}:
             assert stored.get(field) == value, field
-    assert obj["metadata"].get("labels", {}).items() <= stored["metadata"]["labels"].items()
+    assert obj["metadata"].get("labels", {}).items() <= stored["metadata"].get("labels", {}).items()

@@ -23,6 +23,7 @@ pytestmark = [
 ]
 
 NAMESPACE = "lbc-system"
+CONFIGURATION = "lbc-webhook"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def _webhooks(objects: list[Obj]) -> dict[str, Obj]:
     return {
         hook["name"]: hook
         for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
-        for hook in find(objects, kind, "lbc")["webhooks"]
+        for hook in find(objects, kind, CONFIGURATION)["webhooks"]
     }
 
 
@@ -63,8 +64,8 @@ def test_component_adds_the_webhooks_service_and_certificate(
         ("Service", "lbc-webhook"),
         ("Issuer", "lbc-selfsigned"),
         ("Certificate", "lbc-webhook"),
-        ("MutatingWebhookConfiguration", "lbc"),
-        ("ValidatingWebhookConfiguration", "lbc"),
+        ("MutatingWebhookConfiguration", CONFIGURATION),
+        ("ValidatingWebhookConfiguration", CONFIGURATION),
     }
 
 
@@ -92,7 +93,7 @@ def test_webhooks_call_the_paths_the_server_serves(with_webhook: list[Obj]) -> N
         assert hook["sideEffects"] == "None"
         assert hook["admissionReviewVersions"] == ["v1"]
     assert hooks["mpod.elbv2.k8s.aws"]["namespaceSelector"] == {
-        "matchLabels": {INJECT_LABEL: "enabled"}
+        "matchExpressions": [{"key": INJECT_LABEL, "operator": "In", "values": ["enabled"]}]
     }
     assert [r["operations"] for r in hooks["mtargetgroupbinding.elbv2.k8s.aws"]["rules"]] == [
         ["CREATE"]
@@ -117,7 +118,11 @@ def test_service_reaches_the_server_port_with_the_mounted_certificate(
     assert service["spec"]["selector"].items() <= pod_labels.items()
     for hook in _webhooks(with_webhook).values():
         ref = hook["clientConfig"]["service"]
-        assert (ref["name"], ref["namespace"], ref["port"]) == ("lbc-webhook", NAMESPACE, 443)
+        assert (ref["name"], ref["namespace"], ref.get("port", 443)) == (
+            "lbc-webhook",
+            NAMESPACE,
+            port["port"],
+        )
 
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in find(with_webhook, "Deployment", "lbc")["spec"]["template"][
@@ -129,5 +134,15 @@ def test_service_reaches_the_server_port_with_the_mounted_certificate(
     assert volumes[tls]["secret"]["secretName"] == certificate["spec"]["secretName"]
     assert f"lbc-webhook.{NAMESPACE}.svc" in certificate["spec"]["dnsNames"]
     for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
-        annotations = find(with_webhook, kind, "lbc")["metadata"]["annotations"]
+        annotations = find(with_webhook, kind, CONFIGURATION)["metadata"]["annotations"]
         assert annotations["cert-manager.io/inject-ca-from"] == f"{NAMESPACE}/lbc-webhook"
+
+
+def test_the_pod_webhook_never_gates_lbc_itself(with_webhook: list[Obj]) -> None:
+    # lbc serves the pod webhook: if it judged lbc's own pods (in a labelled namespace) and no
+    # replica were up, lbc could never start again (failurePolicy: Fail).
+    selector = _webhooks(with_webhook)["mpod.elbv2.k8s.aws"]["objectSelector"]
+    labels = find(with_webhook, "Deployment", "lbc")["spec"]["template"]["metadata"]["labels"]
+    (expression,) = selector["matchExpressions"]
+    assert expression["operator"] == "NotIn"
+    assert labels[expression["key"]] in expression["values"]
