@@ -73,6 +73,8 @@ from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 
 CONDITION: Final = "NetworkingReady"
+#: Longest a binding's reconcile waits for its networking pass (lock wait included).
+DEFAULT_PASS_TIMEOUT: Final = 30.0
 _SPLIT_REASONS: Final = frozenset(
     {"SecurityGroupNotFound", "InvalidSecurityGroupId", "DuplicateRule", "ValidationError"}
 )
@@ -127,6 +129,7 @@ class NetworkingManager:
         events: EventSink,
         requeue: Callable[[str, float], None],
         requeue_period: float,
+        pass_timeout: float = DEFAULT_PASS_TIMEOUT,
     ) -> None:
         self._groups = groups
         self._bindings = bindings
@@ -136,6 +139,7 @@ class NetworkingManager:
         self._events = events
         self._requeue = requeue
         self._requeue_period = requeue_period
+        self._pass_timeout = pass_timeout
         self._desired_of: Callable[[Binding], DesiredSet] | None = None
         self._lock = anyio.Lock()
         self._wishes: dict[str, Wishes] = {}
@@ -158,16 +162,26 @@ class NetworkingManager:
         if self._idle_for(entry):
             self._states.pop(key, None)
             return not self.status_current(key)
-        async with self._lock:
-            own = await self._compute(entry, wanted)
-            if own is None:
-                self._wishes.pop(key, None)
-            else:
-                self._wishes[key] = own
-            await self._fill_unknown()
-            self._consolidate()
-            failures = await self._apply()
+        own: Wishes | None = None
+        failures: list[Failure] = []
+        # Bounded, lock wait included: a slow or unreachable EC2 must not hold the binding's
+        # reconcile (and its target registration) hostage. Cancelling a pass midway is safe:
+        # grants come before revokes, and every change drops the group's cached rules.
+        with anyio.move_on_after(self._pass_timeout) as scope:
+            async with self._lock:
+                own = await self._compute(entry, wanted)
+                if own is None:
+                    self._wishes.pop(key, None)
+                else:
+                    self._wishes[key] = own
+                await self._fill_unknown()
+                self._consolidate()
+                failures = await self._apply()
         state = None if own is None else outcome(own, failures)
+        if scope.cancelled_caught and entry.binding is not None and entry.binding.spec.networking:
+            state = NetworkingState(
+                False, FAILED, f"security-group work did not finish within {self._pass_timeout:g}s"
+            )
         if state is None:
             self._states.pop(key, None)
         else:

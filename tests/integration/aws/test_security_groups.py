@@ -7,6 +7,7 @@ tests/e2e/test_networking.py), and checks the rules EC2 ends up holding.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,9 @@ class Cluster:
         return self.manager.condition(entry.key)
 
 
-def cluster(adapter: Adapter, name: str, *, ttl: float = 300.0) -> Cluster:
+def cluster(
+    adapter: Adapter, name: str, *, ttl: float = 300.0, pass_timeout: float = 30.0
+) -> Cluster:
     groups = SecurityGroups(adapter.ec2, adapter.calls, ttl=ttl)
     bindings: Store[BindingEntry] = Store()
     nodes: Store[NodeView] = Store()
@@ -108,6 +111,7 @@ def cluster(adapter: Adapter, name: str, *, ttl: float = 300.0) -> Cluster:
         events=events,
         requeue=lambda key, _delay: requeued.append(key),
         requeue_period=1.0,
+        pass_timeout=pass_timeout,
     )
     manager.bind(lambda b: desired[b.key])
     return Cluster(name, manager, bindings, nodes, desired, events, requeued)
@@ -473,3 +477,24 @@ async def test_binding_turned_invalid_keeps_its_rules(
     a.bindings.remove(broken.key)
     await a.reconcile(a.put("y", from_group(lb, 30002), [(iid, 80, "n1")]))
     assert ports(await inbound(adapter, node), lb) == {(30002, 30002)}
+
+
+async def test_slow_ec2_fails_the_pass_in_time_and_the_next_pass_converges(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, iid = seed
+    a = cluster(adapter, "a", pass_timeout=0.5)
+    a.add_node("n1", iid)
+    entry = a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")])
+    adapter.lab.control.delay("DescribeSecurityGroups", latency_ms=3000)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await a.manager.reconcile(entry, a.desired[entry.key]) is True
+    assert loop.time() - started < 2.0
+    assert "did not finish within 0.5s" in a.state(entry).message
+    assert a.requeued == [entry.key]
+
+    adapter.lab.control.clear_faults()
+    await a.reconcile(entry)
+    assert a.state(entry).ready
+    assert ports(await inbound(adapter, node), lb) == {(30001, 30001)}
