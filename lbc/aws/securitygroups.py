@@ -235,22 +235,38 @@ class SecurityGroups:
         return GroupRules(group_id, tags, tuple(rules))
 
     async def discover(self, cluster: str) -> list[str]:
-        """Groups tagged ``kubernetes.io/cluster/<cluster>``: candidates for clean-up."""
-        found: list[str] = []
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {
-                "Filters": [{"Name": "tag-key", "Values": [GROUP_CLUSTER_TAG_PREFIX + cluster]}]
-            }
-            if token:
-                params["NextToken"] = token
-            page = await self._call(
-                "DescribeSecurityGroups", self._ec2.describe_security_groups, **params
-            )
-            found.extend(g["GroupId"] for g in page.get("SecurityGroups", []))
-            token = page.get("NextToken")
-            if not token:
-                return found
+        """Groups that may hold this cluster's rules, for clean-up after a restart.
+
+        Every group holding a rule tagged for ``cluster`` (lbc's own mark, so a group no binding
+        uses any more is still found: the reference's blind spot for untagged groups), plus the
+        groups tagged ``kubernetes.io/cluster/<cluster>``.
+        """
+        found: set[str] = set()
+        for operation, method, key, filters in (
+            (
+                "DescribeSecurityGroupRules",
+                self._ec2.describe_security_group_rules,
+                "SecurityGroupRules",
+                [{"Name": "tag-key", "Values": [cluster_tag_key(cluster)]}],
+            ),
+            (
+                "DescribeSecurityGroups",
+                self._ec2.describe_security_groups,
+                "SecurityGroups",
+                [{"Name": "tag-key", "Values": [GROUP_CLUSTER_TAG_PREFIX + cluster]}],
+            ),
+        ):
+            token: str | None = None
+            while True:
+                params: dict[str, Any] = {"Filters": filters}
+                if token:
+                    params["NextToken"] = token
+                page = await self._call(operation, method, **params)
+                found.update(item["GroupId"] for item in page.get(key, []))
+                token = page.get("NextToken")
+                if not token:
+                    break
+        return sorted(found)
 
     # -- changes ---------------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ compare-and-set):
    permissions its spec could ask for stay protected on every group, and revokes elsewhere go
    on.
 3. Aggregate, then reconcile every group wanted by a binding or tracked (groups seen this
-   process, plus the groups tagged ``kubernetes.io/cluster/<cluster>``, discovered once): grant,
+   process, plus, discovered once, every group holding a rule tagged for this cluster and the
+   groups tagged ``kubernetes.io/cluster/<cluster>``): grant,
    adopt, then — on a fresh read — release or revoke (:func:`lbc.core.networking.diff`).
    Grants go in one call per group; when it is refused for a nonexistent source group or a
    malformed id it is split into one call per permission, so valid rules still land and the

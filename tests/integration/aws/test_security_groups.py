@@ -498,3 +498,26 @@ async def test_slow_ec2_fails_the_pass_in_time_and_the_next_pass_converges(
     await a.reconcile(entry)
     assert a.state(entry).ready
     assert ports(await inbound(adapter, node), lb) == {(30001, 30001)}
+
+
+async def test_restart_finds_and_cleans_an_untagged_group_no_binding_uses_any_more(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, old_group, old_iid = seed
+    before = cluster(adapter, "a")
+    before.add_node("old", old_iid)
+    await before.reconcile(before.put("x", from_group(lb, 30001), [(old_iid, 80, "old")]))
+    foreign = cluster(adapter, "b")
+    foreign.add_node("old", old_iid)
+    await foreign.reconcile(foreign.put("z", from_group(lb, 30009), [(old_iid, 80, "old")]))
+    assert ports(await inbound(adapter, old_group), lb) == {(30001, 30001), (30009, 30009)}
+
+    # After a restart x is gone (deleted while lbc was down) and the only binding left uses
+    # another group: the old group carries no cluster tag, yet this cluster's rule is found.
+    new_group = await make_group(adapter, "new-nodes")
+    new_iid, _, _ = await make_instance(adapter, new_group)
+    after = cluster(adapter, "a")
+    after.add_node("new", new_iid)
+    await after.reconcile(after.put("y", from_group(lb, 30002), [(new_iid, 80, "new")]))
+    assert ports(await inbound(adapter, old_group), lb) == {(30009, 30009)}
+    assert ports(await inbound(adapter, new_group), lb) == {(30002, 30002)}
