@@ -31,6 +31,12 @@ cluster that wants it. A cluster that stops wanting a rule removes its own tag, 
 rule only when no other cluster's tag remains. Rules carrying only other clusters' tags are
 never touched.
 
+Two limits, stated: a cluster revokes on a fresh read of the rule's tags, so another cluster
+tagging the rule in the instant between that read and the revoke loses it until its next pass
+re-grants it (EC2 offers no conditional revoke); and a *reference* controller still running in
+another cluster on the same group sees lbc's rules as its own (they carry its label) and may
+revoke them, as it does to its peers today.
+
 **Migration from the reference.** A rule with the reference's description and no cluster tag
 (*legacy*) was made by a reference controller, in this cluster or another. When this cluster
 wants its permission, lbc *adopts* it by adding its tag (no second rule, no gap); from then on it
