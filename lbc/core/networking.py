@@ -32,8 +32,9 @@ rule only when no other cluster's tag remains. Rules carrying only other cluster
 never touched.
 
 Two limits, stated: a cluster revokes on a fresh read of the rule's tags, so another cluster
-tagging the rule in the instant between that read and the revoke loses it until its next pass
-re-grants it (EC2 offers no conditional revoke); and a *reference* controller still running in
+tagging the rule in the instant between that read and the revoke loses it until its cached
+view expires (``LBC_NETWORKING_CACHE_TTL``) and a pass grants it again (EC2 offers no
+conditional revoke); and a *reference* controller still running in
 another cluster on the same group sees lbc's rules as its own (they carry its label) and may
 revoke them, as it does to its peers today.
 
