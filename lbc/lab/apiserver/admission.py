@@ -355,9 +355,18 @@ def _fresh(candidate: Obj) -> Obj:
     """A dry-run create result as a create body again (server-set fields dropped)."""
     body = copy.deepcopy(candidate)
     meta = body.setdefault("metadata", {})
-    for key in ("uid", "creationTimestamp", "resourceVersion", "generation", "managedFields"):
+    for key in ("uid", "creationTimestamp", "resourceVersion", "generation"):
         meta.pop(key, None)
     return body
+
+
+def _kept(options: WriteOptions) -> WriteOptions:
+    """Options storing a mutated object with the managedFields its dry run computed.
+
+    kube-apiserver records field ownership before mutating admission: what a webhook added is
+    owned by nobody, so the applier's next apply (which omits it) does not remove it.
+    """
+    return WriteOptions(strict=options.strict, force=options.force, warnings=options.warnings)
 
 
 async def admitted(
@@ -432,16 +441,22 @@ async def admitted(
         return _response(rtype, final, 201 if existing is None else 200, warnings)
     if existing is None:  # a create, or a server-side apply creating the object
         if verb == "create" or mutated:
-            stored = objects.create(
-                rtype, namespace, _fresh(final) if mutated else body, options=real
-            )
+            if mutated:
+                stored = objects.create(rtype, namespace, _fresh(final), options=_kept(real))
+            else:
+                stored = objects.create(rtype, namespace, body, options=real)
         else:
             stored = _patch(objects, request, target, body, real)
         return _response(rtype, stored, 201, [*warnings, *real.warnings])
     if mutated:
         final["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
         stored = objects.update(
-            rtype, namespace, target.name, final, subresource=target.subresource, options=real
+            rtype,
+            namespace,
+            target.name,
+            final,
+            subresource=target.subresource,
+            options=_kept(real),
         )
     elif verb == "update":
         stored = objects.update(

@@ -243,3 +243,28 @@ async def test_updates_by_replace_keep_working_through_the_webhooks(
     assert code == 200, updated
     assert updated["spec"]["serviceRef"]["port"] == "http"
     assert updated["metadata"]["generation"] == 2
+
+
+async def test_a_server_side_apply_create_is_mutated_and_later_applies_do_not_conflict(
+    api: Api, webhook: Running
+) -> None:
+    _register(api.lab, webhook.url, webhook.authority.ca_bundle)
+    path = TGBS.format(ns="apps") + "/web?fieldManager=ops"
+    apply = "application/apply-patch+yaml"
+    code, created = await api.call(
+        "PATCH", path, tgb("web", targetGroupName="web-ip"), content_type=apply
+    )
+    assert code == 201, created
+    assert created["spec"]["targetGroupARN"] == IP_ARN
+    (entry,) = created["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"]) == ("ops", "Apply")
+    # Ownership is recorded before mutation: the webhook's fields belong to nobody.
+    owned = entry["fieldsV1"]["f:spec"]
+    assert "f:targetGroupName" in owned
+    assert "f:targetGroupARN" not in owned
+    changed = tgb("web", targetGroupName="web-ip")
+    changed["spec"]["serviceRef"]["port"] = "http"
+    code, updated = await api.call("PATCH", path, changed, content_type=apply)
+    assert code == 200, updated
+    assert updated["spec"]["serviceRef"]["port"] == "http"
+    assert updated["spec"]["targetGroupARN"] == IP_ARN
