@@ -340,8 +340,15 @@ class LabCluster:
             },
         }
         created = await self.request("POST", f"/api/v1/namespaces/{app.namespace}/pods", obj)
+        # Admission may have added gates (lbc's readiness-gate webhook): the kubelet folds the
+        # stored pod's gates into Ready, not the ones the workload asked for.
+        stored_gates = tuple(
+            g["conditionType"]
+            for g in created.get("spec", {}).get("readinessGates") or ()
+            if g.get("conditionType")
+        )
         pod = _Pod(
-            app.namespace, name, app.name, ip, node, app.container_port, app.port_name, app.gates
+            app.namespace, name, app.name, ip, node, app.container_port, app.port_name, stored_gates
         )
         pod.uid = created["metadata"].get("uid", "")
         self._pods[(app.namespace, name)] = pod

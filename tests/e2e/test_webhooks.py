@@ -230,6 +230,10 @@ async def test_pods_of_labelled_namespaces_get_gates_that_follow_target_health(
     assert cond is not None
     assert cond["status"] == "False"
     assert cond["reason"] == "Target.FailedHealthChecks"
+    # The kubelet folds the injected gate into Ready: held back while the target is unhealthy.
+    await a.kube.kubelet_pass(NS)
+    assert await _ready(kubectl, held) == "False"
+    assert await _ready(kubectl, free) == "True"
 
     world.control.set_health(a.kube.pod_ip(NS, held), "healthy")
 
@@ -238,7 +242,15 @@ async def test_pods_of_labelled_namespaces_get_gates_that_follow_target_health(
         return cond is not None and cond["status"] == "True"
 
     await eventually(held_true, timeout=30, what="the held pod's gate True once healthy")
+    await a.kube.kubelet_pass(NS)
+    assert await _ready(kubectl, held) == "True"
     world.check_daemons()
+
+
+async def _ready(kubectl: Any, pod: str) -> str:
+    found = await kubectl.get("pod", pod)
+    conditions = {c["type"]: c["status"] for c in found.get("status", {}).get("conditions", [])}
+    return str(conditions.get("Ready"))
 
 
 async def test_rotation_is_served_without_restart_and_a_stopped_lbc_fails_creation(
