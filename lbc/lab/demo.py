@@ -5,10 +5,13 @@ running the echoserver Deployment and NodePort Service of the seed document and 
 daemon process. Cluster A binds the group with the seed's ``tgb-cluster-a.yaml``
 (MultiCluster), cluster B binds the same ARN with ``tgb-cluster-b.yaml``. Then:
 
-1. both clusters' node targets register and turn healthy;
+1. both clusters' node targets register and turn healthy, and each cluster's node security group
+   admits the NodePort from the load balancer's group (the seed bindings' ``spec.networking``,
+   with the lab's groups in place of the seed's placeholder);
 2. cluster A scales down (echoserver to one replica, one node drained away by the autoscaler):
    only A's departed node leaves the group, B's targets are untouched;
-3. A's binding is deleted: A's targets leave, B's stay, A's ledger ConfigMap is gone.
+3. A's binding is deleted: A's targets leave, B's stay, A's ledger ConfigMap is gone, and A's
+   node group rule is revoked while B's stays.
 
 Each step waits for its expected state with a deadline; the exit code is 0 only if every step
 converged as expected. The group's targets are printed after each step, by cluster and health.
@@ -35,10 +38,18 @@ class DemoFailedError(Exception):
     """A step did not converge; the message says which and what was seen."""
 
 
-def _binding(path: Path, arn: str, vpc_id: str) -> dict[str, Any]:
+SEED_LB_GROUP = "sg-06a2bd7d790ac1d2e"
+
+
+def _binding(path: Path, arn: str, vpc_id: str, lb_group: str) -> dict[str, Any]:
+    """A seed binding with the lab's ARN, VPC and load balancer group in place of the seed's."""
     obj = load_yaml(path)
     obj["spec"]["targetGroupARN"] = arn
     obj["spec"]["vpcID"] = vpc_id
+    for rule in obj["spec"].get("networking", {}).get("ingress", []):
+        for peer in rule.get("from", []):
+            if peer.get("securityGroup", {}).get("groupID") == SEED_LB_GROUP:
+                peer["securityGroup"]["groupID"] = lb_group
     return obj
 
 
@@ -92,19 +103,61 @@ class Demo:
         self.say(f"converged: {what}")
         await self.table(arn)
 
+    async def node_rules(self, node_groups: dict[str, str], lb_group: str) -> None:
+        """spec.networking: each cluster's node group lets the load balancer reach the NodePort."""
+        wanted = ("tcp", NODE_PORT, NODE_PORT, lb_group)
+
+        async def granted() -> bool:
+            for gid in node_groups.values():
+                if wanted not in await self.world.inbound_rules(gid):
+                    return False
+            return True
+
+        try:
+            await eventually(granted, timeout=STEP_TIMEOUT, what="node security group rules")
+        except TimeoutError as exc:
+            raise DemoFailedError(str(exc)) from None
+        for cluster, gid in sorted(node_groups.items()):
+            self.say(
+                f"cluster {cluster}'s node group {gid} admits tcp/{NODE_PORT} from the load "
+                f"balancer's group {lb_group}"
+            )
+
+    async def rule_revoked(
+        self, node_groups: dict[str, str], lb_group: str, gone_from: str
+    ) -> None:
+        """The deleted binding's rule leaves its cluster's node group, the other keeps its own."""
+        wanted = ("tcp", NODE_PORT, NODE_PORT, lb_group)
+
+        async def revoked() -> bool:
+            return wanted not in await self.world.inbound_rules(node_groups[gone_from])
+
+        try:
+            await eventually(revoked, timeout=STEP_TIMEOUT, what=f"cluster {gone_from}'s rule")
+        except TimeoutError as exc:
+            raise DemoFailedError(str(exc)) from None
+        for cluster, gid in sorted(node_groups.items()):
+            if cluster != gone_from and wanted not in await self.world.inbound_rules(gid):
+                raise DemoFailedError(f"cluster {cluster}'s rule on {gid} was revoked")
+        self.say(f"cluster {gone_from}'s node group rule revoked; the other cluster keeps its own")
+
     async def run(self) -> None:
         w = self.world
         self.say("lab ELBv2/EC2 up; creating the shared target group (instance, port 80)")
         tg = await w.target_group("k8s-echoserv-echoserv-cc0122e1", target_type="instance")
-        a = await w.add_cluster("a", nodes=3, pod_cidr="10.0.64.0/20")
-        b = await w.add_cluster("b", nodes=2, pod_cidr="10.0.80.0/20")
+        lb_group = await w.security_group("echoserver-lb")
+        a = await w.add_cluster("a", nodes=3, pod_cidr="10.0.8.0/22")
+        b = await w.add_cluster("b", nodes=2, pod_cidr="10.0.12.0/22")
+        node_groups = {}
         for cluster in (a, b):
             for inst in cluster.instances.values():
                 self.owner[f"{inst.instance_id}:{NODE_PORT}"] = cluster.name
+            node_groups[cluster.name] = await w.security_group(f"nodes-{cluster.name}")
+            await w.place_nodes(cluster, node_groups[cluster.name])
             await _echoserver(cluster, replicas=3)
         self.say("clusters a (3 nodes) and b (2 nodes) up with the echoserver; binding the group")
-        bind_a = _binding(EXAMPLES / "tgb-cluster-a.yaml", tg.arn, w.net.vpc_id)
-        bind_b = _binding(EXAMPLES / "tgb-cluster-b.yaml", tg.arn, w.net.vpc_id)
+        bind_a = _binding(EXAMPLES / "tgb-cluster-a.yaml", tg.arn, w.net.vpc_id, lb_group)
+        bind_b = _binding(EXAMPLES / "tgb-cluster-b.yaml", tg.arn, w.net.vpc_id, lb_group)
         await a.apply_binding(bind_a)
         await b.apply_binding(bind_b)
         await w.start_daemon(a)
@@ -112,6 +165,7 @@ class Demo:
         await self.converge(
             tg.arn, "both clusters' targets registered and healthy", self.expected(a, b), set()
         )
+        await self.node_rules(node_groups, lb_group)
 
         b_targets = self.expected(b)
         self.say("cluster a scales down: echoserver to 1 replica, one node removed")
@@ -150,6 +204,7 @@ class Demo:
         held = set((ledger_b or {}).get("data", {}).get("targets", "").split(","))
         if held != b_targets:
             raise DemoFailedError(f"b's ledger holds {sorted(held)}, expected {sorted(b_targets)}")
+        await self.rule_revoked(node_groups, lb_group, gone_from="a")
 
 
 async def _main(keep: Path | None) -> int:

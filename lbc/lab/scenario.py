@@ -255,6 +255,43 @@ class World:
         cluster.daemons.append(daemon)
         return daemon
 
+    async def security_group(self, name: str) -> str:
+        """A security group in the world's VPC (a load balancer's, or a node group's)."""
+        made = await self.ec2.create_security_group(
+            GroupName=name, Description=name, VpcId=self.net.vpc_id
+        )
+        gid: str = made["GroupId"]
+        return gid
+
+    async def place_nodes(self, cluster: Cluster, gid: str, names: list[str] | None = None) -> None:
+        """Put the nodes' primary ENIs in ``gid``, tagged for the cluster as EKS node groups are.
+
+        (The lab adds the group beside the VPC's default group; the cluster tag picks it.)
+        """
+        await self.ec2.create_tags(
+            Resources=[gid],
+            Tags=[{"Key": f"kubernetes.io/cluster/{cluster.name}", "Value": "owned"}],
+        )
+        for name in names or list(cluster.instances):
+            await self.ec2.modify_instance_attribute(
+                InstanceId=cluster.instances[name].instance_id, Groups=[gid]
+            )
+
+    async def inbound_rules(self, gid: str) -> list[tuple[str, int, int, str]]:
+        """``(protocol, from, to, source)`` of the group's inbound rules, sorted."""
+        found = await self.ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [gid]}]
+        )
+        out = []
+        for rule in found["SecurityGroupRules"]:
+            if rule.get("IsEgress"):
+                continue
+            source = rule.get("ReferencedGroupInfo", {}).get("GroupId") or rule.get("CidrIpv4", "")
+            out.append(
+                (rule["IpProtocol"], int(rule["FromPort"]), int(rule["ToPort"]), str(source))
+            )
+        return sorted(out)
+
     def check_daemons(self) -> None:
         """Raise with its log if a daemon died that nobody meant to stop."""
         for cluster in self.clusters.values():

@@ -64,30 +64,6 @@ def from_group(group: str, *ports: int) -> list[dict[str, Any]]:
     ]
 
 
-async def group(world: World, name: str) -> str:
-    made = await world.ec2.create_security_group(
-        GroupName=name, Description=name, VpcId=world.net.vpc_id
-    )
-    gid: str = made["GroupId"]
-    return gid
-
-
-async def place_nodes(
-    world: World, cluster: Cluster, gid: str, names: list[str] | None = None
-) -> None:
-    """Put the nodes' primary ENIs in ``gid``, tagged for the cluster as EKS node groups are.
-
-    (The lab adds the group beside the VPC's default group; the cluster tag picks it.)
-    """
-    await world.ec2.create_tags(
-        Resources=[gid], Tags=[{"Key": f"kubernetes.io/cluster/{cluster.name}", "Value": "owned"}]
-    )
-    for name in names or list(cluster.instances):
-        await world.ec2.modify_instance_attribute(
-            InstanceId=cluster.instances[name].instance_id, Groups=[gid]
-        )
-
-
 async def rules(world: World, gid: str) -> dict[Rule, frozenset[str]]:
     """Inbound rules of ``gid`` and the clusters tagged as wanting each."""
     found = await world.ec2.describe_security_group_rules(
@@ -170,12 +146,12 @@ async def test_seed_bindings_open_the_node_port_and_deletion_keeps_what_others_w
 ) -> None:
     tg = await world.target_group("echoserver", target_type="instance")
     spare = await world.target_group("spare", target_type="instance")
-    lb = await group(world, "lb")
+    lb = await world.security_group("lb")
     a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
     b = await world.add_cluster("b", nodes=2, pod_cidr="10.0.12.0/22")
-    ga, gb = await group(world, "nodes-a"), await group(world, "nodes-b")
-    await place_nodes(world, a, ga)
-    await place_nodes(world, b, gb)
+    ga, gb = await world.security_group("nodes-a"), await world.security_group("nodes-b")
+    await world.place_nodes(a, ga)
+    await world.place_nodes(b, gb)
     for cluster in (a, b):
         await echoserver(cluster, 2, service_type="NodePort", node_port=NODE_PORT)
     seed_a = seed("tgb-cluster-a.yaml", tg.arn, world, lb)
@@ -213,12 +189,12 @@ async def test_clusters_sharing_a_node_group_keep_each_others_rules_through_chur
     world: World,
 ) -> None:
     tg = await world.target_group("echoserver", target_type="instance")
-    lb = await group(world, "lb")
-    shared = await group(world, "shared-nodes")
+    lb = await world.security_group("lb")
+    shared = await world.security_group("shared-nodes")
     a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
     b = await world.add_cluster("b", nodes=2, pod_cidr="10.0.12.0/22")
-    await place_nodes(world, a, shared)
-    await place_nodes(world, b, shared)
+    await world.place_nodes(a, shared)
+    await world.place_nodes(b, shared)
     for cluster in (a, b):
         await echoserver(cluster, 2, service_type="NodePort", node_port=NODE_PORT)
     seed_a = seed("tgb-cluster-a.yaml", tg.arn, world, lb)
@@ -246,7 +222,7 @@ async def test_clusters_sharing_a_node_group_keep_each_others_rules_through_chur
     ):
         # Churn in a: nodes join (into the shared group) and one leaves; a's spec changes.
         joined = await world.add_nodes(a, 2)
-        await place_nodes(world, a, shared, joined)
+        await world.place_nodes(a, shared, joined)
         await a.kube.delete_node(sorted(a.instances)[0])
         found = await a.get_binding(NS, seed_a["metadata"]["name"])
         assert found is not None
@@ -278,10 +254,10 @@ async def test_clusters_sharing_a_node_group_keep_each_others_rules_through_chur
 async def test_nonexistent_source_group_fails_only_its_binding(world: World) -> None:
     tg_bad = await world.target_group("bad", target_type="instance")
     tg_good = await world.target_group("good", target_type="instance")
-    lb = await group(world, "lb")
-    nodes = await group(world, "nodes")
+    lb = await world.security_group("lb")
+    nodes = await world.security_group("nodes")
     a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
-    await place_nodes(world, a, nodes)
+    await world.place_nodes(a, nodes)
     await echoserver(a, 2, service_type="NodePort", node_port=NODE_PORT)
     await a.apply_binding(bound("bad", tg_bad.arn, from_group(MISSING_GROUP, 1000)))
     await world.start_daemon(a, env=FAST)
@@ -313,10 +289,10 @@ async def test_empty_ports_open_all_tcp_and_a_host_bits_cidr_is_granted_once(
     world: World,
 ) -> None:
     tg = await world.target_group("web", target_type="instance")
-    lb = await group(world, "lb")
-    nodes = await group(world, "nodes")
+    lb = await world.security_group("lb")
+    nodes = await world.security_group("nodes")
     a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
-    await place_nodes(world, a, nodes)
+    await world.place_nodes(a, nodes)
     await echoserver(a, 2, service_type="NodePort", node_port=NODE_PORT)
     ingress = [
         {"from": [{"securityGroup": {"groupID": lb}}], "ports": []},
@@ -351,10 +327,10 @@ async def test_restart_with_a_deleted_target_group_revokes_an_unwanted_rule_at_o
 ) -> None:
     tg_x = await world.target_group("x", target_type="instance")
     tg_y = await world.target_group("y", target_type="instance")
-    lb = await group(world, "lb")
-    nodes = await group(world, "nodes")
+    lb = await world.security_group("lb")
+    nodes = await world.security_group("nodes")
     a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
-    await place_nodes(world, a, nodes)
+    await world.place_nodes(a, nodes)
     await echoserver(a, 2, service_type="NodePort", node_port=NODE_PORT)
     await a.apply_binding(bound("x", tg_x.arn, from_group(lb, 30001)))
     await a.apply_binding(bound("y", tg_y.arn, from_group(lb, 30002)))
