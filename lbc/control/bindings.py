@@ -34,6 +34,7 @@ from prometheus_client import Counter, Gauge
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
 from lbc.control.networking import NetworkingManager
 from lbc.control.worker import Result
+from lbc.control.writes import BindingWrites
 from lbc.core.binding import FINALIZER, Binding
 from lbc.core.checkpoint import may_skip
 from lbc.core.desired import DesiredSet, desired
@@ -45,20 +46,18 @@ from lbc.core.errors import (
     TerminalError,
     TransientError,
 )
-from lbc.core.gates import PodConditionChange, gates_pending
+from lbc.core.gates import gates_pending
 from lbc.core.ledger import LedgerAbsent, LedgerState, encode
 from lbc.core.objects import EndpointSliceView, NodeView, PodView, ServiceView
 from lbc.core.plan import Lifecycle, Plan, checkpoint_for, lifecycle_of, plan
 from lbc.core.targets import HealthState, Target, TargetHealth
-from lbc.kube.client import PODS, TARGET_GROUP_BINDINGS, KubeClient, PatchType
+from lbc.kube.client import KubeClient
 from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Store
 from lbc.kube.ledger import Ledgers
 from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 
-CHECKPOINT: Final = "elbv2.k8s.aws/checkpoint"
-CHECKPOINT_TIMESTAMP: Final = "elbv2.k8s.aws/checkpoint-timestamp"
 SLICE_SERVICE_INDEX: Final = "service"
 POD_GATE_INDEX: Final = "gate"
 
@@ -112,10 +111,6 @@ class TargetGroupNamed(Protocol):
     def arn(self) -> str: ...
 
 
-def _now_iso(wall: Callable[[], datetime]) -> str:
-    return wall().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class BindingReconciler:
     """Reconciles one binding key at a time; safe to run on many keys concurrently."""
 
@@ -152,10 +147,9 @@ class BindingReconciler:
         self._verify_period = drift_verify_period
         self._requeue = requeue
         self._monotonic = monotonic
-        self._wall = wall
         self._rng = rng or random.Random()
         self._next_verify: dict[str, float] = {}
-        self._checkpoints: dict[str, str] = {}
+        self._writes = BindingWrites(kube, pods, wall=wall, networking=networking)
         self._settling: set[str] = set()
         self._states: dict[str, dict[str, int]] = {}
         self._networking = networking
@@ -164,7 +158,7 @@ class BindingReconciler:
 
     def own_checkpoint(self, key: str) -> str | None:
         """The checkpoint value this process last wrote on binding ``key``."""
-        return self._checkpoints.get(key)
+        return self._writes.own_checkpoint(key)
 
     # -- drift verification schedule --------------------------------------------------------------
 
@@ -185,7 +179,7 @@ class BindingReconciler:
 
     def _forget(self, key: str) -> None:
         self._next_verify.pop(key, None)
-        self._checkpoints.pop(key, None)
+        self._writes.forget(key)
         self._settling.discard(key)
         self._states.pop(key, None)
         if self._networking is not None:
@@ -205,7 +199,7 @@ class BindingReconciler:
             self._forget(key)
             return None
         if not entry.deleting and not entry.has_finalizer:
-            await self._set_finalizers(entry, (*entry.finalizers, FINALIZER))
+            await self._writes.set_finalizers(entry, (*entry.finalizers, FINALIZER))
 
         wanted = self._desired(binding)
         # Security-group rules (SPEC §9, lbc.control.networking): before any target-group
@@ -389,7 +383,7 @@ class BindingReconciler:
         failure: LbcError | None = None
         try:
             if decided.checkpoint_reset:
-                await self._set_checkpoint(binding, "")
+                await self._writes.set_checkpoint(binding, "")
             step = "ledger"
             version = None if isinstance(ledger, LedgerAbsent) else ledger.resource_version
             if decided.ledger_write_ahead is not None:
@@ -415,10 +409,10 @@ class BindingReconciler:
                 await self._ledgers.delete(binding, resource_version=version)
             step = "pods"
             for change in decided.pod_conditions:
-                await self._set_pod_condition(change)
+                await self._writes.set_pod_condition(change)
             if decided.remove_finalizer:
                 step = "finalizer"
-                await self._set_finalizers(
+                await self._writes.set_finalizers(
                     entry, tuple(f for f in entry.finalizers if f != FINALIZER)
                 )
         except ConflictError:
@@ -440,7 +434,7 @@ class BindingReconciler:
             self._requeue(binding.key, self._until_verify(binding.key))
             raise TerminalError(decided.failure.message, reason=decided.failure.reason)
         if decided.checkpoint is not None:
-            await self._set_checkpoint(binding, decided.checkpoint)
+            await self._writes.set_checkpoint(binding, decided.checkpoint)
         delay = self._until_verify(binding.key)
         if decided.requeue_after is not None:
             delay = min(delay, decided.requeue_after)
@@ -470,16 +464,16 @@ class BindingReconciler:
             if isinstance(failure, TargetGroupNotFoundError):
                 reason = failure.reason
             message = f"{failure.reason}: {failure}"
-            await self._events.emit(self._ref(entry), "Warning", reason, message)
+            await self._events.emit(self._writes.ref(entry), "Warning", reason, message)
             counts = None
             if decided.status is not None:
                 counts = TargetCounts(decided.status.desired, 0, 0)
-            await self._write_status(entry, ("False", reason, message), counts)
+            await self._writes.write_status(entry, ("False", reason, message), counts)
             return
         if decided.status is None:
             return
         st = decided.status
-        await self._write_status(
+        await self._writes.write_status(
             entry,
             (st.ready.status, st.ready.reason, st.ready.message),
             TargetCounts(st.desired, st.registered, st.healthy),
@@ -492,7 +486,7 @@ class BindingReconciler:
             if skip_success and event.reason in ("TargetsRegistered", "TargetsDeregistered"):
                 continue
             kind: EventType = "Warning" if event.type == "Warning" else "Normal"
-            await self._events.emit(self._ref(entry), kind, event.reason, event.message)
+            await self._events.emit(self._writes.ref(entry), kind, event.reason, event.message)
 
     async def _invalid(self, entry: BindingEntry) -> Result | None:
         """A binding lbc cannot parse: say so, touch nothing in AWS, never block its deletion."""
@@ -500,153 +494,18 @@ class BindingReconciler:
         if entry.deleting:
             if entry.has_finalizer:
                 await self._events.emit(
-                    self._ref(entry),
+                    self._writes.ref(entry),
                     "Warning",
                     "CleanupSkipped",
                     f"binding is invalid ({message}); its targets were left registered",
                 )
-                await self._set_finalizers(
+                await self._writes.set_finalizers(
                     entry, tuple(f for f in entry.finalizers if f != FINALIZER)
                 )
             return None
-        await self._events.emit(self._ref(entry), "Warning", "InvalidBinding", message)
-        await self._write_status(entry, ("False", "InvalidBinding", message), None)
+        await self._events.emit(self._writes.ref(entry), "Warning", "InvalidBinding", message)
+        await self._writes.write_status(entry, ("False", "InvalidBinding", message), None)
         raise TerminalError(message, reason="InvalidBinding")
-
-    # -- writes -----------------------------------------------------------------------------------
-
-    def _ref(self, entry: BindingEntry) -> ObjectRef:
-        return ObjectRef(
-            TARGET_GROUP_BINDINGS.api_version,
-            TARGET_GROUP_BINDINGS.kind,
-            entry.namespace,
-            entry.name,
-            entry.uid,
-        )
-
-    async def _set_finalizers(self, entry: BindingEntry, finalizers: tuple[str, ...]) -> None:
-        patch = {
-            "metadata": {"finalizers": list(finalizers), "resourceVersion": entry.resource_version}
-        }
-        try:
-            await self._kube.patch(
-                TARGET_GROUP_BINDINGS,
-                entry.name,
-                patch,
-                entry.namespace,
-                patch_type=PatchType.MERGE,
-            )
-        except NotFoundError:
-            return
-
-    async def _set_checkpoint(self, binding: Binding, value: str) -> None:
-        stamp = str(int(self._wall().timestamp()))
-        patch = {"metadata": {"annotations": {CHECKPOINT: value, CHECKPOINT_TIMESTAMP: stamp}}}
-        self._checkpoints[binding.key] = value
-        try:
-            await self._kube.patch(
-                TARGET_GROUP_BINDINGS,
-                binding.name,
-                patch,
-                binding.namespace,
-                patch_type=PatchType.MERGE,
-            )
-        except NotFoundError:
-            return
-
-    async def _set_pod_condition(self, change: PodConditionChange) -> None:
-        current = self._pods.get(f"{change.namespace}/{change.name}")
-        cond = change.condition
-        body: dict[str, Any] = {
-            "type": cond.type,
-            "status": cond.status,
-            "reason": cond.reason,
-            "message": cond.message,
-        }
-        before = current.condition(cond.type) if current is not None else None
-        if before is None or before.status != cond.status:
-            body["lastTransitionTime"] = _now_iso(self._wall)
-        patch = {"metadata": {"uid": change.uid}, "status": {"conditions": [body]}}
-        try:
-            await self._kube.patch(
-                PODS,
-                change.name,
-                patch,
-                change.namespace,
-                patch_type=PatchType.STRATEGIC,
-                subresource="status",
-            )
-        except NotFoundError:
-            return  # the pod is gone; nothing to gate
-        except TerminalError as exc:
-            log.info(
-                "pod_condition_skipped", pod=f"{change.namespace}/{change.name}", error=str(exc)
-            )
-
-    async def _write_status(
-        self,
-        entry: BindingEntry,
-        ready: tuple[str, str, str],
-        counts: TargetCounts | None,
-    ) -> None:
-        status, reason, message = ready
-        old = entry.ready
-        unchanged = (
-            old is not None
-            and (old.status, old.reason, old.message) == ready
-            and old.observed_generation == entry.generation
-            and entry.observed_generation == entry.generation
-            and (counts is None or entry.counts == counts)
-            and (self._networking is None or self._networking.status_current(entry.key))
-        )
-        if unchanged:
-            return
-        since = (
-            old.last_transition_time
-            if old is not None and old.status == status and old.last_transition_time
-            else _now_iso(self._wall)
-        )
-        body: dict[str, Any] = {
-            "observedGeneration": entry.generation,
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": status,
-                    "reason": reason,
-                    "message": message[:32768],
-                    "lastTransitionTime": since,
-                    "observedGeneration": entry.generation,
-                }
-            ],
-        }
-        if counts is not None:
-            body["targets"] = {
-                "desired": counts.desired,
-                "registered": counts.registered,
-                "healthy": counts.healthy,
-            }
-        # A merge patch replaces the whole list: NetworkingReady must ride along with Ready.
-        networking = (
-            None
-            if self._networking is None
-            else self._networking.status_condition(
-                entry.key, now=_now_iso(self._wall), generation=entry.generation
-            )
-        )
-        if networking is not None:
-            body["conditions"].append(networking)
-        try:
-            await self._kube.patch_status(
-                TARGET_GROUP_BINDINGS,
-                entry.name,
-                {"status": body},
-                entry.namespace,
-                patch_type=PatchType.MERGE,
-            )
-        except NotFoundError:
-            return
-        if self._networking is not None:
-            self._networking.written(entry.key)
 
 
 def _previously_desired(entry: BindingEntry, wanted: DesiredSet) -> frozenset[Target]:

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from lbc.control.bindings import CHECKPOINT
+from lbc.control.writes import CHECKPOINT
 from lbc.lab.processes import LabProcess
 
 from tests.perf.benchlab import (

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lbc.control.bindings import CHECKPOINT
+from lbc.control.writes import CHECKPOINT
 from lbc.core.binding import FINALIZER
 from lbc.core.desired import desired
 from lbc.core.ledger import DATA_KEY, configmap_name, encode
