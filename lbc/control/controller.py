@@ -81,7 +81,7 @@ class BindingController:
 
         def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
             # Pages bound the memory of the initial list: one 100,000-pod document decoded at once
-            # leaves ~5 KB per pod of freed-but-pinned arenas (docs/benchmarks.md, note 2).
+            # leaves ~5 KB per pod of freed-but-pinned arenas (README, Benchmarks, note 2).
             return Informer(
                 kube, resource, project, resync_period=resync, page_size=LIST_PAGE_SIZE, **kw
             )

@@ -1,4 +1,4 @@
-"""docs/operating.md stays true to the code: every metric and every reason it can show.
+"""README.md (operating sections) stays true to the code: every metric and every reason it can show.
 
 An operator paged at night reads the runbook, not the source. So the metrics table must list
 exactly the metrics the daemon registers, and every reason lbc can put on an Event, a condition
@@ -18,7 +18,7 @@ from lbc.observe.metrics import REGISTRY
 
 from tests.integration.manifests.layout import ROOT
 
-DOC = ROOT / "docs" / "operating.md"
+DOC = ROOT / "README.md"
 METRIC_PACKAGES = ("lbc.observe", "lbc.kube", "lbc.aws", "lbc.control", "lbc.webhook")
 REASON_PACKAGES = ("core", "control", "aws")
 # The defaults of the error base classes; every error lbc raises on purpose names its own reason.

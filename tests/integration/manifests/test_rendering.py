@@ -213,8 +213,8 @@ def test_disruption_budget_and_metrics_service_select_the_controller_pods(
 
 
 def test_the_documented_overlay_renders_with_its_settings(tmp_path: Path) -> None:
-    # The overlay an operator copies from docs/operating.md, with its placeholders filled in.
-    doc = (ROOT / "docs" / "operating.md").read_text()
+    # The overlay an operator copies from README.md, with its placeholders filled in.
+    doc = (ROOT / "README.md").read_text()
     block = doc.split("# my-cluster/kustomization.yaml\n", 1)[1].split("```", 1)[0]
     for placeholder, value in {
         "<account>": "111122223333",
