@@ -18,8 +18,9 @@ compare-and-set):
    permissions its spec could ask for stay protected on every group, and revokes elsewhere go
    on.
 3. Aggregate, then reconcile every group wanted by a binding or tracked (groups seen this
-   process, plus, discovered once, every group holding a rule tagged for this cluster and the
-   groups tagged ``kubernetes.io/cluster/<cluster>``): grant,
+   process, plus, discovered once as soon as some binding wants networking, every group
+   holding a rule tagged for this cluster and the groups tagged
+   ``kubernetes.io/cluster/<cluster>``): grant,
    adopt, then — on a fresh read — release or revoke (:func:`lbc.core.networking.diff`).
    Grants go in one call per group; when it is refused for a nonexistent source group or a
    malformed id it is split into one call per permission, so valid rules still land and the
@@ -201,8 +202,10 @@ class NetworkingManager:
 
         A binding without networking, not remembered as having had any, changes no wish; the
         groups are reconciled by the passes of bindings with networking. The first pass of the
-        process always runs, whoever asks: it is what cleans up after bindings that lost their
-        networking (or were deleted) while lbc was down.
+        process always runs, whoever asks; when some binding wants networking it discovers the
+        groups holding this cluster's rules, which cleans up after bindings that lost their
+        networking (or were deleted) while lbc was down. With no binding wanting networking it
+        makes no EC2 call (see :meth:`_apply`).
         """
         binding = entry.binding
         return (
@@ -359,14 +362,17 @@ class NetworkingManager:
             return failures
         cluster = self._cluster
         agg = aggregate(self._wishes.values())
-        if not self._discovered:
+        # Discovery costs two EC2 describes; a cluster whose bindings use no networking skips
+        # it, so a restart makes no AWS call at all. The price: a rule left by a binding that
+        # lost its networking while no lbc ran is cleaned once some binding wants networking.
+        if not self._discovered and (agg.per_group or agg.guards or self._wishes):
             try:
                 self._tracked.update(await self._groups.discover(cluster))
                 self._discovered = True
             except LbcError as exc:
                 log.warning("security_group_discovery_failed", error=str(exc))
         self._tracked.update(agg.per_group)
-        swept = self._discovered
+        swept = self._discovered or not (agg.per_group or agg.guards or self._wishes)
         for gid in sorted(self._tracked):
             wanted = agg.per_group.get(gid, frozenset())
             try:
