@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lbc.core.binding import FINALIZER, Binding, parse_binding
+from lbc.core.binding import FINALIZER, Binding, identity_fields, parse_binding
 from lbc.core.errors import TerminalError
 
 
@@ -99,13 +99,7 @@ def binding_entry(obj: Mapping[str, Any]) -> BindingEntry:
         binding, error = None, str(exc)
     observed = status.get("observedGeneration")
     return BindingEntry(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        uid=str(meta.get("uid", "")),
-        generation=int(meta.get("generation") or 0),
-        resource_version=str(meta.get("resourceVersion", "")),
-        finalizers=tuple(str(f) for f in meta.get("finalizers") or ()),
-        deleting=meta.get("deletionTimestamp") is not None,
+        **identity_fields(meta),
         binding=binding,
         error=error,
         ready=_ready(status),

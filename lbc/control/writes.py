@@ -69,35 +69,26 @@ class BindingWrites:
             entry.uid,
         )
 
-    async def set_finalizers(self, entry: BindingEntry, finalizers: tuple[str, ...]) -> None:
-        patch = {
-            "metadata": {"finalizers": list(finalizers), "resourceVersion": entry.resource_version}
-        }
+    async def _patch_binding(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        """Merge-patch the binding's metadata; a binding already gone needs nothing."""
         try:
             await self._kube.patch(
-                TARGET_GROUP_BINDINGS,
-                entry.name,
-                patch,
-                entry.namespace,
-                patch_type=PatchType.MERGE,
+                TARGET_GROUP_BINDINGS, name, patch, namespace, patch_type=PatchType.MERGE
             )
         except NotFoundError:
             return
 
+    async def set_finalizers(self, entry: BindingEntry, finalizers: tuple[str, ...]) -> None:
+        meta = {"finalizers": list(finalizers), "resourceVersion": entry.resource_version}
+        await self._patch_binding(entry.namespace, entry.name, {"metadata": meta})
+
     async def set_checkpoint(self, binding: Binding, value: str) -> None:
         stamp = str(int(self._wall().timestamp()))
-        patch = {"metadata": {"annotations": {CHECKPOINT: value, CHECKPOINT_TIMESTAMP: stamp}}}
         self._checkpoints[binding.key] = value
-        try:
-            await self._kube.patch(
-                TARGET_GROUP_BINDINGS,
-                binding.name,
-                patch,
-                binding.namespace,
-                patch_type=PatchType.MERGE,
-            )
-        except NotFoundError:
-            return
+        annotations = {CHECKPOINT: value, CHECKPOINT_TIMESTAMP: stamp}
+        await self._patch_binding(
+            binding.namespace, binding.name, {"metadata": {"annotations": annotations}}
+        )
 
     async def set_pod_condition(self, change: PodConditionChange) -> None:
         current = self._pods.get(f"{change.namespace}/{change.name}")

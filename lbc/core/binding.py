@@ -328,6 +328,22 @@ def parse_spec(spec: Mapping[str, Any]) -> BindingSpec:
     )
 
 
+def identity_fields(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The identity and lifecycle facts of an object's metadata, as :class:`Binding` holds them.
+
+    Shared with the controller's cache entry, which keeps them for bindings that fail to parse.
+    """
+    return {
+        "namespace": str(meta.get("namespace", "")),
+        "name": str(meta.get("name", "")),
+        "uid": str(meta.get("uid", "")),
+        "generation": int(meta.get("generation") or 0),
+        "resource_version": str(meta.get("resourceVersion", "")),
+        "finalizers": tuple(str(f) for f in meta.get("finalizers") or ()),
+        "deleting": meta.get("deletionTimestamp") is not None,
+    }
+
+
 def parse_binding(obj: Mapping[str, Any]) -> Binding:
     """A :class:`Binding` from a raw TargetGroupBinding (``v1beta1`` or ``v1alpha1``)."""
     meta = obj.get("metadata")
@@ -343,13 +359,7 @@ def parse_binding(obj: Mapping[str, Any]) -> Binding:
         annotations.get(CHECKPOINT_ANNOTATION) if isinstance(annotations, Mapping) else None
     )
     return Binding(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        uid=str(meta.get("uid", "")),
-        generation=int(meta.get("generation") or 0),
-        resource_version=str(meta.get("resourceVersion", "")),
-        finalizers=tuple(str(f) for f in meta.get("finalizers") or ()),
-        deleting=meta.get("deletionTimestamp") is not None,
+        **identity_fields(meta),
         checkpoint=checkpoint if isinstance(checkpoint, str) else None,
         spec=parse_spec(spec),
         spec_hash=spec_hash(spec),
