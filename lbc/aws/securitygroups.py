@@ -3,9 +3,9 @@
 :class:`SecurityGroups` is the only code that calls EC2's security-group APIs. What it
 guarantees:
 
-- **Bounded age.** ENIs per instance and rules per group are cached for at most ``ttl``
-  seconds (an instance's ENIs and a group's tags change rarely; rules change mostly through
-  lbc itself, which drops a group's entry after every change it makes). ``fresh=True`` reads
+- **Bounded age.** ENIs per instance, branch ENIs by id and rules per group are cached for
+  at most ``ttl`` seconds (ENIs and a group's tags change rarely; rules change mostly
+  through lbc itself, which drops a group's entry after every change it makes). ``fresh=True`` reads
   past the cache: revokes are decided on a fresh read, so a tag another cluster just added is
   seen.
 - **One source per rule.** Rules are read with ``DescribeSecurityGroupRules`` (rule ids and
@@ -76,6 +76,8 @@ _REASONS: Final = {
     "InvalidSecurityGroupRuleId.NotFound": (NotFoundError, "RuleNotFound"),
     "InvalidPermission.Duplicate": (TransientError, "DuplicateRule"),
     "InvalidInstanceID.NotFound": (NotFoundError, "InstanceNotFound"),
+    "InvalidNetworkInterfaceID.NotFound": (NotFoundError, "NetworkInterfaceNotFound"),
+    "InvalidNetworkInterfaceID.Malformed": (NotFoundError, "NetworkInterfaceNotFound"),
 }
 
 
@@ -119,6 +121,7 @@ class SecurityGroups:
         self._ttl = ttl
         self._clock = clock
         self._instances: dict[str, tuple[float, tuple[Eni, ...]]] = {}
+        self._interfaces: dict[str, tuple[float, Eni]] = {}
         self._groups: dict[str, tuple[float, GroupRules | None]] = {}
         self._locks: KeyedLock[str] = KeyedLock()
 
@@ -161,6 +164,52 @@ class SecurityGroups:
                 self._instances[iid] = (now, enis)
                 found[iid] = enis
         return found
+
+    async def network_interfaces(self, eni_ids: Iterable[str]) -> dict[str, Eni]:
+        """ENIs by id (pods' branch ENIs); an id EC2 does not know is absent from the result."""
+        wanted = sorted(set(eni_ids))
+        found: dict[str, Eni] = {}
+        missing: list[str] = []
+        for eni_id in wanted:
+            cached = self._interfaces.get(eni_id)
+            if cached is not None and self._fresh(cached[0]):
+                found[eni_id] = cached[1]
+            else:
+                missing.append(eni_id)
+        for start in range(0, len(missing), _ID_BATCH):
+            batch = missing[start : start + _ID_BATCH]
+            try:
+                described = await self._describe_interfaces(batch)
+            except NotFoundError:
+                # One unknown id (a pod's branch ENI just deleted) fails the whole call.
+                described = {}
+                for eni_id in batch:
+                    try:
+                        described.update(await self._describe_interfaces([eni_id]))
+                    except NotFoundError:
+                        continue
+            now = self._clock()
+            for eni_id, eni in described.items():
+                self._interfaces[eni_id] = (now, eni)
+                found[eni_id] = eni
+        return found
+
+    async def _describe_interfaces(self, ids: list[str]) -> dict[str, Eni]:
+        out: dict[str, Eni] = {}
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"NetworkInterfaceIds": ids}
+            if token:
+                params["NextToken"] = token
+            page = await self._call(
+                "DescribeNetworkInterfaces", self._ec2.describe_network_interfaces, **params
+            )
+            for raw in page.get("NetworkInterfaces", []):
+                eni = _eni(raw)
+                out[eni.eni_id] = eni
+            token = page.get("NextToken")
+            if not token:
+                return out
 
     async def _describe_instances(self, ids: list[str]) -> dict[str, tuple[Eni, ...]]:
         out: dict[str, tuple[Eni, ...]] = {}

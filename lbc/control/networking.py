@@ -8,9 +8,10 @@ compare-and-set):
 
 1. Compute the binding's :class:`~lbc.core.networking.Wishes` from its desired targets: the
    endpoint group of every target's ENI (instance targets: the node's primary ENI; ip targets:
-   the node ENI holding the pod's address or a prefix containing it), cached ENI and group
-   facts, and the expanded permissions. A deleting binding, or one whose Service is gone,
-   wishes nothing.
+   the pod's branch ENI from ``vpc.amazonaws.com/pod-eni``, else the node ENI holding the
+   pod's address or a prefix containing it), cached ENI and group facts, and the expanded
+   permissions, named ports resolved per pod from its container ports. A deleting binding,
+   or one whose Service is gone, wishes nothing.
 2. Fill in every other binding with networking that has no wishes yet, from the informer
    caches alone (its spec, Service, slices, pods and nodes). This is what makes revokes
    possible right after a restart, without waiting for every binding to pass its checkpoint.
@@ -66,8 +67,9 @@ from lbc.core.networking import (
     guards_of,
     outcome,
     primary_eni,
+    resolve_named,
 )
-from lbc.core.objects import NodeView
+from lbc.core.objects import NodeView, PodView
 from lbc.kube.client import TARGET_GROUP_BINDINGS
 from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Store
@@ -95,6 +97,8 @@ class SecurityGroupPort(Protocol):
     """What the manager needs of :class:`lbc.aws.securitygroups.SecurityGroups`."""
 
     async def instance_enis(self, instance_ids: Iterable[str]) -> dict[str, tuple[Eni, ...]]: ...
+
+    async def network_interfaces(self, eni_ids: Iterable[str]) -> dict[str, Eni]: ...
 
     async def group_tags(self, group_ids: Iterable[str]) -> dict[str, Mapping[str, str]]: ...
 
@@ -293,17 +297,39 @@ class NetworkingManager:
         )
         expansion = expand(net, pod_targets=pod_targets)
         errors = list(expansion.errors)
+        # Where each target's traffic enters: a pod's branch ENI (security groups for pods),
+        # else an ENI of its node; ``address`` None asks for the node's primary ENI.
         by_instance: dict[str, list[tuple[str, str | None]]] = {}
+        by_branch: dict[str, list[str]] = {}
+        pods: dict[str, PodView | None] = {}
         for target, facts in wanted.targets.items():
+            pod = facts.pod
+            if expansion.named:
+                pods[target.identity] = pod
+            if pod is not None and pod.branch_enis:
+                by_branch.setdefault(pod.branch_enis[0], []).append(target.identity)
+                continue
             node = self._nodes.get(facts.node_name) if facts.node_name else None
             iid = instance_id(node.provider_id) if node is not None else None
             if iid is None:
                 errors.append(f"target {target.identity}: node {facts.node_name!r} has no instance")
                 continue
-            address = None if facts.pod is None else (facts.pod.ip or target.id)
+            address = None if pod is None else (pod.ip or target.id)
             by_instance.setdefault(iid, []).append((target.identity, address))
+        eni_of: dict[str, Eni] = {}
+        if by_branch:
+            branches = await self._groups.network_interfaces(by_branch)
+            for eni_id, identities in sorted(by_branch.items()):
+                found = branches.get(eni_id)
+                if found is None:
+                    # Never the node ENI instead: the pod's traffic does not pass through it.
+                    errors.extend(
+                        f"target {identity}: branch ENI {eni_id} not found in EC2"
+                        for identity in identities
+                    )
+                    continue
+                eni_of.update(dict.fromkeys(identities, found))
         enis = await self._groups.instance_enis(by_instance) if by_instance else {}
-        chosen: dict[str, Eni] = {}
         for iid, targets in sorted(by_instance.items()):
             instance = enis.get(iid)
             if instance is None:
@@ -315,18 +341,34 @@ class NetworkingManager:
                     what = "primary ENI" if address is None else f"ENI holding {address}"
                     errors.append(f"target {identity}: no {what} on {iid}")
                     continue
-                chosen[eni.eni_id] = eni
+                eni_of[identity] = eni
+        chosen = {eni.eni_id: eni for eni in eni_of.values()}
         multi = {g for eni in chosen.values() if len(eni.groups) != 1 for g in eni.groups}
         tags = await self._groups.group_tags(multi) if multi else {}
-        endpoint: set[str] = set()
+        group_of: dict[str, str] = {}
         for eni in chosen.values():
             try:
-                endpoint.add(endpoint_group(eni, tags, cluster, self._extra_tags))
+                group_of[eni.eni_id] = endpoint_group(eni, tags, cluster, self._extra_tags)
             except NetworkingError as exc:
                 errors.append(str(exc))
+        per_group: dict[str, set[Permission]] = {}
+        for identity, eni in sorted(eni_of.items()):
+            gid = group_of.get(eni.eni_id)
+            if gid is None:
+                continue
+            perms = per_group.setdefault(gid, set(expansion.permissions))
+            if not expansion.named:
+                continue
+            pod = pods.get(identity)
+            if pod is None:
+                errors.append(f"target {identity}: no pod to resolve named ports from")
+                continue
+            resolved, missing = resolve_named(expansion.named, pod, identity)
+            perms.update(resolved)
+            errors.extend(missing)
         complete = not errors and not wanted.uncertain
         return Wishes(
-            per_group=dict.fromkeys(sorted(endpoint), expansion.permissions),
+            per_group={gid: frozenset(per_group[gid]) for gid in sorted(per_group)},
             complete=complete,
             guards=frozenset() if complete else guards_of(net),
             errors=tuple(dict.fromkeys(errors)),

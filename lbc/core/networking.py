@@ -10,8 +10,12 @@ normalised (``10.1.2.3/16`` → ``10.1.0.0/16``) because EC2 stores the canonica
 compared in the form it was written would never match what EC2 reports and would be granted
 again on every pass. Permissions are never merged into port ranges (the reference's
 "restricted" mode opens every port between two NodePorts); one rule per distinct permission.
+A named port (ip targets only) resolves per pod from its container ports, and the number
+goes to the group of that pod's ENI.
 
-**Endpoint group of an ENI.** One group: that one. Several: the single group tagged
+**Endpoint group of an ENI.** The ENI of an ip target is the pod's branch ENI when it has one
+(security groups for pods), else the node ENI holding its address or a prefix containing it;
+of an instance target, the node's primary ENI. One group: that one. Several: the single group tagged
 ``kubernetes.io/cluster/<cluster>`` that also carries every extra tag of the settings; anything
 else is an error for the bindings concerned (never a guess).
 
@@ -48,10 +52,10 @@ any more at migration time stay until an operator removes them. Rules without th
 by hand) are never revoked; when one already grants a wanted permission it counts as satisfied.
 
 **When revokes are allowed.** A binding whose wishes cannot be computed (an ENI lookup failed,
-a named port) still has a known spec: its sources, protocols and ports. Its :class:`Guard`\\ s
-protect every rule matching them on every group, so revokes elsewhere go on (the reference
-blocks every revoke in the cluster until each binding has been computed once, #4896, and
-after a restart that takes until the checkpoint cache expires).
+a named port some pod does not declare) still has a known spec: its sources, protocols and
+ports. Its :class:`Guard`\\ s protect every rule matching them on every group, so revokes
+elsewhere go on (the reference blocks every revoke in the cluster until each binding has been
+computed once, #4896, and after a restart that takes until the checkpoint cache expires).
 
 Invariants: lbc grants before it revokes; it revokes only rules tagged with its own cluster and
 no other; it never revokes a permission any binding of its cluster wants or may want.
@@ -65,6 +69,7 @@ from dataclasses import dataclass, field
 
 from lbc.core.binding import Networking
 from lbc.core.errors import TerminalError
+from lbc.core.objects import PodView
 
 SHARED_LABEL_KEY = "elbv2.k8s.aws/targetGroupBinding"
 SHARED_DESCRIPTION = f"{SHARED_LABEL_KEY}=shared"
@@ -258,24 +263,42 @@ def normalise_cidr(cidr: str) -> str:
         raise NetworkingError(f"ipBlock.cidr {cidr!r} is not a CIDR: {exc}") from None
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class NamedPort:
+    """A permission whose port is a container-port name, resolved per pod (ip targets only)."""
+
+    protocol: str
+    name: str
+    source: str
+
+    def resolve(self, port: int) -> Permission:
+        return Permission(self.protocol, port, port, self.source)
+
+
 @dataclass(frozen=True, slots=True)
 class Expansion:
-    """A binding's permissions, plus the guards standing for the parts not resolvable."""
+    """A binding's permissions, the named ports left to resolve per pod, and what failed.
+
+    ``unresolved`` guards stand for the parts that cannot be resolved at all (a named port
+    with instance targets).
+    """
 
     permissions: frozenset[Permission]
     unresolved: frozenset[Guard] = frozenset()
     errors: tuple[str, ...] = ()
+    named: frozenset[NamedPort] = frozenset()
 
 
 def expand(networking: Networking, *, pod_targets: bool) -> Expansion:
     """Every (rule, peer, port) of ``networking`` as permissions.
 
-    Named ports would resolve from the pods' container ports, which lbc's pod cache does not
-    keep: a named port is reported and guarded (every port of that source and protocol is
-    protected) instead of guessed. For instance targets a named port is an error, as in the
-    reference.
+    A named port resolves from the container ports of each target's pod, so it is returned in
+    ``named`` for :func:`resolve_named`. Without pods (instance targets) there is nothing to
+    resolve it from: it is an error, as in the reference, and guarded (every port of that
+    source and protocol is protected) instead of guessed.
     """
     perms: set[Permission] = set()
+    named: set[NamedPort] = set()
     unresolved: set[Guard] = set()
     errors: list[str] = []
     for rule in networking.ingress:
@@ -299,13 +322,40 @@ def expand(networking: Networking, *, pod_targets: bool) -> Expansion:
                     perms.add(Permission(proto, *ALL_PORTS, source))
                 elif isinstance(port.port, int):
                     perms.add(Permission(proto, port.port, port.port, source))
+                elif pod_targets:
+                    named.add(NamedPort(proto, port.port, source))
                 else:
                     unresolved.add(Guard(proto, source, None))
                     errors.append(
-                        f"named port {port.port!r} cannot be resolved"
-                        + ("" if pod_targets else ": named ports need ip targets")
+                        f"named port {port.port!r} cannot be resolved: named ports need ip targets"
                     )
-    return Expansion(frozenset(perms), frozenset(unresolved), tuple(dict.fromkeys(errors)))
+    return Expansion(
+        frozenset(perms), frozenset(unresolved), tuple(dict.fromkeys(errors)), frozenset(named)
+    )
+
+
+def resolve_named(
+    named: Iterable[NamedPort], pod: PodView, identity: str
+) -> tuple[frozenset[Permission], tuple[str, ...]]:
+    """``named`` with the numbers of ``pod``'s container ports; errors name what is missing.
+
+    Container-port names are unique within a pod, so a name resolves to one number per pod;
+    pods of one binding may still differ (a rollout changing the port), and each pod's ENI
+    group gets the number of its own pod. A name the pod does not declare is an error, never
+    a guess: the binding stays incomplete and its guards protect the rules it may want.
+    """
+    perms: set[Permission] = set()
+    errors: list[str] = []
+    for want in sorted(named):
+        number = pod.container_port(want.name)
+        if number is None:
+            errors.append(
+                f"target {identity}: pod {pod.namespace}/{pod.name} has no container port "
+                f"named {want.name!r}"
+            )
+        else:
+            perms.add(want.resolve(number))
+    return frozenset(perms), tuple(errors)
 
 
 def guards_of(networking: Networking) -> frozenset[Guard]:
@@ -506,6 +556,7 @@ __all__ = [
     "Failure",
     "GroupChanges",
     "Guard",
+    "NamedPort",
     "NetworkingError",
     "NetworkingState",
     "Permission",
@@ -523,4 +574,5 @@ __all__ = [
     "normalise_cidr",
     "outcome",
     "primary_eni",
+    "resolve_named",
 ]

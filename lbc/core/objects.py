@@ -50,6 +50,12 @@ class PodView:
     lbc writes); ``containers_ready`` is the ``ContainersReady`` condition reduced to a bool.
     ``created_ms`` is the creation timestamp in Unix milliseconds (it feeds the checkpoint
     hash exactly as LBC computes it).
+
+    ``branch_enis`` are the ids of the pod's branch ENIs (security groups for pods, from the
+    ``vpc.amazonaws.com/pod-eni`` annotation): when present, the pod's traffic enters through
+    the first of them, not through the node's ENI. ``named_ports`` are the pod's *named*
+    container ports as ``(name, port, protocol)``, for ``spec.networking`` named ports. Both
+    are ``()`` for most pods and shared between pods of a workload, so they cost a slot each.
     """
 
     namespace: str
@@ -62,6 +68,8 @@ class PodView:
     containers_ready: bool
     gate_conditions: tuple[PodCondition, ...] = ()
     deleting: bool = False
+    branch_enis: tuple[str, ...] = ()
+    named_ports: tuple[tuple[str, int, str], ...] = ()
 
     @property
     def ip(self) -> str:
@@ -69,6 +77,13 @@ class PodView:
 
     def has_gate(self, condition_type: str) -> bool:
         return condition_type in self.readiness_gates
+
+    def container_port(self, name: str) -> int | None:
+        """The number of the container port named ``name`` (names are unique in a pod)."""
+        for port_name, number, _protocol in self.named_ports:
+            if port_name == name:
+                return number
+        return None
 
     def condition(self, condition_type: str) -> PodCondition | None:
         for cond in self.gate_conditions:

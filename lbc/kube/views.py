@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
+
 from lbc.core.binding import Binding, parse_binding
 from lbc.core.desired import is_deletion_taint
 from lbc.core.ledger import LedgerState, ledger_state
@@ -83,6 +85,62 @@ def _spec(obj: Mapping[str, Any], key: str = "spec") -> Mapping[str, Any]:
     return value if isinstance(value, dict) else _EMPTY
 
 
+#: The VPC resource controller's annotation naming a pod's branch ENIs (security groups for pods).
+POD_ENI_ANNOTATION = "vpc.amazonaws.com/pod-eni"
+
+
+def branch_enis(annotations: Mapping[str, Any]) -> tuple[str, ...]:
+    """ENI ids of the ``vpc.amazonaws.com/pod-eni`` annotation; ``()`` when absent or malformed.
+
+    The value is a JSON list of objects with an ``eniId``. Anything else means no branch ENI:
+    a projection must never raise (it would stop the informer), and the pod then falls back
+    to the node ENI, which the networking pass reports if it holds no matching address.
+    """
+    raw = annotations.get(POD_ENI_ANNOTATION)
+    if not raw or not isinstance(raw, str):
+        return ()
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ()
+    if not isinstance(parsed, list):
+        return ()
+    ids = []
+    for item in parsed:
+        eni_id = item.get("eniId") if isinstance(item, dict) else None
+        if not isinstance(eni_id, str) or not eni_id:
+            return ()
+        ids.append(eni_id)
+    # Not shared: a branch ENI belongs to one pod, so sharing would only churn the table.
+    return tuple(ids)
+
+
+def named_ports(containers: Any) -> tuple[tuple[str, int, str], ...]:
+    """The named container ports of a pod spec as ``(name, port, protocol)``; others skipped.
+
+    Malformed entries are skipped rather than raised on (projections never raise). Only named
+    ports are kept: they are all ``spec.networking`` can refer to, and most pods have none.
+    """
+    if not isinstance(containers, list):
+        return ()
+    found: list[tuple[str, int, str]] = []
+    for container in containers:
+        ports = container.get("ports") if isinstance(container, dict) else None
+        if not isinstance(ports, list):
+            continue
+        for port in ports:
+            if not isinstance(port, dict):
+                continue
+            name, number = port.get("name"), port.get("containerPort")
+            if not name or not isinstance(name, str) or type(number) is not int:
+                continue
+            protocol = port.get("protocol") or "TCP"
+            if not isinstance(protocol, str):
+                continue
+            found.append((_intern(name), number, _intern(protocol)))
+    return _share(tuple(found))
+
+
 def pod_view(obj: Mapping[str, Any]) -> PodView:
     meta = _meta(obj)
     spec = _spec(obj)
@@ -98,6 +156,7 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
     readiness_gates = (
         tuple(_intern(g["conditionType"]) for g in gates if g.get("conditionType")) if gates else ()
     )
+    annotations = meta.get("annotations")
     containers_ready = False
     gate_conditions: list[PodCondition] = []
     for cond in status.get("conditions") or ():
@@ -124,6 +183,8 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
         containers_ready=containers_ready,
         gate_conditions=_share(tuple(gate_conditions)),
         deleting=meta.get("deletionTimestamp") is not None,
+        branch_enis=branch_enis(annotations) if isinstance(annotations, dict) else (),
+        named_ports=named_ports(spec.get("containers")),
     )
 
 

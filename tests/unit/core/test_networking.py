@@ -14,6 +14,7 @@ from lbc.core.networking import (
     ExistingRule,
     Failure,
     Guard,
+    NamedPort,
     NetworkingError,
     Permission,
     Wishes,
@@ -29,7 +30,9 @@ from lbc.core.networking import (
     normalise_cidr,
     outcome,
     primary_eni,
+    resolve_named,
 )
+from lbc.core.objects import PodView
 
 LB = "sg-0aaaaaaaaaaaaaaaa"
 NODE = "sg-0bbbbbbbbbbbbbbbb"
@@ -88,14 +91,47 @@ def test_malformed_cidr_fails_only_that_peer() -> None:
         normalise_cidr("10.0.0.1")
 
 
-def test_named_port_is_reported_and_guarded_never_guessed() -> None:
+def pod(*named: tuple[str, int, str], name: str = "web-1") -> PodView:
+    return PodView("shop", name, "uid", ("10.0.8.5",), "n1", 0, (), True, named_ports=named)
+
+
+def test_named_port_is_left_to_each_pod_for_ip_targets() -> None:
     got = expand(net(NetworkingPort("TCP", "http"), NetworkingPort("TCP", 9090)), pod_targets=True)
     assert got.permissions == {perm(9090)}
+    assert got.named == {NamedPort("tcp", "http", LB)}
+    assert not got.unresolved
+    assert not got.errors
+
+
+def test_named_port_with_instance_targets_is_reported_and_guarded_never_guessed() -> None:
+    got = expand(net(NetworkingPort("TCP", "http")), pod_targets=False)
+    assert not got.permissions
+    assert not got.named
     assert got.unresolved == {Guard("tcp", LB, None)}
-    assert got.errors
-    assert "http" in got.errors[0]
-    instance = expand(net(NetworkingPort("TCP", "http")), pod_targets=False)
-    assert "ip targets" in instance.errors[0]
+    assert "ip targets" in got.errors[0]
+
+
+def test_named_port_resolves_to_the_pods_own_container_port() -> None:
+    named = expand(
+        net(NetworkingPort("UDP", "dns"), NetworkingPort("TCP", "http")), pod_targets=True
+    ).named
+    perms, errors = resolve_named(named, pod(("http", 8080, "TCP"), ("dns", 53, "UDP")), "t")
+    assert perms == {perm(8080), perm(53, protocol="udp")}
+    assert errors == ()
+    # Another pod of the same binding (mid-rollout) declares another number: its own.
+    perms, _ = resolve_named(named, pod(("http", 8081, "TCP"), ("dns", 53, "UDP")), "t")
+    assert perm(8081) in perms
+    assert perm(8080) not in perms
+
+
+def test_named_port_a_pod_does_not_declare_is_an_error_not_a_guess() -> None:
+    named = frozenset({NamedPort("tcp", "http", LB)})
+    perms, errors = resolve_named(named, pod(("metrics", 9100, "TCP"), name="web-9"), "10.0.8.5:0")
+    assert perms == frozenset()
+    assert len(errors) == 1
+    assert "shop/web-9" in errors[0]
+    assert "'http'" in errors[0]
+    assert any(g.covers(perm(8080)) for g in guards_of(net(NetworkingPort("TCP", "http"))))
 
 
 def test_guards_cover_exactly_what_the_spec_could_ask_for() -> None:

@@ -39,7 +39,13 @@ def raw_pod(i: int = 0, *, gate: str = "target-health.elbv2.k8s.aws/web") -> dic
         },
         "spec": {
             "nodeName": f"ip-10-0-{i % 50}-1.eu-west-1.compute.internal",
-            "containers": [{"name": "web", "image": "web:1", "ports": [{"containerPort": 8080}]}],
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "web:1",
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                }
+            ],
             "readinessGates": [{"conditionType": gate}],
         },
         "status": {
@@ -91,6 +97,73 @@ def test_pod_view_keeps_what_desired_and_gates_read() -> None:
         ),
     )
     assert not view.deleting
+    assert view.named_ports == (("http", 8080, "TCP"),)
+    assert view.branch_enis == ()
+
+
+def test_pod_view_keeps_only_named_container_ports_shared_across_a_workload() -> None:
+    raw = raw_pod(1)
+    raw["spec"]["containers"] = [
+        {"name": "web", "ports": [{"containerPort": 80}, {"name": "http", "containerPort": 8080}]},
+        {"name": "dns", "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}]},
+        {"name": "sidecar"},
+    ]
+    a = pod_view(orjson.loads(orjson.dumps(raw)))
+    b = pod_view(orjson.loads(orjson.dumps(raw)))
+    assert a.named_ports == (("http", 8080, "TCP"), ("dns", 53, "UDP"))
+    assert a.named_ports is b.named_ports
+    assert a.container_port("dns") == 53
+    assert a.container_port("metrics") is None
+
+
+@pytest.mark.parametrize(
+    "containers",
+    [
+        "nope",
+        [None, {"ports": "x"}, {"ports": [None, {"name": 3, "containerPort": 1}]}],
+        [{"ports": [{"name": "http", "containerPort": "8080"}, {"name": "http"}]}],
+    ],
+)
+def test_malformed_container_ports_are_skipped_never_raised(containers: Any) -> None:
+    raw = raw_pod()
+    raw["spec"]["containers"] = containers
+    assert pod_view(raw).named_ports == ()
+
+
+def test_pod_eni_annotation_names_the_pods_branch_enis() -> None:
+    raw = raw_pod()
+    raw["metadata"]["annotations"]["vpc.amazonaws.com/pod-eni"] = orjson.dumps(
+        [
+            {
+                "eniId": "eni-0abc",
+                "ifAddress": "02:fe:1a:2b:3c:4d",
+                "privateIp": "10.0.8.5",
+                "vlanId": 1,
+                "subnetCidr": "10.0.0.0/20",
+            }
+        ]
+    ).decode()
+    assert pod_view(raw).branch_enis == ("eni-0abc",)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not json",
+        '{"eniId": "eni-0abc"}',
+        '[{"ifAddress": "02:fe"}]',
+        '[{"eniId": 7}]',
+        '["eni-0abc"]',
+        "[]",
+        "",
+        None,
+        42,
+    ],
+)
+def test_malformed_pod_eni_annotation_means_no_branch_eni_never_an_exception(value: Any) -> None:
+    raw = raw_pod()
+    raw["metadata"]["annotations"]["vpc.amazonaws.com/pod-eni"] = value
+    assert pod_view(raw).branch_enis == ()
 
 
 def test_pod_view_of_a_pending_pod_has_no_ip_and_is_not_ready() -> None:
