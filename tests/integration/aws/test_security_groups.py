@@ -59,8 +59,14 @@ class Cluster:
         *,
         deleting: bool = False,
         pods: dict[str, str] | None = None,
+        branch: dict[str, str] | None = None,
+        named: tuple[tuple[str, int, str], ...] = (),
     ) -> BindingEntry:
-        """Binding ``name`` with ``ingress``; targets are (id, port, node name)."""
+        """Binding ``name`` with ``ingress``; targets are (id, port, node name).
+
+        ``pods`` names the pod of each target (ip targets), ``branch`` its branch ENI id and
+        ``named`` the named container ports every pod declares.
+        """
         meta: dict[str, Any] = {"name": name, "namespace": "echoserver", "uid": f"uid-{name}"}
         if deleting:
             meta |= {"deletionTimestamp": "2026-11-24T00:00:00Z", "finalizers": ["x"]}
@@ -80,7 +86,19 @@ class Cluster:
         for tid, port, node in targets:
             pod = None
             if pods is not None:
-                pod = PodView("echoserver", pods[tid], "u", (tid,), node, 0, (), True)
+                eni = (branch[tid],) if branch and tid in branch else ()
+                pod = PodView(
+                    "echoserver",
+                    pods[tid],
+                    "u",
+                    (tid,),
+                    node,
+                    0,
+                    (),
+                    True,
+                    branch_enis=eni,
+                    named_ports=named,
+                )
             found[Target(tid, port)] = DesiredTarget(Target(tid, port), 0, node, pod)
         self.desired[entry.key] = DesiredSet(Resolution.RESOLVED, found)
         self.bindings.put(entry.key, entry)
@@ -385,6 +403,127 @@ async def test_pod_rules_land_on_the_group_of_the_eni_holding_the_pod_address(
     assert ports(await inbound(adapter, pods_group), lb) == {(8080, 8080)}
     assert await inbound(adapter, node) == []
     assert a.state(entry).ready
+
+
+async def make_branch_eni(adapter: Adapter, group: str, address: str) -> str:
+    """A branch ENI as the VPC resource controller makes one for a pod: unattached, own group."""
+    made = await adapter.ec2.create_network_interface(
+        SubnetId=adapter.network.subnets[0].subnet_id, Groups=[group], PrivateIpAddress=address
+    )
+    eni: str = made["NetworkInterface"]["NetworkInterfaceId"]
+    return eni
+
+
+async def test_pod_on_a_branch_eni_gets_the_rule_on_its_own_group_not_the_nodes(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, _ = seed
+    iid, node_ip, _eni = await make_instance(adapter, node)
+    pod_group = await make_group(adapter, "pod-sg")
+    eni = await make_branch_eni(adapter, pod_group, "10.0.8.21")
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    calls = metric_sum("lbc_aws_api_calls_total", operation="DescribeNetworkInterfaces")
+    # Same binding: one pod on a branch ENI, one host-network pod on the node's own address.
+    entry = a.put(
+        "tgb",
+        from_group(lb, 8080),
+        [("10.0.8.21", 8080, "n1"), (node_ip, 9090, "n1")],
+        pods={"10.0.8.21": "branch-pod", node_ip: "host-pod"},
+        branch={"10.0.8.21": eni},
+    )
+    await a.reconcile(entry)
+    assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
+    assert ports(await inbound(adapter, node), lb) == {(8080, 8080)}
+    assert a.state(entry).ready
+    # The host-network pod goes: the node group's rule goes with it, the branch group keeps its.
+    entry = a.put(
+        "tgb",
+        from_group(lb, 8080),
+        [("10.0.8.21", 8080, "n1")],
+        pods={"10.0.8.21": "branch-pod"},
+        branch={"10.0.8.21": eni},
+    )
+    await a.reconcile(entry)
+    assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
+    assert ports(await inbound(adapter, node), lb) == set()
+    # Branch ENIs are cached like instances: two passes, one describe.
+    after = metric_sum("lbc_aws_api_calls_total", operation="DescribeNetworkInterfaces")
+    assert after == calls + 1
+
+
+async def test_unknown_branch_eni_is_reported_and_never_replaced_by_the_node_eni(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, _ = seed
+    iid, node_ip, _eni = await make_instance(adapter, node)
+    pod_group = await make_group(adapter, "pod-sg")
+    known = await make_branch_eni(adapter, pod_group, "10.0.8.22")
+    a = cluster(adapter, "a")
+    a.add_node("n1", iid)
+    # The pod's address is the node's: a fallback to the node ENI would find it.
+    entry = a.put(
+        "tgb",
+        from_group(lb, 8080),
+        [(node_ip, 8080, "n1"), ("10.0.8.22", 8080, "n1")],
+        pods={node_ip: "gone-eni-pod", "10.0.8.22": "ok-pod"},
+        branch={node_ip: "eni-0123456789abcdef0", "10.0.8.22": known},
+    )
+    await a.reconcile(entry)
+    state = a.state(entry)
+    assert not state.ready
+    assert "eni-0123456789abcdef0 not found" in state.message
+    assert await inbound(adapter, node) == []
+    # The one unknown id does not hide the known ENI of the same describe call.
+    assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
+
+
+async def test_named_port_resolves_from_each_pods_container_ports(
+    adapter: Adapter, seed: tuple[str, str, str]
+) -> None:
+    lb, node, _ = seed
+    pod_group = await make_group(adapter, "pod-sg")
+    eni = await make_branch_eni(adapter, pod_group, "10.0.8.23")
+    a = cluster(adapter, "a")
+    ingress = [{"from": [{"securityGroup": {"groupID": lb}}], "ports": [{"port": "http"}]}]
+    entry = a.put(
+        "tgb",
+        ingress,
+        [("10.0.8.23", 8080, "n1")],
+        pods={"10.0.8.23": "p"},
+        branch={"10.0.8.23": eni},
+        named=(("metrics", 9100, "TCP"), ("http", 8080, "TCP")),
+    )
+    await a.reconcile(entry)
+    assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
+    assert a.state(entry).ready
+    # A rollout renames the port away: reported, and the rule is protected, not revoked.
+    entry = a.put(
+        "tgb",
+        ingress,
+        [("10.0.8.23", 8080, "n1")],
+        pods={"10.0.8.23": "p"},
+        branch={"10.0.8.23": eni},
+        named=(("web", 8081, "TCP"),),
+    )
+    await a.reconcile(entry)
+    state = a.state(entry)
+    assert not state.ready
+    assert "no container port named 'http'" in state.message
+    assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
+    # The port comes back under its name with a new number: the rule follows it.
+    entry = a.put(
+        "tgb",
+        ingress,
+        [("10.0.8.23", 8080, "n1")],
+        pods={"10.0.8.23": "p"},
+        branch={"10.0.8.23": eni},
+        named=(("http", 8081, "TCP"),),
+    )
+    await a.reconcile(entry)
+    assert ports(await inbound(adapter, pod_group), lb) == {(8081, 8081)}
+    assert a.state(entry).ready
+    assert await inbound(adapter, node) == []
 
 
 async def test_rule_limit_is_reported_with_the_group_and_its_count(
