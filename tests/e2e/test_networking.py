@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from lbc.lab.scenario import EXAMPLES, TGB_PATH, Cluster, World, eventually, load_yaml
 
-from tests.e2e.conftest import NS, echoserver, wait_targets, warning_reasons
+from tests.e2e.conftest import (
+    APP,
+    NS,
+    binding,
+    echoserver,
+    pod_targets,
+    wait_targets,
+    warning_reasons,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -368,3 +377,54 @@ async def test_restart_with_a_deleted_target_group_revokes_an_unwanted_rule_at_o
     # x really is failing on its target group, and its own rule is still there.
     await eventually(x_failed, timeout=15, what="x reporting its missing target group")
     assert x_rule in await rules(world, nodes)
+
+
+async def test_named_port_of_pods_on_branch_enis_opens_their_own_group_not_the_nodes(
+    world: World,
+) -> None:
+    tg = await world.target_group("echo-ip", target_type="ip")
+    lb = await world.security_group("lb")
+    a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
+    node_group = await world.security_group("nodes-a")
+    pod_group = await world.security_group("pods-a")
+    await world.place_nodes(a, node_group)
+    await a.kube.ensure_namespace(NS)
+    await a.kube.apply_service(
+        NS,
+        APP,
+        type_="ClusterIP",
+        ports=[{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        selector={"app": APP},
+    )
+    await a.kube.deploy(NS, APP, 2, container_port=8080, port_name="http")
+    # Security groups for pods: the VPC resource controller gives each pod a branch ENI in the
+    # pod's own group and names it in the pod-eni annotation.
+    for pod in a.kube.pod_names(NS, APP):
+        ip = a.kube.pod_ip(NS, pod)
+        made = await world.ec2.create_network_interface(
+            SubnetId=world.net.subnets[0].subnet_id, Groups=[pod_group], PrivateIpAddress=ip
+        )
+        eni = made["NetworkInterface"]["NetworkInterfaceId"]
+        annotation = [{"eniId": eni, "privateIp": ip, "vlanId": 1, "subnetCidr": "10.0.0.0/20"}]
+        await a.kube.request(
+            "PATCH",
+            f"/api/v1/namespaces/{NS}/pods/{pod}",
+            {"metadata": {"annotations": {"vpc.amazonaws.com/pod-eni": json.dumps(annotation)}}},
+            content_type="application/merge-patch+json",
+        )
+    ingress = [{"from": [{"securityGroup": {"groupID": lb}}], "ports": [{"port": "http"}]}]
+    name = "branch"
+    await a.apply_binding(binding(name, tg.arn, networking={"ingress": ingress}))
+    await world.start_daemon(a, env=FAST)
+
+    await wait_rules(
+        world, pod_group, {("tcp", 8080, 8080, lb): frozenset("a")}, what="the pods' own group"
+    )
+    await wait_targets(world, tg.arn, pod_targets(a), what="pods registered")
+
+    async def networking_ready() -> bool:
+        cond = await condition(a, name, "NetworkingReady")
+        return cond is not None and cond.get("status") == "True"
+
+    await eventually(networking_ready, timeout=15, what="NetworkingReady=True written")
+    assert await rules(world, node_group) == {}, "the node's group got a pod rule"
