@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
@@ -152,6 +152,7 @@ class BindingReconciler:
         self._writes = BindingWrites(kube, pods, wall=wall, networking=networking)
         self._settling: set[str] = set()
         self._states: dict[str, dict[str, int]] = {}
+        self._node_map = _StoreMap(nodes)
         self._networking = networking
 
     # -- what the triggers ask --------------------------------------------------------------------
@@ -279,8 +280,7 @@ class BindingReconciler:
         def pod(namespace: str, name: str) -> PodView | None:
             return pods.get(f"{namespace}/{name}")
 
-        nodes = {view.name: view for view in self._nodes.values()}
-        return desired(binding, service, slices, pod, nodes)
+        return desired(binding, service, slices, pod, self._node_map)
 
     def _gated_pods(self, binding: Binding) -> list[PodView]:
         return self._pods.by_index(POD_GATE_INDEX, binding.key)
@@ -506,6 +506,31 @@ class BindingReconciler:
         await self._events.emit(self._writes.ref(entry), "Warning", "InvalidBinding", message)
         await self._writes.write_status(entry, ("False", "InvalidBinding", message), None)
         raise TerminalError(message, reason="InvalidBinding")
+
+
+class _StoreMap(Mapping[str, NodeView]):
+    """A read-only mapping over the node store (keyed by node name), built once.
+
+    ip bindings only look nodes up by name; copying the whole store into a dict on every
+    reconcile would cost O(nodes) per pass.
+    """
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Store[NodeView]) -> None:
+        self._store = store
+
+    def __getitem__(self, name: str) -> NodeView:
+        view = self._store.get(name)
+        if view is None:
+            raise KeyError(name)
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store.keys())
+
+    def __len__(self) -> int:
+        return len(self._store)
 
 
 def _previously_desired(entry: BindingEntry, wanted: DesiredSet) -> frozenset[Target]:
