@@ -12,7 +12,12 @@ adds what the API server needs for safety:
 - **Bytes-unchanged writes are skipped**: the reconciler only asks for a write when the set
   changes, and :meth:`Ledgers.write` compares the encoded value as well.
 - lbc adds labels (``app.kubernetes.io/managed-by: lbc``) and an ownerReference to the binding;
-  LBC ignores both, and keeps working with the ConfigMap after a migration back.
+  LBC ignores both, and keeps working with the ConfigMap after a migration back. The owner
+  reference lets the garbage collector remove a ledger whose binding vanished without lbc (its
+  finalizer removed by hand). One caveat: a foreground-cascading deletion of the binding lets
+  the collector delete the ledger before lbc's cleanup runs; cleanup then falls back to the
+  binding's current endpoints (``core.plan``'s "guarded without a ledger" rule), so targets
+  that were no longer desired may stay registered (LBC leaks in the same situation).
 
 Writes record the resourceVersion they produced (:meth:`Ledgers.written_version`), so the
 trigger on ConfigMap changes can tell this process's own writes from someone else's.
