@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from lbc.lab.elb_scenario import BoundTargetGroup
+from lbc.lab.processes import LabProcess
 from lbc.lab.scenario import Cluster, World, eventually
 
 NS = "echoserver"
@@ -99,6 +101,20 @@ async def wait_targets(
     except TimeoutError:
         missing, extra = sorted(expected - last), sorted(last - expected)
         raise AssertionError(f"{what}: missing {missing}, unexpected {extra}") from None
+
+
+async def converged_binding(
+    world: World, group: str, replicas: int, *, env: dict[str, str] | None = None
+) -> tuple[BoundTargetGroup, Cluster, LabProcess]:
+    """Cluster ``a`` with ``replicas`` echoserver pods bound (MultiCluster, ip) to a new group
+    ``group`` by one daemon, once the group holds exactly the pods' targets."""
+    tg = await world.target_group(group, target_type="ip")
+    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
+    await echoserver(a, replicas)
+    await a.apply_binding(binding("web", tg.arn))
+    daemon = await world.start_daemon(a, env=env)
+    await wait_targets(world, tg.arn, pod_targets(a), what="converged")
+    return tg, a, daemon
 
 
 async def wait_healthy(world: World, arn: str, targets: set[str], timeout: float = 30.0) -> None:

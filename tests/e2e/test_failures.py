@@ -9,10 +9,8 @@ from lbc.lab.scenario import World, eventually
 from tests.e2e.conftest import (
     APP,
     NS,
-    POD_CIDR_A,
     Guard,
-    binding,
-    echoserver,
+    converged_binding,
     pod_targets,
     ready_condition,
     wait_targets,
@@ -25,12 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 async def test_corrupt_ledger_warns_sets_ready_false_and_deregisters_nothing(
     world: World,
 ) -> None:
-    tg = await world.target_group("corrupt", target_type="ip")
-    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
-    await echoserver(a, 3)
-    await a.apply_binding(binding("web", tg.arn))
-    await world.start_daemon(a)
-    await wait_targets(world, tg.arn, pod_targets(a), what="converged")
+    tg, a, _daemon = await converged_binding(world, "corrupt", 3)
 
     registered = pod_targets(a)
     ledger = await a.get_configmap(NS, "aws-lbc-targets-web")
@@ -64,12 +57,7 @@ async def _drift_passes(world: World, arn: str, count: int) -> bool:
 async def test_target_group_deleted_out_of_band_is_reported_and_deletion_still_completes(
     world: World,
 ) -> None:
-    tg = await world.target_group("vanishing", target_type="ip")
-    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
-    await echoserver(a, 2)
-    await a.apply_binding(binding("web", tg.arn))
-    await world.start_daemon(a)
-    await wait_targets(world, tg.arn, pod_targets(a), what="converged")
+    tg, a, _daemon = await converged_binding(world, "vanishing", 2)
 
     assert tg.listener_arn is not None
     await world.elbv2.delete_listener(ListenerArn=tg.listener_arn)
@@ -97,12 +85,7 @@ async def test_thirty_percent_throttling_still_converges_and_counts_throttles(
 ) -> None:
     assert world.control is not None
     world.control.throttle("*", fraction=0.3, service="elbv2")
-    tg = await world.target_group("throttled", target_type="ip")
-    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
-    await echoserver(a, 4)
-    await a.apply_binding(binding("web", tg.arn))
-    daemon = await world.start_daemon(a)
-    await wait_targets(world, tg.arn, pod_targets(a), what="converged under throttling")
+    tg, a, daemon = await converged_binding(world, "throttled", 4)
     await a.kube.rolling_restart(NS, APP)
     await wait_targets(world, tg.arn, pod_targets(a), what="churn under throttling")
     throttled = [c for c in world.control.calls() if c.outcome == "Throttling"]
@@ -123,12 +106,9 @@ async def test_thirty_percent_throttling_still_converges_and_counts_throttles(
 async def test_target_removed_out_of_band_is_registered_again_within_the_drift_period(
     world: World,
 ) -> None:
-    tg = await world.target_group("drift", target_type="ip")
-    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
-    await echoserver(a, 3)
-    await a.apply_binding(binding("web", tg.arn))
-    await world.start_daemon(a, env={"LBC_DRIFT_VERIFY_PERIOD": "4s"})
-    await wait_targets(world, tg.arn, pod_targets(a), what="converged")
+    tg, a, _daemon = await converged_binding(
+        world, "drift", 3, env={"LBC_DRIFT_VERIFY_PERIOD": "4s"}
+    )
 
     victim = sorted(pod_targets(a))[0]
     ip, port = victim.rsplit(":", 1)
