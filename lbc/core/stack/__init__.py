@@ -1,0 +1,1 @@
+"""Ingress -> ALB and Service -> NLB stacks as pure values (model, names, builders)."""
