@@ -66,6 +66,23 @@ def parse_duration(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+STACK_KINDS = frozenset({"ingress", "service"})
+"""The values ``LBC_STACKS`` accepts."""
+
+TRACKING_TAG_KEYS = frozenset(
+    {
+        "elbv2.k8s.aws/cluster",
+        "elbv2.k8s.aws/resource",
+        "ingress.k8s.aws/cluster",
+        "ingress.k8s.aws/stack",
+        "ingress.k8s.aws/resource",
+        "service.k8s.aws/stack",
+        "service.k8s.aws/resource",
+    }
+)
+"""Keys lbc writes itself on stack resources; no default tag may claim them."""
+
+
 class ConfigError(Exception):
     """Invalid configuration: ``str(err)`` is one line naming the variable and the reason."""
 
@@ -218,6 +235,50 @@ class Settings(BaseSettings):
         description="How often the webhook certificate files are checked for a rotation.",
     )
 
+    stacks: str = Field(
+        default="",
+        description=(
+            "Load-balancer stacks lbc builds, a comma list of `ingress` (Ingress → ALB) and "
+            "`service` (Service → NLB); empty: lbc only reconciles TargetGroupBindings."
+        ),
+    )
+    vpc_id: str | None = Field(
+        default=None,
+        description=(
+            "VPC of the cluster's load balancers, target groups and security groups; required "
+            "when `LBC_STACKS` is set (LBC's `--aws-vpc-id`)."
+        ),
+    )
+    ingress_class: str = Field(
+        default="alb",
+        description=(
+            "Value of the `kubernetes.io/ingress.class` annotation that claims an Ingress "
+            "(LBC's `--ingress-class`)."
+        ),
+    )
+    default_scheme: Literal["internal", "internet-facing"] = Field(
+        default="internal",
+        description="Scheme of a load balancer whose stack names none.",
+    )
+    default_target_type: Literal["instance", "ip"] = Field(
+        default="instance",
+        description="Target type of a generated target group whose stack names none.",
+    )
+    default_tags: str = Field(
+        default="",
+        description=(
+            "Tags (`key=value,…`) on every AWS resource of a stack; they win over the stacks' "
+            "own tags, as LBC's `--default-tags`."
+        ),
+    )
+    external_managed_tags: str = Field(
+        default="",
+        description=(
+            "Tag keys (comma list) managed outside lbc: never added or removed on stack "
+            "resources, and refused in a stack's tags."
+        ),
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _lowercase_choices(cls, data: Any) -> Any:
@@ -253,19 +314,55 @@ class Settings(BaseSettings):
         parse_tags(self.endpoint_security_group_tags)
         return self
 
+    @model_validator(mode="after")
+    def _check_stacks(self) -> Settings:
+        kinds = self.stack_kinds
+        unknown = sorted(kinds - STACK_KINDS)
+        if unknown:
+            raise ValueError(
+                f"LBC_STACKS: unknown kind {unknown[0]!r} (use a comma list of ingress, service)"
+            )
+        if kinds and not (self.cluster_name or "").strip():
+            raise ValueError(
+                "LBC_CLUSTER_NAME is required when LBC_STACKS is set: it is in every stack "
+                "tag and name, and must equal the reference controller's --cluster-name"
+            )
+        if kinds and not (self.vpc_id or "").strip():
+            raise ValueError("LBC_VPC_ID is required when LBC_STACKS is set")
+        tags = parse_tags(self.default_tags, "LBC_DEFAULT_TAGS")
+        for key in tags:
+            if key in TRACKING_TAG_KEYS:
+                raise ValueError(f"LBC_DEFAULT_TAGS: {key!r} is a tracking tag key")
+        return self
+
+    @property
+    def stack_kinds(self) -> frozenset[str]:
+        """``LBC_STACKS`` as a set (empty: stack management off)."""
+        return frozenset(filter(None, (k.strip().lower() for k in self.stacks.split(","))))
+
+    @property
+    def default_tag_map(self) -> dict[str, str]:
+        """``LBC_DEFAULT_TAGS`` as a mapping."""
+        return parse_tags(self.default_tags, "LBC_DEFAULT_TAGS")
+
+    @property
+    def external_managed_tag_keys(self) -> frozenset[str]:
+        """``LBC_EXTERNAL_MANAGED_TAGS`` as a set of keys."""
+        return frozenset(filter(None, (k.strip() for k in self.external_managed_tags.split(","))))
+
     @property
     def endpoint_group_tags(self) -> dict[str, str]:
         """``LBC_ENDPOINT_SECURITY_GROUP_TAGS`` as a mapping."""
         return parse_tags(self.endpoint_security_group_tags)
 
 
-def parse_tags(text: str) -> dict[str, str]:
+def parse_tags(text: str, var: str = "LBC_ENDPOINT_SECURITY_GROUP_TAGS") -> dict[str, str]:
     """``key=value,key2=value2`` as a mapping; raises ValueError on a token without ``=``."""
     tags: dict[str, str] = {}
     for token in filter(None, (t.strip() for t in text.split(","))):
         key, sep, value = token.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"LBC_ENDPOINT_SECURITY_GROUP_TAGS: {token!r} is not key=value")
+            raise ValueError(f"{var}: {token!r} is not key=value")
         tags[key.strip()] = value.strip()
     return tags
 

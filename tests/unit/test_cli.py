@@ -60,3 +60,12 @@ def test_version_prints_the_package_version() -> None:
     out = _lbc("version")
     assert out.returncode == 0
     assert out.stdout.strip() == f"lbc {__version__}"
+
+
+def test_stacks_without_cluster_name_exit_2_naming_the_variable() -> None:
+    out = _lbc("run", env={"LBC_STACKS": "ingress", "LBC_VPC_ID": "vpc-1"})
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "LBC_CLUSTER_NAME" in lines[0]
+    assert "Traceback" not in out.stderr

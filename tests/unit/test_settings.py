@@ -119,3 +119,52 @@ def test_readme_configuration_table_matches_the_model() -> None:
 def test_every_field_has_a_description() -> None:
     missing = [n for n, f in Settings.model_fields.items() if not f.description]
     assert missing == []
+
+
+def test_stacks_are_off_by_default() -> None:
+    settings = load_settings()
+    assert settings.stack_kinds == frozenset()
+    assert settings.ingress_class == "alb"
+    assert settings.default_scheme == "internal"
+    assert settings.default_target_type == "instance"
+
+
+def test_stacks_parse_as_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LBC_STACKS", " Ingress, service ,")
+    monkeypatch.setenv("LBC_CLUSTER_NAME", "c1")
+    monkeypatch.setenv("LBC_VPC_ID", "vpc-1")
+    assert load_settings().stack_kinds == {"ingress", "service"}
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"LBC_STACKS": "ingress", "LBC_VPC_ID": "vpc-1"}, "LBC_CLUSTER_NAME"),
+        ({"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": " ", "LBC_VPC_ID": "v"}, "LBC_CLUSTER_NAME"),
+        ({"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": "c1"}, "LBC_VPC_ID"),
+        ({"LBC_STACKS": "gateway", "LBC_CLUSTER_NAME": "c1", "LBC_VPC_ID": "v"}, "LBC_STACKS"),
+        (
+            {"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": "c1", "LBC_VPC_ID": "v",
+             "LBC_DEFAULT_TAGS": "elbv2.k8s.aws/cluster=x"},
+            "LBC_DEFAULT_TAGS",
+        ),
+        ({"LBC_DEFAULT_TAGS": "novalue"}, "LBC_DEFAULT_TAGS"),
+    ],
+)  # fmt: skip
+def test_stack_settings_refused_with_the_variable_named(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert named in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_default_and_external_tags_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LBC_DEFAULT_TAGS", "team=web, env=prod")
+    monkeypatch.setenv("LBC_EXTERNAL_MANAGED_TAGS", "cost-center, owner")
+    settings = load_settings()
+    assert settings.default_tag_map == {"team": "web", "env": "prod"}
+    assert settings.external_managed_tag_keys == {"cost-center", "owner"}

@@ -1,0 +1,419 @@
+"""Finding a stack's AWS resources the way LBC does: by tags, in the cluster's VPC, never by name.
+
+Discovery (reference §2.3, ``tagging_manager.go`` with the Resource Groups Tagging API off):
+
+- load balancers: ``DescribeLoadBalancers`` (every page), kept when ``VpcId`` is the cluster's;
+- target groups: ``DescribeTargetGroups`` (every page), same VPC filter;
+- their tags: ``DescribeTags`` in chunks of at most 20 ARNs (AWS's limit), each ARN's tags cached
+  for ``tag_ttl`` (LBC: 20 minutes), dropped when lbc itself changes them;
+- security groups: ``DescribeSecurityGroups`` filtered by ``vpc-id`` and the cluster tag keys;
+- listeners and rules of a found load balancer: ``DescribeListeners`` / ``DescribeRules`` read
+  live on every observation (they are the stack's drift), their tags through the same cache.
+
+Why the account listings are shared and cached (``list_ttl``): every stack reconcile needs them,
+and a restart with N stacks would otherwise list the account N times. Concurrent reconciles share
+one listing in flight. A cached listing may miss a resource someone else just made, so
+:meth:`StackInventory.observe` takes ``fresh=True``, and the deployer asks for it before any
+create: a create is never decided on a stale listing (that is how a duplicate stack would be born).
+
+Invariant: a resource is in a stack's :class:`~lbc.core.stack.observed.ObservedStack` only when
+its tags say this cluster and this stack (:func:`~lbc.core.stack.observed.tags_match`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, final
+
+import anyio
+
+from lbc.aws.calls import AwsCalls
+from lbc.core.errors import LbcError, NotFoundError
+from lbc.core.stack.observed import (
+    CLUSTER_TAG,
+    LEGACY_CLUSTER_TAG,
+    ObservedListener,
+    ObservedLoadBalancer,
+    ObservedRule,
+    ObservedSecurityGroup,
+    ObservedStack,
+    ObservedTargetGroup,
+    Permission,
+    canonical_actions,
+    canonical_conditions,
+    tags_match,
+)
+
+if TYPE_CHECKING:
+    from types_aiobotocore_ec2 import EC2Client
+    from types_aiobotocore_elbv2 import ElasticLoadBalancingv2Client
+
+TAGS_PER_CALL: Final = 20
+"""DescribeTags accepts at most 20 resource ARNs (AWS)."""
+DEFAULT_TAG_TTL: Final = 1200.0
+DEFAULT_LIST_TTL: Final = 30.0
+_LB_PAGE: Final = 400
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    stamp: float
+    load_balancers: tuple[Mapping[str, Any], ...]
+    target_groups: tuple[Mapping[str, Any], ...]
+    security_groups: tuple[Mapping[str, Any], ...]
+
+
+@final
+class StackInventory:
+    """The account's load balancers, target groups and security groups in one VPC, by tags."""
+
+    def __init__(
+        self,
+        elbv2: ElasticLoadBalancingv2Client,
+        ec2: EC2Client,
+        calls: AwsCalls,
+        *,
+        vpc_id: str,
+        list_ttl: float = DEFAULT_LIST_TTL,
+        tag_ttl: float = DEFAULT_TAG_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._elbv2 = elbv2
+        self._ec2 = ec2
+        self._calls = calls
+        self.vpc_id = vpc_id
+        self._list_ttl = list_ttl
+        self._tag_ttl = tag_ttl
+        self._clock = clock
+        self._listing: _Listing | None = None
+        self._listing_lock = anyio.Lock()
+        self._tags: dict[str, tuple[float, dict[str, str]]] = {}
+
+    # -- cache control (called by the writer after lbc's own changes) -----------------------------
+
+    def invalidate(self) -> None:
+        """Forget the account listing: the next observation lists again."""
+        self._listing = None
+
+    def forget_tags(self, arns: Iterable[str]) -> None:
+        for arn in arns:
+            self._tags.pop(arn, None)
+
+    def remember_tags(self, arn: str, tags: Mapping[str, str]) -> None:
+        """Tags lbc just wrote (a create carries them): no DescribeTags needed to know them."""
+        self._tags[arn] = (self._clock(), dict(tags))
+
+    # -- listings --------------------------------------------------------------------------------
+
+    async def _list(self, *, fresh: bool) -> _Listing:
+        async with self._listing_lock:
+            listing = self._listing
+            if not fresh and listing is not None and self._clock() - listing.stamp < self._list_ttl:
+                return listing
+            started = self._clock()
+            lbs = await self._pages(
+                "DescribeLoadBalancers",
+                self._elbv2.describe_load_balancers,
+                "LoadBalancers",
+                marker="Marker",
+                next_key="NextMarker",
+                PageSize=_LB_PAGE,
+            )
+            tgs = await self._pages(
+                "DescribeTargetGroups",
+                self._elbv2.describe_target_groups,
+                "TargetGroups",
+                marker="Marker",
+                next_key="NextMarker",
+                PageSize=_LB_PAGE,
+            )
+            sgs = await self._pages(
+                "DescribeSecurityGroups",
+                self._ec2.describe_security_groups,
+                "SecurityGroups",
+                marker="NextToken",
+                next_key="NextToken",
+                Filters=[
+                    {"Name": "vpc-id", "Values": [self.vpc_id]},
+                    {"Name": "tag-key", "Values": [CLUSTER_TAG, LEGACY_CLUSTER_TAG]},
+                ],
+            )
+            self._listing = _Listing(
+                started,
+                tuple(lb for lb in lbs if lb.get("VpcId") == self.vpc_id),
+                tuple(tg for tg in tgs if tg.get("VpcId") == self.vpc_id),
+                tuple(sgs),
+            )
+            return self._listing
+
+    async def _pages(
+        self,
+        operation: str,
+        method: Any,
+        key: str,
+        *,
+        marker: str,
+        next_key: str,
+        **params: Any,
+    ) -> list[Mapping[str, Any]]:
+        found: list[Mapping[str, Any]] = []
+        token: str | None = None
+        while True:
+            request = dict(params)
+            if token:
+                request[marker] = token
+            page = await self._calls.call(self._service(operation), operation, method, **request)
+            found.extend(page.get(key, []))
+            token = page.get(next_key)
+            if not token:
+                return found
+
+    @staticmethod
+    def _service(operation: str) -> str:
+        return "ec2" if operation.endswith(("SecurityGroups", "SecurityGroupRules")) else "elbv2"
+
+    async def tags_of(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Tags of ELBv2 resources, cached per ARN; an ARN AWS no longer knows maps to ``{}``."""
+        now = self._clock()
+        wanted = [
+            arn
+            for arn in dict.fromkeys(arns)
+            if (hit := self._tags.get(arn)) is None or now - hit[0] >= self._tag_ttl
+        ]
+        for start in range(0, len(wanted), TAGS_PER_CALL):
+            chunk = wanted[start : start + TAGS_PER_CALL]
+            for arn, tags in (await self._describe_tags(chunk)).items():
+                self._tags[arn] = (now, tags)
+        return {arn: dict(self._tags.get(arn, (now, {}))[1]) for arn in arns}
+
+    async def _describe_tags(self, chunk: list[str]) -> dict[str, dict[str, str]]:
+        try:
+            response = await self._calls.call(
+                "elbv2", "DescribeTags", self._elbv2.describe_tags, ResourceArns=chunk
+            )
+        except NotFoundError:
+            # One ARN of the chunk vanished since the listing (AWS fails the whole call):
+            # ask one by one, so the others still get their tags.
+            if len(chunk) == 1:
+                return {chunk[0]: {}}
+            found: dict[str, dict[str, str]] = {}
+            for arn in chunk:
+                found.update(await self._describe_tags([arn]))
+            return found
+        out: dict[str, dict[str, str]] = {arn: {} for arn in chunk}
+        for item in response.get("TagDescriptions", []):
+            out[str(item["ResourceArn"])] = {
+                str(t["Key"]): str(t.get("Value", "")) for t in item.get("Tags", [])
+            }
+        return out
+
+    # -- one stack -------------------------------------------------------------------------------
+
+    async def observe(
+        self, cluster: str, prefix: str, stack_id: str, *, fresh: bool = False
+    ) -> ObservedStack:
+        """Everything tagged for ``cluster`` and stack ``stack_id`` (see the module docstring)."""
+        listing = await self._list(fresh=fresh)
+        lb_arns = [str(lb["LoadBalancerArn"]) for lb in listing.load_balancers]
+        tg_arns = [str(tg["TargetGroupArn"]) for tg in listing.target_groups]
+        tags = await self.tags_of(lb_arns + tg_arns)
+        lbs = [
+            _load_balancer(lb, tags[str(lb["LoadBalancerArn"])])
+            for lb in listing.load_balancers
+            if tags_match(tags[str(lb["LoadBalancerArn"])], cluster, prefix, stack_id)
+        ]
+        tgs = [
+            _target_group(tg, tags[str(tg["TargetGroupArn"])])
+            for tg in listing.target_groups
+            if tags_match(tags[str(tg["TargetGroupArn"])], cluster, prefix, stack_id)
+        ]
+        sgs = [
+            sg
+            for raw in listing.security_groups
+            if tags_match((sg := _security_group(raw)).tags, cluster, prefix, stack_id)
+        ]
+        mine = {lb.arn for lb in lbs} | {tg.arn for tg in tgs}
+        listeners: dict[str, tuple[ObservedListener, ...]] = {}
+        for lb in lbs:
+            listeners[lb.arn] = await self.listeners(lb.arn)
+        return ObservedStack(
+            load_balancers=tuple(lbs),
+            target_groups=tuple(tgs),
+            security_groups=tuple(sgs),
+            listeners=listeners,
+            other_arns=frozenset(lb_arns + tg_arns) - mine,
+        )
+
+    async def backend_security_group(self, cluster: str) -> ObservedSecurityGroup | None:
+        """The cluster's shared backend group (tags cluster + ``elbv2.k8s.aws/resource``)."""
+        listing = await self._list(fresh=False)
+        for raw in listing.security_groups:
+            group = _security_group(raw)
+            if (
+                group.tags.get(CLUSTER_TAG) == cluster
+                and group.tags.get("elbv2.k8s.aws/resource") == "backend-sg"
+            ):
+                return group
+        return None
+
+    async def listeners(self, lb_arn: str) -> tuple[ObservedListener, ...]:
+        """The load balancer's listeners with their rules (default rule left out) and tags."""
+        raw_listeners = await self._pages(
+            "DescribeListeners",
+            self._elbv2.describe_listeners,
+            "Listeners",
+            marker="Marker",
+            next_key="NextMarker",
+            LoadBalancerArn=lb_arn,
+        )
+        raw_rules: dict[str, list[Mapping[str, Any]]] = {}
+        for listener in raw_listeners:
+            arn = str(listener["ListenerArn"])
+            if listener.get("Protocol") not in ("HTTP", "HTTPS"):
+                raw_rules[arn] = []
+                continue
+            page = await self._pages(
+                "DescribeRules",
+                self._elbv2.describe_rules,
+                "Rules",
+                marker="Marker",
+                next_key="NextMarker",
+                ListenerArn=arn,
+            )
+            raw_rules[arn] = [r for r in page if not r.get("IsDefault")]
+        arns = [str(li["ListenerArn"]) for li in raw_listeners] + [
+            str(r["RuleArn"]) for found in raw_rules.values() for r in found
+        ]
+        tags = await self.tags_of(arns)
+        out = []
+        for listener in raw_listeners:
+            arn = str(listener["ListenerArn"])
+            rules = tuple(
+                ObservedRule(
+                    arn=str(r["RuleArn"]),
+                    priority=int(r["Priority"]),
+                    conditions=canonical_conditions(r.get("Conditions") or []),
+                    actions=canonical_actions(r.get("Actions") or []),
+                    tags=tags[str(r["RuleArn"])],
+                )
+                for r in raw_rules[arn]
+            )
+            out.append(
+                ObservedListener(
+                    arn=arn,
+                    port=int(listener["Port"]),
+                    protocol=str(listener.get("Protocol", "")),
+                    default_actions=canonical_actions(listener.get("DefaultActions") or []),
+                    tags=tags[arn],
+                    rules=tuple(sorted(rules, key=lambda r: r.priority)),
+                )
+            )
+        return tuple(sorted(out, key=lambda li: li.port))
+
+    async def load_balancer_attributes(self, arn: str) -> dict[str, str]:
+        response = await self._calls.call(
+            "elbv2",
+            "DescribeLoadBalancerAttributes",
+            self._elbv2.describe_load_balancer_attributes,
+            LoadBalancerArn=arn,
+        )
+        return {str(a["Key"]): str(a.get("Value", "")) for a in response.get("Attributes", [])}
+
+    async def target_group_attributes(self, arn: str) -> dict[str, str]:
+        response = await self._calls.call(
+            "elbv2",
+            "DescribeTargetGroupAttributes",
+            self._elbv2.describe_target_group_attributes,
+            TargetGroupArn=arn,
+        )
+        return {str(a["Key"]): str(a.get("Value", "")) for a in response.get("Attributes", [])}
+
+    async def target_ids(self, arn: str) -> frozenset[tuple[str, int]]:
+        """The (id, port) of every target registered in the group, whatever its state."""
+        try:
+            response = await self._calls.call(
+                "elbv2",
+                "DescribeTargetHealth",
+                self._elbv2.describe_target_health,
+                TargetGroupArn=arn,
+            )
+        except LbcError as exc:
+            if isinstance(exc, NotFoundError):
+                return frozenset()
+            raise
+        return frozenset(
+            (str(d["Target"]["Id"]), int(d["Target"].get("Port", 0)))
+            for d in response.get("TargetHealthDescriptions", [])
+        )
+
+
+def _load_balancer(raw: Mapping[str, Any], tags: Mapping[str, str]) -> ObservedLoadBalancer:
+    return ObservedLoadBalancer(
+        arn=str(raw["LoadBalancerArn"]),
+        name=str(raw.get("LoadBalancerName", "")),
+        type=str(raw.get("Type", "")),
+        scheme=str(raw.get("Scheme", "")),
+        dns_name=str(raw.get("DNSName", "")),
+        vpc_id=str(raw.get("VpcId", "")),
+        ip_address_type=str(raw.get("IpAddressType", "ipv4")),
+        subnets=frozenset(
+            str(z["SubnetId"]) for z in raw.get("AvailabilityZones", []) if z.get("SubnetId")
+        ),
+        security_groups=frozenset(str(g) for g in raw.get("SecurityGroups", [])),
+        tags=dict(tags),
+    )
+
+
+_HEALTH_KEYS: Final = (
+    "HealthCheckProtocol",
+    "HealthCheckPort",
+    "HealthCheckPath",
+    "HealthCheckIntervalSeconds",
+    "HealthCheckTimeoutSeconds",
+    "HealthyThresholdCount",
+    "UnhealthyThresholdCount",
+)
+
+
+def _target_group(raw: Mapping[str, Any], tags: Mapping[str, str]) -> ObservedTargetGroup:
+    health: dict[str, Any] = {k: raw[k] for k in _HEALTH_KEYS if k in raw}
+    matcher = raw.get("Matcher") or {}
+    if matcher.get("HttpCode"):
+        health["Matcher"] = {"HttpCode": str(matcher["HttpCode"])}
+    elif matcher.get("GrpcCode"):
+        health["Matcher"] = {"GrpcCode": str(matcher["GrpcCode"])}
+    return ObservedTargetGroup(
+        arn=str(raw["TargetGroupArn"]),
+        name=str(raw.get("TargetGroupName", "")),
+        target_type=str(raw.get("TargetType", "")),
+        protocol=str(raw.get("Protocol", "")),
+        protocol_version=raw.get("ProtocolVersion"),
+        port=int(raw.get("Port", 0)),
+        vpc_id=str(raw.get("VpcId", "")),
+        ip_address_type=str(raw.get("IpAddressType", "ipv4")),
+        health_check=health,
+        tags=dict(tags),
+        load_balancer_arns=tuple(str(a) for a in raw.get("LoadBalancerArns", [])),
+    )
+
+
+def _security_group(raw: Mapping[str, Any]) -> ObservedSecurityGroup:
+    inbound: set[Permission] = set()
+    for perm in raw.get("IpPermissions", []):
+        protocol = str(perm.get("IpProtocol", ""))
+        low = int(perm.get("FromPort", -1))
+        high = int(perm.get("ToPort", -1))
+        for r in perm.get("IpRanges", []):
+            inbound.add(Permission(protocol, low, high, cidr=str(r["CidrIp"])))
+        for r in perm.get("Ipv6Ranges", []):
+            inbound.add(Permission(protocol, low, high, cidr=str(r["CidrIpv6"])))
+        for r in perm.get("UserIdGroupPairs", []):
+            inbound.add(Permission(protocol, low, high, source_group=str(r["GroupId"])))
+    return ObservedSecurityGroup(
+        group_id=str(raw["GroupId"]),
+        name=str(raw.get("GroupName", "")),
+        tags={str(t["Key"]): str(t.get("Value", "")) for t in raw.get("Tags", [])},
+        inbound=frozenset(inbound),
+    )
