@@ -154,6 +154,14 @@ class Settings(BaseSettings):
             "(one DescribeTargetHealth per group, jittered)."
         ),
     )
+    fail_open: bool = Field(
+        default=True,
+        description=(
+            "When no endpoint (ip) or node (instance) of a binding qualifies, use those on nodes "
+            "whose Ready condition is Unknown, terminating pods included (LBC's "
+            "`EndpointsFailOpen`): a network partition then keeps the targets registered."
+        ),
+    )
     resync_period: Duration = Field(
         default=0.0,
         description="Informer resync period; 0 turns resync off (the drift check covers AWS).",

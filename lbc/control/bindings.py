@@ -133,8 +133,10 @@ class BindingReconciler:
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
         networking: NetworkingManager | None = None,
+        fail_open: bool = True,
     ) -> None:
         self._kube = kube
+        self._fail_open = fail_open
         self._tgs = target_groups
         self._ledgers = ledgers
         self._events = events
@@ -280,7 +282,7 @@ class BindingReconciler:
         def pod(namespace: str, name: str) -> PodView | None:
             return pods.get(f"{namespace}/{name}")
 
-        return desired(binding, service, slices, pod, self._node_map)
+        return desired(binding, service, slices, pod, self._node_map, fail_open=self._fail_open)
 
     def _gated_pods(self, binding: Binding) -> list[PodView]:
         return self._pods.by_index(POD_GATE_INDEX, binding.key)

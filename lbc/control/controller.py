@@ -136,6 +136,7 @@ class BindingController:
             drift_verify_period=settings.drift_verify_period,
             requeue=self._queue.add_after,
             networking=self.networking,
+            fail_open=settings.fail_open,
         )
         if self.networking is not None:
             self.networking.bind(self.reconciler.desired_targets)

@@ -58,9 +58,13 @@ def sha256_b64url(data: bytes | str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(raw).digest()).rstrip(b"=").decode()
 
 
-def endpoints_hash(endpoints: Iterable[tuple[str, int, int]]) -> str:
-    """Hash of ``(id, port, creation_ms)`` triples, order-insensitive."""
-    return sha256_b64url(",".join(sorted(f"{i}:{p}:{ms}" for i, p, ms in endpoints)))
+def endpoints_hash(endpoints: Iterable[tuple[str, int]]) -> str:
+    """Hash of ``(identity, creation_ms)`` pairs, order-insensitive, duplicates kept.
+
+    ``identity`` is the target's identity string (``<id>:<port>``, or ``<id>:<port>:<server
+    id>`` for a QUIC target), so each hashed string is ``<identity>:<creation_ms>``, LBC's.
+    """
+    return sha256_b64url(",".join(sorted(f"{i}:{ms}" for i, ms in endpoints)))
 
 
 def checkpoint_value(endpoints: str, spec: str) -> str:

@@ -87,13 +87,19 @@ class DesiredSet:
     #: ``plan()`` leaves them alone, so a pod cache lagging the slice cache can never cause a
     #: deregistration.
     uncertain: frozenset[Target] = frozenset()
+    #: Every desired endpoint as the slices list it, duplicates included, for the checkpoint:
+    #: LBC hashes an endpoint once per slice that lists it, so a hash over the de-duplicated
+    #: ``targets`` would differ from the checkpoint LBC left and cost a needless full reconcile
+    #: after a switch. ``None``: hash ``targets`` (sets built by hand in tests, instance sets).
+    occurrences: tuple[DesiredTarget, ...] | None = None
 
     @property
     def keys(self) -> frozenset[Target]:
         return frozenset(self.targets)
 
     def endpoints_hash(self) -> str:
-        return endpoints_hash((t.id, t.port, d.created_ms) for t, d in self.targets.items())
+        listed = self.targets.values() if self.occurrences is None else self.occurrences
+        return endpoints_hash((d.target.identity, d.created_ms) for d in listed)
 
 
 def is_deletion_taint(taint: Taint) -> bool:
@@ -154,8 +160,29 @@ def desired_ip(
     slices: Iterable[EndpointSliceView],
     pods: PodLookup,
     nodes: Mapping[str, NodeView],
+    *,
+    fail_open: bool = True,
 ) -> DesiredSet:
-    """Desired ip targets: pod IP x the slice port that carries the Service port (SPEC §2)."""
+    """Desired ip targets: pod IP x the slice port that carries the Service port (SPEC §2).
+
+    Which endpoints count, as LBC decides it:
+
+    - a ready endpoint (``ready`` true or unset) counts, whatever its pod's node says;
+    - a not-ready one counts only when its pod's containers are ready, and then by its node:
+      Ready ``True`` and not terminating counts (a readiness-gated pod must be registered
+      before it can turn Ready); Ready ``Unknown`` makes it a *fail-open candidate*, terminating
+      or not; anything else does not count;
+    - when nothing counts and ``fail_open`` is on, the candidates are used.
+
+    Why candidates include terminating endpoints: when a partition cuts nodes off, their
+    ``Ready`` turns Unknown, the node controller marks their pods not ready and, minutes later,
+    evicts them, which marks their endpoints terminating. The pods usually still serve (the
+    partition is between the control plane and the nodes, not the load balancer), and their
+    deletion cannot complete until the kubelet is back. Dropping terminating endpoints first
+    would deregister every target of the binding at eviction time, with nothing to replace
+    them. The candidates go away when the nodes return (Ready True: terminating endpoints stop
+    counting) or when the pods are really gone from the slices.
+    """
     spec = binding.spec
     if service is None:
         return _backend_not_found(
@@ -165,8 +192,8 @@ def desired_ip(
     if svc_port is None:
         return _backend_not_found(binding, _service_port_missing(spec, service))
     family = "IPv6" if spec.ip_address_type is IPAddressType.IPV6 else "IPv4"
-    ready: dict[Target, DesiredTarget] = {}
-    unknown_node: dict[Target, DesiredTarget] = {}
+    ready: list[DesiredTarget] = []
+    unknown_node: list[DesiredTarget] = []
     unknown_pods: list[str] = []
     uncertain: set[Target] = set()
     for eps in slices:
@@ -187,14 +214,16 @@ def desired_ip(
             if ep.ready is None or ep.ready:
                 bucket = ready
             else:
-                # A not-ready endpoint still counts when its containers are ready on a Ready
-                # node: readiness-gated pods must be registered before they can turn Ready.
-                if not pod.containers_ready or ep.terminating:
+                if not pod.containers_ready:
                     continue
                 node = nodes.get(node_name)
                 if node is None:
                     continue
                 if node.ready == TRUE:
+                    # Terminating pods stay in slices since Kubernetes 1.22; on a healthy node
+                    # they are on their way out.
+                    if ep.terminating:
+                        continue
                     bucket = ready
                 elif node.ready == UNKNOWN:
                     bucket = unknown_node
@@ -202,7 +231,7 @@ def desired_ip(
                     continue
             for port in ports:
                 target = Target(ep.addresses[0], port)
-                bucket.setdefault(target, DesiredTarget(target, pod.created_ms, node_name, pod))
+                bucket.append(DesiredTarget(target, pod.created_ms, node_name, pod))
     diagnostics: list[Diagnostic] = []
     if unknown_pods:
         diagnostics.append(
@@ -214,31 +243,60 @@ def desired_ip(
                 _sample(unknown_pods),
             )
         )
-    fail_open = not ready and bool(unknown_node)
-    if fail_open:
+    used_fail_open = fail_open and not ready and bool(unknown_node)
+    candidates = _first_of_each(unknown_node)
+    if used_fail_open:
         diagnostics.append(
             Diagnostic(
                 "FailOpen",
-                f"no endpoint qualifies; using {len(unknown_node)} endpoint(s) on nodes whose "
+                f"no endpoint qualifies; using {len(candidates)} endpoint(s) on nodes whose "
                 "Ready condition is Unknown",
                 True,
-                _sample([t.identity for t in unknown_node]),
+                _sample([t.identity for t in candidates]),
             )
         )
-    chosen = unknown_node if fail_open else ready
+    elif not ready and unknown_node:
+        diagnostics.append(
+            Diagnostic(
+                "FailOpenDisabled",
+                f"no endpoint qualifies and fail-open is off; {len(candidates)} endpoint(s) on "
+                "nodes whose Ready condition is Unknown are not used",
+                True,
+                _sample([t.identity for t in candidates]),
+            )
+        )
+    listed = unknown_node if used_fail_open else ready
+    chosen = candidates if used_fail_open else _first_of_each(ready)
     return DesiredSet(
         Resolution.RESOLVED,
         chosen,
         tuple(diagnostics),
-        fail_open,
+        used_fail_open,
         frozenset(uncertain.difference(chosen)),
+        tuple(listed),
     )
 
 
+def _first_of_each(listed: Iterable[DesiredTarget]) -> dict[Target, DesiredTarget]:
+    """One entry per target, the first listing winning (the pod behind it is the same)."""
+    out: dict[Target, DesiredTarget] = {}
+    for dt in listed:
+        out.setdefault(dt.target, dt)
+    return out
+
+
 def desired_instance(
-    binding: Binding, service: ServiceView | None, nodes: Iterable[NodeView]
+    binding: Binding,
+    service: ServiceView | None,
+    nodes: Iterable[NodeView],
+    *,
+    fail_open: bool = True,
 ) -> DesiredSet:
-    """Desired instance targets: suitable Ready nodes x the Service port's nodePort."""
+    """Desired instance targets: suitable Ready nodes x the Service port's nodePort.
+
+    With ``fail_open`` (LBC's ``EndpointsFailOpen``), suitable nodes whose Ready is Unknown are
+    used when no suitable node is Ready.
+    """
     spec = binding.spec
     if service is None:
         return _backend_not_found(
@@ -273,16 +331,16 @@ def desired_instance(
             ready.append(node)
         elif node.ready == UNKNOWN:
             unknown.append(node)
-    fail_open = not ready and bool(unknown)
-    targets: dict[Target, DesiredTarget] = {}
+    used_fail_open = fail_open and not ready and bool(unknown)
+    listed: list[DesiredTarget] = []
     bad: list[str] = []
-    for node in unknown if fail_open else ready:
+    for node in unknown if used_fail_open else ready:
         iid = instance_id(node.provider_id)
         if iid is None:
             bad.append(node.name)
             continue
         target = Target(iid, svc_port.node_port)
-        targets.setdefault(target, DesiredTarget(target, node.created_ms, node.name))
+        listed.append(DesiredTarget(target, node.created_ms, node.name))
     diagnostics: list[Diagnostic] = []
     if bad:
         diagnostics.append(
@@ -294,7 +352,7 @@ def desired_instance(
                 _sample(bad),
             )
         )
-    if fail_open:
+    if used_fail_open:
         diagnostics.append(
             Diagnostic(
                 "FailOpen",
@@ -303,7 +361,23 @@ def desired_instance(
                 _sample([n.name for n in unknown]),
             )
         )
-    return DesiredSet(Resolution.RESOLVED, targets, tuple(diagnostics), fail_open)
+    elif not ready and unknown:
+        diagnostics.append(
+            Diagnostic(
+                "FailOpenDisabled",
+                f"no suitable node is Ready and fail-open is off; {len(unknown)} node(s) whose "
+                "Ready is Unknown are not used",
+                True,
+                _sample([n.name for n in unknown]),
+            )
+        )
+    return DesiredSet(
+        Resolution.RESOLVED,
+        _first_of_each(listed),
+        tuple(diagnostics),
+        used_fail_open,
+        occurrences=tuple(listed),
+    )
 
 
 def desired(
@@ -312,12 +386,14 @@ def desired(
     slices: Iterable[EndpointSliceView],
     pods: PodLookup,
     nodes: Mapping[str, NodeView],
+    *,
+    fail_open: bool = True,
 ) -> DesiredSet:
     """Dispatch on the binding's target type; an unset target type cannot be resolved."""
     if binding.spec.target_type is TargetType.IP:
-        return desired_ip(binding, service, slices, pods, nodes)
+        return desired_ip(binding, service, slices, pods, nodes, fail_open=fail_open)
     if binding.spec.target_type is TargetType.INSTANCE:
-        return desired_instance(binding, service, nodes.values())
+        return desired_instance(binding, service, nodes.values(), fail_open=fail_open)
     return _invalid(
         "TargetTypeUnknown",
         "spec.targetType is not set; it must be ip or instance (the admission webhook infers it "

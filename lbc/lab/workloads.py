@@ -32,6 +32,8 @@ import aiohttp
 import orjson
 
 SLICE_CAPACITY = 100
+#: Holds an evicted pod of an unreachable node until its kubelet (the lab) confirms.
+KUBELET_FINALIZER = "lab.lbc/kubelet"
 _JSON = "application/json"
 _MERGE = "application/merge-patch+json"
 
@@ -62,6 +64,8 @@ class _Pod:
     terminating: bool = False
     uid: str = ""
     ready: bool = False
+    #: Its node stopped reporting: the node lifecycle controller holds the pod not Ready.
+    unreachable: bool = False
 
 
 @dataclass(slots=True)
@@ -375,6 +379,65 @@ class LabCluster:
         await self._refresh_pod(pod)
         await self.sync_endpoint_slices(namespace)
 
+    # -- network partitions -------------------------------------------------------------------
+
+    def _pods_on(self, node: str) -> list[_Pod]:
+        return [p for p in self._pods.values() if p.node == node]
+
+    async def partition_node(self, name: str) -> None:
+        """The node stops reporting, as in a network partition: its ``Ready`` turns Unknown and
+        the node lifecycle controller marks its pods not Ready. ``ContainersReady`` keeps the
+        last value the kubelet reported, as in a real cluster."""
+        await self.set_node_ready(name, "Unknown")
+        for pod in self._pods_on(name):
+            pod.unreachable = True
+            await self._refresh_pod(pod)
+        for ns in {p.namespace for p in self._pods_on(name)}:
+            await self.sync_endpoint_slices(ns)
+
+    async def evict_node_pods(self, name: str) -> list[str]:
+        """Taint-based eviction of an unreachable node's pods: each is deleted, but stays with a
+        ``deletionTimestamp`` because its kubelet cannot confirm, so its endpoints turn
+        terminating. The pods leave their app (a ReplicaSet no longer counts them)."""
+        evicted = []
+        for pod in self._pods_on(name):
+            if pod.terminating:
+                continue
+            path = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}"
+            await self.request(
+                "PATCH",
+                path,
+                {"metadata": {"finalizers": [KUBELET_FINALIZER]}},
+                content_type=_MERGE,
+            )
+            await self.request("DELETE", path, ok=(200, 202))
+            pod.terminating = True
+            app = self._apps.get((pod.namespace, pod.app))
+            if app is not None and pod.name in app.pods:
+                app.pods.remove(pod.name)
+            evicted.append(pod.name)
+        for ns in {p.namespace for p in self._pods_on(name)}:
+            await self.sync_endpoint_slices(ns)
+        return evicted
+
+    async def heal_node(self, name: str) -> None:
+        """The partition ends: the node reports Ready again and its kubelet completes the
+        deletions it missed (the evicted pods go away); the other pods report as before."""
+        await self.set_node_ready(name, "True")
+        namespaces = {p.namespace for p in self._pods_on(name)}
+        for pod in self._pods_on(name):
+            if pod.terminating:
+                path = f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}"
+                await self.request(
+                    "PATCH", path, {"metadata": {"finalizers": None}}, content_type=_MERGE
+                )
+                self._pods.pop((pod.namespace, pod.name), None)
+            else:
+                pod.unreachable = False
+                await self._refresh_pod(pod)
+        for ns in namespaces:
+            await self.sync_endpoint_slices(ns)
+
     async def _refresh_pod(self, pod: _Pod) -> bool:
         current = await self.request(
             "GET", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}", ok=(200, 404)
@@ -407,7 +470,7 @@ class LabCluster:
     async def _write_pod_status(self, pod: _Pod, gate_status: Mapping[str, Any]) -> None:
         now = _now()
         gates_true = all(gate_status.get(g) == "True" for g in pod.gates)
-        pod.ready = pod.containers_ready and gates_true
+        pod.ready = pod.containers_ready and gates_true and not pod.unreachable
         cond = [
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
             {"type": "Initialized", "status": "True", "lastTransitionTime": now},

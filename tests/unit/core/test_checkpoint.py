@@ -39,7 +39,7 @@ def test_hash_is_43_chars_of_base64url_without_padding() -> None:
 
 
 def test_endpoints_hash_sorts_id_port_millis_strings_as_text() -> None:
-    endpoints = [("10.0.0.2", 8080, 1_700_000_000_000), ("10.0.0.10", 8080, 1_600_000_000_000)]
+    endpoints = [("10.0.0.2:8080", 1_700_000_000_000), ("10.0.0.10:8080", 1_600_000_000_000)]
     # "10.0.0.10:…" sorts before "10.0.0.2:…" as text.
     expected = _reference_hash("10.0.0.10:8080:1600000000000,10.0.0.2:8080:1700000000000")
     assert endpoints_hash(endpoints) == expected
@@ -47,8 +47,8 @@ def test_endpoints_hash_sorts_id_port_millis_strings_as_text() -> None:
 
 
 def test_endpoints_hash_changes_when_a_pod_is_recreated_with_the_same_ip() -> None:
-    before = endpoints_hash([("10.0.0.2", 8080, 1_700_000_000_000)])
-    after = endpoints_hash([("10.0.0.2", 8080, 1_700_000_001_000)])
+    before = endpoints_hash([("10.0.0.2:8080", 1_700_000_000_000)])
+    after = endpoints_hash([("10.0.0.2:8080", 1_700_000_001_000)])
     assert before != after
 
 

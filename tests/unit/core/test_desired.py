@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lbc.core.checkpoint import endpoints_hash
+from lbc.core.checkpoint import endpoints_hash, sha256_b64url
 from lbc.core.desired import Resolution, desired, desired_instance, desired_ip, instance_id
 from lbc.core.objects import FALSE, UNKNOWN, Taint
 
@@ -121,7 +121,7 @@ def test_same_endpoint_in_two_slices_is_one_target() -> None:
         ),
         pytest.param(False, True, None, "node-a", True, id="terminating-unset-is-not-terminating"),
         pytest.param(False, False, False, "node-a", False, id="not-ready-containers-not-ready"),
-        pytest.param(False, True, True, "node-a", False, id="not-ready-terminating"),
+        pytest.param(False, True, True, "node-a", False, id="not-ready-terminating-on-ready-node"),
         pytest.param(False, True, False, "node-f", False, id="not-ready-on-not-ready-node"),
         pytest.param(False, True, False, "node-gone", False, id="not-ready-on-unknown-node-object"),
     ],
@@ -141,6 +141,66 @@ def test_fail_open_uses_endpoints_on_unknown_nodes_when_nothing_else_qualifies()
     assert result.keys == targets("10.0.0.1:8080")
     assert result.fail_open
     assert [d.reason for d in result.diagnostics] == ["FailOpen"]
+
+
+def test_partition_keeps_terminating_endpoints_on_unknown_nodes_as_fail_open() -> None:
+    # LBC (endpoint_resolver.go): a not-ready endpoint whose containers are ready goes by its
+    # node; on an Unknown node it is a fail-open candidate whether terminating or not. This is
+    # the state after a partition: nodes Unknown, pods marked not ready, then evicted.
+    evicted = [pod(f"p{i}", f"10.0.0.{i}", node="node-u") for i in (1, 2)]
+    eps = [endpoint(p, ready=False, terminating=True) for p in evicted]
+    result = _ip([endpoint_slice(eps)], evicted)
+    assert result.keys == targets("10.0.0.1:8080", "10.0.0.2:8080")
+    assert result.fail_open
+    assert [d.reason for d in result.diagnostics] == ["FailOpen"]
+
+
+def test_partition_candidates_need_ready_containers() -> None:
+    # LBC skips a not-ready endpoint whose pod's ContainersReady is not True before it looks
+    # at the node: such a pod was not serving when the partition began.
+    p = pod("p1", "10.0.0.1", node="node-u", containers_ready=False)
+    result = _ip([endpoint_slice([endpoint(p, ready=False, terminating=True)])], [p])
+    assert result.keys == frozenset()
+    assert not result.fail_open
+
+
+def test_terminating_endpoints_stop_counting_once_their_node_is_back() -> None:
+    # The partition heals: the node is Ready again and the evicted pods' endpoints are
+    # terminating, which LBC does not count on a Ready node.
+    p = pod("p1", "10.0.0.1", node="node-a")
+    result = _ip([endpoint_slice([endpoint(p, ready=False, terminating=True)])], [p])
+    assert result.keys == frozenset()
+
+
+def test_fail_open_off_uses_no_endpoint_on_unknown_nodes() -> None:
+    # LBC with the EndpointsFailOpen feature gate off: no ready pod means no target at all.
+    u = pod("p1", "10.0.0.1", node="node-u")
+    result = desired_ip(
+        binding(),
+        SERVICE,
+        [endpoint_slice([endpoint(u, ready=False)])],
+        lookup([u]),
+        NODES,
+        fail_open=False,
+    )
+    assert result.keys == frozenset()
+    assert not result.fail_open
+    assert [d.reason for d in result.diagnostics] == ["FailOpenDisabled"]
+
+
+def test_endpoint_listed_in_two_slices_is_hashed_once_per_slice() -> None:
+    # LBC appends an endpoint to its list once per slice that lists it and hashes the list, so
+    # the checkpoint it left counts the duplicate; matching it avoids a full reconcile.
+    p = pod("p1", "10.0.0.1", created_ms=1_234_000)
+    q = pod("p2", "10.0.0.2", created_ms=1_235_000)
+    slices = [
+        endpoint_slice([endpoint(p), endpoint(q)], name="s1"),
+        endpoint_slice([endpoint(p)], name="s2"),
+    ]
+    result = _ip(slices, [p, q])
+    assert result.keys == targets("10.0.0.1:8080", "10.0.0.2:8080")
+    lbc_hash = sha256_b64url("10.0.0.1:8080:1234000,10.0.0.1:8080:1234000,10.0.0.2:8080:1235000")
+    assert result.endpoints_hash() == lbc_hash
 
 
 def test_fail_open_is_not_used_when_an_endpoint_qualifies() -> None:
@@ -176,7 +236,7 @@ def test_desired_ip_target_carries_its_pod_and_creation_time() -> None:
     assert dt.pod is p
     assert dt.created_ms == 1_234_000
     assert dt.node_name == "node-a"
-    assert result.endpoints_hash() == endpoints_hash([("10.0.0.1", 8080, 1_234_000)])
+    assert result.endpoints_hash() == endpoints_hash([("10.0.0.1:8080", 1_234_000)])
 
 
 # --- instance ---
@@ -275,6 +335,15 @@ def test_instance_fail_open_uses_unknown_nodes_when_none_is_ready() -> None:
     assert result.keys == targets("i-02:31234")
     assert result.fail_open
     assert result.diagnostics[-1].reason == "FailOpen"
+
+
+def test_instance_fail_open_off_uses_no_unknown_node() -> None:
+    nodes = [node("n2", "i-02", ready=UNKNOWN), node("n3", "i-03", ready=FALSE)]
+    b = binding(target_type="instance")
+    result = desired_instance(b, NODEPORT, nodes, fail_open=False)
+    assert result.keys == frozenset()
+    assert not result.fail_open
+    assert result.diagnostics[-1].reason == "FailOpenDisabled"
 
 
 def test_node_with_bad_provider_id_is_skipped_with_a_warning_not_failing_the_binding() -> None:
