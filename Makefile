@@ -12,15 +12,23 @@ STAMP := $(VENV)/.installed
 IMG ?= lbc:dev
 PYTEST_ARGS ?=
 
-.PHONY: help dev test lint typecheck check demo bench run manifests image clean fmt readme
+.PHONY: help dev test lint typecheck check demo bench run manifests image clean fmt readme lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+UV := $(BIN)/uv
+LOCK := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes
+
+# Everything is installed from hash-checked locks (requirements*.lock, `make lock`), then lbc and
+# the lab (lab/) editable without resolving anything.
+$(STAMP): pyproject.toml lab/pyproject.toml requirements-dev.lock
+	@echo "== installing lbc, the lab and the dev tools into $(VENV) from the locks (about a minute the first time)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		-e . -e ./lab
 	@touch $(STAMP)
 
 dev: $(STAMP) ## create .venv and install lbc editable with all extras (idempotent)
@@ -29,18 +37,18 @@ test: $(STAMP) ## run the test suite (unit, integration, e2e; not the benchmarks
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check, ruff format --check, import-linter contracts
-	$(BIN)/ruff check lbc tests
-	$(BIN)/ruff format --check lbc tests
+	$(BIN)/ruff check lbc lab tests
+	$(BIN)/ruff format --check lbc lab tests
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP) ## mypy --strict on lbc
-	$(BIN)/mypy lbc
+typecheck: $(STAMP) ## mypy --strict on lbc and the lab
+	$(BIN)/mypy lbc lab/lbc_lab
 
 check: lint typecheck test ## lint + typecheck + test
 
 fmt: $(STAMP) ## format the code and apply safe lint fixes
-	$(BIN)/ruff format lbc tests
-	$(BIN)/ruff check --fix lbc tests
+	$(BIN)/ruff format lbc lab tests
+	$(BIN)/ruff check --fix lbc lab tests
 
 demo: $(STAMP) ## the two-cluster shared target group scenario on the lab (under 60 s)
 	$(BIN)/python -m lbc demo
@@ -56,6 +64,12 @@ manifests: $(STAMP) ## render the kustomize manifests to stdout
 
 image: ## build the container image (needs a Docker engine)
 	docker build -t $(IMG) .
+
+lock: $(STAMP) ## re-resolve the three hash-pinned locks from pyproject.toml and lab/pyproject.toml
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(LOCK) pyproject.toml -o requirements.lock
+	printf 'setuptools>=68\nwheel\n' | $(LOCK) - -o requirements-build.lock
+	$(LOCK) requirements-dev.in --no-emit-package lbc --no-emit-package lbc-lab -o requirements-dev.lock
 
 readme: $(STAMP) ## regenerate the README configuration table from lbc/settings.py
 	$(BIN)/python -m lbc.settings --readme README.md

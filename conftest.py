@@ -1,3 +1,3 @@
 """Root pytest configuration: the lab's fixtures are plugins shipped in the package."""
 
-pytest_plugins = ["lbc.lab.kube_fixtures", "lbc.lab.elb_fixtures"]
+pytest_plugins = ["lbc_lab.kube_fixtures", "lbc_lab.elb_fixtures"]

@@ -11,7 +11,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Final
 
 from lbc import __version__
 from lbc.settings import ConfigError, load_settings
@@ -45,18 +47,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _demo(args.demo_args)
 
 
-def _lab(words: Sequence[str]) -> int:
-    from lbc.lab import cli as lab_cli  # noqa: PLC0415 - the lab is never loaded by the daemon
+LAB_COMMANDS: Final = "lbc.commands"
 
-    result: int = lab_cli.main(words)
-    return result
+
+def _plugin(name: str) -> Callable[[Sequence[str]], int] | None:
+    """The entry point another distribution registers for ``lbc <name>``, if installed.
+
+    The lab (``lbc-lab``, in ``lab/``) registers ``lab`` and ``demo`` here, so this package never
+    imports it: the daemon's wheel and image carry no emulator code.
+    """
+    for entry in entry_points(group=LAB_COMMANDS, name=name):
+        loaded: Callable[[Sequence[str]], int] = entry.load()
+        return loaded
+    return None
+
+
+def _lab(words: Sequence[str]) -> int:
+    return _run_plugin("lab", words)
 
 
 def _demo(words: Sequence[str]) -> int:
-    from lbc.lab import demo  # noqa: PLC0415 - the lab is never loaded by the daemon
+    return _run_plugin("demo", words)
 
-    result: int = demo.main(words)
-    return result
+
+def _run_plugin(name: str, words: Sequence[str]) -> int:
+    command = _plugin(name)
+    if command is None:
+        print(
+            f"lbc: `{name}` needs the lab, which is not installed "
+            "(`make dev`, or `pip install -e ./lab` from a source checkout)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return command(words)
 
 
 _PASS_THROUGH: dict[str, Callable[[Sequence[str]], int]] = {"lab": _lab, "demo": _demo}

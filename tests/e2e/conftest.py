@@ -1,6 +1,6 @@
 """End-to-end fixtures: lbc daemon processes against lab clusters and the lab ELBv2.
 
-Each test gets a fresh :class:`~lbc.lab.scenario.World` (its own ELBv2/EC2 process and API
+Each test gets a fresh :class:`~lbc_lab.scenario.World` (its own ELBv2/EC2 process and API
 server processes), so tests share no state. Helpers here build the echoserver workloads and
 bindings the seed document uses, and :class:`Guard` watches a set of targets for the whole of
 a test: any moment one of them is absent or draining is recorded as a violation.
@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from lbc.lab.elb_scenario import BoundTargetGroup
-from lbc.lab.processes import LabProcess
-from lbc.lab.scenario import Cluster, World, eventually
+
+from lbc_lab.elb_scenario import BoundTargetGroup
+from lbc_lab.processes import LabProcess
+from lbc_lab.scenario import Cluster, World, eventually
 
 NS = "echoserver"
 APP = "echoserver"

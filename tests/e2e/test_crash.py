@@ -13,9 +13,9 @@ import random
 
 import aiohttp
 import pytest
-from lbc.lab.processes import LabProcess
-from lbc.lab.scenario import Cluster, World, eventually
 
+from lbc_lab.processes import LabProcess
+from lbc_lab.scenario import Cluster, World, eventually
 from tests.e2e.conftest import (
     APP,
     NS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from lbc.lab.scenario import World, eventually
 
+from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import (
     APP,
     NS,

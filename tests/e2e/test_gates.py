@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lbc.lab.scenario import World, eventually
 
+from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import APP, NS, binding, echoserver, pod_targets, wait_targets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

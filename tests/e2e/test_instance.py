@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lbc.lab.elb_scenario import run_instances
-from lbc.lab.scenario import World, eventually
 
+from lbc_lab.elb_scenario import run_instances
+from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import binding, echoserver, wait_targets, warning_reasons
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

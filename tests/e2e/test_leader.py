@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from lbc.lab.scenario import Cluster, World, eventually
 
+from lbc_lab.scenario import Cluster, World, eventually
 from tests.e2e.conftest import APP, NS, binding, echoserver, pod_targets, wait_targets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from lbc.lab.scenario import World
 
+from lbc_lab.scenario import World
 from tests.e2e.conftest import (
     APP,
     NS,

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from lbc.lab.scenario import EXAMPLES, TGB_PATH, Cluster, World, eventually, load_yaml
 
+from lbc_lab.scenario import EXAMPLES, TGB_PATH, Cluster, World, eventually, load_yaml
 from tests.e2e.conftest import (
     APP,
     NS,

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from lbc.lab.processes import LabProcess, free_port
-from lbc.lab.scenario import Cluster, World, eventually
 
+from lbc_lab.processes import LabProcess, free_port
+from lbc_lab.scenario import Cluster, World, eventually
 from tests.e2e.conftest import APP, NS, POD_CIDR_A, echoserver, pod_targets, wait_targets
 from tests.integration.webhook.pki import Authority, serial_of
 

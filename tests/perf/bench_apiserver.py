@@ -22,7 +22,8 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 pytestmark = pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark")
 

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_process import LabElbProcess
-from lbc.lab.elb_scenario import Network, create_network, create_target_group, run_instances
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_process import LabElbProcess
+from lbc_lab.elb_scenario import Network, create_network, create_target_group, run_instances
 
 REPEATS = 5
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 from lbc.control.writes import CHECKPOINT
-from lbc.lab.processes import LabProcess
 
+from lbc_lab.processes import LabProcess
 from tests.perf.benchlab import (
     MUTATING,
     BenchLab,

@@ -30,11 +30,12 @@ import aiohttp
 import yaml
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from lbc.lab.apiserver import LabApiServer
-from lbc.lab.elb_control import LabElbControl
-from lbc.lab.elb_scenario import Network, create_network
-from lbc.lab.processes import LabProcess, ProcessGroup, free_port
 from prometheus_client.parser import text_string_to_metric_families
+
+from lbc_lab.apiserver import LabApiServer
+from lbc_lab.elb_control import LabElbControl
+from lbc_lab.elb_scenario import Network, create_network
+from lbc_lab.processes import LabProcess, ProcessGroup, free_port
 
 T = TypeVar("T")
 

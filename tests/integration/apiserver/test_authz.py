@@ -7,9 +7,10 @@ import json
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiServer
-from lbc.lab.apiserver.authz import RequestAttributes
-from lbc.lab.kube_fixtures import api_client_for
+
+from lbc_lab.apiserver import LabApiServer
+from lbc_lab.apiserver.authz import RequestAttributes
+from lbc_lab.kube_fixtures import api_client_for
 
 
 def read_only(attrs: RequestAttributes) -> bool:

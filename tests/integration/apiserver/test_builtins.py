@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes_asyncio import client
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 MERGE = "application/merge-patch+json"
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiControl, LabApiServerProcess
-from lbc.lab.kube_fixtures import api_client_for
+
+from lbc_lab.apiserver import LabApiControl, LabApiServerProcess
+from lbc_lab.kube_fixtures import api_client_for
 
 
 async def namespaces(kubeconfig: Path) -> list[str]:

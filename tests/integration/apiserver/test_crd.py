@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import lbc.lab.apiserver
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiServer
 
+import lbc_lab.apiserver
+from lbc_lab.apiserver import LabApiServer
 from tests.integration.apiserver.widgets import GROUP, PLURAL, widget, widget_crd
 
 HEADERS = {"Authorization": "Bearer lbc-lab-admin"}
@@ -179,7 +179,7 @@ async def test_invalid_crd_is_refused(kube_api_client: client.ApiClient) -> None
 
 
 def test_nothing_about_target_group_bindings_is_hard_coded() -> None:
-    package = Path(lbc.lab.apiserver.__file__).parent
+    package = Path(lbc_lab.apiserver.__file__).parent
     for source in package.glob("*.py"):
         text = source.read_text().lower()
         assert "targetgroupbinding" not in text, source

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 MERGE = "application/merge-patch+json"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 from kubernetes_asyncio import client
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 HEADERS = {"Authorization": "Bearer lbc-lab-admin"}
 

@@ -9,7 +9,8 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 
 async def test_fail_next_requests_of_a_verb_and_resource(

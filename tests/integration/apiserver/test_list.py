@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 
 def pod(

@@ -10,8 +10,9 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiServer
-from lbc.lab.kube_fixtures import api_client_for
+
+from lbc_lab.apiserver import LabApiServer
+from lbc_lab.kube_fixtures import api_client_for
 
 SA = "system:serviceaccount:default:lbc"
 

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from lbc.lab.apiserver import patch, schema, tables
-from lbc.lab.apiserver.names import check_name
-from lbc.lab.apiserver.selectors import parse_field_selector, parse_label_selector
-from lbc.lab.apiserver.status import ApiError, CauseList
+
+from lbc_lab.apiserver import patch, schema, tables
+from lbc_lab.apiserver.names import check_name
+from lbc_lab.apiserver.selectors import parse_field_selector, parse_label_selector
+from lbc_lab.apiserver.status import ApiError, CauseList
 
 # RFC 7386 appendix A: (target, patch, result).
 RFC7386 = [

@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from kubernetes_asyncio import client
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 PODS = 100_000
 

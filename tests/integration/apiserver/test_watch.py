@@ -13,7 +13,8 @@ import orjson
 import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 HEADERS = {"Authorization": "Bearer lbc-lab-admin"}
 

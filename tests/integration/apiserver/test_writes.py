@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-from lbc.lab.apiserver import LabApiServer
 
+from lbc_lab.apiserver import LabApiServer
 from tests.integration.apiserver.widgets import GROUP, PLURAL, widget, widget_crd
 
 MERGE = "application/merge-patch+json"

@@ -23,7 +23,8 @@ import orjson
 import pytest
 import yaml
 from lbc.app import EXIT_LEADERSHIP_LOST, EXIT_OK
-from lbc.lab.apiserver.server import LabApiServer
+
+from lbc_lab.apiserver.server import LabApiServer
 
 LEASE = "lbc-leader"
 CRD_PATH = Path(__file__).resolve().parents[3] / "manifests" / "crds" / "targetgroupbindings.yaml"

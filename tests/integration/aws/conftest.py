@@ -12,9 +12,10 @@ from lbc.aws.calls import AwsCalls
 from lbc.aws.elbv2 import TargetGroups
 from lbc.aws.session import AwsClients
 from lbc.aws.vpc import VpcDirectory
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_scenario import Network, create_network
 from lbc.settings import Settings, load_settings
+
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import Network, create_network
 
 
 @dataclass

@@ -9,7 +9,8 @@ from lbc.aws.adapter import open_aws
 from lbc.aws.elbv2 import TargetGroups, batch_progress
 from lbc.core.errors import TerminalError
 from lbc.core.targets import HealthState, Target
-from lbc.lab.elb_scenario import create_target_group
+
+from lbc_lab.elb_scenario import create_target_group
 
 from .conftest import Adapter, intervals, lab_settings, overlapping
 

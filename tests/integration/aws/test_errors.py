@@ -20,7 +20,8 @@ from lbc.core.errors import (
     TransientError,
 )
 from lbc.core.targets import Target
-from lbc.lab.elb_scenario import create_target_group
+
+from lbc_lab.elb_scenario import create_target_group
 
 from .conftest import Adapter, lab_settings, metric
 

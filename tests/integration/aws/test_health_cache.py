@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from lbc.aws.elbv2 import TargetGroups
 from lbc.core.targets import HealthState, Target
-from lbc.lab.elb_scenario import create_target_group
+
+from lbc_lab.elb_scenario import create_target_group
 
 from .conftest import Adapter
 

@@ -6,7 +6,8 @@ import itertools
 
 import anyio
 from lbc.core.targets import Target
-from lbc.lab.elb_scenario import create_target_group
+
+from lbc_lab.elb_scenario import create_target_group
 
 from .conftest import Adapter, intervals, overlapping
 

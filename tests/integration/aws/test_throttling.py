@@ -8,8 +8,9 @@ from lbc.aws.adapter import open_aws
 from lbc.aws.elbv2 import TargetGroups
 from lbc.core.errors import ThrottledError, TransientError
 from lbc.core.targets import Target
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_scenario import create_network, create_target_group
+
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import create_network, create_target_group
 
 from .conftest import lab_settings, metric_sum
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from lbc.aws.metrics import CALLS
 from lbc.core.targets import Target
-from lbc.lab.elb_scenario import create_target_group, run_instances
+
+from lbc_lab.elb_scenario import create_target_group, run_instances
 
 from .conftest import Adapter, metric
 

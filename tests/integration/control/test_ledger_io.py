@@ -10,8 +10,8 @@ from lbc.core.ledger import LedgerAbsent, LedgerPresent
 from lbc.core.targets import Target
 from lbc.kube.client import CONFIG_MAPS, NAMESPACES, KubeClient
 from lbc.kube.ledger import Ledgers
-from lbc.lab.apiserver.server import LabApiServer
 
+from lbc_lab.apiserver.server import LabApiServer
 from tests.unit.core.factories import NS, binding
 
 T1, T2 = Target("10.0.0.1", 8080), Target("10.0.0.2", 8080)

@@ -31,8 +31,9 @@ from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Store
 from lbc.kube.ledger import Ledgers
 from lbc.kube.views import endpoint_slice_view, pod_view, service_view
-from lbc.lab.apiserver.server import LabApiServer
-from lbc.lab.workloads import LabCluster
+
+from lbc_lab.apiserver.server import LabApiServer
+from lbc_lab.workloads import LabCluster
 
 NS = "shop"
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_process import LabElbProcess
-from lbc.lab.elb_scenario import Network, create_network
+
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_process import LabElbProcess
+from lbc_lab.elb_scenario import Network, create_network
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -7,8 +7,9 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_scenario import Network, create_target_group
+
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import Network, create_target_group
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -91,7 +92,7 @@ async def test_fractional_throttling_replays_identically_for_a_seed(
     # Same seed again: reset keeps the seed, so re-create the group and the rule.
     elb_lab.control.reset(seed=0)
     async with elb_lab.client("ec2") as ec2:
-        from lbc.lab.elb_scenario import create_network
+        from lbc_lab.elb_scenario import create_network
 
         tg = await create_target_group(elbv2, await create_network(ec2), "seeded")
     elb_lab.control.throttle("DescribeTargetHealth", fraction=0.5)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from lbc.core.targets import HealthState
-from lbc.lab.elb_clock import LabClock
-from lbc.lab.elb_faults import CallLog, FaultInjector, FaultRule, TokenBucket
-from lbc.lab.elb_health import HealthTiming, TargetRecord, Verdict, health_at
-from lbc.lab.elb_targets import HealthOverrides, TargetTable
+
+from lbc_lab.elb_clock import LabClock
+from lbc_lab.elb_faults import CallLog, FaultInjector, FaultRule, TokenBucket
+from lbc_lab.elb_health import HealthTiming, TargetRecord, Verdict, health_at
+from lbc_lab.elb_targets import HealthOverrides, TargetTable
 
 TIMING = HealthTiming(
     registration_seconds=10, interval=30, healthy_threshold=5, unhealthy_threshold=2

@@ -10,8 +10,9 @@ import time
 from typing import Any
 
 import pytest
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_scenario import Network, create_target_group
+
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import Network, create_target_group
 
 from .conftest import states
 

@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from lbc.lab.elb_control import LabControlError, LabElbControl
-from lbc.lab.elb_fixtures import ElbLab
+
+from lbc_lab.elb_control import LabControlError, LabElbControl
+from lbc_lab.elb_fixtures import ElbLab
 
 
 def _start(*extra: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -50,7 +51,7 @@ def test_lab_server_exits_when_its_parent_closes_stdin() -> None:
 
 
 def test_control_plane_refuses_bad_input(elb_lab_server: object) -> None:
-    from lbc.lab.elb_process import LabElbProcess
+    from lbc_lab.elb_process import LabElbProcess
 
     assert isinstance(elb_lab_server, LabElbProcess)
     control = elb_lab_server.control

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_scenario import Network, create_network, create_target_group
+
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import Network, create_network, create_target_group
 
 from .conftest import health, states
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_scenario import Network, create_network, create_target_group, run_instances
+
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import Network, create_network, create_target_group, run_instances
 
 from .conftest import states
 

@@ -16,8 +16,9 @@ from lbc.kube.client import (
     KubeClient,
     PatchType,
 )
-from lbc.lab.apiserver import LabApiServer
 from tests.integration.kube.conftest import configmap, pod
+
+from lbc_lab.apiserver import LabApiServer
 
 TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef"
 

@@ -12,10 +12,11 @@ from lbc.core.objects import PodView
 from lbc.kube.client import PODS, KubeClient
 from lbc.kube.informer import EventHandlers, Informer
 from lbc.kube.views import pod_view
-from lbc.lab.apiserver import LabApiServer
-from lbc.lab.kube_fixtures import api_client_for
 from lbc.observe.metrics import REGISTRY
 from tests.integration.kube.conftest import pod
+
+from lbc_lab.apiserver import LabApiServer
+from lbc_lab.kube_fixtures import api_client_for
 
 
 class Seen:

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from lbc.kube.client import LEASES, KubeClient
 from lbc.kube.lease import ElectionConfig, LeaderElectionLostError, LeaderElector
-from lbc.lab.apiserver import LabApiServer
+
+from lbc_lab.apiserver import LabApiServer
 
 LEASE = 2.0
 RENEW = 1.5

@@ -1,6 +1,6 @@
 """The rendered RBAC rules as data, and a recorder of the lab API server's decisions.
 
-The lab API server enforces RBAC itself (``lbc.lab.apiserver.rbac``) over the Roles and bindings
+The lab API server enforces RBAC itself (``lbc_lab.apiserver.rbac``) over the Roles and bindings
 stored in it; the tests apply the rendered manifests there and let it answer 403. What the lab
 cannot say is *which* shipped rule allowed a request. :class:`RenderedRules` models the rules of
 the manifests (same semantics: verbs, API groups, ``plural/subresource`` resources,
@@ -15,8 +15,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from lbc.lab.apiserver.authz import ADMIN_USER, Authorizer, RequestAttributes
-
+from lbc_lab.apiserver.authz import ADMIN_USER, Authorizer, RequestAttributes
 from tests.integration.manifests.layout import Obj
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import anyio
 import pytest
 import yaml
-from lbc.lab.apiserver.server import LabApiServer
 
+from lbc_lab.apiserver.server import LabApiServer
 from tests.integration.manifests.layout import (
     CRD_FILE,
     EXAMPLES,

@@ -187,6 +187,24 @@ def test_dockerfile_install_steps_give_a_working_lbc(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stdout + check.stderr
 
+    # The image carries no emulator code: the lab is a distribution of its own, and the commands
+    # it plugs in say so instead of failing with an import error.
+    site = tmp_path / "venv" / "lib"
+    assert not list(site.glob("python3*/site-packages/lbc_lab")), "the lab reached the image"
+    assert not list(site.glob("python3*/site-packages/lbc/lab")), "the lab reached the image"
+    demo = subprocess.run(
+        [str(venv_python), "-m", "lbc", "demo"],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert demo.returncode == 2
+    assert "needs the lab, which is not installed" in demo.stderr
+    assert "Traceback" not in demo.stderr
+
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])

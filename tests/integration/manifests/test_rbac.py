@@ -32,13 +32,13 @@ import aiohttp
 import anyio
 import anyio.abc
 import pytest
-from lbc.lab.apiserver.authz import ADMIN_TOKEN, RequestAttributes
-from lbc.lab.apiserver.rbac import RbacAuthorizer as LabRbac
-from lbc.lab.apiserver.server import LabApiServer
-from lbc.lab.elb_fixtures import ElbLab
-from lbc.lab.elb_scenario import create_network, create_target_group, run_instances
-from lbc.lab.workloads import LabCluster
 
+from lbc_lab.apiserver.authz import ADMIN_TOKEN, RequestAttributes
+from lbc_lab.apiserver.rbac import RbacAuthorizer as LabRbac
+from lbc_lab.apiserver.server import LabApiServer
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import create_network, create_target_group, run_instances
+from lbc_lab.workloads import LabCluster
 from tests.integration.manifests.layout import (
     CRD_FILE,
     KUBECTL,

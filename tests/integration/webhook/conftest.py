@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from lbc.lab.scenario import eventually
 from lbc.webhook.certs import ServingCertificate
 from lbc.webhook.server import WebhookServer
 
+from lbc_lab.scenario import eventually
 from tests.integration.webhook.pki import Authority
 from tests.unit.webhook.fakes import Cluster, FakeGroups
 

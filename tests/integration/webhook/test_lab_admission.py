@@ -10,11 +10,11 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from lbc.lab.apiserver.authz import ADMIN_TOKEN
-from lbc.lab.apiserver.server import LabApiServer
-from lbc.lab.processes import free_port
-from lbc.lab.scenario import CRD_PATH, load_yaml, webhook_configurations
 
+from lbc_lab.apiserver.authz import ADMIN_TOKEN
+from lbc_lab.apiserver.server import LabApiServer
+from lbc_lab.processes import free_port
+from lbc_lab.scenario import CRD_PATH, load_yaml, webhook_configurations
 from tests.integration.webhook.conftest import Running
 from tests.integration.webhook.pki import Authority
 from tests.unit.webhook.fakes import IP_ARN, VPC, service, tgb

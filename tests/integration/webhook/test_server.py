@@ -9,9 +9,9 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
-from lbc.lab.scenario import eventually
 from lbc.webhook.server import MUTATE_BINDING, VALIDATE_BINDING
 
+from lbc_lab.scenario import eventually
 from tests.integration.webhook.conftest import Running
 from tests.integration.webhook.pki import serial_of
 from tests.unit.webhook.fakes import IP_ARN, tgb
