@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", "run the reconciliation daemon (configured by LBC_* variables)", _cmd_run)
-    lab = add("lab", "run a lab emulator in the foreground: apiserver | elb", _cmd_lab)
-    lab.add_argument("lab_args", nargs="*", help="emulator (apiserver | elb) and its options")
+    lab = add("lab", "run a lab emulator or a lab world: apiserver | elb | world", _cmd_lab)
+    lab.add_argument("lab_args", nargs="*", help="apiserver | elb | world, and its options")
     demo = add("demo", "the two-cluster shared target group scenario on the lab", _cmd_demo)
     demo.add_argument("demo_args", nargs="*", help="demo options (e.g. --keep-logs DIR)")
     bench = add("bench", "run the benchmarks in tests/perf and print their figures", _cmd_bench)

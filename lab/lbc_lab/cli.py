@@ -1,4 +1,4 @@
-"""``python -m lbc lab <emulator>``: run one lab emulator in the foreground."""
+"""``python -m lbc lab <emulator>``: run one lab emulator, or a whole lab world."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from collections.abc import Callable, Sequence
 EMULATORS = {
     "apiserver": ("lbc_lab.apiserver", "Kubernetes API server emulator"),
     "elb": ("lbc_lab.elb", "ELBv2 + EC2 emulator (moto with lbc's fidelity layer)"),
+    "world": ("lbc_lab.world", "clusters, workload controllers, the ELBv2 lab, the seed's LB"),
 }
 
 
 def _usage() -> str:
-    lines = ["usage: lbc lab {apiserver,elb} [options]", "", "emulators:"]
+    lines = ["usage: lbc lab {apiserver,elb,world} [options]", "", "emulators:"]
     lines += [f"  {name:<10} {about}" for name, (_, about) in EMULATORS.items()]
     return "\n".join(lines)
 
