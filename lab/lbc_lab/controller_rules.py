@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
-
 from lbc.core.binding import InvalidBindingError, LabelSelector, parse_selector
 
 Obj = dict[str, Any]

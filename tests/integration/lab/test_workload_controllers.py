@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest_asyncio
+
 from lbc_lab.apiserver.authz import ADMIN_TOKEN
 from lbc_lab.apiserver.server import LabApiServer
 from lbc_lab.controllers import WorkloadControllers
