@@ -19,18 +19,27 @@ Drift verification: every binding is verified about every ``LBC_DRIFT_VERIFY_PER
 so a fleet of bindings spreads its describes), costing one ``DescribeTargetHealth``; a target
 removed out of band is registered again by that pass. After a restart the first verification
 is drawn from the second half of the period, so a restart costs no AWS call at all.
+
+Call budget (invariant): every pass that completes, whatever its outcome, leaves the binding's
+next look at least :data:`MIN_REQUEUE` seconds ahead, and a pass that looked at AWS with a
+fresh describe, or that has nothing to verify (its binding not live), moves the verification
+one period ahead. So a binding stuck on a terminal outcome (Service missing, corrupt ledger,
+MultiCluster disable refused) costs at most one pass per drift period until an input changes,
+and only backoff (transient failures) or progress (settling targets, readiness gates) makes it
+come back sooner. The reconciler never writes to the work queue: it says when to come back
+through ``Result.requeue_after`` or ``TerminalError.requeue_after``.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from prometheus_client import Counter, Gauge
 
+from lbc.control.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
 from lbc.control.networking import NetworkingManager
 from lbc.control.worker import Result
@@ -59,6 +68,8 @@ from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 
 SLICE_SERVICE_INDEX: Final = "service"
+MIN_REQUEUE: Final = 1.0
+"""Seconds: the earliest a completed pass asks to look at its binding again by itself."""
 POD_GATE_INDEX: Final = "gate"
 
 log = get_logger("lbc.control.bindings")
@@ -128,8 +139,7 @@ class BindingReconciler:
         nodes: Store[NodeView],
         requeue_period: float,
         drift_verify_period: float,
-        requeue: Callable[[str, float], None] = lambda _key, _delay: None,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
         networking: NetworkingManager | None = None,
@@ -147,8 +157,7 @@ class BindingReconciler:
         self._nodes = nodes
         self._requeue_period = requeue_period
         self._verify_period = drift_verify_period
-        self._requeue = requeue
-        self._monotonic = monotonic
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._rng = rng or random.Random()
         self._next_verify: dict[str, float] = {}
         self._writes = BindingWrites(kube, pods, wall=wall, networking=networking)
@@ -166,7 +175,7 @@ class BindingReconciler:
     # -- drift verification schedule --------------------------------------------------------------
 
     def _until_verify(self, key: str) -> float:
-        now = self._monotonic()
+        now = self._clock.now()
         due = self._next_verify.get(key)
         if due is None:
             due = now + self._verify_period * self._rng.uniform(0.5, 1.0)
@@ -178,7 +187,11 @@ class BindingReconciler:
 
     def _verified(self, key: str) -> None:
         jitter = self._rng.uniform(0.9, 1.1)
-        self._next_verify[key] = self._monotonic() + self._verify_period * jitter
+        self._next_verify[key] = self._clock.now() + self._verify_period * jitter
+
+    def _next_look(self, key: str) -> float:
+        """Seconds until this binding asks for its next pass (see "Call budget")."""
+        return max(MIN_REQUEUE, self._until_verify(key))
 
     def _forget(self, key: str) -> None:
         self._next_verify.pop(key, None)
@@ -225,12 +238,16 @@ class BindingReconciler:
             )
         ):
             SKIPS.inc()
-            return Result(requeue_after=self._until_verify(key))
+            return Result(requeue_after=self._next_look(key))
 
-        arn = await self._arn(binding, life)
         # Cleanup must see the group as it is: a cached view could hide targets to deregister.
         fresh = verify or life in (Lifecycle.DELETING, Lifecycle.BACKEND_GONE)
-        observed = await self._observe(arn, fresh=fresh, lifecycle=life)
+        if life is Lifecycle.UNRESOLVED:
+            # Nothing to plan against the group: no AWS call at all.
+            arn, observed = binding.spec.target_group_arn, None
+        else:
+            arn = await self._arn(binding, life)
+            observed = await self._observe(arn, fresh=fresh, lifecycle=life)
         ledger, stored = await self._ledgers.read(binding)
         decided = plan(
             binding,
@@ -264,7 +281,7 @@ class BindingReconciler:
             decided=decided,
             ledger=ledger,
             stored=stored,
-            verify=verify,
+            verify=verify or life is not Lifecycle.LIVE,
         )
 
     # -- inputs -----------------------------------------------------------------------------------
@@ -381,6 +398,7 @@ class BindingReconciler:
         stored: str | None,
         verify: bool,
     ) -> Result | None:
+        """Carry ``decided`` out; ``verify`` means a completed pass counts as a verification."""
         step = "checkpoint"
         failure: LbcError | None = None
         try:
@@ -433,11 +451,14 @@ class BindingReconciler:
         if decided.failure is not None:
             if decided.failure.transient:
                 raise TransientError(decided.failure.message, reason=decided.failure.reason)
-            self._requeue(binding.key, self._until_verify(binding.key))
-            raise TerminalError(decided.failure.message, reason=decided.failure.reason)
+            raise TerminalError(
+                decided.failure.message,
+                reason=decided.failure.reason,
+                requeue_after=self._next_look(binding.key),
+            )
         if decided.checkpoint is not None:
             await self._writes.set_checkpoint(binding, decided.checkpoint)
-        delay = self._until_verify(binding.key)
+        delay = self._next_look(binding.key)
         if decided.requeue_after is not None:
             delay = min(delay, decided.requeue_after)
         if binding.key in self._settling:

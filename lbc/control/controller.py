@@ -134,7 +134,6 @@ class BindingController:
             nodes=self.nodes.store,
             requeue_period=settings.requeue_period,
             drift_verify_period=settings.drift_verify_period,
-            requeue=self._queue.add_after,
             networking=self.networking,
             fail_open=settings.fail_open,
         )

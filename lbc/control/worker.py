@@ -4,27 +4,31 @@ The pool knows nothing about bindings. It calls a generic ``reconcile(key) -> Re
 coroutine and turns what comes back into the next queue action, with controller-runtime's
 outcome table, so the reconciler only says *what happened* and never touches the queue:
 
-================================  ==========================================  =================
-reconcile returned / raised       queue action                                ``result`` label
-================================  ==========================================  =================
-``None`` or ``Result()``          ``forget``                                  ``success``
-``Result(requeue_after=s)``       ``forget`` then ``add_after(s)``            ``requeue_after``
-``Result(requeue=True)``          ``add_rate_limited``                        ``requeue``
-``ConflictError``                 ``add`` at once (see below)                 ``requeue``
-``TerminalError``                 ``forget``, no requeue                      ``error``
-any other exception               ``add_rate_limited``                        ``error``
-``CancelledError``                propagates (``done`` still runs)            none
-================================  ==========================================  =================
+=================================  ==========================================  =================
+reconcile returned / raised        queue action                                ``result`` label
+=================================  ==========================================  =================
+``None`` or ``Result()``           ``forget``                                  ``success``
+``Result(requeue_after=s)``        ``forget`` then ``add_after(s)``            ``requeue_after``
+``Result(requeue=True)``           ``add_rate_limited``                        ``requeue``
+``ConflictError``                  ``add`` at once (see below)                 ``requeue``
+``TerminalError``                  ``forget``, no requeue                      ``error``
+``TerminalError(requeue_after=s)`` ``forget`` then ``add_after(s)``            ``error``
+any other exception                ``add_rate_limited``                        ``error``
+cancellation                       propagates (``done`` still runs)            none
+=================================  ==========================================  =================
 
 Conflicts (HTTP 409 on an optimistic-concurrency write) mean "someone wrote first, re-read and
 try again": the key is re-added at once, without backoff, and is not counted as an error. A key
 that conflicts more than ``max_conflict_retries`` times in a row falls back to the rate-limited
 path, so a writer fighting us cannot make a hot loop. Terminal errors are counted in both
 ``controller_runtime_reconcile_errors_total`` and
-``controller_runtime_terminal_reconcile_errors_total`` and are not retried: a watch event (an
-input changed) brings the key back. Exceptions that are not lbc's classified errors are also
-counted in ``controller_runtime_reconcile_panics_total`` (Python's nearest thing to a panic) and
-logged with their traceback.
+``controller_runtime_terminal_reconcile_errors_total`` and are not retried with backoff: a watch
+event (an input changed) brings the key back, or the error's ``requeue_after``. The pool is the
+only writer of keys it handles to the queue: a reconciler says when to look again through
+``Result.requeue_after`` or ``TerminalError.requeue_after``, never by adding the key itself.
+Exceptions that are not lbc's classified errors are also counted in
+``controller_runtime_reconcile_panics_total`` (Python's nearest thing to a panic) and logged
+with their traceback.
 
 Every attempt gets a fresh ``reconcile_id`` bound, with ``controller``, ``namespace`` and
 ``name``, into every log line written while it runs (:func:`lbc.observe.log.bound_context`).
@@ -285,6 +289,8 @@ class Workers(Generic[K]):
     def _on_terminal(self, key: K, err: TerminalError) -> None:
         self._conflicts.pop(key, None)
         self.queue.forget(key)
+        if err.requeue_after is not None:
+            self.queue.add_after(key, err.requeue_after)
         self._count("error")
         RECONCILE_ERRORS.labels(controller=self.controller).inc()
         TERMINAL_RECONCILE_ERRORS.labels(controller=self.controller).inc()

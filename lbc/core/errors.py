@@ -6,8 +6,8 @@ The worker maps the kind to what happens next (controller-runtime's outcome labe
   a dropped connection).
 - ``TerminalError``: retrying cannot help until an input changes (malformed binding, corrupt
   ledger, unknown target group). The binding gets a Warning event and a False ``Ready``
-  condition with ``reason``; the key is not requeued with backoff (a watch event or the drift
-  period brings it back).
+  condition with ``reason``; the key is not requeued with backoff: a watch event brings it
+  back, or ``requeue_after`` when the raiser sets it (the next drift verification).
 - ``ConflictError``: an optimistic-concurrency write lost (HTTP 409): requeue at once, re-read.
 
 ``reason`` is a CamelCase word for events and conditions (``TargetGroupNotFound``); the message
@@ -18,14 +18,25 @@ from __future__ import annotations
 
 
 class LbcError(Exception):
-    """Base of every classified lbc error."""
+    """Base of every classified lbc error.
+
+    ``requeue_after`` (seconds, positive) is the raiser's word on when to look again, so that
+    only the worker writes to the queue: the worker honours it for a ``TerminalError`` (as
+    ``Result.requeue_after`` for a success); a retryable error's next attempt is the backoff's
+    to decide. ``None`` on a terminal error waits for a watch event.
+    """
 
     reason: str = "Error"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: str | None = None, requeue_after: float | None = None
+    ) -> None:
         super().__init__(message)
         if reason is not None:
             self.reason = reason
+        if requeue_after is not None and requeue_after <= 0:
+            raise ValueError("requeue_after must be positive")
+        self.requeue_after = requeue_after
 
     @property
     def message(self) -> str:
@@ -39,7 +50,7 @@ class TransientError(LbcError):
 
 
 class TerminalError(LbcError):
-    """Not worth retrying until an input changes."""
+    """Not worth retrying until an input changes (``requeue_after``: look again anyway then)."""
 
     reason = "Terminal"
 

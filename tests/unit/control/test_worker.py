@@ -127,6 +127,23 @@ async def test_terminal_error_is_not_requeued() -> None:
         assert len(h.times("ns/a")) == 2
 
 
+async def test_terminal_error_with_requeue_after_comes_back_then_and_not_sooner() -> None:
+    async def stuck(_key: str, _attempt: int) -> Result | None:
+        raise TerminalError("Service missing", reason="BackendNotFound", requeue_after=300.0)
+
+    async with harness(stuck) as h:
+        h.queue.add("ns/a")
+        await h.clock.advance(900.0)
+        assert h.times("ns/a") == [0.0, 300.0, 600.0, 900.0]
+        assert h.queue.num_requeues("ns/a") == 0, "a terminal error must not grow the backoff"
+        assert h.counter("controller_runtime_terminal_reconcile_errors_total") == 4
+
+
+def test_terminal_error_refuses_a_requeue_that_would_loop() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        TerminalError("stuck", requeue_after=0.0)
+
+
 async def test_conflict_requeues_at_once_then_backs_off_when_it_persists() -> None:
     async def conflict(_key: str, _attempt: int) -> Result | None:
         raise ConflictError("the ledger changed under us")
