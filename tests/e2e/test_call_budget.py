@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from lbc.lab.scenario import World, eventually
 
+from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import NS, binding, ready_condition
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
