@@ -1,4 +1,4 @@
-"""The command line: ``python -m lbc {run,lab,demo,bench,version}``.
+"""The command line: ``python -m lbc {run,lab,demo,inspect,bench,version}``.
 
 Subcommands import what they need lazily, so ``lbc version`` and ``--help`` start fast and the
 daemon never loads the lab.
@@ -82,7 +82,17 @@ def _run_plugin(name: str, words: Sequence[str]) -> int:
     return command(words)
 
 
-_PASS_THROUGH: dict[str, Callable[[Sequence[str]], int]] = {"lab": _lab, "demo": _demo}
+def _inspect(words: Sequence[str]) -> int:
+    from lbc.inspect import command  # noqa: PLC0415 - AWS and Kubernetes clients load on use
+
+    return command.main(words)
+
+
+_PASS_THROUGH: dict[str, Callable[[Sequence[str]], int]] = {
+    "lab": _lab,
+    "demo": _demo,
+    "inspect": _inspect,
+}
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -122,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("lab_args", nargs="*", help="apiserver | elb | world, and its options")
     demo = add("demo", "the two-cluster shared target group scenario on the lab", _cmd_demo)
     demo.add_argument("demo_args", nargs="*", help="demo options (e.g. --keep-logs DIR)")
+    inspect = add(
+        "inspect",
+        "read-only: who owns each target of a shared group; a binding's plan now",
+        lambda args: _inspect(args.inspect_args),
+    )
+    inspect.add_argument("inspect_args", nargs="*", help="target-group ARN|NAME | binding NS/NAME")
     bench = add("bench", "run the benchmarks in tests/perf and print their figures", _cmd_bench)
     bench.add_argument("--path", default="tests/perf", help="folder of the benchmarks")
     bench.add_argument("--only", default="", help="pytest -k expression selecting benchmarks")
