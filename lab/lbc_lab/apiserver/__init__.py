@@ -42,8 +42,12 @@ Not served: other imperative generators (``create deployment|service|role...``, 
 untested: needs an editor), aggregated discovery (kubectl falls back to the legacy
 documents), protobuf responses (clients accept JSON), ``/openapi/v2``.
 
-Known approximations (a real cluster differs): built-in kinds are not schema-validated (unknown
-fields are kept even with ``fieldValidation=Strict``) and their tables show only Name and Age;
+Built-in kinds with the real server's validation, admission and printed columns: Ingress and
+IngressClass (see ``networking``, dispatched by ``builtin``).
+
+Known approximations (a real cluster differs): the other built-in kinds are not schema-validated
+(unknown fields are kept even with ``fieldValidation=Strict``) and their tables show only Name
+and Age;
 no controllers run (no garbage collection of ownerReferences, Deployments make no Pods,
 Services get no EndpointSlices); strategic merge keys come from field names, not Go types (see
 ``patch``); server-side apply tracks ownership per leaf field with lists owned whole (see

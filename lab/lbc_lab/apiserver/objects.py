@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from lbc_lab.apiserver import crds, deletion, managed, names, patch as patching, schema
+from lbc_lab.apiserver import builtin, crds, deletion, managed, names, patch as patching, schema
 from lbc_lab.apiserver.listing import ListPage, list_page
 from lbc_lab.apiserver.resources import Registry, ResourceType
 from lbc_lab.apiserver.selectors import FieldSelector, LabelSelector
@@ -365,7 +365,7 @@ class Objects:
                     "FieldValueForbidden",
                 )
                 causes.raise_if_any(rtype.kind, rtype.group, old_meta["name"])
-        new = self._admit(rtype, new, options)
+        new = self._admit(rtype, new, options, old)
         if options.field_manager:
             touched = managed.changed_paths(rtype.present(old), new)
             if touched:
@@ -449,9 +449,14 @@ class Objects:
             meta.pop("namespace", None)
         return obj
 
-    def _admit(self, rtype: ResourceType, obj: Obj, options: WriteOptions) -> Obj:
-        """Validate names and labels, apply the CRD schema (default, prune, validate)."""
+    def _admit(
+        self, rtype: ResourceType, obj: Obj, options: WriteOptions, old: Obj | None = None
+    ) -> Obj:
+        """Validate names and labels, apply the CRD schema (default, prune, validate); built-in
+        kinds get their own admission (``builtin``; ``old`` None means a create)."""
         meta = obj["metadata"]
+        if not rtype.custom:
+            builtin.mutate(rtype.storage, obj, old, lambda s: self.store.iter_objects(s, None))
         # Built-in defaulting the real server does that clients come to rely on.
         if rtype.storage == _NAMESPACES:
             meta["labels"] = {**(meta.get("labels") or {}), _NS_NAME_LABEL: meta["name"]}
@@ -471,7 +476,12 @@ class Objects:
                     + ", ".join(f'unknown field "{d}"' for d in dropped)
                 )
             options.warnings.extend(f'unknown field "{d}"' for d in dropped)
-            schema.validate(rtype.schema, obj, "", causes)
+            if rtype.custom:
+                schema.validate(rtype.schema, obj, "", causes)
+            else:
+                obj = builtin.decode(rtype.kind, rtype.version, rtype.schema, obj)
+        if not rtype.custom:
+            builtin.validate(rtype.storage, obj, old, causes)
         if rtype.storage == _CRDS:
             crds.validate(obj, causes)
         causes.raise_if_any(rtype.kind, rtype.group, meta["name"])

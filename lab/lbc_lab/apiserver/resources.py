@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lbc_lab.apiserver import networking
+
 Obj = dict[str, Any]
 
 _BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
@@ -25,6 +27,8 @@ class PrinterColumn:
     description: str = ""
     format: str = ""
     priority: int = 0
+    #: Computes the cell instead of ``json_path`` (built-in kinds' printers format values).
+    compute: Callable[[Obj], Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,17 +265,7 @@ def builtin_types() -> list[ResourceType]:
             subresources=_STATUS,
             tracks_generation=True,
         ),
-        ResourceType(
-            "networking.k8s.io",
-            "v1",
-            "ingresses",
-            "ingress",
-            "Ingress",
-            True,
-            ("ing",),
-            subresources=_STATUS,
-            tracks_generation=True,
-        ),
+        *_networking_types(),
         ResourceType(
             "policy",
             "v1",
@@ -315,6 +309,59 @@ def builtin_types() -> list[ResourceType]:
             False,
             ("api-extensions",),
             tracks_generation=True,
+        ),
+    ]
+
+
+def _computed(name: str, compute: Callable[[Obj], Any], description: str) -> PrinterColumn:
+    return PrinterColumn(name, "string", "", description, compute=compute)
+
+
+_AGE = PrinterColumn(
+    "Age",
+    "date",
+    ".metadata.creationTimestamp",
+    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+)
+
+
+def _networking_types() -> list[ResourceType]:
+    """Ingress (with status) and IngressClass, validated as the real server does (networking)."""
+    n = networking
+    return [
+        ResourceType(
+            "networking.k8s.io",
+            "v1",
+            "ingresses",
+            "ingress",
+            "Ingress",
+            True,
+            ("ing",),
+            subresources=_STATUS,
+            tracks_generation=True,
+            schema=n.INGRESS_SCHEMA,
+            printer_columns=(
+                _computed("Class", n.ingress_class_cell, "The IngressClass of this Ingress"),
+                _computed("Hosts", n.ingress_hosts_cell, "Hosts the rules match"),
+                _computed("Address", n.load_balancer_cell, "Where the load balancer answers"),
+                _computed("Ports", n.ingress_ports_cell, "Ports the Ingress serves"),
+                _AGE,
+            ),
+        ),
+        ResourceType(
+            "networking.k8s.io",
+            "v1",
+            "ingressclasses",
+            "ingressclass",
+            "IngressClass",
+            False,
+            tracks_generation=True,
+            schema=n.INGRESS_CLASS_SCHEMA,
+            printer_columns=(
+                _computed("Controller", n.class_controller_cell, "The controller of the class"),
+                _computed("Parameters", n.class_parameters_cell, "The class's parameters"),
+                _AGE,
+            ),
         ),
     ]
 

@@ -2,8 +2,8 @@
 
 kubectl asks for ``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints what the server
 returns. Custom resources get Name plus their CRD's additionalPrinterColumns (Name and Age when
-the CRD declares none, as the real server defaults them); built-ins get Name and Age (the real
-server's richer per-kind columns are not reproduced).
+the CRD declares none, as the real server defaults them); built-ins get Name and Age, except
+the kinds whose printers the lab reproduces with computed columns (``PrinterColumn.compute``).
 
 JSONPath support: ``.a.b``, ``[n]``, ``[*]``, and ``[?(@.key=="value")]`` filters; several
 results are joined with commas.
@@ -119,6 +119,8 @@ def human_age(since: datetime, now: datetime) -> str:
 
 
 def _cell(col: PrinterColumn, obj: Obj, now: datetime) -> Any:
+    if col.compute is not None:
+        return col.compute(obj)
     values = jsonpath(obj, col.json_path)
     if not values:
         return None

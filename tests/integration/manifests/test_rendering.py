@@ -39,6 +39,7 @@ KUBERNETES_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
 INSTALL = {
     ("Namespace", "lbc-system"),
     ("CustomResourceDefinition", "targetgroupbindings.elbv2.k8s.aws"),
+    ("CustomResourceDefinition", "ingressclassparams.elbv2.k8s.aws"),
     ("ServiceAccount", "lbc"),
     ("ClusterRole", "lbc"),
     ("ClusterRoleBinding", "lbc"),
