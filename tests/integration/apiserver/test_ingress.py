@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
+
 from lbc_lab.apiserver import LabApiServer
 
 DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lbc_lab.apiserver import LabApiServer
 
+from lbc_lab.apiserver import LabApiServer
 from tests.integration.apiserver.test_kubectl import EXAMPLES, REPO, Kubectl
 
 pytestmark = [
