@@ -1,0 +1,443 @@
+"""The AWS writes of the stack deployer: creates carrying their tags, checked; bounded retries.
+
+Every write goes through :class:`~lbc.aws.calls.AwsCalls` (rate limit, deadline, metrics, error
+classification), like the binding controller's. What this module adds:
+
+- **Tags in the create request.** CreateLoadBalancer / CreateTargetGroup / CreateListener /
+  CreateRule carry ``Tags`` and CreateSecurityGroup ``TagSpecifications``: LBC's IAM policy
+  allows those creates only when the request carries ``elbv2.k8s.aws/cluster``, so create-then-tag
+  would be AccessDenied for every LBC user's role.
+- **Checked creates.** AWS answers CreateLoadBalancer / CreateTargetGroup with the *existing*
+  resource when one with that name and the same settings exists (LBC #2533, #3027: one Service
+  silently takes over another's NLB). So a returned ARN that was in the pre-listing of resources
+  not ours, or whose tags (read fresh) are not this stack's, raises
+  :class:`ForeignResourceError` and the deployer stops the stack, touching nothing more.
+- **Deletion retries** as LBC: DeleteTargetGroup on ``ResourceInUse`` every 2 s for up to 20 s (the
+  load balancer's deletion takes a moment to release it), DeleteSecurityGroup on
+  ``DependencyViolation`` every 2 s for up to 10 s. Sleeps are injected; tests run them in no time.
+- **Cache upkeep.** Every tag write updates the inventory's tag cache, and every create or
+  delete drops its account listing, so the next observation sees lbc's own changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, final
+
+import anyio
+from botocore.exceptions import ClientError
+
+from lbc.aws.calls import AwsCalls
+from lbc.aws.errors import error_code
+from lbc.aws.stack_inventory import StackInventory
+from lbc.core.errors import LbcError, NotFoundError, TerminalError, TransientError
+from lbc.core.stack.changes import health_check_params
+from lbc.core.stack.model import Attribute, IPPermission, LoadBalancer, TargetGroup
+from lbc.core.stack.observed import Permission, tags_match
+
+if TYPE_CHECKING:
+    from types_aiobotocore_ec2 import EC2Client
+    from types_aiobotocore_elbv2 import ElasticLoadBalancingv2Client
+
+TG_IN_USE_RETRY: Final = (2.0, 20.0)
+SG_DEPENDENCY_RETRY: Final = (2.0, 10.0)
+
+
+class ForeignResourceError(TerminalError):
+    """A create was answered with a resource that is not this stack's; nothing more is done."""
+
+    reason = "ForeignResource"
+
+
+class StillInUseError(TransientError):
+    """A delete kept failing because something still uses the resource (retried later)."""
+
+    reason = "ResourceInUse"
+
+
+def _code(exc: LbcError) -> str:
+    cause = exc.__cause__
+    return error_code(cause) if isinstance(cause, ClientError) else ""
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def _ip_permission(p: IPPermission | Permission) -> dict[str, Any]:
+    perm: dict[str, Any] = {"IpProtocol": p.protocol, "FromPort": p.from_port, "ToPort": p.to_port}
+    if isinstance(p, IPPermission):
+        if p.cidr_ipv4:
+            perm["IpRanges"] = [{"CidrIp": p.cidr_ipv4}]
+        elif p.cidr_ipv6:
+            perm["Ipv6Ranges"] = [{"CidrIpv6": p.cidr_ipv6}]
+        elif p.prefix_list_id:
+            perm["PrefixListIds"] = [{"PrefixListId": p.prefix_list_id}]
+        return perm
+    if p.source_group:
+        perm["UserIdGroupPairs"] = [{"GroupId": p.source_group}]
+    elif p.cidr and ":" in p.cidr:
+        perm["Ipv6Ranges"] = [{"CidrIpv6": p.cidr}]
+    elif p.cidr:
+        perm["IpRanges"] = [{"CidrIp": p.cidr}]
+    return perm
+
+
+@final
+class StackWriter:
+    """ELBv2 and EC2 writes of one process's stack deployer (see the module docstring)."""
+
+    def __init__(
+        self,
+        elbv2: ElasticLoadBalancingv2Client,
+        ec2: EC2Client,
+        calls: AwsCalls,
+        inventory: StackInventory,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        tg_in_use_retry: tuple[float, float] = TG_IN_USE_RETRY,
+        sg_dependency_retry: tuple[float, float] = SG_DEPENDENCY_RETRY,
+    ) -> None:
+        self._elbv2 = elbv2
+        self._ec2 = ec2
+        self._calls = calls
+        self.inventory = inventory
+        self._sleep = sleep
+        self._tg_retry = tg_in_use_retry
+        self._sg_retry = sg_dependency_retry
+
+    async def _elb(self, operation: str, **params: Any) -> Mapping[str, Any]:
+        method = getattr(self._elbv2, _snake(operation))
+        return await self._calls.call("elbv2", operation, method, **params)
+
+    async def _ec2_call(self, operation: str, **params: Any) -> Mapping[str, Any]:
+        method = getattr(self._ec2, _snake(operation))
+        return await self._calls.call("ec2", operation, method, **params)
+
+    # -- checked creates -------------------------------------------------------------------------
+
+    async def _named_create(
+        self, operation: str, kind: str, name: str, params: Mapping[str, Any]
+    ) -> Mapping[str, Any]:
+        try:
+            return await self._elb(operation, **params)
+        except LbcError as exc:
+            if _code(exc) in ("DuplicateLoadBalancerName", "DuplicateTargetGroupName"):
+                # The name is taken by a resource discovery did not find under this stack's
+                # tags: someone else's (or another controller's) resource. Never adopt it.
+                raise ForeignResourceError(
+                    f"{kind} {name} exists but is not tagged for this stack; lbc stops this "
+                    "stack and touches nothing"
+                ) from exc
+            raise
+
+    async def _check_created(
+        self,
+        arn: str,
+        kind: str,
+        name: str,
+        foreign: frozenset[str],
+        owner: tuple[str, str, str],
+    ) -> None:
+        if arn in foreign:
+            raise ForeignResourceError(
+                f"creating {kind} {name} returned {arn}, which existed before and is not this "
+                "stack's (same name and settings); lbc stops this stack and touches nothing"
+            )
+        self.inventory.forget_tags([arn])
+        tags = (await self.inventory.tags_of([arn]))[arn]
+        if not tags_match(tags, *owner):
+            raise ForeignResourceError(
+                f"creating {kind} {name} returned {arn}, whose tags are not this stack's; "
+                "lbc stops this stack and touches nothing"
+            )
+
+    async def create_target_group(
+        self,
+        spec: TargetGroup,
+        vpc_id: str,
+        *,
+        foreign: frozenset[str],
+        owner: tuple[str, str, str],
+    ) -> str:
+        params: dict[str, Any] = {
+            "Name": spec.name,
+            "Protocol": spec.protocol.value,
+            "Port": spec.port,
+            "VpcId": vpc_id,
+            "TargetType": spec.target_type.value,
+            "IpAddressType": spec.ip_address_type.value,
+            "Tags": _tag_list(dict(spec.tags)),
+            **health_check_params(spec.health_check),
+        }
+        if spec.protocol_version is not None:
+            params["ProtocolVersion"] = spec.protocol_version.value
+        made = await self._named_create("CreateTargetGroup", "target group", spec.name, params)
+        arn = str(made["TargetGroups"][0]["TargetGroupArn"])
+        self.inventory.invalidate()
+        await self._check_created(arn, "target group", spec.name, foreign, owner)
+        if spec.attributes:
+            await self.ensure_target_group_attributes(arn, spec.attributes)
+        return arn
+
+    async def create_load_balancer(
+        self,
+        spec: LoadBalancer,
+        security_groups: Sequence[str],
+        *,
+        foreign: frozenset[str],
+        owner: tuple[str, str, str],
+    ) -> tuple[str, str]:
+        """``(ARN, DNS name)`` of the new load balancer."""
+        params: dict[str, Any] = {
+            "Name": spec.name,
+            "Type": spec.type.value,
+            "Scheme": spec.scheme.value,
+            "IpAddressType": spec.ip_address_type.value,
+            "Subnets": list(spec.subnets),
+            "Tags": _tag_list(dict(spec.tags)),
+        }
+        if security_groups:
+            params["SecurityGroups"] = list(security_groups)
+        made = await self._named_create("CreateLoadBalancer", "load balancer", spec.name, params)
+        lb = made["LoadBalancers"][0]
+        arn = str(lb["LoadBalancerArn"])
+        self.inventory.invalidate()
+        await self._check_created(arn, "load balancer", spec.name, foreign, owner)
+        if spec.attributes:
+            await self.ensure_load_balancer_attributes(arn, spec.attributes)
+        return arn, str(lb.get("DNSName", ""))
+
+    async def create_security_group(
+        self, name: str, description: str, vpc_id: str, tags: Mapping[str, str]
+    ) -> str:
+        try:
+            made = await self._ec2_call(
+                "CreateSecurityGroup",
+                GroupName=name,
+                Description=description,
+                VpcId=vpc_id,
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(tags)}],
+            )
+        except LbcError as exc:
+            if _code(exc) == "InvalidGroup.Duplicate":
+                raise ForeignResourceError(
+                    f"security group {name} exists in {vpc_id} without this stack's tags; "
+                    "lbc stops this stack and touches nothing"
+                ) from exc
+            raise
+        self.inventory.invalidate()
+        return str(made["GroupId"])
+
+    # -- security groups -------------------------------------------------------------------------
+
+    async def authorize(self, group_id: str, permissions: Iterable[IPPermission]) -> None:
+        perms = [_ip_permission(p) for p in permissions]
+        if perms:
+            await self._ec2_call(
+                "AuthorizeSecurityGroupIngress", GroupId=group_id, IpPermissions=perms
+            )
+            self.inventory.invalidate()
+
+    async def revoke(self, group_id: str, permissions: Iterable[Permission]) -> None:
+        perms = [_ip_permission(p) for p in permissions]
+        if perms:
+            await self._ec2_call(
+                "RevokeSecurityGroupIngress", GroupId=group_id, IpPermissions=perms
+            )
+            self.inventory.invalidate()
+
+    async def tag_group(self, group_id: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
+        if add:
+            await self._ec2_call("CreateTags", Resources=[group_id], Tags=_tag_list(add))
+        if remove:
+            await self._ec2_call(
+                "DeleteTags", Resources=[group_id], Tags=[{"Key": k} for k in remove]
+            )
+        if add or remove:
+            self.inventory.invalidate()
+
+    async def delete_security_group(self, group_id: str) -> None:
+        interval, budget = self._sg_retry
+        await self._retrying(
+            lambda: self._ec2_call("DeleteSecurityGroup", GroupId=group_id),
+            "DependencyViolation",
+            interval,
+            budget,
+            f"security group {group_id}",
+        )
+        self.inventory.invalidate()
+
+    # -- ELBv2 modifications ---------------------------------------------------------------------
+
+    async def tag(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
+        if add:
+            await self._elb("AddTags", ResourceArns=[arn], Tags=_tag_list(add))
+        if remove:
+            await self._elb("RemoveTags", ResourceArns=[arn], TagKeys=list(remove))
+        if add or remove:
+            self.inventory.forget_tags([arn])
+
+    async def modify_target_group(self, arn: str, params: Mapping[str, Any]) -> None:
+        await self._elb("ModifyTargetGroup", TargetGroupArn=arn, **params)
+        self.inventory.invalidate()
+
+    async def ensure_target_group_attributes(
+        self, arn: str, attributes: Sequence[Attribute]
+    ) -> bool:
+        current = await self.inventory.target_group_attributes(arn)
+        changed = [a for a in attributes if current.get(a.key) != a.value]
+        if changed:
+            await self._elb(
+                "ModifyTargetGroupAttributes",
+                TargetGroupArn=arn,
+                Attributes=[{"Key": a.key, "Value": a.value} for a in changed],
+            )
+        return bool(changed)
+
+    async def ensure_load_balancer_attributes(
+        self, arn: str, attributes: Sequence[Attribute]
+    ) -> bool:
+        current = await self.inventory.load_balancer_attributes(arn)
+        changed = [a for a in attributes if current.get(a.key) != a.value]
+        if changed:
+            await self._elb(
+                "ModifyLoadBalancerAttributes",
+                LoadBalancerArn=arn,
+                Attributes=[{"Key": a.key, "Value": a.value} for a in changed],
+            )
+        return bool(changed)
+
+    async def set_security_groups(self, arn: str, groups: Sequence[str]) -> None:
+        await self._elb("SetSecurityGroups", LoadBalancerArn=arn, SecurityGroups=list(groups))
+        self.inventory.invalidate()
+
+    async def set_subnets(self, arn: str, subnets: Sequence[str]) -> None:
+        await self._elb("SetSubnets", LoadBalancerArn=arn, Subnets=list(subnets))
+        self.inventory.invalidate()
+
+    async def create_listener(
+        self,
+        lb_arn: str,
+        port: int,
+        protocol: str,
+        actions: list[Any],
+        tags: Mapping[str, str],
+    ) -> str:
+        made = await self._elb(
+            "CreateListener",
+            LoadBalancerArn=lb_arn,
+            Port=port,
+            Protocol=protocol,
+            DefaultActions=actions,
+            Tags=_tag_list(tags),
+        )
+        return str(made["Listeners"][0]["ListenerArn"])
+
+    async def modify_listener(
+        self, arn: str, *, protocol: str | None, actions: list[Any] | None
+    ) -> None:
+        params: dict[str, Any] = {"ListenerArn": arn}
+        if protocol is not None:
+            params["Protocol"] = protocol
+        if actions is not None:
+            params["DefaultActions"] = actions
+        await self._elb("ModifyListener", **params)
+
+    async def delete_listener(self, arn: str) -> None:
+        await self._tolerate_missing(self._elb("DeleteListener", ListenerArn=arn))
+
+    async def create_rule(
+        self,
+        listener_arn: str,
+        priority: int,
+        conditions: list[Any],
+        actions: list[Any],
+        tags: Mapping[str, str],
+    ) -> str:
+        made = await self._elb(
+            "CreateRule",
+            ListenerArn=listener_arn,
+            Priority=priority,
+            Conditions=conditions,
+            Actions=actions,
+            Tags=_tag_list(tags),
+        )
+        return str(made["Rules"][0]["RuleArn"])
+
+    async def modify_rule(self, arn: str, conditions: list[Any], actions: list[Any]) -> None:
+        await self._elb("ModifyRule", RuleArn=arn, Conditions=conditions, Actions=actions)
+
+    async def set_rule_priorities(self, priorities: Sequence[tuple[str, int]]) -> None:
+        await self._elb(
+            "SetRulePriorities",
+            RulePriorities=[{"RuleArn": arn, "Priority": p} for arn, p in priorities],
+        )
+
+    async def delete_rule(self, arn: str) -> None:
+        await self._tolerate_missing(self._elb("DeleteRule", RuleArn=arn))
+
+    # -- deletions -------------------------------------------------------------------------------
+
+    async def delete_load_balancer(self, arn: str) -> None:
+        await self._tolerate_missing(self._elb("DeleteLoadBalancer", LoadBalancerArn=arn))
+        self.inventory.invalidate()
+        self.inventory.forget_tags([arn])
+
+    async def delete_target_group(self, arn: str) -> None:
+        interval, budget = self._tg_retry
+        await self._retrying(
+            lambda: self._tolerate_missing(self._elb("DeleteTargetGroup", TargetGroupArn=arn)),
+            "ResourceInUse",
+            interval,
+            budget,
+            f"target group {arn}",
+        )
+        self.inventory.invalidate()
+        self.inventory.forget_tags([arn])
+
+    async def _retrying(
+        self,
+        attempt: Callable[[], Awaitable[Any]],
+        code: str,
+        interval: float,
+        budget: float,
+        what: str,
+    ) -> None:
+        waited = 0.0
+        while True:
+            try:
+                await attempt()
+            except LbcError as exc:
+                if _code(exc) != code:
+                    raise
+                if waited >= budget:
+                    raise StillInUseError(f"{what} still in use after {budget:g}s: {exc}") from exc
+                await self._sleep(interval)
+                waited += interval
+            else:
+                return
+
+    @staticmethod
+    async def _tolerate_missing(call: Awaitable[Any]) -> None:
+        try:
+            await call
+        except NotFoundError:
+            return  # already gone: what the delete wanted
+        except LbcError as exc:
+            if _code(exc) not in (
+                "ListenerNotFound",
+                "RuleNotFound",
+                "TargetGroupNotFound",
+                "LoadBalancerNotFound",
+            ):
+                raise
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for n, ch in enumerate(operation):
+        if ch.isupper() and n:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
