@@ -31,9 +31,13 @@ import anyio
 
 from lbc.aws.calls import AwsCalls
 from lbc.core.errors import LbcError, NotFoundError
-from lbc.core.stack.observed import (
+from lbc.core.stack.model import (
+    BACKEND_SG_RESOURCE_TAG,
+    BACKEND_SG_RESOURCE_VALUE,
     CLUSTER_TAG,
     LEGACY_CLUSTER_TAG,
+)
+from lbc.core.stack.observed import (
     ObservedListener,
     ObservedLoadBalancer,
     ObservedRule,
@@ -253,7 +257,7 @@ class StackInventory:
             group = _security_group(raw)
             if (
                 group.tags.get(CLUSTER_TAG) == cluster
-                and group.tags.get("elbv2.k8s.aws/resource") == "backend-sg"
+                and group.tags.get(BACKEND_SG_RESOURCE_TAG) == BACKEND_SG_RESOURCE_VALUE
             ):
                 return group
         return None

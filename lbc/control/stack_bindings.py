@@ -84,7 +84,7 @@ class StackBindings:
         """Create and update the wanted bindings (a stale one holding a wanted name goes first)."""
         changes = self.changes(stack, wanted)
         for stale in changes.stale:
-            _log.info("stale_binding_deleted", stack=stack.id.value, binding=stale.key)
+            _log.info("stale_binding_deleted", stack_id=stack.id.value, binding=stale.key)
             await self.delete_and_wait([stale])
         for write in changes.writes:
             desired = write.desired
@@ -94,7 +94,7 @@ class StackBindings:
                 )
                 _log.info(
                     "binding_created",
-                    stack=stack.id.value,
+                    stack_id=stack.id.value,
                     binding=f"{desired.namespace}/{desired.name}",
                 )
             else:
@@ -105,7 +105,7 @@ class StackBindings:
                     write.existing.namespace,
                     patch_type=PatchType.MERGE,
                 )
-                _log.info("binding_updated", stack=stack.id.value, binding=write.existing.key)
+                _log.info("binding_updated", stack_id=stack.id.value, binding=write.existing.key)
         return bool(changes.stale or changes.writes)
 
     async def delete_unwanted(self, stack: Stack, keep_arns: Iterable[str]) -> bool:

@@ -198,7 +198,7 @@ class StackDeployer:
                     OPERATIONS.labels(kind, name, "error").inc()
                     _log.warning(
                         "stack_operation_failed",
-                        stack=stack.id.value,
+                        stack_id=stack.id.value,
                         operation=name,
                         reason=exc.reason,
                         error=str(exc),
@@ -207,7 +207,7 @@ class StackDeployer:
                 if changed:
                     OPERATIONS.labels(kind, name, "success").inc()
                     state.result.changed.append(name)
-                    _log.info("stack_operation", stack=stack.id.value, operation=name)
+                    _log.info("stack_operation", stack_id=stack.id.value, operation=name)
             return state.result
         finally:
             DEPLOY_DURATION.labels(kind).observe(time.perf_counter() - started)
@@ -220,7 +220,7 @@ class StackDeployer:
             wanted.name, wanted.description, self._vpc, dict(wanted.tags)
         )
         OPERATIONS.labels(stack.id.kind.name.lower(), "CreateBackendSecurityGroup", "success").inc()
-        _log.info("backend_security_group_created", stack=stack.id.value, group_id=group)
+        _log.info("backend_security_group_created", stack_id=stack.id.value, group_id=group)
         return group
 
     def _guard(self, state: _State, tags: Mapping[str, str], what: str) -> None:

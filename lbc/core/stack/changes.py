@@ -62,9 +62,9 @@ from lbc.core.stack.observed import (
     Permission,
     canonical_actions,
     canonical_conditions,
-    legacy_keys,
     owned,
 )
+from lbc.core.stack.tags import legacy_tag_keys, tag_changes
 
 FREE_PRIORITY_TOP = 50000
 """ALB rule priorities go up to 50000; rules moved out of the way take the highest free ones."""
@@ -328,22 +328,6 @@ def _noop(op: Operation) -> bool:
     return False
 
 
-# -- tags --------------------------------------------------------------------------------------
-
-
-def tag_diff(
-    desired: Mapping[str, str], current: Mapping[str, str], ignored: frozenset[str]
-) -> tuple[dict[str, str], tuple[str, ...]]:
-    """``(to add, to remove)`` bringing ``current`` to ``desired``; ``ignored`` keys untouched."""
-
-    def managed(key: str) -> bool:
-        return key not in ignored and not key.startswith("aws:")
-
-    add = {k: v for k, v in desired.items() if current.get(k) != v and managed(k)}
-    remove = tuple(sorted(k for k in current if k not in desired and managed(k)))
-    return add, remove
-
-
 # -- the planner -----------------------------------------------------------------------------
 
 
@@ -372,6 +356,13 @@ class _Context:
         return rid
 
 
+def _tag_diff(
+    desired: Mapping[str, str], current: Mapping[str, str], ignored: frozenset[str]
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    changes = tag_changes(desired, current, ignored)
+    return dict(changes.add), changes.remove
+
+
 def plan_changes(
     stack: Stack,
     observed: ObservedStack,
@@ -385,7 +376,7 @@ def plan_changes(
     ``backend_group_id`` is the cluster's shared backend group when it exists already (``""``:
     the executor creates it first).
     """
-    ignored = legacy_keys(stack.cluster_name) | frozenset(external_tags)
+    ignored = frozenset(legacy_tag_keys(stack.cluster_name)) | frozenset(external_tags)
     ctx = _Context(stack, observed, ignored, vpc_id)
     frontend_id = _plan_security_group(ctx)
     _plan_target_groups(ctx)
@@ -433,7 +424,7 @@ def _plan_security_group(ctx: _Context) -> str:
     for group in extra:  # LBC keeps the first group per resource id and deletes the rest
         ctx.post.append(DeleteSecurityGroup(group.group_id, group.tags))
     wanted = {_permission(p): p for p in desired.ingress}
-    add, remove = tag_diff(dict(desired.tags), keep.tags, ctx.ignored)
+    add, remove = _tag_diff(dict(desired.tags), keep.tags, ctx.ignored)
     ctx.forward.append(
         UpdateSecurityGroup(
             keep.group_id,
@@ -503,7 +494,7 @@ def _plan_target_groups(ctx: _Context) -> None:
         # Several groups under one id: all are updated (LBC); the first carries the traffic.
         ctx.target_groups[rid] = groups[0].arn
         for found in groups:
-            add, remove = tag_diff(dict(desired.tags), found.tags, ctx.ignored)
+            add, remove = _tag_diff(dict(desired.tags), found.tags, ctx.ignored)
             ctx.forward.append(
                 UpdateTargetGroup(
                     found.arn,
@@ -549,7 +540,7 @@ def _plan_load_balancer(
         ctx.forward.append(CreateLoadBalancer(desired))
         return "", ()
     found = keep[0]
-    add, remove = tag_diff(dict(desired.tags), found.tags, ctx.ignored)
+    add, remove = _tag_diff(dict(desired.tags), found.tags, ctx.ignored)
     groups = tuple(GroupId(ref) for ref in desired.security_groups)
     known = bool(frontend_id) and bool(backend_id)
     same_groups = known and frozenset(resolve_groups(groups, frontend_id, backend_id)) == (
@@ -640,7 +631,7 @@ def _plan_listeners(ctx: _Context, found: tuple[ObservedListener, ...]) -> None:
         same_actions = existing.default_actions == tuple(
             action_key(a, ctx.target_groups) for a in desired.default_actions
         )
-        add, remove = tag_diff(dict(desired.tags), existing.tags, ctx.ignored)
+        add, remove = _tag_diff(dict(desired.tags), existing.tags, ctx.ignored)
         ctx.forward.append(
             UpdateListener(
                 existing.arn,
@@ -690,10 +681,10 @@ def _plan_rules(
         moves += [(o.arn, next(free)) for o in remaining if o.priority in targets]
         ctx.forward.append(SetRulePriorities(port, tuple(moves)))
     for rule, twin in by_identity:
-        add, remove = tag_diff(dict(rule.tags), twin.tags, ctx.ignored)
+        add, remove = _tag_diff(dict(rule.tags), twin.tags, ctx.ignored)
         ctx.forward.append(UpdateRule(twin.arn, rule, False, add, remove))
     for rule, twin in by_priority:
-        add, remove = tag_diff(dict(rule.tags), twin.tags, ctx.ignored)
+        add, remove = _tag_diff(dict(rule.tags), twin.tags, ctx.ignored)
         ctx.forward.append(UpdateRule(twin.arn, rule, True, add, remove))
     ctx.forward.extend(CreateRule(rule) for rule in to_create)
     ctx.forward.extend(DeleteRule(o.arn, port, o.priority) for o in remaining)

@@ -18,31 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-CLUSTER_TAG = "elbv2.k8s.aws/cluster"
-LEGACY_CLUSTER_TAG = "ingress.k8s.aws/cluster"
-
-
-def stack_tag(prefix: str) -> str:
-    return f"{prefix}/stack"
-
-
-def resource_tag(prefix: str) -> str:
-    return f"{prefix}/resource"
-
-
-def legacy_keys(cluster: str) -> frozenset[str]:
-    """Tag keys older LBC versions wrote; kept on resources, never diffed (downgrades read them)."""
-    return frozenset(
-        {
-            LEGACY_CLUSTER_TAG,
-            f"kubernetes.io/cluster/{cluster}",
-            "kubernetes.io/cluster-name",
-            "kubernetes.io/namespace",
-            "kubernetes.io/ingress-name",
-            "kubernetes.io/service-name",
-            "kubernetes.io/service-port",
-        }
-    )
+from lbc.core.stack.model import CLUSTER_TAG, LEGACY_CLUSTER_TAG
 
 
 def tags_match(tags: Mapping[str, str], cluster: str, prefix: str, stack_id: str) -> bool:
@@ -51,7 +27,7 @@ def tags_match(tags: Mapping[str, str], cluster: str, prefix: str, stack_id: str
     Two filters, ORed as LBC does: the current pair (``elbv2.k8s.aws/cluster`` + stack) and the
     legacy pair (``ingress.k8s.aws/cluster`` + stack, used for Services too).
     """
-    if tags.get(stack_tag(prefix)) != stack_id:
+    if tags.get(f"{prefix}/stack") != stack_id:
         return False
     return tags.get(CLUSTER_TAG) == cluster or tags.get(LEGACY_CLUSTER_TAG) == cluster
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from lbc.aws.stack_inventory import StackInventory
-from lbc.lab.elb_scenario import create_network
 
+from lbc_lab.elb_scenario import create_network
 from tests.integration.aws.conftest import Adapter
 
 CLUSTER = "c1"
