@@ -105,6 +105,7 @@ class WorldFacts:
             "LB_ARN": self.load_balancer_arn,
             "LB_SG": self.backend_group,
             "OUTSIDE_INSTANCE": self.outside_instance,
+            **{f"NODE_SG_{c.name.upper()}": c.node_group for c in self.clusters.values()},
         }
 
 
