@@ -165,22 +165,25 @@ async def inspect_binding(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if report.converged else EXIT_FINDINGS
 
 
-def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run ``lbc inspect`` with ``argv`` (the words after ``inspect``); returns the status."""
-    stdout = out if out is not None else sys.stdout
-    stderr = err if err is not None else sys.stderr
+async def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    """``lbc inspect`` with ``argv`` (the words after ``inspect``) in a running event loop."""
     args = build_parser().parse_args(list(argv))
-    run = inspect_target_group if args.what == "target-group" else inspect_binding
+    inspect = inspect_target_group if args.what == "target-group" else inspect_binding
     try:
-        return asyncio.run(run(args, stdout))
+        return await inspect(args, out)
     except InspectError as exc:
-        print(f"lbc inspect: {exc}", file=stderr)
+        print(f"lbc inspect: {exc}", file=err)
         return exc.exit_status
     except LbcError as exc:
         # AWS refused or failed the describe after the SDK's retries: nothing to report on.
-        print(f"lbc inspect: {exc}", file=stderr)
+        print(f"lbc inspect: {exc}", file=err)
         return EXIT_USAGE
     except BotoCoreError as exc:
         # Raised while the clients are created (no region, no credentials configuration).
-        print(f"lbc inspect: AWS is not configured: {exc}", file=stderr)
+        print(f"lbc inspect: AWS is not configured: {exc}", file=err)
         return EXIT_USAGE
+
+
+def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run ``lbc inspect``; returns the exit status (argparse exits 2 itself on bad options)."""
+    return asyncio.run(run(argv, out or sys.stdout, err or sys.stderr))
