@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lbc.core.errors import TerminalError
+from lbc.core.stack.failures import BuildFailure
 
 INGRESS_PREFIX = "alb.ingress.kubernetes.io/"
 SERVICE_PREFIX = "service.beta.kubernetes.io/"
@@ -120,10 +120,8 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
-class AnnotationError(TerminalError):
+class AnnotationError(BuildFailure):
     """An annotation value LBC would refuse; the message is LBC's."""
-
-    reason = "FailedBuildModel"
 
 
 def parse_bool(key: str, raw: str) -> bool:

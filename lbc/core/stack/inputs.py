@@ -235,4 +235,5 @@ class StackConfig:
     listener_rules_tagging: bool = True
     default_tags_low_priority: bool = False
     tolerate_missing_backend_service: bool = True
+    tolerate_missing_backend_action: bool = True
     service_type_load_balancer_only: bool = False

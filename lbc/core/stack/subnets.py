@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lbc.core.errors import TerminalError
+from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.inputs import SubnetFacts, SubnetSelectorView
 from lbc.core.stack.model import LoadBalancerType, Scheme
 
@@ -37,10 +37,8 @@ _LOCALE_AZ = "availability-zone"
 _LOCALES = frozenset({"availability-zone", "local-zone", "wavelength-zone"})
 
 
-class SubnetError(TerminalError):
+class SubnetError(BuildFailure):
     """No acceptable subnet set; the message is LBC's."""
-
-    reason = "FailedBuildModel"
 
 
 @dataclass(frozen=True, slots=True)

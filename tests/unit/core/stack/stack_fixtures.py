@@ -1,0 +1,37 @@
+"""Shared inputs for the stack builder tests: the seed example's objects and a two-AZ VPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from lbc.core.stack.inputs import ServiceView, StackConfig, SubnetFacts
+from lbc.core.stack.views import service_view
+
+EXAMPLES = Path(__file__).resolve().parents[4] / "manifests" / "examples"
+CONFIG = StackConfig(cluster_name="c1", vpc_id="vpc-0123456789abcdef0")
+SEED_UID = "5b0fd2a4-0c1e-4c55-9bd6-7ad0d3d7c1a1"
+
+PUBLIC_SUBNETS = (
+    SubnetFacts("subnet-aaa", "us-east-1a", 251, (("kubernetes.io/role/elb", "1"),)),
+    SubnetFacts("subnet-bbb", "us-east-1b", 251, (("kubernetes.io/role/elb", "1"),)),
+)
+PRIVATE_SUBNETS = (
+    SubnetFacts("subnet-ccc", "us-east-1a", 251, (("kubernetes.io/role/internal-elb", "1"),)),
+    SubnetFacts("subnet-ddd", "us-east-1b", 251, (("kubernetes.io/role/internal-elb", "1"),)),
+)
+
+
+def example(name: str, kind: str) -> dict[str, Any]:
+    """The first object of ``kind`` in ``manifests/examples/<name>``."""
+    for doc in yaml.safe_load_all((EXAMPLES / name).read_text()):
+        if doc and doc.get("kind") == kind:
+            return dict(doc)
+    raise LookupError(f"{kind} not in {name}")
+
+
+def seed_service() -> ServiceView:
+    raw = example("echoserver.yaml", "Service")
+    raw["metadata"] = {**raw["metadata"], "uid": SEED_UID}
+    return service_view(raw)
