@@ -24,12 +24,15 @@ LOCK := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-h
 # the lab (lab/) editable without resolving anything.
 $(STAMP): pyproject.toml lab/pyproject.toml requirements-dev.lock
 	@echo "== installing lbc, the lab and the dev tools into $(VENV) from the locks (about a minute the first time)"
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+	@test -x $(BIN)/python || { echo "== creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "== 1/2 the locked dependencies and dev tools (requirements-dev.lock)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 		-r requirements-dev.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+	@echo "== 2/2 lbc and the lab (lab/), editable"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
 		-e . -e ./lab
 	@touch $(STAMP)
+	@echo "== $(VENV) is ready"
 
 dev: $(STAMP) ## create .venv and install lbc editable with all extras (idempotent)
 
@@ -51,7 +54,8 @@ fmt: $(STAMP) ## format the code and apply safe lint fixes
 	$(BIN)/ruff check --fix lbc lab tests
 
 demo: $(STAMP) ## the two-cluster shared target group scenario on the lab (under 60 s)
-	$(BIN)/python -m lbc demo
+	@echo "== the demo: two lab clusters share one target group (python -m lbc demo)"
+	@$(BIN)/python -m lbc demo
 
 bench: $(STAMP) ## run the benchmarks in tests/perf and print their figures
 	$(BIN)/python -m lbc bench

@@ -2,19 +2,25 @@
 
 One lab ELBv2 with one instance target group; two lab clusters (API server processes), each
 running the echoserver Deployment and NodePort Service of the seed document and its own lbc
-daemon process. Cluster A binds the group with the seed's ``tgb-cluster-a.yaml``
-(MultiCluster), cluster B binds the same ARN with ``tgb-cluster-b.yaml``. Then:
+daemon process. Cluster a binds the group with the seed's ``tgb-cluster-a.yaml``
+(MultiCluster), cluster b binds the same ARN with ``tgb-cluster-b.yaml``. The steps:
 
-1. both clusters' node targets register and turn healthy, and each cluster's node security group
-   admits the NodePort from the load balancer's group (the seed bindings' ``spec.networking``,
-   with the lab's groups in place of the seed's placeholder);
-2. cluster A scales down (echoserver to one replica, one node drained away by the autoscaler):
-   only A's departed node leaves the group, B's targets are untouched;
-3. A's binding is deleted: A's targets leave, B's stay, A's ledger ConfigMap is gone, and A's
-   node group rule is revoked while B's stays.
+1. ``world``: the target group, the load balancer's group, both clusters with the echoserver;
+2. ``bind``: both bindings and daemons; both clusters' node targets register and turn healthy,
+   each cluster's node security group admits the NodePort from the load balancer's group (the
+   seed bindings' ``spec.networking``), each ledger holds its own cluster's targets only, and
+   both bindings are ``Ready``;
+3. ``outside``: a target from outside both clusters (an instance of no cluster) is registered by
+   hand, as the seed's "arbitrary targets from other sources"; neither cluster removes it;
+4. ``scale-down``: cluster a scales down (echoserver to one replica, one node removed): only a's
+   departed node leaves the group; b's targets and the outside target stay;
+5. ``delete``: a's binding is deleted: a's targets leave, b's and the outside target stay, a's
+   ledger is gone, a's node group rule is revoked while b's stays, b's binding stays ``Ready``.
 
-Each step waits for its expected state with a deadline; the exit code is 0 only if every step
-converged as expected. The group's targets are printed after each step, by cluster and health.
+Each step is a function of the :class:`Demo` (``STEPS`` lists them in order, so a scenario can
+insert, replace or append steps); each waits for its expected state with a deadline and shows
+what it reached: the group's targets by owner and health, the ledgers, the bindings'
+conditions. The exit code is 0 only if every step converged as expected.
 """
 
 from __future__ import annotations
@@ -23,22 +29,24 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lbc_lab.elb_scenario import run_instances
 from lbc_lab.scenario import EXAMPLES, Cluster, World, eventually, load_yaml
 
 NAMESPACE = "echoserver"
 NODE_PORT = 32197
+OUTSIDE_PORT = 8080
 STEP_TIMEOUT = 30.0
+SEED_LB_GROUP = "sg-06a2bd7d790ac1d2e"
+LEDGER_PREFIX = "aws-lbc-targets-"
 
 
 class DemoFailedError(Exception):
     """A step did not converge; the message says which and what was seen."""
-
-
-SEED_LB_GROUP = "sg-06a2bd7d790ac1d2e"
 
 
 def _binding(path: Path, arn: str, vpc_id: str, lb_group: str) -> dict[str, Any]:
@@ -65,154 +73,281 @@ async def _echoserver(cluster: Cluster, replicas: int) -> None:
     await cluster.kube.deploy(NAMESPACE, "echoserver", replicas, container_port=8080)
 
 
+@dataclass
 class Demo:
-    def __init__(self, world: World, out: Any) -> None:
-        self.world = world
-        self.out = out
-        self.started = time.monotonic()
-        self.owner: dict[str, str] = {}
+    """The demo's world, what its steps made so far, and how it shows them."""
+
+    world: World
+    out: Any
+    started: float = field(default_factory=time.monotonic)
+    arn: str = ""
+    lb_group: str = ""
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+    node_groups: dict[str, str] = field(default_factory=dict)
+    bindings: dict[str, str] = field(default_factory=dict)  # cluster -> binding name
+    owner: dict[str, str] = field(default_factory=dict)  # target -> cluster (or "outside")
+    outside: str = ""  # the hand-registered target, once registered
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:5.1f}s] {text}", file=self.out, flush=True)
 
-    def expected(self, *clusters: Cluster) -> set[str]:
+    def show(self, text: str = "") -> None:
+        print(f"    {text}" if text else "", file=self.out, flush=True)
+
+    def expected(self, *names: str) -> set[str]:
+        """The node targets of the named clusters, as they stand."""
         return {
-            f"{inst.instance_id}:{NODE_PORT}" for c in clusters for inst in c.instances.values()
+            f"{inst.instance_id}:{NODE_PORT}"
+            for name in names
+            for inst in self.clusters[name].instances.values()
         }
 
-    async def table(self, arn: str) -> dict[str, tuple[str, str]]:
-        targets = await self.world.targets(arn)
-        print(f"    {'TARGET':<28} {'CLUSTER':<8} {'STATE':<10} REASON", file=self.out)
+    def kept(self) -> set[str]:
+        """The hand-registered target, once there: every step must leave it in place."""
+        return {self.outside} if self.outside else set()
+
+    # -- what a step shows --------------------------------------------------------------------
+
+    async def table(self) -> dict[str, tuple[str, str]]:
+        targets = await self.world.targets(self.arn)
+        self.show(f"{'TARGET':<28} {'OWNER':<8} {'STATE':<10} REASON")
         for ident, (state, reason) in sorted(targets.items()):
-            owner = self.owner.get(ident, "?")
-            print(f"    {ident:<28} {owner:<8} {state:<10} {reason}", file=self.out)
+            self.show(f"{ident:<28} {self.owner.get(ident, '?'):<8} {state:<10} {reason}")
         return targets
 
-    async def converge(self, arn: str, what: str, healthy: set[str], gone: set[str]) -> None:
+    async def ledger(self, cluster: str) -> set[str] | None:
+        """The targets cluster's ledger holds, or None when there is no ledger ConfigMap."""
+        name = self.bindings[cluster]
+        found = await self.clusters[cluster].get_configmap(NAMESPACE, LEDGER_PREFIX + name)
+        if found is None:
+            return None
+        raw = (found.get("data") or {}).get("targets", "")
+        return {t for t in raw.split(",") if t}
+
+    async def show_ledgers(self) -> None:
+        for cluster in sorted(self.bindings):
+            held = await self.ledger(cluster)
+            name = f"{LEDGER_PREFIX}{self.bindings[cluster]}"
+            if held is None:
+                self.show(f"ledger of cluster {cluster}: {name} is gone")
+            else:
+                self.show(f"ledger of cluster {cluster} ({name}): {', '.join(sorted(held))}")
+
+    async def show_conditions(self, *clusters: str) -> None:
+        for cluster in clusters or tuple(sorted(self.bindings)):
+            name = self.bindings[cluster]
+            obj = await self.clusters[cluster].get_binding(NAMESPACE, name)
+            if obj is None:
+                self.show(f"binding {cluster}/{name}: deleted")
+                continue
+            status = obj.get("status") or {}
+            counts = status.get("targets") or {}
+            self.show(
+                f"binding {cluster}/{name}: targets desired={counts.get('desired')} "
+                f"registered={counts.get('registered')} healthy={counts.get('healthy')}"
+            )
+            for cond in status.get("conditions") or ():
+                message = cond.get("message", "")
+                self.show(
+                    f"  {cond.get('type')}={cond.get('status')} {cond.get('reason', '')}"
+                    + (f": {message}" if message else "")
+                )
+
+    # -- how a step waits ---------------------------------------------------------------------
+
+    async def wait(self, probe: Callable[[], Awaitable[Any]], what: str) -> None:
+        try:
+            await eventually(probe, timeout=STEP_TIMEOUT, what=what, interval=0.2)
+        except TimeoutError as exc:
+            raise DemoFailedError(str(exc)) from None
+
+    async def converge(self, what: str, healthy: set[str], gone: set[str]) -> None:
+        """Until every ``healthy`` target is healthy and no ``gone`` one is active."""
+
         async def probe() -> bool:
-            targets = await self.world.targets(arn)
+            targets = await self.world.targets(self.arn)
             active = {t for t, (state, _) in targets.items() if state != "draining"}
             ok = all(targets.get(t, ("", ""))[0] == "healthy" for t in healthy)
             return ok and not (active & gone)
 
         try:
-            await eventually(probe, timeout=STEP_TIMEOUT, what=what, interval=0.2)
-        except TimeoutError as exc:
-            await self.table(arn)
-            raise DemoFailedError(str(exc)) from None
+            await self.wait(probe, what)
+        except DemoFailedError:
+            await self.table()
+            raise
         self.say(f"converged: {what}")
-        await self.table(arn)
+        await self.table()
 
-    async def node_rules(self, node_groups: dict[str, str], lb_group: str) -> None:
-        """spec.networking: each cluster's node group lets the load balancer reach the NodePort."""
-        wanted = ("tcp", NODE_PORT, NODE_PORT, lb_group)
+    async def ledgers_hold(self, wanted: dict[str, set[str] | None]) -> None:
+        """Until each cluster's ledger holds exactly its wanted targets (None: no ledger)."""
 
-        async def granted() -> bool:
-            for gid in node_groups.values():
-                if wanted not in await self.world.inbound_rules(gid):
+        async def probe() -> bool:
+            return all([await self.ledger(c) == held for c, held in wanted.items()])
+
+        try:
+            await self.wait(probe, "each ledger holding its own cluster's targets only")
+        finally:
+            await self.show_ledgers()
+
+    async def ready(self, *clusters: str) -> None:
+        """Until each named binding reports ``Ready=True``."""
+
+        async def probe() -> bool:
+            for cluster in clusters:
+                obj = await self.clusters[cluster].get_binding(NAMESPACE, self.bindings[cluster])
+                conds = ((obj or {}).get("status") or {}).get("conditions") or ()
+                if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
                     return False
             return True
 
         try:
-            await eventually(granted, timeout=STEP_TIMEOUT, what="node security group rules")
-        except TimeoutError as exc:
-            raise DemoFailedError(str(exc)) from None
-        for cluster, gid in sorted(node_groups.items()):
+            await self.wait(probe, f"binding(s) of {', '.join(clusters)} Ready")
+        finally:
+            await self.show_conditions(*clusters)
+
+    async def node_rules(self, present: set[str], revoked: set[str]) -> None:
+        """Until the named clusters' node groups do / do not admit the NodePort from the LB."""
+        wanted = ("tcp", NODE_PORT, NODE_PORT, self.lb_group)
+
+        async def probe() -> bool:
+            for cluster in present | revoked:
+                has = wanted in await self.world.inbound_rules(self.node_groups[cluster])
+                if has != (cluster in present):
+                    return False
+            return True
+
+        await self.wait(probe, "node security group rules")
+        for cluster in sorted(present):
             self.say(
-                f"cluster {cluster}'s node group {gid} admits tcp/{NODE_PORT} from the load "
-                f"balancer's group {lb_group}"
+                f"cluster {cluster}'s node group {self.node_groups[cluster]} admits "
+                f"tcp/{NODE_PORT} from the load balancer's group {self.lb_group}"
             )
-
-    async def rule_revoked(
-        self, node_groups: dict[str, str], lb_group: str, gone_from: str
-    ) -> None:
-        """The deleted binding's rule leaves its cluster's node group, the other keeps its own."""
-        wanted = ("tcp", NODE_PORT, NODE_PORT, lb_group)
-
-        async def revoked() -> bool:
-            return wanted not in await self.world.inbound_rules(node_groups[gone_from])
-
-        try:
-            await eventually(revoked, timeout=STEP_TIMEOUT, what=f"cluster {gone_from}'s rule")
-        except TimeoutError as exc:
-            raise DemoFailedError(str(exc)) from None
-        for cluster, gid in sorted(node_groups.items()):
-            if cluster != gone_from and wanted not in await self.world.inbound_rules(gid):
-                raise DemoFailedError(f"cluster {cluster}'s rule on {gid} was revoked")
-        self.say(f"cluster {gone_from}'s node group rule revoked; the other cluster keeps its own")
-
-    async def run(self) -> None:
-        w = self.world
-        self.say("lab ELBv2/EC2 up; creating the shared target group (instance, port 80)")
-        tg = await w.target_group("k8s-echoserv-echoserv-cc0122e1", target_type="instance")
-        lb_group = await w.security_group("echoserver-lb")
-        a = await w.add_cluster("a", nodes=3, pod_cidr="10.0.8.0/22")
-        b = await w.add_cluster("b", nodes=2, pod_cidr="10.0.12.0/22")
-        node_groups = {}
-        for cluster in (a, b):
-            for inst in cluster.instances.values():
-                self.owner[f"{inst.instance_id}:{NODE_PORT}"] = cluster.name
-            node_groups[cluster.name] = await w.security_group(f"nodes-{cluster.name}")
-            await w.place_nodes(cluster, node_groups[cluster.name])
-            await _echoserver(cluster, replicas=3)
-        self.say("clusters a (3 nodes) and b (2 nodes) up with the echoserver; binding the group")
-        bind_a = _binding(EXAMPLES / "tgb-cluster-a.yaml", tg.arn, w.net.vpc_id, lb_group)
-        bind_b = _binding(EXAMPLES / "tgb-cluster-b.yaml", tg.arn, w.net.vpc_id, lb_group)
-        await a.apply_binding(bind_a)
-        await b.apply_binding(bind_b)
-        await w.start_daemon(a)
-        await w.start_daemon(b)
-        await self.converge(
-            tg.arn, "both clusters' targets registered and healthy", self.expected(a, b), set()
-        )
-        await self.node_rules(node_groups, lb_group)
-
-        b_targets = self.expected(b)
-        self.say("cluster a scales down: echoserver to 1 replica, one node removed")
-        await a.kube.scale(NAMESPACE, "echoserver", 1)
-        gone_node = sorted(a.instances)[0]
-        gone = {f"{a.instances[gone_node].instance_id}:{NODE_PORT}"}
-        await a.kube.delete_node(gone_node)
-        del a.instances[gone_node]
-        await self.converge(
-            tg.arn, "a's removed node deregistered, b untouched", self.expected(a, b), gone
-        )
-
-        name_a = bind_a["metadata"]["name"]
-        self.say(f"deleting cluster a's binding {name_a}")
-        await a.delete_binding(NAMESPACE, name_a)
-        await self.converge(
-            tg.arn, "only a's targets gone, b's still healthy", b_targets, self.expected(a)
-        )
-
-        async def binding_and_ledger_gone() -> bool:
-            ledger = await a.get_configmap(NAMESPACE, f"aws-lbc-targets-{name_a}")
-            return ledger is None and await a.get_binding(NAMESPACE, name_a) is None
-
-        try:
-            await eventually(
-                binding_and_ledger_gone,
-                timeout=STEP_TIMEOUT,
-                what="a's binding and ledger ConfigMap deleted",
-            )
-        except TimeoutError as exc:
-            raise DemoFailedError(str(exc)) from None
-        self.say(
-            "a's binding and its ledger ConfigMap are gone; b's ledger still holds b's targets"
-        )
-        ledger_b = await b.get_configmap(NAMESPACE, f"aws-lbc-targets-{bind_b['metadata']['name']}")
-        held = set((ledger_b or {}).get("data", {}).get("targets", "").split(","))
-        if held != b_targets:
-            raise DemoFailedError(f"b's ledger holds {sorted(held)}, expected {sorted(b_targets)}")
-        await self.rule_revoked(node_groups, lb_group, gone_from="a")
+        for cluster in sorted(revoked):
+            self.say(f"cluster {cluster}'s node group rule is revoked")
 
 
-async def _main(keep: Path | None) -> int:
+# -- the steps ----------------------------------------------------------------------------------
+
+Step = Callable[[Demo], Awaitable[None]]
+
+
+async def step_world(demo: Demo) -> None:
+    """The shared target group, the load balancer's group and both clusters with the echoserver."""
+    w = demo.world
+    demo.say("lab ELBv2/EC2 up; creating the shared target group (instance, port 80)")
+    tg = await w.target_group("k8s-echoserv-echoserv-cc0122e1", target_type="instance")
+    demo.arn = tg.arn
+    demo.lb_group = await w.security_group("echoserver-lb")
+    for name, nodes, cidr in (("a", 3, "10.0.8.0/22"), ("b", 2, "10.0.12.0/22")):
+        cluster = await w.add_cluster(name, nodes=nodes, pod_cidr=cidr)
+        demo.clusters[name] = cluster
+        for inst in cluster.instances.values():
+            demo.owner[f"{inst.instance_id}:{NODE_PORT}"] = name
+        demo.node_groups[name] = await w.security_group(f"nodes-{name}")
+        await w.place_nodes(cluster, demo.node_groups[name])
+        await _echoserver(cluster, replicas=3)
+    demo.say("clusters a (3 nodes) and b (2 nodes) up with the echoserver")
+
+
+async def step_bind(demo: Demo) -> None:
+    """Both clusters bind the same group (the seed's two bindings) and run their daemons."""
+    a, b = demo.clusters["a"], demo.clusters["b"]
+    vpc = demo.world.net.vpc_id
+    bind_a = _binding(EXAMPLES / "tgb-cluster-a.yaml", demo.arn, vpc, demo.lb_group)
+    bind_b = _binding(EXAMPLES / "tgb-cluster-b.yaml", demo.arn, vpc, demo.lb_group)
+    demo.bindings = {"a": bind_a["metadata"]["name"], "b": bind_b["metadata"]["name"]}
+    demo.say("binding the group from both clusters (MultiCluster) and starting their daemons")
+    await a.apply_binding(bind_a)
+    await b.apply_binding(bind_b)
+    await demo.world.start_daemon(a)
+    await demo.world.start_daemon(b)
+    await demo.converge(
+        "both clusters' targets registered and healthy", demo.expected("a", "b"), set()
+    )
+    await demo.node_rules(present={"a", "b"}, revoked=set())
+    await demo.ledgers_hold({"a": demo.expected("a"), "b": demo.expected("b")})
+    await demo.ready("a", "b")
+
+
+async def step_outside(demo: Demo) -> None:
+    """A target of no cluster, registered by hand: MultiCluster leaves it alone."""
+    [instance] = await run_instances(demo.world.ec2, demo.world.net, 1, subnet=2)
+    target = f"{instance.instance_id}:{OUTSIDE_PORT}"
+    demo.say(f"registering {target} by hand: an instance outside both clusters")
+    await demo.world.elbv2.register_targets(
+        TargetGroupArn=demo.arn, Targets=[{"Id": instance.instance_id, "Port": OUTSIDE_PORT}]
+    )
+    demo.owner[target] = "outside"
+    demo.outside = target
+    await demo.converge(
+        "the outside target healthy beside both clusters'",
+        demo.expected("a", "b") | demo.kept(),
+        set(),
+    )
+    await demo.ledgers_hold({"a": demo.expected("a"), "b": demo.expected("b")})
+
+
+async def step_scale_down(demo: Demo) -> None:
+    """Cluster a scales down and loses a node: only that node's target leaves."""
+    a = demo.clusters["a"]
+    demo.say("cluster a scales down: echoserver to 1 replica, one node removed")
+    await a.kube.scale(NAMESPACE, "echoserver", 1)
+    gone_node = sorted(a.instances)[0]
+    gone = {f"{a.instances[gone_node].instance_id}:{NODE_PORT}"}
+    await a.kube.delete_node(gone_node)
+    del a.instances[gone_node]
+    await demo.converge(
+        "a's removed node deregistered; b's and the outside target untouched",
+        demo.expected("a", "b") | demo.kept(),
+        gone,
+    )
+    await demo.ledgers_hold({"a": demo.expected("a"), "b": demo.expected("b")})
+
+
+async def step_delete(demo: Demo) -> None:
+    """Cluster a's binding is deleted: a's targets, ledger and rule go; the rest stays."""
+    a = demo.clusters["a"]
+    name = demo.bindings["a"]
+    demo.say(f"deleting cluster a's binding {name}")
+    await a.delete_binding(NAMESPACE, name)
+    await demo.converge(
+        "only a's targets gone; b's and the outside target still healthy",
+        demo.expected("b") | demo.kept(),
+        demo.expected("a"),
+    )
+
+    async def binding_gone() -> bool:
+        return await a.get_binding(NAMESPACE, name) is None
+
+    await demo.wait(binding_gone, "a's binding deleted (its finalizer released)")
+    await demo.ledgers_hold({"a": None, "b": demo.expected("b")})
+    await demo.node_rules(present={"b"}, revoked={"a"})
+    await demo.ready("b")
+
+
+STEPS: list[tuple[str, Step]] = [
+    ("world", step_world),
+    ("bind", step_bind),
+    ("outside", step_outside),
+    ("scale-down", step_scale_down),
+    ("delete", step_delete),
+]
+
+
+async def run_steps(demo: Demo, steps: Sequence[tuple[str, Step]]) -> None:
+    for number, (name, step) in enumerate(steps, start=1):
+        doc = (step.__doc__ or "").strip().splitlines()
+        demo.say(f"step {number}/{len(steps)} {name}: {doc[0] if doc else ''}")
+        await step(demo)
+
+
+async def _main(keep: Path | None, steps: Sequence[tuple[str, Step]]) -> int:
     started = time.monotonic()
     world = World(time_factor=0.02, workdir=keep)
+    print("starting the lab: ELBv2/EC2 and two API servers (a few seconds)", flush=True)
     try:
         async with world:
-            await Demo(world, sys.stdout).run()
+            await run_steps(Demo(world, sys.stdout), steps)
     except DemoFailedError as exc:
         print(f"\ndemo FAILED: {exc}", file=sys.stderr)
         for proc in world.group.processes:
@@ -234,4 +369,4 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     if args.keep_logs is not None:
         args.keep_logs.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_main(args.keep_logs))
+    return asyncio.run(_main(args.keep_logs, STEPS))

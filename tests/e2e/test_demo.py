@@ -1,0 +1,34 @@
+"""``make demo`` (``python -m lbc demo``) passes and shows what the README says it shows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def test_the_demo_converges_and_shows_ledgers_the_outside_target_and_conditions() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lbc", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    out = done.stdout
+    for step in ("world", "bind", "outside", "scale-down", "delete"):
+        assert f"/5 {step}:" in out, out
+    assert "ledger of cluster a (aws-lbc-targets-k8s-echoserv-echoserv-cc0122e143)" in out
+    assert "ledger of cluster a: aws-lbc-targets-k8s-echoserv-echoserv-cc0122e143 is gone" in out
+    assert "ledger of cluster b (aws-lbc-targets-my-target-group-binding)" in out
+    assert "Ready=True TargetsSynced" in out
+    assert "NetworkingReady=True" in out
+    # The hand-registered target is in the last table, still healthy.
+    last_table = out.rsplit("TARGET", 1)[1]
+    outside = [line for line in last_table.splitlines() if " outside " in line]
+    assert len(outside) == 1, last_table
+    assert "healthy" in outside[0]
