@@ -10,8 +10,8 @@ evicted pods are really gone), replaced by the new pods.
 from __future__ import annotations
 
 import pytest
-from lbc.lab.scenario import Cluster, World, eventually
 
+from lbc_lab.scenario import Cluster, World, eventually
 from tests.e2e.conftest import (
     APP,
     NS,
