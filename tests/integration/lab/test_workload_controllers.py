@@ -310,3 +310,27 @@ async def test_a_service_without_pods_keeps_one_empty_slice(
 
     [piece] = await until(cluster, one_slice)
     assert piece["endpoints"] in (None, [])
+
+
+async def test_a_new_template_replaces_every_pod(
+    cluster: LabApiServer, api: Api, controllers: WorkloadControllers
+) -> None:
+    await api.call("POST", "/apis/apps/v1/namespaces/echo/deployments", deployment(2))
+
+    async def ready_pods(image: str) -> list[dict[str, Any]] | None:
+        pods = await api.pods()
+        ok = len(pods) == 2 and all(
+            ready(p) and p["spec"]["containers"][0]["image"] == image for p in pods
+        )
+        return pods if ok else None
+
+    before = await until(cluster, lambda: ready_pods("echoserver:2.5"))
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "echo", "image": "e:2.6"}]}}}}
+    await api.call(
+        "PATCH",
+        "/apis/apps/v1/namespaces/echo/deployments/echo",
+        patch,
+        ctype="application/strategic-merge-patch+json",
+    )
+    after = await until(cluster, lambda: ready_pods("e:2.6"))
+    assert not {p["metadata"]["name"] for p in before} & {p["metadata"]["name"] for p in after}

@@ -1,0 +1,106 @@
+"""``python -m lbc lab world`` never leaves a process behind, however it is stopped.
+
+The README walkthrough test covers the normal life (start, use, Ctrl-C). These cover the
+edges: Ctrl-C while the world is still starting, and a child process that dies under it (the
+world then stops the rest and exits 1 instead of serving a half world).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line mentions ``text`` (this test's own folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "status").read_text()
+        except OSError:
+            continue
+        if text in cmdline and "zombie" not in state:
+            found.append(int(entry.name))
+    return found
+
+
+def start_world(folder: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LBC_", "KUBECONFIG"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "lbc", "lab", "world", "--dir", str(folder), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def wait_until(
+    condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float, what: str
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, f"the world exited early: {proc.communicate()[0]}"
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)  # watching another process's files: nothing to await
+
+
+def gone_within(folder: Path, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_mentioning(str(folder))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def test_ctrl_c_while_the_world_starts_stops_what_it_started(tmp_path: Path) -> None:
+    folder = tmp_path / "world"
+    proc = start_world(folder)
+    try:
+        wait_until((folder / "apiserver-a.log").exists, proc, 120, "no API server started")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 130, out
+        assert "interrupted while starting" in out
+        assert gone_within(folder, 15) == []
+        assert not (folder / "env.sh").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in processes_mentioning(str(folder)):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_world_whose_child_dies_stops_the_rest_and_exits_1(tmp_path: Path) -> None:
+    folder = tmp_path / "world"
+    proc = start_world(folder, "--clusters", "1")
+    try:
+        wait_until((folder / "world.json").exists, proc, 120, "the world never started")
+        facts = json.loads((folder / "world.json").read_text())
+        assert list(facts["clusters"]) == ["a"]
+        assert len(facts["clusters"]["a"]["nodes"]) == 3
+        assert set(facts["pids"]) == {"elb", "apiserver-a"}
+        os.kill(facts["pids"]["apiserver-a"], signal.SIGKILL)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 1, out
+        assert "apiserver-a exited" in out
+        assert gone_within(folder, 15) == []
+        assert not (folder / "world.json").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in processes_mentioning(str(folder)):
+            os.kill(pid, signal.SIGKILL)
