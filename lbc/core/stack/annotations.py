@@ -70,6 +70,10 @@ INGRESS_SUFFIXES = INGRESS_BACKEND_SUFFIXES | {
     "group.order",
 }
 
+#: Ingress annotations LBC *writes* (its ``IngressPlanAnnotation`` gate): outputs that change
+#: nothing lbc builds, so they do not make a stack hands-off.
+INGRESS_OUTPUT_SUFFIXES = frozenset({"dry-run-plan"})
+
 #: Every Service annotation suffix (after ``service.beta.kubernetes.io/``) lbc implements.
 SERVICE_SUFFIXES = frozenset(
     {
@@ -281,7 +285,8 @@ def _dual_stack(value: str | None) -> bool:
 
 def unsupported_ingress_keys(annotations: Mapping[str, str]) -> tuple[str, ...]:
     """Keys of an Ingress that lbc does not implement (empty: lbc may manage it)."""
-    found = _outside(annotations, INGRESS_PREFIX, INGRESS_PREFIX, INGRESS_SUFFIXES)
+    allowed = INGRESS_SUFFIXES | INGRESS_OUTPUT_SUFFIXES
+    found = _outside(annotations, INGRESS_PREFIX, INGRESS_PREFIX, allowed)
     ports = annotations.get(INGRESS_PREFIX + "listen-ports")
     if ports is not None and _https_listen_ports(ports):
         found.append(INGRESS_PREFIX + "listen-ports")
@@ -301,9 +306,17 @@ def unsupported_backend_keys(annotations: Mapping[str, str]) -> tuple[str, ...]:
     )
 
 
+#: ``aws-load-balancer-target-group-attributes.<port>``: per-port target-group attributes.
+PORT_TG_ATTRIBUTES = re.compile(r"aws-load-balancer-target-group-attributes\.[0-9]+")
+
+
 def unsupported_service_keys(annotations: Mapping[str, str]) -> tuple[str, ...]:
     """Keys of an NLB Service that lbc does not implement (empty: lbc may manage it)."""
-    found = _outside(annotations, SERVICE_LB_PREFIX, SERVICE_PREFIX, SERVICE_SUFFIXES)
+    found = [
+        k
+        for k in _outside(annotations, SERVICE_LB_PREFIX, SERVICE_PREFIX, SERVICE_SUFFIXES)
+        if not PORT_TG_ATTRIBUTES.fullmatch(k[len(SERVICE_PREFIX) :])
+    ]
     if _dual_stack(annotations.get(SERVICE_PREFIX + "aws-load-balancer-ip-address-type")):
         found.append(SERVICE_PREFIX + "aws-load-balancer-ip-address-type")
     return tuple(sorted(found))

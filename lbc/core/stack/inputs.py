@@ -237,3 +237,6 @@ class StackConfig:
     tolerate_missing_backend_service: bool = True
     tolerate_missing_backend_action: bool = True
     service_type_load_balancer_only: bool = False
+    nlb_health_check_advanced_config: bool = True
+    #: The cluster VPC's IPv4 CIDRs: default sources of an SG-less internal NLB's rules.
+    vpc_cidrs: tuple[str, ...] = ()

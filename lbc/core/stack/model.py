@@ -470,6 +470,15 @@ class Built:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Unclaimed:
+    """The object is not lbc's and holds no lbc finalizer: do nothing at all (not even deploy
+    an empty stack). ``warnings`` are messages for Warning events (e.g. a Service annotated
+    ``aws-load-balancer-type: external`` without a target type, which nobody provisions)."""
+
+    warnings: tuple[str, ...] = ()
+
+
 #: What a builder returns: deploy ``Built.stack``; report ``BuildError``; touch nothing on
-#: ``HandsOff``.
-BuildOutcome = Built | BuildError | HandsOff
+#: ``HandsOff`` or ``Unclaimed``.
+BuildOutcome = Built | BuildError | HandsOff | Unclaimed
