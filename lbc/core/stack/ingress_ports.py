@@ -45,6 +45,8 @@ def listen_ports(member: ClassifiedIngress) -> dict[int, Protocol]:
         entries = json.loads(raw)
     except ValueError as err:
         raise BuildFailure(f"failed to parse listen-ports configuration: `{raw}`: {err}") from err
+    if entries is None:  # JSON null decodes to an empty list in Go
+        entries = []
     if not isinstance(entries, list) or not all(
         isinstance(e, dict)
         and all(isinstance(v, int) and not isinstance(v, bool) for v in e.values())

@@ -273,7 +273,11 @@ class RuleCondition:
 
 @dataclass(frozen=True, slots=True)
 class Listener:
-    """One listener, paired with AWS by ``port``; ``resource_id`` is the port in decimal."""
+    """One listener, paired with AWS by ``port``; ``resource_id`` is the port in decimal.
+
+    ``tags`` (like a rule's) are written only while the ``ListenerRulesTagging`` gate is on;
+    with it off LBC neither sets nor reconciles listener and rule tags.
+    """
 
     port: int
     protocol: Protocol

@@ -377,3 +377,54 @@ def test_load_balancer_attributes_are_passed_through_sorted() -> None:
 def test_building_twice_gives_equal_stacks() -> None:
     group = implicit(ing("a", path("/"), path("/x", "Exact")))
     assert build(group, svc()) == build(group, svc())
+
+
+def test_listen_ports_errors_use_lbc_messages() -> None:
+    empty = ing("a", **{A + "listen-ports": "[]"})
+    assert build(implicit(empty)) == BuildError(
+        "ingress: ns/a: empty listen-ports configuration: `[]`"
+    )
+    bad_port = ing("a", **{A + "listen-ports": '[{"HTTP": 70000}]'})
+    assert build(implicit(bad_port)) == BuildError(
+        "ingress: ns/a: listen port must be within [1, 65535]: 70000"
+    )
+    bad_protocol = ing("a", **{A + "listen-ports": '[{"TCP": 80}]'})
+    assert build(implicit(bad_protocol)) == BuildError(
+        "ingress: ns/a: listen protocol must be within [HTTP, HTTPS]: TCP"
+    )
+    malformed = build(implicit(ing("a", **{A + "listen-ports": "80"})))
+    assert isinstance(malformed, BuildError)
+    assert malformed.message.startswith("ingress: ns/a: failed to parse listen-ports configuration")
+
+
+def test_members_sharing_a_port_must_agree_on_inbound_cidrs() -> None:
+    a = ing("a", **{A + "group.name": "g", A + "inbound-cidrs": "10.0.0.0/8"})
+    b = ing("b", **{A + "group.name": "g", A + "inbound-cidrs": "192.168.0.0/16"})
+    c = ing("c", **{A + "group.name": "g"})
+    group = IngressGroup(
+        explicit_group("g"),
+        (ClassifiedIngress(a), ClassifiedIngress(b), ClassifiedIngress(c)),
+        (),
+    )
+    assert build(group) == BuildError(
+        "failed to merge listenPort config for port: 80: conflicting inbound-cidrs, "
+        "ns/a: [10.0.0.0/8], [] | ns/b: [192.168.0.0/16], []"
+    )
+    agreeing = IngressGroup(explicit_group("g"), (ClassifiedIngress(a), ClassifiedIngress(c)), ())
+    sg = stack_of(build(agreeing)).security_group
+    assert sg is not None
+    assert sg.ingress == (IPPermission("tcp", 80, 80, cidr_ipv4="10.0.0.0/8"),)
+
+
+def test_lbc_written_dry_run_plan_annotation_does_not_block_management() -> None:
+    ingress = ing("a", **{A + "dry-run-plan": "{}"})
+    assert isinstance(build(implicit(ingress)), Built)
+
+
+def test_params_target_type_and_scheme_beat_annotations() -> None:
+    ingress = ing("a", path("/"), **{A + "target-type": "instance", A + "scheme": "internal"})
+    params = IngressClassParamsView("p", target_type="ip", scheme="internet-facing")
+    stack = stack_of(build(implicit(ingress, params=params), svc(), subnets=PUBLIC_SUBNETS))
+    assert stack.target_groups[0].target_type is TargetType.IP
+    assert stack.load_balancer is not None
+    assert stack.load_balancer.scheme is Scheme.INTERNET_FACING
