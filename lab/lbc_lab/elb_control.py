@@ -98,8 +98,8 @@ class LabElbControl:
     # -- faults -------------------------------------------------------------------------------
 
     def add_fault(self, kind: str, operation: str = "*", **options: Any) -> dict[str, Any]:
-        """Add a fault rule; options: service, fraction, skip, count, period, burst, status,
-        code, message, latency_ms (see :class:`~lbc_lab.elb_faults.FaultRule`)."""
+        """Add a fault rule; options: service, account, fraction, skip, count, period, burst,
+        status, code, message, latency_ms (see :class:`~lbc_lab.elb_faults.FaultRule`)."""
         result: dict[str, Any] = self._call(
             "POST", "faults", {"kind": kind, "operation": operation, **options}
         )
@@ -125,13 +125,30 @@ class LabElbControl:
         return self.add_fault("latency", operation, latency_ms=latency_ms, **options)
 
     def rate_limit(
-        self, operation: str, *, rate: float, burst: int, service: str = "*"
+        self, operation: str, *, rate: float, burst: int, service: str = "*", account: str = "*"
     ) -> dict[str, Any]:
-        """A token bucket for ``operation``: ``rate`` calls/s, ``burst`` capacity."""
+        """A token bucket for ``operation``: ``rate`` calls/s, ``burst`` capacity (of one
+        ``account``'s calls, or of everyone's)."""
         result: dict[str, Any] = self._call(
             "POST",
             "buckets",
-            {"operation": operation, "rate": rate, "burst": burst, "service": service},
+            {
+                "operation": operation,
+                "rate": rate,
+                "burst": burst,
+                "service": service,
+                "account": account,
+            },
+        )
+        return result
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    def account_user(self, account_id: str, user_name: str = "lbc") -> dict[str, str]:
+        """Access keys of an IAM user of ``account_id``: requests signed with them are answered
+        in that account (``account_id``, ``arn``, ``access_key_id``, ``secret_access_key``)."""
+        result: dict[str, str] = self._call(
+            "POST", "accounts", {"account_id": account_id, "user_name": user_name}
         )
         return result
 
@@ -152,9 +169,12 @@ class LabElbControl:
         *,
         since: int = 0,
         target_group_arn: str | None = None,
+        account: str | None = None,
     ) -> list[CallRecord]:
         """Logged AWS calls after sequence number ``since``, optionally filtered."""
         records = [CallRecord(**r) for r in self._call("GET", f"calls?since={since}")]
+        if account is not None:
+            records = [r for r in records if r.account == account]
         if operation is not None:
             wanted = {operation} if isinstance(operation, str) else set(operation)
             records = [r for r in records if r.operation in wanted]

@@ -49,7 +49,8 @@ class InjectedError:
 class FaultRule:
     """Which calls a fault hits, and what it does to them.
 
-    ``operation`` and ``service`` match exactly, ``"*"`` matches any. ``kind`` is ``throttle``
+    ``operation``, ``service`` and ``account`` (of the signing credentials) match exactly,
+    ``"*"`` matches any. ``kind`` is ``throttle``
     (the service's throttling error), ``error`` (``status``/``code``/``message``, a 5xx by
     default) or ``latency`` (``latency_ms`` added, the call then proceeds).
     """
@@ -57,6 +58,7 @@ class FaultRule:
     kind: FaultKind
     operation: str = "*"
     service: str = "*"
+    account: str = "*"
     fraction: float = 1.0
     skip: int = 0
     count: int | None = None
@@ -75,8 +77,12 @@ class FaultRule:
         if self.kind == "error" and not 400 <= self.status <= 599:
             raise ValueError("an error fault needs an HTTP status in 400..599")
 
-    def matches(self, service: str, operation: str) -> bool:
-        return self.operation in ("*", operation) and self.service in ("*", service)
+    def matches(self, service: str, operation: str, account: str = "") -> bool:
+        return (
+            self.operation in ("*", operation)
+            and self.service in ("*", service)
+            and self.account in ("*", account)
+        )
 
     def fires_at(self, n: int) -> bool:
         """Whether the ``n``-th matching call (0-based) is in the rule's firing pattern."""
@@ -98,13 +104,20 @@ class _RuleRun:
 
 
 class TokenBucket:
-    """``rate`` tokens per second up to ``burst``; a call takes one or is throttled."""
+    """``rate`` tokens per second up to ``burst``; a call takes one or is throttled.
 
-    def __init__(self, operation: str, rate: float, burst: int, service: str = "*") -> None:
+    ``account`` ``"*"`` is one bucket shared by every account; an account id limits that
+    account's calls only (AWS's quotas are per account).
+    """
+
+    def __init__(
+        self, operation: str, rate: float, burst: int, service: str = "*", account: str = "*"
+    ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("a token bucket needs rate > 0 and burst >= 1")
         self.operation = operation
         self.service = service
+        self.account = account
         self.rate = rate
         self.burst = burst
         self._tokens = float(burst)
@@ -123,6 +136,7 @@ class TokenBucket:
         return {
             "operation": self.operation,
             "service": self.service,
+            "account": self.account,
             "rate": self.rate,
             "burst": self.burst,
         }
@@ -167,7 +181,8 @@ class FaultInjector:
             self._buckets = [
                 b
                 for b in self._buckets
-                if (b.operation, b.service) != (bucket.operation, bucket.service)
+                if (b.operation, b.service, b.account)
+                != (bucket.operation, bucket.service, bucket.account)
             ]
             self._buckets.append(bucket)
 
@@ -183,13 +198,13 @@ class FaultInjector:
                 "buckets": [b.view() for b in self._buckets],
             }
 
-    def decide(self, service: str, operation: str) -> Decision:
+    def decide(self, service: str, operation: str, account: str = "") -> Decision:
         with self._lock:
             latency = 0.0
             error: InjectedError | None = None
             for run in self._rules:
                 rule = run.rule
-                if not rule.matches(service, operation):
+                if not rule.matches(service, operation, account):
                     continue
                 n = run.matched
                 run.matched += 1
@@ -208,7 +223,11 @@ class FaultInjector:
             if error is None:
                 now = self._clock()
                 for bucket in self._buckets:
-                    hit = bucket.operation in ("*", operation) and bucket.service in ("*", service)
+                    hit = (
+                        bucket.operation in ("*", operation)
+                        and bucket.service in ("*", service)
+                        and bucket.account in ("*", account)
+                    )
                     if hit and not bucket.take(now):
                         status, code, message = _throttle(service)
                         error = InjectedError("bucket", status, code, message)
@@ -234,7 +253,7 @@ class CallRecord:
     ``outcome`` is ``ok`` or the error code returned; ``injected`` names the fault that produced
     it (``throttle``, ``error``, ``bucket``) or is None when moto answered. ``target_count`` is
     the number of targets in the request; ``result_count`` the number of target descriptions in
-    a DescribeTargetHealth answer.
+    a DescribeTargetHealth answer; ``account`` the account of the signing credentials.
     """
 
     seq: int
@@ -248,6 +267,7 @@ class CallRecord:
     injected: str | None
     duration_ms: float
     result_count: int | None = None
+    account: str = ""
 
 
 class CallLog:

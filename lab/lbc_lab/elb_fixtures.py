@@ -43,6 +43,7 @@ class ElbLab:
         self.endpoint_url = endpoint_url
         self.region = region
         self.control = LabElbControl(endpoint_url)
+        self._keys: dict[str, dict[str, str]] = {}
 
     @property
     def env(self) -> dict[str, str]:
@@ -74,11 +75,18 @@ class ElbLab:
         retry_mode: str = "standard",
         max_attempts: int = 3,
         timeout: float = 10.0,
+        account: str | None = None,
     ) -> AsyncIterator[Any]:
-        """An aiobotocore client for ``service`` (``ec2``, ``elbv2``) pointed at the lab.
+        """An aiobotocore client for ``service`` (``ec2``, ``elbv2``, ``iam``) pointed at the lab.
 
         ``max_attempts`` counts the first attempt (1 = no retry), like ``AWS_MAX_ATTEMPTS``.
+        With ``account``, the client signs with keys of an IAM user ``lbc`` of that account (its
+        requests are answered there); without, with the dummy keys of moto's default account.
         """
+        access_key, secret_key = ACCESS_KEY, SECRET_KEY
+        if account is not None:
+            user = self.account_keys(account)
+            access_key, secret_key = user["access_key_id"], user["secret_access_key"]
         config = AioConfig(
             retries={"mode": retry_mode, "total_max_attempts": max_attempts},
             connect_timeout=timeout,
@@ -88,11 +96,18 @@ class ElbLab:
             service,  # type: ignore[call-overload]  # the service name is a run-time choice
             region_name=self.region,
             endpoint_url=self.endpoint_url,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
             config=config,
         ) as client:
             yield client
+
+    def account_keys(self, account: str) -> dict[str, str]:
+        """Keys of the IAM user ``lbc`` of ``account``, made once per reset lab."""
+        found = self._keys.get(account)
+        if found is None:
+            found = self._keys[account] = self.control.account_user(account)
+        return found
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,15 @@
 
 One HTTP port serves three things:
 
-- EC2 and ELBv2 (AWS query protocol), answered by moto's own WSGI application with the ELBv2
-  backend replaced by :class:`~lbc_lab.elb_backend.LabElbv2Backend`;
+- EC2, ELBv2, IAM and STS (AWS query protocol), answered by moto's own WSGI application with
+  the ELBv2 backend replaced by :class:`~lbc_lab.elb_backend.LabElbv2Backend`, in the account
+  whose credentials signed the request (:mod:`lbc_lab.elb_accounts`), and STS AssumeRole
+  refused unless the role's trust policy allows the caller;
 - in front of it, per call: fault injection (latency, throttling, 5xx, token buckets) and the
-  call log, both decided from the request's service (SigV4 credential scope) and ``Action``;
+  call log, both decided from the request's service (SigV4 credential scope), ``Action`` and
+  account;
 - ``/_lab/...``: the JSON control plane (reset, clock, settings, health overrides, faults,
-  buckets, call log) that :class:`~lbc_lab.elb_control.LabElbControl` speaks.
+  buckets, call log, account users) that :class:`~lbc_lab.elb_control.LabElbControl` speaks.
 
 moto's backends are not thread-safe, and werkzeug serves each request on its own thread, so
 every call into moto and every control-plane change holds one lock. Injected latency is served
@@ -19,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -30,7 +32,6 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.elbv2.models import elbv2_backends
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import (
@@ -42,6 +43,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from lbc_lab import elb_wire as wire
+from lbc_lab.elb_accounts import (
+    access_key_of,
+    account_of,
+    assume_role_refusal,
+    caller_of,
+    create_user,
+)
 from lbc_lab.elb_backend import LabElbv2Backend, LabState, backend_class
 from lbc_lab.elb_clock import LabClock
 from lbc_lab.elb_faults import CallLog, FaultInjector, FaultRule, InjectedError, TokenBucket
@@ -88,6 +96,12 @@ class BucketBody(_Body):
     rate: float = Field(gt=0)
     burst: int = Field(ge=1)
     service: str = "*"
+    account: str = "*"
+
+
+class AccountUserBody(_Body):
+    account_id: str = Field(pattern=r"^\d{12}$")
+    user_name: str = "lbc"
 
 
 class ResetBody(_Body):
@@ -134,8 +148,10 @@ class LabElbApp:
         operation = _first(params, "Action") or environ.get("HTTP_X_AMZ_TARGET", "?")
         target_group = _first(params, "TargetGroupArn")
         target_count = sum(len(v) for k, v in params.items() if _MEMBER_ID.match(k))
+        with self._lock:
+            account = account_of(environ)
 
-        decision = self.faults.decide(service, operation)
+        decision = self.faults.decide(service, operation, account)
         if decision.latency_s > 0:
             # Emulated service latency, deliberately outside the lock (it is the behaviour under
             # test, not a wait for a condition).
@@ -144,9 +160,16 @@ class LabElbApp:
         if decision.error is not None:
             status, payload = decision.error.status, _error_xml(service, decision.error)
             code: str | None = decision.error.code
+        elif (
+            service == "sts"
+            and operation == "AssumeRole"
+            and (refusal := self._assume_role_refusal(environ, params))
+        ):
+            status, payload = 403, wire.error_xml("AccessDenied", refusal, status=403)
+            code = "AccessDenied"
         elif service == "elbv2" and operation in wire.TARGET_OPERATIONS:
             with self._lock:
-                backend = elbv2_backends[_account(environ)][region]
+                backend = elbv2_backends[account][region]
                 if not isinstance(backend, LabElbv2Backend):
                     raise TypeError("the lab's ELBv2 backend is not installed")
                 status, payload = wire.serve(backend, operation, params)
@@ -168,6 +191,7 @@ class LabElbApp:
             target_count=target_count,
             outcome="ok" if status < 400 else (code or f"HTTP{status}"),
             status=status,
+            account=account,
             injected=decision.error.kind if decision.error else None,
             duration_ms=(time.perf_counter() - started) * 1000.0,
             result_count=result_count,
@@ -176,6 +200,14 @@ class LabElbApp:
         headers.append(("Content-Length", str(len(payload))))
         start_response(f"{status} {_reason(status)}", headers)
         return [payload]
+
+    def _assume_role_refusal(self, environ: Environ, params: dict[str, list[str]]) -> str | None:
+        with self._lock:
+            return assume_role_refusal(
+                caller_of(access_key_of(environ)),
+                _first(params, "RoleArn") or "",
+                _first(params, "ExternalId"),
+            )
 
     # -- control plane --------------------------------------------------------------------------
 
@@ -238,7 +270,9 @@ class LabElbApp:
                 return self.faults.view()
             case ("POST", "buckets"):
                 b = BucketBody.model_validate(data)
-                self.faults.add_bucket(TokenBucket(b.operation, b.rate, b.burst, b.service))
+                self.faults.add_bucket(
+                    TokenBucket(b.operation, b.rate, b.burst, b.service, b.account)
+                )
                 return self.faults.view()
             case ("DELETE", "buckets"):
                 self.faults.clear_buckets()
@@ -249,6 +283,9 @@ class LabElbApp:
             case ("DELETE", "calls"):
                 self.calls.clear()
                 return {}
+            case ("POST", "accounts"):
+                body_a = AccountUserBody.model_validate(data)
+                return create_user(body_a.account_id, body_a.user_name)
         raise _ControlError(404, f"no control endpoint {method} /_lab/{route}")
 
     def reset(self, seed: int | None = None) -> None:
@@ -286,6 +323,7 @@ class _Rule(_Body):
     kind: str = Field(pattern="^(throttle|error|latency)$")
     operation: str = "*"
     service: str = "*"
+    account: str = "*"
     fraction: float = Field(default=1.0, ge=0, le=1)
     skip: int = Field(default=0, ge=0)
     count: int | None = Field(default=None, ge=0)
@@ -339,15 +377,6 @@ def _call_wsgi(app: Any, environ: Environ, body: bytes) -> tuple[int, list[tuple
         if close is not None:
             close()
     return captured["status"], captured["headers"], payload
-
-
-def _account(environ: Environ) -> str:
-    """The account moto would pick for this request (the lab does not map IAM access keys)."""
-    return str(
-        os.environ.get("MOTO_ACCOUNT_ID")
-        or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
-        or DEFAULT_ACCOUNT_ID
-    )
 
 
 def _scope(environ: Environ) -> tuple[str, str]:

@@ -10,7 +10,13 @@ everywhere without each caller remembering them:
 4. any failure leaves as an :class:`~lbc.core.errors.LbcError` of the right kind, chained to the
    botocore exception for the traceback.
 
-Cancellation passes through untouched (counted as ``cancelled``, never converted).
+Cancellation passes through untouched (counted as ``cancelled``, never converted). A failure
+that is already classified (the :class:`~lbc.core.errors.AccessError` of a role that could not be
+assumed while the request was being signed) is counted and passes unchanged.
+
+Rate limits are kept per AWS account, as AWS keeps its quotas: :meth:`AwsCalls.for_account`
+gives the calls of one account their own buckets, so one account's throttling never slows the
+bindings of another.
 """
 
 from __future__ import annotations
@@ -37,11 +43,33 @@ DEFAULT_CALL_TIMEOUT = 60.0
 class AwsCalls:
     """Runs AWS client methods under the process's rate limits and a per-call deadline."""
 
-    def __init__(self, limits: RateLimits, *, timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
+    def __init__(
+        self,
+        limits: RateLimits,
+        *,
+        timeout: float = DEFAULT_CALL_TIMEOUT,
+        account_limits: Callable[[], RateLimits] | None = None,
+    ) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0, got {timeout!r}")
         self._limits = limits
         self._timeout = timeout
+        self._account_limits = account_limits
+        self._accounts: dict[str, AwsCalls] = {}
+
+    def for_account(self, account: str) -> AwsCalls:
+        """The calls of ``account``: their own rate limits, the same deadline.
+
+        Without ``account_limits`` (tests, tools) or for an empty account, these very calls.
+        The table grows by one entry per account lbc talks to, a handful per cluster.
+        """
+        if self._account_limits is None or not account:
+            return self
+        found = self._accounts.get(account)
+        if found is None:
+            found = AwsCalls(self._account_limits(), timeout=self._timeout)
+            self._accounts[account] = found
+        return found
 
     async def call(
         self,
@@ -68,6 +96,10 @@ class AwsCalls:
                 error=str(error),
             )
             raise error from exc
+        except LbcError as error:
+            # Classified before it got here (credentials of an assumed role, refused by STS).
+            self._record(service, operation, error, started)
+            raise
         except BaseException as exc:
             # Not an AWS answer: our cancellation, or a bug. Counted, never converted.
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())

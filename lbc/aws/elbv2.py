@@ -22,10 +22,17 @@ What it guarantees, per target group ARN:
 - **Classified errors.** Every failure is an :class:`~lbc.core.errors.LbcError`
   (:mod:`lbc.aws.errors`); a missing group is
   :class:`~lbc.core.errors.TargetGroupNotFoundError`, and its cached state is forgotten.
+- **Per account, per role.** Calls about a group spend the rate limits of the group's account
+  (the ARN's), so one account's throttling never slows another's bindings. A binding that names
+  a role uses :meth:`TargetGroups.as_role`: the same port, whose calls are signed with that
+  role's credentials in the region of the group's ARN, and whose health views and group facts
+  are its own (a view obtained with one role's credentials is never served to another role). The
+  per-group locks are shared by all roles: one group is one queue whoever calls.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -34,11 +41,20 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import anyio
 
+from lbc.aws.arns import account_of, region_of
 from lbc.aws.calls import AwsCalls
 from lbc.aws.health import HealthCache, parse_description
 from lbc.aws.keyedlock import KeyedLock
+from lbc.aws.roles import Role
+from lbc.aws.session import RoleClients
 from lbc.aws.vpc import VpcDirectory
-from lbc.core.errors import LbcError, NotFoundError, TargetGroupNotFoundError, TerminalError
+from lbc.core.errors import (
+    AccessError,
+    LbcError,
+    NotFoundError,
+    TargetGroupNotFoundError,
+    TerminalError,
+)
 from lbc.core.targets import Target, TargetHealth
 from lbc.observe.log import get_logger
 
@@ -113,6 +129,21 @@ class TargetGroupAPI(Protocol):
 
     def forget(self, arn: str) -> None: ...
 
+    def as_role(self, role: Role | None) -> TargetGroupAPI: ...
+
+
+@dataclass(slots=True)
+class _Shared:
+    """What every role's view of the port shares: limits, caches, locks (module docstring)."""
+
+    ttl: float
+    clock: Callable[[], float]
+    roles: RoleClients | None
+    health: dict[tuple[str, Role | None], HealthCache]
+    infos: dict[tuple[Role | None, str], TargetGroupInfo]
+    locks: KeyedLock[str]
+    views: dict[Role | None, TargetGroups]
+
 
 @final
 class TargetGroups:
@@ -127,6 +158,7 @@ class TargetGroups:
         health_ttl: float = DEFAULT_HEALTH_TTL,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         clock: Callable[[], float] = time.monotonic,
+        roles: RoleClients | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
@@ -134,32 +166,71 @@ class TargetGroups:
         self._calls = calls
         self._vpcs = vpcs
         self._max_in_flight = max_in_flight
-        self._health = HealthCache(health_ttl, clock)
-        self._infos: dict[str, TargetGroupInfo] = {}
-        self._locks: KeyedLock[str] = KeyedLock()
+        self._role: Role | None = None
+        self._shared = _Shared(health_ttl, clock, roles, {}, {}, KeyedLock(), {})
+        self._shared.views[None] = self
+        self._locks = self._shared.locks
+
+    # -- roles and accounts ------------------------------------------------------------------
+
+    def as_role(self, role: Role | None) -> TargetGroups:
+        """The port for a binding that names ``role`` (None: lbc's own credentials).
+
+        The same object for the same role, so its clients and views are reused across passes.
+        """
+        view = self._shared.views.get(role)
+        if view is None:
+            view = copy.copy(self)
+            view._role = role
+            self._shared.views[role] = view
+        return view
+
+    async def _client(self, arn: str) -> ElasticLoadBalancingv2Client:
+        if self._role is None:
+            return self._elbv2
+        if self._shared.roles is None:
+            raise AccessError(
+                f"cannot assume {self._role}: this process has no STS client",
+                reason="AssumeRoleFailed",
+            )
+        return await self._shared.roles.elbv2(self._role, region_of(arn))
+
+    def _calls_for(self, arn: str) -> AwsCalls:
+        """Calls spending the rate limits of the group's account (the role's, without an ARN)."""
+        account = account_of(arn) or (self._role.account if self._role is not None else "")
+        return self._calls.for_account(account)
+
+    def _health(self, arn: str) -> HealthCache:
+        key = (account_of(arn), self._role)
+        cache = self._shared.health.get(key)
+        if cache is None:
+            cache = self._shared.health[key] = HealthCache(self._shared.ttl, self._shared.clock)
+        return cache
 
     # -- health ------------------------------------------------------------------------------
 
     async def describe(self, arn: str, *, fresh: bool = False) -> Mapping[Target, TargetHealth]:
         """Every registered target of the group with its health (draining ones included)."""
         async with self._locks.hold(arn):
-            if fresh or not self._health.is_fresh(arn):
+            if fresh or not self._health(arn).is_fresh(arn):
                 await self._list_all(arn)
             else:
                 await self._refresh_stale(arn)
-            return self._health.snapshot(arn)
+            return self._health(arn).snapshot(arn)
 
     async def _list_all(self, arn: str) -> None:
+        elbv2 = await self._client(arn)
         response = await self._call(
-            arn, "DescribeTargetHealth", self._elbv2.describe_target_health, TargetGroupArn=arn
+            arn, "DescribeTargetHealth", elbv2.describe_target_health, TargetGroupArn=arn
         )
-        self._health.replace(arn, map(parse_description, _descriptions(response)))
+        self._health(arn).replace(arn, map(parse_description, _descriptions(response)))
 
     async def _refresh_stale(self, arn: str) -> None:
-        stale = self._health.stale_targets(arn)
+        health = self._health(arn)
+        stale = health.stale_targets(arn)
         if not stale:
             return
-        if 2 * len(stale) > self._health.size(arn):
+        if 2 * len(stale) > health.size(arn):
             # Asking about most of the group costs what a full listing costs, and a full
             # listing also shows targets added by others and restarts the expiry.
             await self._list_all(arn)
@@ -167,10 +238,11 @@ class TargetGroups:
         try:
             # No AvailabilityZone in the query: ELBv2 then matches the target whatever zone it
             # was registered with (the reference's fix for zone "all" targets).
+            elbv2 = await self._client(arn)
             response = await self._call(
                 arn,
                 "DescribeTargetHealth",
-                self._elbv2.describe_target_health,
+                elbv2.describe_target_health,
                 TargetGroupArn=arn,
                 Targets=[{"Id": t.id, "Port": t.port} for t in stale],
             )
@@ -180,8 +252,8 @@ class TargetGroups:
             await self._list_all(arn)
             return
         refreshed = [parse_description(d) for d in _descriptions(response)]
-        self._health.update(arn, refreshed)
-        self._health.drop_unanswered(arn, stale, {t for t, _ in refreshed})
+        health.update(arn, refreshed)
+        health.drop_unanswered(arn, stale, {t for t, _ in refreshed})
 
     # -- mutations ---------------------------------------------------------------------------
 
@@ -210,10 +282,10 @@ class TargetGroups:
     ) -> None:
         ordered = list(dict.fromkeys(targets))
         batches = [ordered[i : i + BATCH_SIZE] for i in range(0, len(ordered), BATCH_SIZE)]
+        elbv2 = await self._client(arn)
+        health = self._health(arn)
         method: Callable[..., Awaitable[Any]] = (
-            self._elbv2.register_targets
-            if operation == "RegisterTargets"
-            else self._elbv2.deregister_targets
+            elbv2.register_targets if operation == "RegisterTargets" else elbv2.deregister_targets
         )
         succeeded: list[Target] = []
         failures: list[LbcError] = []
@@ -234,7 +306,7 @@ class TargetGroups:
                     failures.append(exc)
                     return
                 finally:
-                    self._health.mark_unknown(arn, batch)
+                    health.mark_unknown(arn, batch)
                 succeeded.extend(batch)
                 _log.debug(
                     "targets_registered"
@@ -270,7 +342,7 @@ class TargetGroups:
         zones: dict[Target, str] = {}
         unknown: list[Target] = []
         for target in targets:
-            listed = self._health.availability_zone(arn, target) if known_only else None
+            listed = self._health(arn).availability_zone(arn, target) if known_only else None
             if listed is not None:
                 zones[target] = listed
             else:
@@ -282,7 +354,7 @@ class TargetGroups:
             return zones
         if info.vpc_id is None:
             raise TerminalError(f"target group {arn} of type ip has no VPC", reason="NoVpc")
-        ranges = await self._vpcs.ranges(info.vpc_id)
+        ranges = await self._vpcs.ranges(info.vpc_id, role=self._role, region=region_of(arn))
         for target in unknown:
             try:
                 inside = ranges.contains(target.id)
@@ -304,9 +376,10 @@ class TargetGroups:
 
     async def describe_target_group_by_name(self, name: str) -> TargetGroupInfo:
         """Resolve a ``targetGroupName`` (not cached: a name can be deleted and reused)."""
+        elbv2 = await self._client("")
         try:
-            response = await self._calls.call(
-                "elbv2", "DescribeTargetGroups", self._elbv2.describe_target_groups, Names=[name]
+            response = await self._calls_for("").call(
+                "elbv2", "DescribeTargetGroups", elbv2.describe_target_groups, Names=[name]
             )
         except NotFoundError:
             raise TargetGroupNotFoundError(f"no target group named {name!r}") from None
@@ -316,27 +389,30 @@ class TargetGroups:
                 f"expected one target group named {name!r}, found {len(groups)}"
             )
         info = TargetGroupInfo.from_api(groups[0])
-        self._infos[info.arn] = info
+        self._shared.infos[(self._role, info.arn)] = info
         return info
 
     async def _info(self, arn: str) -> TargetGroupInfo:
-        info = self._infos.get(arn)
+        info = self._shared.infos.get((self._role, arn))
         if info is not None:
             return info
+        elbv2 = await self._client(arn)
         response = await self._call(
-            arn, "DescribeTargetGroups", self._elbv2.describe_target_groups, TargetGroupArns=[arn]
+            arn, "DescribeTargetGroups", elbv2.describe_target_groups, TargetGroupArns=[arn]
         )
         groups = list(response.get("TargetGroups", []))
         if len(groups) != 1:
             raise TargetGroupNotFoundError(f"DescribeTargetGroups: no target group {arn}")
         info = TargetGroupInfo.from_api(groups[0])
-        self._infos[arn] = info
+        self._shared.infos[(self._role, arn)] = info
         return info
 
     def forget(self, arn: str) -> None:
-        """Drop what is cached about ``arn`` (its binding is gone)."""
-        self._health.forget(arn)
-        self._infos.pop(arn, None)
+        """Drop what is cached about ``arn``, for every role (its binding is gone)."""
+        for cache in self._shared.health.values():
+            cache.forget(arn)
+        for key in [k for k in self._shared.infos if k[1] == arn]:
+            del self._shared.infos[key]
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -345,7 +421,7 @@ class TargetGroups:
     ) -> Mapping[str, Any]:
         """One ELBv2 call about ``arn``; a missing group's cached state is dropped."""
         try:
-            return await self._calls.call("elbv2", operation, method, **params)
+            return await self._calls_for(arn).call("elbv2", operation, method, **params)
         except TargetGroupNotFoundError:
             self.forget(arn)
             raise

@@ -8,8 +8,11 @@ throttling, 5xx and connection errors, so what remains is classified for the rec
 - the target group is gone, or the ARN is malformed →
   :class:`~lbc.core.errors.TargetGroupNotFoundError` (NotFound kind; reason
   ``TargetGroupNotFound`` or ``InvalidTargetGroupArn``);
-- AWS refuses the request as such (``InvalidTarget``, ``ValidationError``, quotas, permissions)
+- AWS refuses the request as such (``InvalidTarget``, ``ValidationError``, quotas)
   → :class:`~lbc.core.errors.TerminalError` carrying AWS's own message;
+- AWS refuses the caller (``AccessDenied``, ``UnauthorizedOperation``…) →
+  :class:`~lbc.core.errors.AccessError` (reason ``AccessDenied``): retried with backoff, because
+  the fix is an IAM change no Kubernetes event announces;
 - still throttled → :class:`~lbc.core.errors.ThrottledError` (transient, reason ``Throttled``);
 - 5xx, timeouts, connections, expired credentials, and any code we do not know
   → :class:`~lbc.core.errors.TransientError`.
@@ -34,6 +37,7 @@ from botocore.exceptions import (
 )
 
 from lbc.core.errors import (
+    AccessError,
     LbcError,
     NotFoundError,
     TargetGroupNotFoundError,
@@ -68,12 +72,18 @@ _TERMINAL_CODES: Final = {
     "TooManyTargets": "TooManyTargets",
     "TooManyRegistrationsForTargetId": "TooManyTargets",
     "TargetGroupAssociationLimit": "TooManyTargets",
-    "AccessDenied": "AccessDenied",
-    "AccessDeniedException": "AccessDenied",
-    "UnauthorizedOperation": "AccessDenied",
-    "OperationNotPermitted": "AccessDenied",
 }
 """AWS codes that retrying cannot fix, mapped to the condition reason lbc reports."""
+
+_ACCESS_CODES: Final = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "OperationNotPermitted",
+    }
+)
+"""AWS codes that refuse the caller's identity or permissions."""
 
 _NOT_FOUND_CODES: Final = {
     "InvalidVpcID.NotFound": "VpcNotFound",
@@ -133,6 +143,8 @@ def classify(exc: ClientError | BotoCoreError | TimeoutError, operation: str) ->
         return NotFoundError(message, reason=_NOT_FOUND_CODES[code])
     if code in THROTTLE_CODES or _status(exc) == 429:
         return ThrottledError(message)
+    if code in _ACCESS_CODES:
+        return AccessError(message, reason="AccessDenied")
     if code in _TERMINAL_CODES:
         return TerminalError(message, reason=_TERMINAL_CODES[code])
     if _status(exc) >= 500:
@@ -148,7 +160,7 @@ def outcome(error: LbcError | None) -> str:
         return "throttled"
     if isinstance(error, NotFoundError):
         return "not_found"
-    if isinstance(error, TerminalError):
+    if isinstance(error, TerminalError | AccessError):
         return "rejected"
     return {
         "AwsServerError": "server_error",

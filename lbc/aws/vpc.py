@@ -8,6 +8,10 @@ registrations into one VPC share a single lookup.
 
 A VPC that EC2 cannot see (``InvalidVpcID.NotFound``: a cross-account group in a peered VPC) has
 no known ranges, so every address counts as outside it and gets ``all``, as the reference does.
+
+A target group reached through an assumed role (``spec.iamRoleArnToAssume``) has its VPC looked
+up with that role's EC2 client, in the group's region; ranges are remembered per (role, region,
+VPC), as the reference remembers them per (role, VPC).
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ from typing import TYPE_CHECKING, Any, final
 
 from lbc.aws.calls import AwsCalls
 from lbc.aws.keyedlock import KeyedLock
-from lbc.core.errors import NotFoundError
+from lbc.aws.roles import Role
+from lbc.core.errors import AccessError, NotFoundError
+
+if TYPE_CHECKING:
+    from lbc.aws.session import RoleClients
 
 if TYPE_CHECKING:
     from types_aiobotocore_ec2 import EC2Client
@@ -54,28 +62,40 @@ class VpcDirectory:
         *,
         ttl: float = DEFAULT_VPC_TTL,
         clock: Callable[[], float] = time.monotonic,
+        roles: RoleClients | None = None,
     ) -> None:
         self._ec2 = ec2
         self._calls = calls
         self._ttl = ttl
         self._clock = clock
-        self._cache: dict[str, tuple[float, VpcRanges]] = {}
-        self._locks: KeyedLock[str] = KeyedLock()
+        self._roles = roles
+        self._cache: dict[tuple[Role | None, str, str], tuple[float, VpcRanges]] = {}
+        self._locks: KeyedLock[tuple[Role | None, str, str]] = KeyedLock()
 
-    async def ranges(self, vpc_id: str) -> VpcRanges:
-        async with self._locks.hold(vpc_id):
-            cached = self._cache.get(vpc_id)
+    async def ranges(self, vpc_id: str, *, role: Role | None = None, region: str = "") -> VpcRanges:
+        """The VPC's blocks as ``role`` sees them (None: lbc's own credentials)."""
+        key = (role, region if role is not None else "", vpc_id)
+        async with self._locks.hold(key):
+            cached = self._cache.get(key)
             if cached is not None and self._clock() - cached[0] < self._ttl:
                 return cached[1]
+            ec2, calls = self._ec2, self._calls
+            if role is not None:
+                if self._roles is None:
+                    raise AccessError(
+                        f"cannot assume {role}: this process has no STS client",
+                        reason="AssumeRoleFailed",
+                    )
+                ec2, calls = await self._roles.ec2(role, region), calls.for_account(role.account)
             try:
-                response = await self._calls.call(
-                    "ec2", "DescribeVpcs", self._ec2.describe_vpcs, VpcIds=[vpc_id]
+                response = await calls.call(
+                    "ec2", "DescribeVpcs", ec2.describe_vpcs, VpcIds=[vpc_id]
                 )
             except NotFoundError:
                 found = VpcRanges(vpc_id, ())
             else:
                 found = VpcRanges(vpc_id, _networks(response.get("Vpcs", [])))
-            self._cache[vpc_id] = (self._clock(), found)
+            self._cache[key] = (self._clock(), found)
             return found
 
 

@@ -48,6 +48,7 @@ from lbc.core.binding import FINALIZER, Binding
 from lbc.core.checkpoint import may_skip
 from lbc.core.desired import DesiredSet, desired
 from lbc.core.errors import (
+    AccessError,
     ConflictError,
     LbcError,
     NotFoundError,
@@ -144,10 +145,14 @@ class BindingReconciler:
         rng: random.Random | None = None,
         networking: NetworkingManager | None = None,
         fail_open: bool = True,
+        port_for: Callable[[Binding], TargetGroupPort] | None = None,
     ) -> None:
         self._kube = kube
         self._fail_open = fail_open
         self._tgs = target_groups
+        # The port a binding's AWS calls go through (lbc.aws: its assumed role's, if it names
+        # one); without it every binding uses ``target_groups``.
+        self._port_for = port_for
         self._ledgers = ledgers
         self._events = events
         self._bindings = bindings
@@ -246,8 +251,16 @@ class BindingReconciler:
             # Nothing to plan against the group: no AWS call at all.
             arn, observed = binding.spec.target_group_arn, None
         else:
-            arn = await self._arn(binding, life)
-            observed = await self._observe(arn, fresh=fresh, lifecycle=life)
+            try:
+                arn = await self._arn(binding, life)
+                observed = await self._observe(
+                    arn, fresh=fresh, lifecycle=life, port=self._port(binding)
+                )
+            except AccessError as exc:
+                # A role that cannot be assumed, or lacks a permission: bad input, reported,
+                # and nothing changed in AWS (the worker retries with backoff).
+                await self._refused(entry, exc)
+                raise
         ledger, stored = await self._ledgers.read(binding)
         decided = plan(
             binding,
@@ -301,6 +314,14 @@ class BindingReconciler:
 
         return desired(binding, service, slices, pod, self._node_map, fail_open=self._fail_open)
 
+    def _port(self, binding: Binding) -> TargetGroupPort:
+        return self._tgs if self._port_for is None else self._port_for(binding)
+
+    async def _refused(self, entry: BindingEntry, exc: AccessError) -> None:
+        message = f"{exc.reason}: {exc}"
+        await self._events.emit(self._writes.ref(entry), "Warning", exc.reason, message)
+        await self._writes.write_status(entry, ("False", exc.reason, message), None)
+
     def _gated_pods(self, binding: Binding) -> list[PodView]:
         return self._pods.by_index(POD_GATE_INDEX, binding.key)
 
@@ -315,7 +336,7 @@ class BindingReconciler:
         if spec.target_group_arn or not spec.target_group_name:
             return spec.target_group_arn
         try:
-            info = await self._tgs.describe_target_group_by_name(spec.target_group_name)
+            info = await self._port(binding).describe_target_group_by_name(spec.target_group_name)
         except NotFoundError:
             return ""
         except TerminalError:
@@ -325,12 +346,12 @@ class BindingReconciler:
         return info.arn
 
     async def _observe(
-        self, arn: str, *, fresh: bool, lifecycle: Lifecycle
+        self, arn: str, *, fresh: bool, lifecycle: Lifecycle, port: TargetGroupPort
     ) -> Mapping[Target, TargetHealth] | None:
         if not arn:
             return None
         try:
-            observed: Mapping[Target, TargetHealth] = await self._tgs.describe(arn, fresh=fresh)
+            observed: Mapping[Target, TargetHealth] = await port.describe(arn, fresh=fresh)
         except NotFoundError:
             return None
         except TerminalError:
@@ -401,6 +422,7 @@ class BindingReconciler:
         """Carry ``decided`` out; ``verify`` means a completed pass counts as a verification."""
         step = "checkpoint"
         failure: LbcError | None = None
+        tgs = self._port(binding)
         try:
             if decided.checkpoint_reset:
                 await self._writes.set_checkpoint(binding, "")
@@ -416,10 +438,10 @@ class BindingReconciler:
                 stored = encode(decided.ledger_write_ahead)
             if decided.deregister:
                 step = "deregister"
-                await self._tgs.deregister(arn, sorted(decided.deregistered))
+                await tgs.deregister(arn, sorted(decided.deregistered))
             if decided.register:
                 step = "register"
-                await self._tgs.register(arn, sorted(decided.registered))
+                await tgs.register(arn, sorted(decided.registered))
             step = "ledger"
             if decided.ledger_settle is not None:
                 version = await self._ledgers.write(
@@ -484,7 +506,7 @@ class BindingReconciler:
                 "finalizer": "FailedCleanup",
                 "checkpoint": "FailedCheckpoint",
             }[step]
-            if isinstance(failure, TargetGroupNotFoundError):
+            if isinstance(failure, TargetGroupNotFoundError | AccessError):
                 reason = failure.reason
             message = f"{failure.reason}: {failure}"
             await self._events.emit(self._writes.ref(entry), "Warning", reason, message)

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from lbc.aws.adapter import open_aws
 from lbc.aws.elbv2 import TargetGroups
+from lbc.aws.roles import role_of
 from lbc.aws.securitygroups import SecurityGroups
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
 from lbc.control.entry import BindingEntry, binding_entry
@@ -136,6 +137,9 @@ class BindingController:
             drift_verify_period=settings.drift_verify_period,
             networking=self.networking,
             fail_open=settings.fail_open,
+            port_for=lambda b: target_groups.as_role(
+                role_of(b.spec.iam_role_arn_to_assume, b.spec.assume_role_external_id)
+            ),
         )
         if self.networking is not None:
             self.networking.bind(self.reconciler.desired_targets)

@@ -55,6 +55,17 @@ class TerminalError(LbcError):
     reason = "Terminal"
 
 
+class AccessError(TransientError):
+    """AWS refused who lbc is: a role it cannot assume, or one lacking a permission.
+
+    ``reason`` is ``AssumeRoleFailed`` or ``AccessDenied``. The fix is made in IAM, outside
+    Kubernetes, so no watch event would bring the binding back: unlike other refusals this is
+    retried with backoff. Like every failure it deregisters nothing.
+    """
+
+    reason = "AccessDenied"
+
+
 class ConflictError(TransientError):
     """A write lost an optimistic-concurrency race; re-read and retry at once."""
 

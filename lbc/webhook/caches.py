@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Final, Protocol, final
 
 from lbc.aws.elbv2 import TargetGroupInfo
+from lbc.aws.roles import Role
 from lbc.control.entry import BindingEntry
 from lbc.core.binding import Binding, TargetType
 from lbc.core.objects import ServiceView
@@ -36,6 +37,10 @@ class GroupLookup(Protocol):
     async def describe_target_group(self, arn: str) -> TargetGroupInfo: ...
 
     async def describe_target_group_by_name(self, name: str) -> TargetGroupInfo: ...
+
+    def as_role(self, role: Role | None) -> GroupLookup:
+        """The same reads made with ``role``'s credentials (a binding naming a role)."""
+        ...
 
 
 def arn_index(entry: BindingEntry) -> Iterable[str]:

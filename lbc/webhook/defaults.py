@@ -9,6 +9,9 @@ On CREATE only (an update passes through untouched, as in the reference controll
    unset. A group whose type is neither ``instance`` nor ``ip`` (``lambda``, ``alb``) cannot be
    bound and is denied here, naming ``spec.targetType``.
 
+Both look-ups are made with the role the binding names (``spec.iamRoleArnToAssume``, with its
+external id), as the reconciler's calls will be.
+
 What the user did set is never overwritten: a conflict with the group is the validating
 webhook's to reject, with a message, rather than silently "fixed" here.
 """
@@ -20,7 +23,7 @@ from typing import Any
 
 from lbc.aws.elbv2 import TargetGroupInfo
 from lbc.webhook.caches import GroupLookup
-from lbc.webhook.groups import group_by_arn, group_by_name
+from lbc.webhook.groups import group_by_arn, group_by_name, lookup_for
 from lbc.webhook.review import AdmissionRequest, Verdict, allow, deny, pointer
 
 _BINDABLE = ("instance", "ip")
@@ -51,6 +54,7 @@ async def mutate_binding(request: AdmissionRequest, groups: GroupLookup) -> Verd
         return deny("spec.targetGroupARN: expected a string")
     if not arn and not name:
         return deny("spec.targetGroupARN: one of targetGroupARN or targetGroupName is required")
+    groups = lookup_for(groups, spec.get("iamRoleArnToAssume"), spec.get("assumeRoleExternalId"))
     lookup = await (group_by_arn(groups, arn) if arn else group_by_name(groups, name))
     if lookup.info is None:
         assert lookup.denial is not None  # noqa: S101 - a Lookup carries one or the other

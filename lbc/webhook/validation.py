@@ -15,6 +15,10 @@ always allowed: lbc's own finalizer and checkpoint writes must never be refused,
 bindings stored before the webhooks were installed (the reference checks those too, and can
 wedge a deletion).
 
+Target groups are described with the role the binding names, if any
+(``spec.iamRoleArnToAssume`` with its external id): a role that cannot be assumed, or that may
+not describe the group, is refused naming that field.
+
 Duplicate ARNs: other bindings (another uid) with the same ``targetGroupARN`` are allowed only
 when this one and all of them are MultiCluster; a normal-mode binding owns the whole group and
 would deregister the others' targets. Found through the ``webhook-arn`` index of the cache.
@@ -38,7 +42,7 @@ from lbc.core.binding import BindingSpec, InvalidBindingError, TargetType, parse
 from lbc.core.ledger import configmap_name
 from lbc.webhook.caches import ClusterCaches, GroupLookup
 from lbc.webhook.defaults import address_type_of
-from lbc.webhook.groups import group_by_arn, group_by_name
+from lbc.webhook.groups import group_by_arn, group_by_name, lookup_for
 from lbc.webhook.review import AdmissionRequest, Verdict, allow, deny
 
 _QUIC: Final = frozenset({"QUIC", "TCP_QUIC"})
@@ -82,11 +86,15 @@ class BindingValidator:
             return await self._create(request, spec)
         return await self._update(request, spec)
 
+    def _lookups(self, spec: BindingSpec) -> GroupLookup:
+        return lookup_for(self._groups, spec.iam_role_arn_to_assume, spec.assume_role_external_id)
+
     async def _create(self, request: AdmissionRequest, spec: BindingSpec) -> Verdict:
+        groups = self._lookups(spec)
         lookup = await (
-            group_by_arn(self._groups, spec.target_group_arn)
+            group_by_arn(groups, spec.target_group_arn)
             if spec.target_group_arn
-            else group_by_name(self._groups, spec.target_group_name)
+            else group_by_name(groups, spec.target_group_name)
         )
         if lookup.info is None:
             assert lookup.denial is not None  # noqa: S101 - a Lookup carries one or the other
@@ -105,7 +113,7 @@ class BindingValidator:
             return problem
         if old.get("vpcID") in (None, "") and spec.vpc_id:
             # unset -> set is allowed only to the group's own VPC (what the mutator would fill).
-            lookup = await group_by_arn(self._groups, spec.target_group_arn)
+            lookup = await group_by_arn(self._lookups(spec), spec.target_group_arn)
             if lookup.info is None:
                 assert lookup.denial is not None  # noqa: S101 - one or the other
                 return lookup.denial

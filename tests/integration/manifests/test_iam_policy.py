@@ -20,6 +20,9 @@ from tests.integration.manifests.layout import IAM_POLICY, ROOT
 
 AWS_ADAPTERS = ROOT / "lbc" / "aws"
 NETWORKING_POLICY = IAM_POLICY.with_name("policy-networking.json")
+ASSUME_ROLE_POLICY = IAM_POLICY.with_name("policy-assume-role.json")
+CROSS_ACCOUNT_TRUST = IAM_POLICY.with_name("trust-policy-cross-account.json")
+POLICIES = (IAM_POLICY, NETWORKING_POLICY, ASSUME_ROLE_POLICY)
 SERVICES = ("elbv2", "ec2", "sts")
 
 
@@ -64,7 +67,7 @@ def test_scanner_sees_the_target_group_calls() -> None:
 
 
 def test_every_aws_call_of_lbc_is_granted() -> None:
-    granted = granted_actions(IAM_POLICY) | granted_actions(NETWORKING_POLICY)
+    granted = set().union(*(granted_actions(p) for p in POLICIES))
     assert called_actions(AWS_ADAPTERS) - granted == set()
 
 
@@ -76,8 +79,26 @@ def test_networking_policy_grants_nothing_lbc_does_not_call() -> None:
     assert granted_actions(NETWORKING_POLICY) - called_actions(AWS_ADAPTERS) == set()
 
 
+def test_assume_role_policy_grants_only_assume_role() -> None:
+    assert granted_actions(ASSUME_ROLE_POLICY) == {"sts:AssumeRole"}
+    assert "sts:AssumeRole" in called_actions(AWS_ADAPTERS)
+
+
 def test_policies_do_not_overlap() -> None:
-    assert granted_actions(IAM_POLICY) & granted_actions(NETWORKING_POLICY) == set()
+    for i, a in enumerate(POLICIES):
+        for b in POLICIES[i + 1 :]:
+            assert granted_actions(a) & granted_actions(b) == set(), (a.name, b.name)
+
+
+def test_cross_account_trust_policy_trusts_a_role_and_requires_an_external_id() -> None:
+    # The role in the target group's account: trusted by lbc's role of one cluster only, and
+    # only with the external id the binding presents (spec.assumeRoleExternalId).
+    document = json.loads(CROSS_ACCOUNT_TRUST.read_text())
+    (statement,) = document["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "sts:AssumeRole"
+    assert ":role/" in statement["Principal"]["AWS"]
+    assert statement["Condition"]["StringEquals"]["sts:ExternalId"]
 
 
 def _changes(policy: Path) -> dict[str, set[str]]:

@@ -101,3 +101,33 @@ async def test_each_call_spends_its_operation_budget_before_it_is_sent() -> None
     for _ in range(4):
         await calls.call("elbv2", "RegisterTargets", register)
     assert sent_at == [0.0, 0.0, 0.5, 1.0]
+
+
+async def test_one_accounts_spent_budget_never_delays_another_accounts_calls() -> None:
+    vt = VirtualTime()
+
+    def limits() -> RateLimits:
+        return RateLimits.per_second(1, 100, clock=vt.clock, sleep=vt.sleep)
+
+    sent: list[tuple[str, float]] = []
+
+    def register(account: str) -> Any:
+        async def send(**_: Any) -> dict[str, Any]:
+            sent.append((account, vt.now))
+            return {}
+
+        return send
+
+    calls = AwsCalls(limits(), account_limits=limits)
+    busy, quiet = calls.for_account("111111111111"), calls.for_account("222222222222")
+    assert calls.for_account("111111111111") is busy
+    for _ in range(3):
+        await busy.call("elbv2", "RegisterTargets", register("busy"))
+    await quiet.call("elbv2", "RegisterTargets", register("quiet"))
+    assert sent == [("busy", 0.0), ("busy", 1.0), ("busy", 2.0), ("quiet", 2.0)]
+    assert vt.now == 2.0  # the quiet account's call waited for nothing
+
+
+def test_calls_without_per_account_limits_share_one_budget() -> None:
+    calls = AwsCalls(generous())
+    assert calls.for_account("111111111111") is calls

@@ -14,6 +14,7 @@ from botocore.exceptions import (
 )
 from lbc.aws.errors import classify, outcome
 from lbc.core.errors import (
+    AccessError,
     NotFoundError,
     TargetGroupNotFoundError,
     TerminalError,
@@ -44,7 +45,6 @@ def test_target_group_not_found_is_a_not_found_kind_with_its_own_reason() -> Non
         ("InvalidTarget", "InvalidTarget"),
         ("ValidationError", "ValidationError"),
         ("TooManyTargets", "TooManyTargets"),
-        ("AccessDenied", "AccessDenied"),
     ],
 )
 def test_rejected_requests_are_terminal_and_keep_the_aws_message(code: str, reason: str) -> None:
@@ -53,6 +53,18 @@ def test_rejected_requests_are_terminal_and_keep_the_aws_message(code: str, reas
     assert err.reason == reason
     assert "The following targets are not valid" in err.message
     assert code in err.message
+    assert outcome(err) == "rejected"
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "UnauthorizedOperation", "AccessDeniedException"])
+def test_refused_permissions_are_retried_with_backoff_and_keep_the_aws_message(code: str) -> None:
+    # The fix is an IAM change, which no Kubernetes event announces: a terminal verdict would
+    # park the binding until someone edits it.
+    err = classify(client_error(code, message="not authorized to perform"), "RegisterTargets")
+    assert isinstance(err, AccessError)
+    assert isinstance(err, TransientError)
+    assert err.reason == "AccessDenied"
+    assert "not authorized to perform" in err.message
     assert outcome(err) == "rejected"
 
 

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from lbc.aws.elbv2 import TargetGroupInfo
+from lbc.aws.roles import Role
 from lbc.control.entry import BindingEntry, binding_entry
-from lbc.core.errors import TargetGroupNotFoundError, ThrottledError
+from lbc.core.errors import AccessError, TargetGroupNotFoundError, ThrottledError
 from lbc.core.objects import ServiceView
 from lbc.kube.informer import Store
 from lbc.kube.views import service_view
@@ -20,6 +21,12 @@ INSTANCE_ARN = (
 )
 LAMBDA_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/fn/0123456789abcdef"
 V6_ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-v6/0123456789abcdef"
+# A group in another account, visible only through ROLE (with its external id).
+SHARED_ARN = (
+    "arn:aws:elasticloadbalancing:eu-west-1:222222222222:targetgroup/shared/0123456789abcdef"
+)
+SHARED_VPC = "vpc-0fedcba9876543210"
+ROLE = Role("arn:aws:iam::222222222222:role/lbc-shared", "ext-1")
 
 
 class FakeGroups:
@@ -36,17 +43,53 @@ class FakeGroups:
         }
         self.throttled = False
         self.calls = 0
+        self.role: Role | None = None
+        self.role_calls: list[Role] = []
+        self._views: dict[Role, FakeGroups] = {}
+
+    def as_role(self, role: Role | None) -> FakeGroups:
+        """The account behind ROLE holds only SHARED_ARN; any other role cannot be assumed."""
+        if role is None:
+            return self
+        view = self._views.get(role)
+        if view is None:
+            view = FakeGroups()
+            view.role = role
+            view.role_calls = self.role_calls
+            view.groups = (
+                {
+                    SHARED_ARN: TargetGroupInfo(
+                        SHARED_ARN, "shared", "ip", "TCP", 80, SHARED_VPC, None
+                    )
+                }
+                if role == ROLE
+                else {}
+            )
+            self._views[role] = view
+        return view
+
+    def _assume(self) -> None:
+        if self.role is None:
+            return
+        self.role_calls.append(self.role)
+        if self.role != ROLE:
+            raise AccessError(
+                f"AssumeRole {self.role}: AccessDenied: not authorized to perform sts:AssumeRole",
+                reason="AssumeRoleFailed",
+            )
 
     async def describe_target_group(self, arn: str) -> TargetGroupInfo:
         self.calls += 1
         if self.throttled:
             raise ThrottledError("Rate exceeded")
+        self._assume()
         if arn not in self.groups:
             raise TargetGroupNotFoundError(f"DescribeTargetGroups: no target group {arn}")
         return self.groups[arn]
 
     async def describe_target_group_by_name(self, name: str) -> TargetGroupInfo:
         self.calls += 1
+        self._assume()
         found = [g for g in self.groups.values() if g.name == name]
         if len(found) != 1:
             raise TargetGroupNotFoundError(

@@ -5,7 +5,17 @@ from typing import Any
 from lbc.webhook.defaults import mutate_binding
 from lbc.webhook.review import AdmissionRequest
 
-from tests.unit.webhook.fakes import INSTANCE_ARN, IP_ARN, LAMBDA_ARN, VPC, FakeGroups, tgb
+from tests.unit.webhook.fakes import (
+    INSTANCE_ARN,
+    IP_ARN,
+    LAMBDA_ARN,
+    ROLE,
+    SHARED_ARN,
+    SHARED_VPC,
+    VPC,
+    FakeGroups,
+    tgb,
+)
 
 
 def _request(obj: dict[str, Any], operation: str = "CREATE") -> AdmissionRequest:
@@ -85,3 +95,37 @@ async def test_updates_pass_through_untouched() -> None:
     assert verdict.allowed
     assert verdict.patch == ()
     assert groups.calls == 0
+
+
+async def test_a_binding_naming_a_role_is_defaulted_from_the_group_that_role_sees() -> None:
+    groups = FakeGroups()
+    obj = tgb(
+        "web",
+        targetGroupARN=SHARED_ARN,
+        iamRoleArnToAssume=ROLE.arn,
+        assumeRoleExternalId=ROLE.external_id,
+    )
+    fills = _fills(await mutate_binding(_request(obj), groups))
+    assert fills["/spec/targetType"] == "ip"
+    assert fills["/spec/vpcID"] == SHARED_VPC
+    assert groups.role_calls == [ROLE]
+    assert groups.calls == 0  # lbc's own identity was never used for it
+
+
+async def test_the_same_group_without_its_role_is_not_found() -> None:
+    verdict = await mutate_binding(_request(tgb("web", targetGroupARN=SHARED_ARN)), FakeGroups())
+    assert not verdict.allowed
+    assert "does not exist" in verdict.message
+
+
+async def test_a_wrong_external_id_is_refused_naming_the_role_field() -> None:
+    obj = tgb(
+        "web",
+        targetGroupARN=SHARED_ARN,
+        iamRoleArnToAssume=ROLE.arn,
+        assumeRoleExternalId="not-the-one",
+    )
+    verdict = await mutate_binding(_request(obj), FakeGroups())
+    assert not verdict.allowed
+    assert verdict.code == 403
+    assert verdict.message.startswith("spec.iamRoleArnToAssume: AssumeRoleFailed")

@@ -9,6 +9,9 @@ from lbc.webhook.validation import BindingValidator
 from tests.unit.webhook.fakes import (
     INSTANCE_ARN,
     IP_ARN,
+    ROLE,
+    SHARED_ARN,
+    SHARED_VPC,
     V6_ARN,
     VPC,
     Cluster,
@@ -216,3 +219,22 @@ async def test_metadata_only_updates_of_a_legacy_binding_are_allowed() -> None:
     assert (await _check(new, old)).allowed
     new["spec"]["serviceRef"] = {"name": "other", "port": 80}
     _denied(await _check(new, old), "spec.targetType")
+
+
+async def test_a_binding_naming_a_role_is_checked_against_the_group_that_role_sees() -> None:
+    role = {"iamRoleArnToAssume": ROLE.arn, "assumeRoleExternalId": ROLE.external_id}
+    assert (await _check(_ip(targetGroupARN=SHARED_ARN, vpcID=SHARED_VPC, **role))).allowed
+    mismatch = await _check(_ip(targetGroupARN=SHARED_ARN, vpcID=VPC, **role))
+    _denied(mismatch, "spec.vpcID")
+
+
+async def test_a_role_that_cannot_be_assumed_is_refused_at_admission() -> None:
+    verdict = await _check(
+        _ip(
+            targetGroupARN=SHARED_ARN,
+            iamRoleArnToAssume=ROLE.arn,
+            assumeRoleExternalId="not-the-one",
+        )
+    )
+    _denied(verdict, "spec.iamRoleArnToAssume")
+    assert "AssumeRoleFailed" in verdict.message
