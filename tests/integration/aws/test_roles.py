@@ -19,9 +19,9 @@ from lbc.aws.adapter import AwsAdapter, open_aws
 from lbc.aws.roles import Role
 from lbc.core.errors import AccessError, TargetGroupNotFoundError
 from lbc.core.targets import Target
+
 from lbc_lab.elb_fixtures import ElbLab
 from lbc_lab.elb_scenario import BoundTargetGroup, Network, create_network, create_target_group
-
 from tests.integration.aws.conftest import lab_settings
 
 A, B = "111111111111", "222222222222"
