@@ -106,7 +106,7 @@ class GroupRules:
 
 @final
 class SecurityGroups:
-    """EC2 ENI and security-group calls of the networking manager (see the module docstring)."""
+    """EC2 ENI and security-group calls of the networking controller (see the module docstring)."""
 
     def __init__(
         self,

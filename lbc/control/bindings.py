@@ -41,7 +41,7 @@ from prometheus_client import Counter, Gauge
 
 from lbc.control.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
-from lbc.control.networking import NetworkingManager
+from lbc.control.networking import NetworkingController
 from lbc.control.worker import Result
 from lbc.control.writes import BindingWrites
 from lbc.core.binding import FINALIZER, Binding
@@ -143,7 +143,7 @@ class BindingReconciler:
         clock: Clock | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
-        networking: NetworkingManager | None = None,
+        networking: NetworkingController | None = None,
         fail_open: bool = True,
         port_for: Callable[[Binding], TargetGroupPort] | None = None,
     ) -> None:
@@ -209,6 +209,18 @@ class BindingReconciler:
     # -- the reconcile ----------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
+        result = await self._reconcile(key)
+        retry = None if self._networking is None else self._networking.retry_after(key)
+        if retry is None:
+            return result
+        # The binding's security-group wishes could not be computed fully: look again then.
+        sooner = result is not None and (
+            (result.requeue and result.requeue_after is None)
+            or (result.requeue_after is not None and result.requeue_after <= retry)
+        )
+        return result if sooner else Result(requeue_after=retry)
+
+    async def _reconcile(self, key: str) -> Result | None:
         entry = self._bindings.get(key)
         if entry is None:
             self._forget(key)
@@ -223,24 +235,28 @@ class BindingReconciler:
             await self._writes.set_finalizers(entry, (*entry.finalizers, FINALIZER))
 
         wanted = self._desired(binding)
-        # Security-group rules (SPEC §9, lbc.control.networking): before any target-group
-        # call, so a missing group never stops them; failures are reported there and never
-        # block the targets. True means the NetworkingReady condition must be written.
-        networking_stale = False
-        if self._networking is not None:
-            networking_stale = await self._networking.reconcile(entry, wanted)
         life = lifecycle_of(binding, wanted)
         verify = life is Lifecycle.LIVE and self._verify_due(key)
+        unchanged = life is Lifecycle.LIVE and may_skip(
+            binding.checkpoint,
+            checkpoint_for(binding, wanted),
+            gates_pending=gates_pending(binding.name, wanted),
+        )
+        # Security-group rules (SPEC §9, lbc.control.networking): the binding's wishes go to the
+        # networking controller before any target-group call, so a missing group never stops
+        # them; its groups are reconciled there and never block the targets. True means the
+        # NetworkingReady condition must be written.
+        networking_stale = False
+        if self._networking is not None:
+            networking_stale = await self._networking.observe(
+                entry, wanted, changed=verify or not unchanged
+            )
         if (
             life is Lifecycle.LIVE
             and not verify
             and not networking_stale
             and key not in self._settling
-            and may_skip(
-                binding.checkpoint,
-                checkpoint_for(binding, wanted),
-                gates_pending=gates_pending(binding.name, wanted),
-            )
+            and unchanged
         ):
             SKIPS.inc()
             return Result(requeue_after=self._next_look(key))
@@ -298,10 +314,6 @@ class BindingReconciler:
         )
 
     # -- inputs -----------------------------------------------------------------------------------
-
-    def desired_targets(self, binding: Binding) -> DesiredSet:
-        """Any binding's desired targets from the caches (the networking manager asks)."""
-        return self._desired(binding)
 
     def _desired(self, binding: Binding) -> DesiredSet:
         ns = binding.namespace

@@ -20,7 +20,7 @@ from lbc.aws.roles import role_of
 from lbc.aws.securitygroups import SecurityGroups
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
 from lbc.control.entry import BindingEntry, binding_entry
-from lbc.control.networking import NetworkingManager
+from lbc.control.networking import NetworkingController
 from lbc.control.triggers import BINDING_INDEXERS, Triggers
 from lbc.control.worker import Result
 from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
@@ -110,18 +110,22 @@ class BindingController:
         ledgers = Ledgers(kube)
         self._synced = False
         events = EventRecorder(kube, component="lbc", host=settings.cluster_name or "")
-        # spec.networking (SPEC §9): one manager per process, fed by the same caches.
-        self.networking: NetworkingManager | None = None
+        # spec.networking (SPEC §9): a controller of its own, keyed by security group, fed by
+        # the reconciler's wishes; a changed outcome wakes the binding to write its condition.
+        self.networking: NetworkingController | None = None
         if security_groups is not None:
-            self.networking = NetworkingManager(
+            self.networking = NetworkingController(
                 groups=security_groups,
                 bindings=self.bindings.store,
                 nodes=self.nodes.store,
                 cluster_name=settings.cluster_name,
                 extra_tags=settings.endpoint_group_tags,
                 events=events,
-                requeue=self._queue.add_after,
+                wake_binding=self._queue.add,
                 requeue_period=settings.requeue_period,
+                concurrency=settings.workers,
+                backoff_base=settings.backoff_base,
+                backoff_max=settings.backoff_max,
             )
         self.reconciler = BindingReconciler(
             kube=kube,
@@ -141,8 +145,6 @@ class BindingController:
                 role_of(b.spec.iam_role_arn_to_assume, b.spec.assume_role_external_id)
             ),
         )
-        if self.networking is not None:
-            self.networking.bind(self.reconciler.desired_targets)
         triggers = Triggers(
             self._queue.add,
             self.bindings.store.by_index,
@@ -201,8 +203,12 @@ class BindingController:
 @asynccontextmanager
 async def binding_controllers(
     settings: Settings, kube: KubeClient
-) -> AsyncIterator[Sequence[BindingController]]:
-    """The daemon's controller factory: AWS clients open for the daemon's lifetime."""
+) -> AsyncIterator[Sequence[BindingController | NetworkingController]]:
+    """The daemon's controller factory: AWS clients open for the daemon's lifetime.
+
+    The binding controller, and beside it the networking controller it feeds.
+    """
     async with open_aws(settings) as aws:
         groups = SecurityGroups(aws.clients.ec2, aws.calls, ttl=settings.networking_cache_ttl)
-        yield (BindingController(settings, kube, aws.target_groups, groups),)
+        bindings = BindingController(settings, kube, aws.target_groups, groups)
+        yield tuple(c for c in (bindings, bindings.networking) if c is not None)

@@ -1,36 +1,39 @@
-"""The networking manager: every binding's ``spec.networking`` onto the security groups.
+"""The networking controller: every binding's ``spec.networking`` onto the security groups.
 
-The binding reconciler calls :meth:`NetworkingManager.reconcile` once per pass, right after it
-has computed the binding's desired targets and before any target-group call (so a missing
-target group never stops security-group work: the reference's #4896/#4898). One *pass*, under
-one process-wide lock (rules live on groups shared by many bindings, and EC2 has no
-compare-and-set):
+A controller like the binding controller, on the same queue and worker machinery, keyed by
+**security-group id**. Rules live on groups shared by many bindings and EC2 has no
+compare-and-set, so one group is reconciled by one worker at a time (the work queue never hands
+a key to two workers); different groups proceed in parallel. There is no process-wide lock.
 
-1. Compute the binding's :class:`~lbc.core.networking.Wishes` from its desired targets: the
-   endpoint group of every target's ENI (instance targets: the node's primary ENI; ip targets:
-   the pod's branch ENI from ``vpc.amazonaws.com/pod-eni``, else the node ENI holding the
-   pod's address or a prefix containing it), cached ENI and group facts, and the expanded
-   permissions, named ports resolved per pod from its container ports. A deleting binding,
-   or one whose Service is gone, wishes nothing.
-2. Fill in every other binding with networking that has no wishes yet, from the informer
-   caches alone (its spec, Service, slices, pods and nodes). This is what makes revokes
-   possible right after a restart, without waiting for every binding to pass its checkpoint.
-   A binding whose computation fails keeps its previous wishes and contributes *guards*: the
-   permissions its spec could ask for stay protected on every group, and revokes elsewhere go
-   on.
-3. Aggregate, then reconcile every group wanted by a binding or tracked (groups seen this
-   process, plus, discovered once as soon as some binding wants networking, every group
-   holding a rule tagged for this cluster and the groups tagged
-   ``kubernetes.io/cluster/<cluster>``): grant,
-   adopt, then — on a fresh read — release or revoke (:func:`lbc.core.networking.diff`).
-   Grants go in one call per group; when it is refused for a nonexistent source group or a
-   malformed id it is split into one call per permission, so valid rules still land and the
-   failure is pinned on the bindings that asked for the bad one. A rule-limit refusal is
-   retried once after the revokes of the pass, then reported with the group and its count.
+Two halves meet in the wishes this controller keeps:
 
-The binding's outcome becomes its ``NetworkingReady`` condition (written by the reconciler
-with ``Ready``), a Warning ``FailedNetworkReconcile`` event on failure, and a requeue after
-``LBC_REQUEUE_PERIOD``. It never raises into the reconciler: target registration goes on.
+- **Bindings feed wishes.** The binding reconciler calls :meth:`NetworkingController.observe`
+  with the binding's desired targets. When the binding's inputs changed (or its wishes are not
+  known yet, or its drift verification is due) the :class:`~lbc.control.wishes.WishResolver`
+  computes its :class:`~lbc.core.networking.Wishes`, bounded in time; a checkpoint-skipped
+  pass with known wishes costs nothing. Changed wishes enqueue the groups they touch (before
+  and after), and the first binding that wants networking triggers a one-time discovery of every
+  group holding a rule tagged for this cluster and the groups tagged
+  ``kubernetes.io/cluster/<cluster>``, so rules of bindings deleted while lbc was down are
+  cleaned.
+- **Groups are reconciled from all wishes.** :meth:`NetworkingController.reconcile` aggregates
+  what every binding wants on the group and applies it: grant, adopt, then — on a fresh read —
+  release or revoke (:func:`lbc.core.networking.diff`). A rule is revoked only when lbc knows
+  the wishes of every binding with networking: a binding whose wishes are unknown (right after a
+  restart) or incomplete contributes *guards*, so what its spec could ask for stays. When the
+  guards shrink every tracked group is queued again, so revokes resume as soon as the bindings
+  are known. Grants go in one call per group; a call refused for a nonexistent source group or
+  a malformed id is split into one call per permission, so valid rules still land and the
+  failure is pinned on the bindings that asked for the bad one. A rule-limit refusal is retried
+  once after the revokes of the pass, then reported with the group and its count.
+
+A binding's outcome is :func:`~lbc.core.networking.outcome` of its wishes and the failures of
+the groups it wants, known once each of those groups passed since the binding's wishes last
+changed. A changed outcome wakes the binding (the trigger given at construction), whose
+reconcile writes the ``NetworkingReady`` condition with ``Ready``; a failure also gives a
+Warning ``FailedNetworkReconcile`` event, and a failed group pass is retried after
+``LBC_REQUEUE_PERIOD``. Networking never raises into the binding reconciler: target
+registration goes on.
 """
 
 from __future__ import annotations
@@ -43,41 +46,34 @@ from prometheus_client import Counter
 
 from lbc.aws.securitygroups import GroupRules
 from lbc.control.entry import BindingEntry
-from lbc.core.binding import Binding, Networking, TargetType
-from lbc.core.desired import DesiredSet, Resolution, instance_id
-from lbc.core.errors import LbcError, NotFoundError, TransientError
+from lbc.control.wishes import WishResolver, unfinished
+from lbc.control.worker import Result
+from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
+from lbc.core.desired import DesiredSet
+from lbc.core.errors import LbcError, NotFoundError
 from lbc.core.networking import (
     FAILED,
     LIMIT,
-    NOTHING,
     Eni,
     ExistingRule,
     Failure,
     Guard,
-    NetworkingError,
     NetworkingState,
     Permission,
     Wishes,
-    aggregate,
-    check_cluster_name,
     diff,
-    endpoint_group,
-    eni_for_ip,
-    expand,
     guards_of,
     outcome,
-    primary_eni,
-    resolve_named,
 )
-from lbc.core.objects import NodeView, PodView
 from lbc.kube.client import TARGET_GROUP_BINDINGS
 from lbc.kube.events import EventType, ObjectRef
-from lbc.kube.informer import Store
+from lbc.kube.informer import Informer, Store
 from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 
+NAME: Final = "securityGroup"
 CONDITION: Final = "NetworkingReady"
-#: Longest a binding's reconcile waits for its networking pass (lock wait included).
+#: Longest a binding's reconcile waits for its wishes to be computed (EC2 describes).
 DEFAULT_PASS_TIMEOUT: Final = 30.0
 _SPLIT_REASONS: Final = frozenset(
     {"SecurityGroupNotFound", "InvalidSecurityGroupId", "DuplicateRule", "ValidationError"}
@@ -94,7 +90,7 @@ FAILURES: Final = Counter(
 
 
 class SecurityGroupPort(Protocol):
-    """What the manager needs of :class:`lbc.aws.securitygroups.SecurityGroups`."""
+    """What networking needs of :class:`lbc.aws.securitygroups.SecurityGroups`."""
 
     async def instance_enis(self, instance_ids: Iterable[str]) -> dict[str, tuple[Eni, ...]]: ...
 
@@ -121,105 +117,118 @@ class EventSink(Protocol):
     async def emit(self, ref: ObjectRef, type_: EventType, reason: str, message: str) -> None: ...
 
 
-class NetworkingManager:
-    """Process-wide owner of the security-group rules of every binding (module docstring)."""
+class NetworkingController:
+    """Satisfies ``lbc.app.Controller`` for security groups (module docstring)."""
 
     def __init__(
         self,
         *,
         groups: SecurityGroupPort,
         bindings: Store[BindingEntry],
-        nodes: Store[NodeView],
+        nodes: Store[Any],
         cluster_name: str | None,
         extra_tags: Mapping[str, str],
         events: EventSink,
-        requeue: Callable[[str, float], None],
+        wake_binding: Callable[[str], None],
         requeue_period: float,
+        concurrency: int,
+        backoff_base: float,
+        backoff_max: float,
         pass_timeout: float = DEFAULT_PASS_TIMEOUT,
     ) -> None:
         self._groups = groups
         self._bindings = bindings
-        self._nodes = nodes
         self._cluster = cluster_name
-        self._extra_tags = dict(extra_tags)
         self._events = events
-        self._requeue = requeue
+        self._wake_binding = wake_binding
         self._requeue_period = requeue_period
+        self._concurrency = concurrency
         self._pass_timeout = pass_timeout
-        self._desired_of: Callable[[Binding], DesiredSet] | None = None
-        self._lock = anyio.Lock()
+        self._resolver = WishResolver(
+            groups=groups, nodes=nodes, cluster_name=cluster_name, extra_tags=extra_tags
+        )
+        self._queue: WorkQueue[str] = WorkQueue(
+            NAME, rate_limiter=ItemExponentialBackoff(backoff_base, backoff_max)
+        )
         self._wishes: dict[str, Wishes] = {}
+        # Which bindings want something on a group (the group's side of ``_wishes``).
+        self._wanting: dict[str, set[str]] = {}
         self._tracked: set[str] = set()
+        self._failures: dict[str, list[Failure]] = {}
+        # Wishes are versioned; a binding's outcome is known once every group it wants
+        # finished a pass that started after the binding's wishes were set.
+        self._version = 0
+        self._pending: dict[str, dict[str, int]] = {}
+        self._discovery = anyio.Lock()
         self._discovered = False
-        self._swept = False
         self._states: dict[str, NetworkingState] = {}
         self._written: dict[str, NetworkingState | None] = {}
         self._since: dict[str, tuple[bool, str]] = {}
 
-    def bind(self, desired_of: Callable[[Binding], DesiredSet]) -> None:
-        """How to compute any binding's desired targets from the caches (the reconciler's)."""
-        self._desired_of = desired_of
+    # -- lbc.app.Controller -----------------------------------------------------------------------
 
-    # -- what the reconciler asks -----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return NAME
 
-    async def reconcile(self, entry: BindingEntry, wanted: DesiredSet) -> bool:
-        """One pass on behalf of ``entry``; True when its condition must be written."""
+    @property
+    def informers(self) -> Sequence[Informer[Any]]:
+        # Fed by the binding controller's caches; nothing of its own to watch.
+        return ()
+
+    @property
+    def queue(self) -> WorkQueue[str]:
+        return self._queue
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    def started_leading(self) -> None:
+        # Groups are queued as bindings report their wishes (the binding controller's initial
+        # sweep) and by discovery; what a standby queued meanwhile waits in the queue.
+        return
+
+    # -- what the binding reconciler asks ---------------------------------------------------------
+
+    async def observe(self, entry: BindingEntry, wanted: DesiredSet, *, changed: bool) -> bool:
+        """Take ``entry``'s wishes; True when its ``NetworkingReady`` condition must be written.
+
+        ``changed`` says the binding's inputs (targets, spec) may differ from its last pass; with
+        unchanged inputs and known wishes nothing is computed.
+        """
         key = entry.key
-        if self._idle_for(entry):
+        binding = entry.binding
+        wants = binding is not None and binding.spec.networking is not None
+        if not wants and key not in self._wishes:
             self._states.pop(key, None)
             return not self.status_current(key)
-        own: Wishes | None = None
-        failures: list[Failure] = []
-        # Bounded, lock wait included: a slow or unreachable EC2 must not hold the binding's
-        # reconcile (and its target registration) hostage. Cancelling a pass midway is safe:
-        # grants come before revokes, and every change drops the group's cached rules.
-        with anyio.move_on_after(self._pass_timeout) as scope:
-            async with self._lock:
-                own = await self._compute(entry, wanted)
-                if own is None:
-                    self._wishes.pop(key, None)
-                else:
-                    self._wishes[key] = own
-                await self._fill_unknown()
-                self._consolidate()
-                failures = await self._apply()
-        state = None if own is None else outcome(own, failures)
-        if scope.cancelled_caught and entry.binding is not None and entry.binding.spec.networking:
-            state = NetworkingState(
-                False, FAILED, f"security-group work did not finish within {self._pass_timeout:g}s"
-            )
-        if state is None:
-            self._states.pop(key, None)
-        else:
-            self._states[key] = state
-            if not state.ready:
-                FAILURES.labels(state.reason).inc()
-                log.warning(
-                    "networking_failed", binding=key, reason=state.reason, error=state.message
+        if changed or key not in self._wishes or entry.deleting:
+            previous = self._wishes.get(key)
+            own: Wishes | None = None
+            with anyio.move_on_after(self._pass_timeout) as scope:
+                own = await self._resolver.wishes(entry, wanted, previous)
+            if scope.cancelled_caught and binding is not None and binding.spec.networking:
+                own = unfinished(
+                    binding.spec.networking,
+                    previous,
+                    f"security-group work did not finish within {self._pass_timeout:g}s",
                 )
-                await self._events.emit(_ref(entry), "Warning", FAILED, state.message)
-                self._requeue(key, self._requeue_period)
+            self._set_wishes(key, own)
+            if own is not None:
+                with anyio.move_on_after(self._pass_timeout):
+                    await self._discover()  # not done yet: the next binding's pass tries again
+        # This pass writes the status when it changed; no wake needed.
+        await self._report(key, wake=False)
         return not self.status_current(key)
 
-    def _idle_for(self, entry: BindingEntry) -> bool:
-        """Whether a pass on behalf of ``entry`` would change nothing, so none is run.
-
-        A binding without networking, not remembered as having had any, changes no wish; the
-        groups are reconciled by the passes of bindings with networking. The first pass of the
-        process always runs, whoever asks; when some binding wants networking it discovers the
-        groups holding this cluster's rules, which cleans up after bindings that lost their
-        networking (or were deleted) while lbc was down. With no binding wanting networking it
-        makes no EC2 call (see :meth:`_apply`).
-        """
-        binding = entry.binding
-        return (
-            self._swept
-            and (binding is None or binding.spec.networking is None)
-            and entry.key not in self._wishes
-        )
+    def retry_after(self, key: str) -> float | None:
+        """When the binding's wishes must be computed again (they could not be, fully)."""
+        own = self._wishes.get(key)
+        return self._requeue_period if own is not None and own.errors else None
 
     def condition(self, key: str) -> NetworkingState | None:
-        """The binding's current networking outcome (``None``: it has no networking)."""
+        """The binding's current networking outcome (``None``: it has none, or not yet)."""
         return self._states.get(key)
 
     def status_current(self, key: str) -> bool:
@@ -253,178 +262,160 @@ class NetworkingManager:
         return condition_body(state, since=since[1], generation=generation)
 
     def forget(self, key: str) -> None:
-        """The binding is gone: drop what is remembered about its status."""
+        """The binding is gone: its wishes go (its groups are reconciled without them)."""
+        self._set_wishes(key, None)
         self._states.pop(key, None)
         self._written.pop(key, None)
         self._since.pop(key, None)
 
     # -- wishes -----------------------------------------------------------------------------------
 
-    async def _compute(self, entry: BindingEntry, wanted: DesiredSet | None) -> Wishes | None:
-        binding = entry.binding
-        if binding is None or binding.spec.networking is None:
-            return None
-        net = binding.spec.networking
-        if entry.deleting or (
-            wanted is not None and wanted.resolution is Resolution.BACKEND_NOT_FOUND
-        ):
-            return NOTHING
-        previous = self._wishes.get(entry.key)
-        try:
-            cluster = check_cluster_name(self._cluster)
-            if wanted is None:
-                if self._desired_of is None:
-                    raise TransientError("desired targets not known yet", reason=FAILED)
-                wanted = self._desired_of(binding)
-                if wanted.resolution is Resolution.BACKEND_NOT_FOUND:
-                    return NOTHING
-            if wanted.resolution is Resolution.INVALID:
-                raise NetworkingError("the binding's targets cannot be resolved")
-            return await self._resolve(binding, net, wanted, cluster)
-        except LbcError as exc:
-            return Wishes(
-                per_group=previous.per_group if previous is not None else {},
-                complete=False,
-                guards=guards_of(net),
-                errors=(f"{exc.reason}: {exc}" if exc.reason != FAILED else str(exc),),
-            )
-
-    async def _resolve(
-        self, binding: Binding, net: Networking, wanted: DesiredSet, cluster: str
-    ) -> Wishes:
-        pod_targets = binding.spec.target_type is TargetType.IP or any(
-            d.pod is not None for d in wanted.targets.values()
+    def _set_wishes(self, key: str, own: Wishes | None) -> None:
+        before = self._wishes.get(key)
+        if own == before and own is not None:
+            return
+        guards_before = self._guards()
+        if own is None:
+            self._wishes.pop(key, None)
+            self._pending.pop(key, None)
+        else:
+            self._wishes[key] = own
+        touched = set(before.per_group if before is not None else ()) | set(
+            own.per_group if own is not None else ()
         )
-        expansion = expand(net, pod_targets=pod_targets)
-        errors = list(expansion.errors)
-        # Where each target's traffic enters: a pod's branch ENI (security groups for pods),
-        # else an ENI of its node; ``address`` None asks for the node's primary ENI.
-        by_instance: dict[str, list[tuple[str, str | None]]] = {}
-        by_branch: dict[str, list[str]] = {}
-        pods: dict[str, PodView | None] = {}
-        for target, facts in wanted.targets.items():
-            pod = facts.pod
-            if expansion.named:
-                pods[target.identity] = pod
-            if pod is not None and pod.branch_enis:
-                by_branch.setdefault(pod.branch_enis[0], []).append(target.identity)
-                continue
-            node = self._nodes.get(facts.node_name) if facts.node_name else None
-            iid = instance_id(node.provider_id) if node is not None else None
-            if iid is None:
-                errors.append(f"target {target.identity}: node {facts.node_name!r} has no instance")
-                continue
-            address = None if pod is None else (pod.ip or target.id)
-            by_instance.setdefault(iid, []).append((target.identity, address))
-        eni_of: dict[str, Eni] = {}
-        if by_branch:
-            branches = await self._groups.network_interfaces(by_branch)
-            for eni_id, identities in sorted(by_branch.items()):
-                found = branches.get(eni_id)
-                if found is None:
-                    # Never the node ENI instead: the pod's traffic does not pass through it.
-                    errors.extend(
-                        f"target {identity}: branch ENI {eni_id} not found in EC2"
-                        for identity in identities
-                    )
-                    continue
-                eni_of.update(dict.fromkeys(identities, found))
-        enis = await self._groups.instance_enis(by_instance) if by_instance else {}
-        for iid, targets in sorted(by_instance.items()):
-            instance = enis.get(iid)
-            if instance is None:
-                errors.append(f"instance {iid} not found in EC2")
-                continue
-            for identity, address in targets:
-                eni = primary_eni(instance) if address is None else eni_for_ip(instance, address)
-                if eni is None:
-                    what = "primary ENI" if address is None else f"ENI holding {address}"
-                    errors.append(f"target {identity}: no {what} on {iid}")
-                    continue
-                eni_of[identity] = eni
-        chosen = {eni.eni_id: eni for eni in eni_of.values()}
-        multi = {g for eni in chosen.values() if len(eni.groups) != 1 for g in eni.groups}
-        tags = await self._groups.group_tags(multi) if multi else {}
-        group_of: dict[str, str] = {}
-        for eni in chosen.values():
-            try:
-                group_of[eni.eni_id] = endpoint_group(eni, tags, cluster, self._extra_tags)
-            except NetworkingError as exc:
-                errors.append(str(exc))
-        per_group: dict[str, set[Permission]] = {}
-        for identity, eni in sorted(eni_of.items()):
-            gid = group_of.get(eni.eni_id)
-            if gid is None:
-                continue
-            perms = per_group.setdefault(gid, set(expansion.permissions))
-            if not expansion.named:
-                continue
-            pod = pods.get(identity)
-            if pod is None:
-                errors.append(f"target {identity}: no pod to resolve named ports from")
-                continue
-            resolved, missing = resolve_named(expansion.named, pod, identity)
-            perms.update(resolved)
-            errors.extend(missing)
-        complete = not errors and not wanted.uncertain
-        return Wishes(
-            per_group={gid: frozenset(per_group[gid]) for gid in sorted(per_group)},
-            complete=complete,
-            guards=frozenset() if complete else guards_of(net),
-            errors=tuple(dict.fromkeys(errors)),
-        )
+        for gid in before.per_group if before is not None else ():
+            self._wanting.get(gid, set()).discard(key)
+        self._version += 1
+        if own is not None:
+            for gid in own.per_group:
+                self._wanting.setdefault(gid, set()).add(key)
+            self._pending[key] = dict.fromkeys(own.per_group, self._version)
+        self._tracked.update(touched)
+        for gid in touched:
+            self._queue.add(gid)
+        if self._guards() != guards_before:
+            # What unknown or incomplete wishes protected may be revocable now (or must be
+            # protected now): every tracked group looks again.
+            for gid in self._tracked:
+                self._queue.add(gid)
 
-    async def _fill_unknown(self) -> None:
+    def _guards(self) -> frozenset[Guard]:
+        """What must not be revoked anywhere: incomplete wishes and bindings not yet known."""
+        guards: set[Guard] = set()
+        for wish in self._wishes.values():
+            if not wish.complete:
+                guards.update(wish.guards)
         for entry in self._bindings.values():
             binding = entry.binding
-            if binding is None or binding.spec.networking is None or entry.key in self._wishes:
-                continue
-            computed = await self._compute(entry, None)
-            if computed is not None:
-                self._wishes[entry.key] = computed
+            if binding is not None and binding.spec.networking and entry.key not in self._wishes:
+                guards.update(guards_of(binding.spec.networking))
+        return frozenset(guards)
 
-    def _consolidate(self) -> None:
-        # A binding that turned unparsable keeps its last wishes: lbc cannot read what it
-        # wants now, and its targets are left alone too (the reconciler's invalid-binding rule).
-        for key in list(self._wishes):
+    async def _discover(self) -> None:
+        """Once per process, as soon as some binding wants networking (module docstring)."""
+        if self._discovered or not self._cluster:
+            return
+        async with self._discovery:
+            await self._discover_once(self._cluster)
+
+    async def _discover_once(self, cluster: str) -> None:
+        if self._discovered:  # another binding's pass discovered while this one waited
+            return
+        try:
+            found = await self._groups.discover(cluster)
+        except LbcError as exc:
+            log.warning("security_group_discovery_failed", error=str(exc))
+            return
+        self._discovered = True
+        self._tracked.update(found)
+        for gid in found:
+            self._queue.add(gid)
+
+    # -- groups -----------------------------------------------------------------------------------
+
+    async def reconcile(self, gid: str) -> Result | None:
+        """One group: this cluster's rules on it become exactly what the bindings want."""
+        if not self._cluster:
+            # No rule can be this cluster's; bindings with networking report the missing
+            # LBC_CLUSTER_NAME through their wishes.
+            return None
+        self._drop_vanished(gid)
+        started = self._version
+        wanted: set[Permission] = set()
+        for key in self._wanting.get(gid, ()):
+            wanted.update(self._wishes[key].per_group.get(gid, ()))
+        failures: list[Failure] = []
+        # Bounded: a slow or unreachable EC2 must not hold the group's key forever. Cancelling
+        # a pass midway is safe: grants come before revokes, and every change drops the group's
+        # cached rules.
+        with anyio.move_on_after(self._pass_timeout) as scope:
+            try:
+                await self._reconcile_group(
+                    gid, frozenset(wanted), self._guards(), self._cluster, failures
+                )
+            except LbcError as exc:
+                log.warning("security_group_failed", group=gid, reason=exc.reason, error=str(exc))
+                failures.append(Failure(gid, None, exc.reason, f"security group {gid}: {exc}"))
+        if scope.cancelled_caught:
+            message = f"security-group work did not finish within {self._pass_timeout:g}s"
+            failures.append(Failure(gid, None, FAILED, f"security group {gid}: {message}"))
+        if failures:
+            self._failures[gid] = failures
+        else:
+            self._failures.pop(gid, None)
+        for key in list(self._wanting.get(gid, ())):
+            pending = self._pending.get(key)
+            if pending is not None and pending.get(gid, 0) <= started:
+                pending.pop(gid, None)
+            await self._report(key, wake=True)
+        if not self._wanting.get(gid):
+            self._wanting.pop(gid, None)
+        return Result(requeue_after=self._requeue_period) if failures else None
+
+    def _settle_binding(self, key: str) -> None:
+        """``key``'s outcome, when every group it wants has passed since its wishes changed."""
+        own = self._wishes.get(key)
+        if own is None:
+            self._states.pop(key, None)
+            return
+        if self._pending.get(key):
+            return
+        failures = [f for gid in own.per_group for f in self._failures.get(gid, ())]
+        self._states[key] = outcome(own, failures)
+
+    def _drop_vanished(self, gid: str) -> None:
+        """Forget wishes of bindings gone from the cache, or that no longer have networking.
+
+        A binding that turned unparsable keeps its last wishes: lbc cannot read what it wants
+        now, and its targets are left alone too (the reconciler's invalid-binding rule).
+        """
+        for key in list(self._wanting.get(gid, ())):
             entry = self._bindings.get(key)
             if entry is None or (
                 entry.binding is not None and entry.binding.spec.networking is None
             ):
-                del self._wishes[key]
+                self.forget(key)
 
-    # -- groups -----------------------------------------------------------------------------------
+    async def _report(self, key: str, *, wake: bool) -> None:
+        """Settle ``key``'s outcome; a new failure is counted and told, a change wakes the binding.
 
-    async def _apply(self) -> list[Failure]:
-        failures: list[Failure] = []
-        if not self._cluster:
-            # No rule can be this cluster's: nothing to reconcile, bindings with networking
-            # report the missing LBC_CLUSTER_NAME.
-            self._swept = True
-            return failures
-        cluster = self._cluster
-        agg = aggregate(self._wishes.values())
-        # Discovery costs two EC2 describes; a cluster whose bindings use no networking skips
-        # it, so a restart makes no AWS call at all. The price: a rule left by a binding that
-        # lost its networking while no lbc ran is cleaned once some binding wants networking.
-        if not self._discovered and (agg.per_group or agg.guards or self._wishes):
-            try:
-                self._tracked.update(await self._groups.discover(cluster))
-                self._discovered = True
-            except LbcError as exc:
-                log.warning("security_group_discovery_failed", error=str(exc))
-        self._tracked.update(agg.per_group)
-        swept = self._discovered or not (agg.per_group or agg.guards or self._wishes)
-        for gid in sorted(self._tracked):
-            wanted = agg.per_group.get(gid, frozenset())
-            try:
-                await self._reconcile_group(gid, wanted, agg.guards, cluster, failures)
-            except LbcError as exc:
-                swept = False
-                log.warning("security_group_failed", group=gid, reason=exc.reason, error=str(exc))
-                failures.append(Failure(gid, None, exc.reason, f"security group {gid}: {exc}"))
-        self._swept = self._swept or swept
-        return failures
+        A failure that persists is not told again on every retry of its group: the condition
+        keeps saying it, and the event budget is kept for news.
+        """
+        before = self._states.get(key)
+        self._settle_binding(key)
+        state = self._states.get(key)
+        if state is None:
+            return
+        changed = state != before
+        if changed and not state.ready:
+            FAILURES.labels(state.reason).inc()
+            log.warning("networking_failed", binding=key, reason=state.reason, error=state.message)
+            entry = self._bindings.get(key)
+            if entry is not None:
+                await self._events.emit(_ref(entry), "Warning", FAILED, state.message)
+        if wake and (changed or not self.status_current(key)):
+            self._wake_binding(key)
 
     async def _reconcile_group(
         self,
@@ -522,8 +513,6 @@ class NetworkingManager:
                 log.info("security_group_rules_granted", group=gid, rules=[str(perm)])
         return limited
 
-    # -- outcome ----------------------------------------------------------------------------------
-
 
 def _names(rules: Sequence[ExistingRule]) -> list[str]:
     return [f"{r.rule_id} {r.permission}" for r in rules]
@@ -554,7 +543,8 @@ def condition_body(state: NetworkingState, *, since: str, generation: int) -> di
 __all__ = [
     "CONDITION",
     "FAILURES",
-    "NetworkingManager",
+    "NAME",
+    "NetworkingController",
     "SecurityGroupPort",
     "condition_body",
 ]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from lbc.control.entry import BindingEntry, TargetCounts
-from lbc.control.networking import NetworkingManager
+from lbc.control.networking import NetworkingController
 from lbc.core.binding import Binding
 from lbc.core.checkpoint import CHECKPOINT_ANNOTATION
 from lbc.core.errors import NotFoundError, TerminalError
@@ -45,7 +45,7 @@ class BindingWrites:
         pods: Store[PodView],
         *,
         wall: Callable[[], datetime],
-        networking: NetworkingManager | None = None,
+        networking: NetworkingController | None = None,
     ) -> None:
         self._kube = kube
         self._pods = pods

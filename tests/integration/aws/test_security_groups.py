@@ -1,8 +1,9 @@
-"""The networking manager and its EC2 adapter against the lab's EC2 (moto over HTTP).
+"""The networking controller and its EC2 adapter against the lab's EC2 (moto over HTTP).
 
-Each test builds security groups and instances through EC2 calls, feeds the manager bindings
-and desired targets directly (the reconciler's part is covered end to end in
-tests/e2e/test_networking.py), and checks the rules EC2 ends up holding.
+Each test builds security groups and instances through EC2 calls, feeds the controller bindings
+and desired targets directly (as the binding reconciler does; its part is covered end to end in
+tests/e2e/test_networking.py), runs the group keys this queued until none is left (as its
+workers would), and checks the rules EC2 ends up holding.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from lbc.aws.securitygroups import SecurityGroups
 from lbc.control.entry import BindingEntry, binding_entry
-from lbc.control.networking import NetworkingManager
+from lbc.control.networking import NetworkingController
 from lbc.core.desired import DesiredSet, DesiredTarget, Resolution
 from lbc.core.networking import LIMIT, SHARED_DESCRIPTION
 from lbc.core.objects import NodeView, PodView
@@ -38,15 +39,21 @@ class Events:
 
 @dataclass
 class Cluster:
-    """One cluster's manager, with the stores and desired targets it reads."""
+    """One cluster's networking controller, with the stores and desired targets it reads.
+
+    ``woken`` lists the bindings the controller woke (their outcome changed), ``passes`` the
+    group keys reconciled.
+    """
 
     name: str
-    manager: NetworkingManager
+    manager: NetworkingController
     bindings: Store[BindingEntry]
     nodes: Store[NodeView]
     desired: dict[str, DesiredSet]
     events: Events
-    requeued: list[str]
+    woken: list[str]
+    passes: list[str] = field(default_factory=list)
+    retries: list[str] = field(default_factory=list)
 
     def add_node(self, name: str, instance_id: str) -> None:
         self.nodes.put(name, NodeView(name, {}, f"aws:///us-east-1a/{instance_id}", "True", 0))
@@ -104,8 +111,34 @@ class Cluster:
         self.bindings.put(entry.key, entry)
         return entry
 
-    async def reconcile(self, entry: BindingEntry) -> None:
-        await self.manager.reconcile(entry, self.desired[entry.key])
+    async def reconcile(self, entry: BindingEntry) -> bool:
+        """The binding reconciler's part, then the groups' passes it caused.
+
+        True when the binding's NetworkingReady condition must be written.
+        """
+        await self.manager.observe(entry, self.desired[entry.key], changed=True)
+        await self.drain()
+        return not self.manager.status_current(entry.key)
+
+    async def drain(self) -> None:
+        """Reconcile queued groups until none is left.
+
+        A retry a pass asks for is not waited for: it comes due at the next drain, as if its
+        delay passed between two reconciles of the test.
+        """
+        queue = self.manager.queue
+        for gid in self.retries:
+            queue.add(gid)
+        self.retries.clear()
+        while len(queue):
+            gid = await queue.get()
+            try:
+                self.passes.append(gid)
+                result = await self.manager.reconcile(gid)
+            finally:
+                queue.done(gid)
+            if result is not None and result.requeue_after is not None:
+                self.retries.append(gid)
 
     def state(self, entry: BindingEntry) -> Any:
         return self.manager.condition(entry.key)
@@ -119,20 +152,22 @@ def cluster(
     nodes: Store[NodeView] = Store()
     desired: dict[str, DesiredSet] = {}
     events = Events()
-    requeued: list[str] = []
-    manager = NetworkingManager(
+    woken: list[str] = []
+    manager = NetworkingController(
         groups=groups,
         bindings=bindings,
         nodes=nodes,
         cluster_name=name,
         extra_tags={},
         events=events,
-        requeue=lambda key, _delay: requeued.append(key),
+        wake_binding=woken.append,
         requeue_period=1.0,
+        concurrency=1,
+        backoff_base=0.005,
+        backoff_max=1.0,
         pass_timeout=pass_timeout,
     )
-    manager.bind(lambda b: desired[b.key])
-    return Cluster(name, manager, bindings, nodes, desired, events, requeued)
+    return Cluster(name, manager, bindings, nodes, desired, events, woken)
 
 
 def from_group(group: str, *ports: int | None) -> list[dict[str, Any]]:
@@ -278,7 +313,10 @@ async def test_nonexistent_source_group_fails_only_its_own_binding(
     assert [(n, t, r) for n, t, r, _ in a.events.seen] == [
         ("bad", "Warning", "FailedNetworkReconcile")
     ]
-    assert a.requeued == ["echoserver/bad"]
+    # Both outcomes changed (nothing was known before), so both bindings are woken to write it;
+    # the group's retry is the controller's own (its key, not the binding's).
+    assert set(a.woken) == {"echoserver/bad", "echoserver/good"}
+    assert a.manager.retry_after(bad.key) is None
 
 
 async def test_empty_ports_open_all_tcp_and_normalised_cidrs_are_not_granted_again(
@@ -315,13 +353,16 @@ async def test_restart_revokes_a_rule_no_binding_wants_before_any_binding_is_rec
     await before.reconcile(y)
     assert ports(await inbound(adapter, node), lb) == {(30001, 30001), (30002, 30002)}
 
-    # A new process; x's networking changed while it was down. Only y is reconciled: x is
-    # known from the caches, so its old rule goes and its new one lands in this one pass.
+    # A new process; x's networking changed while it was down. Only y is reconciled so far:
+    # x's wishes are not known, but its spec says what it could want (30003), so x's old rule
+    # is revocable at once; x's own first pass brings its new rule.
     after = cluster(adapter, "a")
     after.add_node("n1", iid)
-    after.put("x", from_group(lb, 30003), [(iid, 80, "n1")])
+    x = after.put("x", from_group(lb, 30003), [(iid, 80, "n1")])
     y = after.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
     await after.reconcile(y)
+    assert ports(await inbound(adapter, node), lb) == {(30002, 30002)}
+    await after.reconcile(x)
     assert ports(await inbound(adapter, node), lb) == {(30002, 30002), (30003, 30003)}
 
 
@@ -577,13 +618,13 @@ async def test_removing_networking_revokes_and_bindings_without_it_cost_no_call_
         }
     )
     a.bindings.put(plain.key, plain)
-    assert await a.manager.reconcile(plain, a.desired[plain.key]) is False
+    assert await a.reconcile(plain) is False
     assert await inbound(adapter, node) == []
     assert a.manager.condition(plain.key) is None
 
     calls = metric_sum("lbc_aws_api_calls_total", service="ec2")
     for _ in range(3):
-        await a.manager.reconcile(plain, a.desired[plain.key])
+        await a.reconcile(plain)
     assert metric_sum("lbc_aws_api_calls_total", service="ec2") == calls
 
 
@@ -594,8 +635,9 @@ async def test_networking_without_a_cluster_name_is_reported_and_touches_nothing
     a = cluster(adapter, "")
     a.add_node("n1", iid)
     entry = a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")])
-    assert await a.manager.reconcile(entry, a.desired[entry.key]) is True
+    assert await a.reconcile(entry) is True
     assert "LBC_CLUSTER_NAME" in a.state(entry).message
+    assert a.manager.retry_after(entry.key) == 1.0
     assert await inbound(adapter, node) == []
 
 
@@ -613,7 +655,9 @@ async def test_binding_turned_invalid_keeps_its_rules(
     a.bindings.put(broken.key, broken)
     await a.reconcile(a.put("y", from_group(lb, 30002), [(iid, 80, "n1")]))
     assert ports(await inbound(adapter, node), lb) == {(30001, 30001), (30002, 30002)}
+    # x deleted: the binding reconciler forgets it, and its rule goes.
     a.bindings.remove(broken.key)
+    a.manager.forget(broken.key)
     await a.reconcile(a.put("y", from_group(lb, 30002), [(iid, 80, "n1")]))
     assert ports(await inbound(adapter, node), lb) == {(30002, 30002)}
 
@@ -628,10 +672,10 @@ async def test_slow_ec2_fails_the_pass_in_time_and_the_next_pass_converges(
     adapter.lab.control.delay("DescribeSecurityGroups", latency_ms=3000)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    assert await a.manager.reconcile(entry, a.desired[entry.key]) is True
+    assert await a.reconcile(entry) is True
     assert loop.time() - started < 2.0
     assert "did not finish within 0.5s" in a.state(entry).message
-    assert a.requeued == [entry.key]
+    assert a.woken == [entry.key]
 
     adapter.lab.control.clear_faults()
     await a.reconcile(entry)
