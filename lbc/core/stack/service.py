@@ -164,7 +164,8 @@ def _lb_attributes(service: ServiceView) -> dict[str, str]:
 
 
 def _refuse_protected_deletion(service: ServiceView) -> None:
-    raw = _lb_attributes(service).get(DELETION_PROTECTION)
+    ann = service_annotations(dict(service.annotations))
+    raw = (ann.string_map("aws-load-balancer-attributes") or {}).get(DELETION_PROTECTION)
     if raw is not None and parse_bool(DELETION_PROTECTION, raw):
         raise BuildFailure(
             f"deletion_protection is enabled, cannot delete the service: {service.name}"
