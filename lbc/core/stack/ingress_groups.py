@@ -188,7 +188,7 @@ def _classify(
 
 def _group_id(classified: ClassifiedIngress) -> StackId:
     params = classified.params
-    if params is not None and params.group_name:
+    if params is not None and (params.group_set or params.group_name):
         name = params.group_name
     else:
         annotated = ingress_annotations(dict(classified.ingress.annotations)).string("group.name")

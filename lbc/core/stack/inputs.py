@@ -160,6 +160,8 @@ class IngressClassParamsView:
     inbound_cidrs: tuple[str, ...] = ()
     namespace_selector: LabelSelector | None = None
     unsupported: tuple[str, ...] = ()
+    #: ``spec.group`` is present, even with an empty name (LBC then refuses the group name).
+    group_set: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,7 @@ def ingress_class_params_view(obj: Mapping[str, Any]) -> IngressClassParamsView:
         inbound_cidrs=_strings(spec.get("inboundCIDRs")),
         namespace_selector=selector,
         unsupported=tuple(sorted(unsupported)),
+        group_set=isinstance(spec.get("group"), Mapping),
     )
 
 

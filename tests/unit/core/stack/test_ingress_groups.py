@@ -169,3 +169,19 @@ def test_an_ingress_event_reconciles_current_and_pending_groups() -> None:
         explicit_group("old"),
         implicit_group(a),
     )
+
+
+def test_params_group_with_an_empty_name_is_an_invalid_group_not_an_implicit_one() -> None:
+    params = IngressClassParamsView("p", group_set=True)
+    catalog = params_catalog(params, {})
+    held = ing("a", finalizers=("ingress.k8s.aws/resources",))
+    # The Ingress leaves its implicit group (finalizer removed after the teardown) ...
+    group = load_group(implicit_group(held), [held], catalog, "alb")
+    assert isinstance(group, IngressGroup)
+    assert group.members == ()
+    assert [i.name for i in group.inactive] == ["a"]
+    # ... and its events report the invalid name (LBC's FailedLoadGroupID).
+    got = group_ids(ing("b"), catalog, "alb")
+    assert isinstance(got, BuildError)
+    assert got.reason == "FailedLoadGroupID"
+    assert got.message.startswith("invalid ingress group: groupName must consist of")
