@@ -24,8 +24,8 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError
 
-from lbc.aws.adapter import open_aws
 from lbc.core.errors import LbcError
+from lbc.inspect.aws import open_target_groups
 from lbc.inspect.explain import explain
 from lbc.inspect.gather import (
     concurrently,
@@ -128,11 +128,11 @@ async def inspect_target_group(args: argparse.Namespace, out: TextIO) -> int:
     sources = resolve_sources(args.kubeconfig, args.context, settings.kubeconfig)
     async with (
         open_clusters(sources, timeout=args.timeout) as clusters,
-        open_aws(settings) as aws,
+        open_target_groups(settings) as groups,
     ):
-        info = await read_group_info(aws.target_groups, args.group)
+        info = await read_group_info(groups, args.group)
         health, facts = await concurrently(
-            lambda: read_health(aws.target_groups, info.arn),
+            lambda: read_health(groups, info.arn),
             lambda: read_clusters(clusters, info.arn, info.name),
         )
     ownership = assess(health, facts)
@@ -154,9 +154,9 @@ async def inspect_binding(args: argparse.Namespace, out: TextIO) -> int:
     sources = resolve_sources(args.kubeconfig, args.context, settings.kubeconfig)
     async with (
         open_clusters(sources, timeout=args.timeout) as clusters,
-        open_aws(settings) as aws,
+        open_target_groups(settings) as groups,
     ):
-        inputs = await read_binding(clusters[0], namespace, name, aws.target_groups)
+        inputs = await read_binding(clusters[0], namespace, name, groups)
     report = explain(inputs)
     if args.output == "table":
         out.write(binding_table(report))

@@ -279,12 +279,13 @@ def table(
         widest = max(candidates, key=lambda i: widths[i])
         widths[widest] -= 1
 
+    template = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    prefix = "{:<%d}" % mark_width if marks is not None else ""  # noqa: UP031 - a template
+
     def line(cells: Sequence[str], mark: str) -> str:
-        body = "  ".join(
-            clip(c, w).ljust(w) if i < len(cells) - 1 else clip(c, w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-        return (mark.ljust(mark_width) + body).rstrip() if marks is not None else body.rstrip()
+        fitted = [c if len(c) <= w else clip(c, w) for c, w in zip(cells, widths, strict=True)]
+        body = template.format(*fitted)
+        return (prefix.format(mark) + body if prefix else body).rstrip()
 
     out = [line(head, "")]
     for n, row in enumerate(rows):
