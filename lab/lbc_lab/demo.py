@@ -15,7 +15,8 @@ daemon process. Cluster a binds the group with the seed's ``tgb-cluster-a.yaml``
 4. ``scale-down``: cluster a scales down (echoserver to one replica, one node removed): only a's
    departed node leaves the group; b's targets and the outside target stay;
 5. ``delete``: a's binding is deleted: a's targets leave, b's and the outside target stay, a's
-   ledger is gone, a's node group rule is revoked while b's stays, b's binding stays ``Ready``.
+   ledger is gone, a's node group rule is revoked while b's stays, b's binding stays ``Ready``;
+6. ``inspect``: ``lbc inspect target-group`` prints who owns each target of the group now.
 
 Each step is a function of the :class:`Demo` (``STEPS`` lists them in order, so a scenario can
 insert, replace or append steps); each waits for its expected state with a deadline and shows
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -325,12 +327,40 @@ async def step_delete(demo: Demo) -> None:
     await demo.ready("b")
 
 
+async def step_inspect(demo: Demo) -> None:
+    """``lbc inspect`` reads both clusters and the group: who owns each target now."""
+    argv = ["target-group", demo.arn, "--allow-orphans"]
+    for name, cluster in sorted(demo.clusters.items()):
+        # Each lab kubeconfig names its context "lbc-lab": the files' names tell them apart.
+        copy = demo.world.workdir / f"{name}.kubeconfig"
+        copy.write_bytes(cluster.kubeconfig.read_bytes())
+        argv += ["--kubeconfig", str(copy)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LBC_", "AWS_"))}
+    env.update(
+        LBC_AWS_ENDPOINT_URL=demo.world.elb_url,
+        LBC_AWS_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="lab",
+        AWS_SECRET_ACCESS_KEY="lab",  # noqa: S106 - the lab's dummy credentials
+    )
+    demo.say("lbc inspect target-group " + " ".join(argv[1:]))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lbc", "inspect", *argv, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), STEP_TIMEOUT)
+    for line in out.decode().splitlines():
+        demo.show(line)
+    if proc.returncode != 0:
+        raise DemoFailedError("lbc inspect found more than owned targets and the outside one")
+
+
 STEPS: list[tuple[str, Step]] = [
     ("world", step_world),
     ("bind", step_bind),
     ("outside", step_outside),
     ("scale-down", step_scale_down),
     ("delete", step_delete),
+    ("inspect", step_inspect),
 ]
 
 
