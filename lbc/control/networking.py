@@ -154,6 +154,8 @@ class NetworkingController:
         # Which bindings want something on a group (the group's side of ``_wishes``).
         self._wanting: dict[str, set[str]] = {}
         self._tracked: set[str] = set()
+        # Groups where guards kept rules that would otherwise go, at their last pass.
+        self._held: set[str] = set()
         self._failures: dict[str, list[Failure]] = {}
         # Wishes are versioned; a binding's outcome is known once every group it wants
         # finished a pass that started after the binding's wishes were set.
@@ -274,7 +276,8 @@ class NetworkingController:
         before = self._wishes.get(key)
         if own == before and own is not None:
             return
-        guards_before = self._guards()
+        # Known or forgotten, complete or not: what this binding protects everywhere changed.
+        guards_changed = (before is None) != (own is None) or _guarding(before) != _guarding(own)
         if own is None:
             self._wishes.pop(key, None)
             self._pending.pop(key, None)
@@ -293,10 +296,11 @@ class NetworkingController:
         self._tracked.update(touched)
         for gid in touched:
             self._queue.add(gid)
-        if self._guards() != guards_before:
-            # What unknown or incomplete wishes protected may be revocable now (or must be
-            # protected now): every tracked group looks again.
-            for gid in self._tracked:
+        if guards_changed:
+            # What unknown or incomplete wishes protected may be revocable now: the groups where
+            # guards kept rules at their last pass look again (new guards only ever keep more,
+            # and a group not passed yet is queued already).
+            for gid in self._held:
                 self._queue.add(gid)
 
     def _guards(self) -> frozenset[Guard]:
@@ -434,6 +438,10 @@ class NetworkingController:
                 )
             return
         changes = diff(gid, wanted, current.rules, cluster, guards)
+        if guards and diff(gid, wanted, current.rules, cluster) != changes:
+            self._held.add(gid)  # guards keep rules here: look again when they shrink
+        else:
+            self._held.discard(gid)
         if changes.empty:
             return
         limited: list[Permission] = []
@@ -512,6 +520,10 @@ class NetworkingController:
             else:
                 log.info("security_group_rules_granted", group=gid, rules=[str(perm)])
         return limited
+
+
+def _guarding(wishes: Wishes | None) -> frozenset[Guard]:
+    return wishes.guards if wishes is not None and not wishes.complete else frozenset()
 
 
 def _names(rules: Sequence[ExistingRule]) -> list[str]:
