@@ -54,7 +54,13 @@ HTTP control plane (JSON), on the same port: ``GET /_lab/status``, ``POST /_lab/
 registration_seconds}, ``POST|GET|DELETE /_lab/health``, ``POST|GET|DELETE /_lab/faults``,
 ``POST|DELETE /_lab/buckets``, ``GET /_lab/calls?since=N``, ``DELETE /_lab/calls``.
 
-Modules: ``elb_clock`` (lab time), ``elb_health`` (health states), ``elb_targets`` ((id, port)
+Load-balancer stacks: the fidelity rules of ``elb_rules`` (idempotent creates, duplicate names
+and ports, one load balancer per target group, deletion protection, security groups in use, tag
+limits, DNS names, states) are on by default; ``ctl.set_fidelity(lb_name_unique=False)`` turns
+one off to show moto's own behaviour, ``ctl.fidelity()`` lists them (``/_lab/fidelity``).
+
+Modules: ``elb_rules`` (the stack rules), ``elb_stacks`` and ``elb_tagging`` (their backend
+overrides), ``elb_clock`` (lab time), ``elb_health`` (health states), ``elb_targets`` ((id, port)
 tables, overrides), ``elb_backend`` (the moto backend subclass and validation), ``elb_faults``
 (faults, buckets, call log), ``elb_server`` (WSGI layer and control plane), ``elb_control``
 (client), ``elb_process`` (child process), ``elb_scenario`` (helpers), ``elb_fixtures`` (pytest).

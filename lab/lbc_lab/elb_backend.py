@@ -40,6 +40,9 @@ from lbc_lab.elb_health import (
     health_at,
     observed,
 )
+from lbc_lab.elb_rules import StackRules
+from lbc_lab.elb_stacks import StackFidelity
+from lbc_lab.elb_tagging import TagFidelity
 from lbc_lab.elb_targets import HealthOverride, HealthOverrides, TargetTable
 
 DEFAULT_TARGET_QUOTA = 1000
@@ -66,6 +69,8 @@ class LabSettings:
 
     target_quota: int = DEFAULT_TARGET_QUOTA
     registration_seconds: float = DEFAULT_REGISTRATION_SECONDS
+    #: The stack fidelity rules (``elb_rules``), all on unless a test turns one off.
+    stacks: StackRules = field(default_factory=StackRules)
 
 
 @dataclass
@@ -94,8 +99,9 @@ class _Wanted:
         return (self.target_id, self.port)
 
 
-class LabElbv2Backend(ELBv2Backend):
-    """moto's ELBv2 backend with (id, port) targets, real health states and AWS validation."""
+class LabElbv2Backend(TagFidelity, StackFidelity, ELBv2Backend):
+    """moto's ELBv2 backend with (id, port) targets, real health states and AWS validation;
+    the stack rules (``elb_stacks``, ``elb_tagging``) come first in the method order."""
 
     lab: LabState
 

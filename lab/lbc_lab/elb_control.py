@@ -65,6 +65,17 @@ class LabElbControl:
         result: dict[str, Any] = self._call("POST", "settings", _present(body))
         return result
 
+    def set_fidelity(self, **rules: bool | float) -> dict[str, Any]:
+        """Turn stack fidelity rules on or off (``lb_name_unique=False``) or set their windows
+        (``tg_in_use_seconds=0``); see :mod:`lbc_lab.elb_rules`. Returns the rules in force."""
+        result: dict[str, Any] = self._call("POST", "fidelity", rules)
+        return result
+
+    def fidelity(self) -> dict[str, Any]:
+        """The stack fidelity rules in force."""
+        result: dict[str, Any] = self._call("GET", "fidelity")
+        return result
+
     # -- health -------------------------------------------------------------------------------
 
     def set_health(

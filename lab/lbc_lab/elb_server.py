@@ -9,8 +9,9 @@ One HTTP port serves three things:
 - in front of it, per call: fault injection (latency, throttling, 5xx, token buckets) and the
   call log, both decided from the request's service (SigV4 credential scope), ``Action`` and
   account;
-- ``/_lab/...``: the JSON control plane (reset, clock, settings, health overrides, faults,
-  buckets, call log, account users) that :class:`~lbc_lab.elb_control.LabElbControl` speaks.
+- ``/_lab/...``: the JSON control plane (reset, clock, settings, fidelity rules, health
+  overrides, faults, buckets, call log, account users) that
+  :class:`~lbc_lab.elb_control.LabElbControl` speaks.
 
 moto's backends are not thread-safe, and werkzeug serves each request on its own thread, so
 every call into moto and every control-plane change holds one lock. Injected latency is served
@@ -54,6 +55,7 @@ from lbc_lab.elb_backend import LabElbv2Backend, LabState, backend_class
 from lbc_lab.elb_clock import LabClock
 from lbc_lab.elb_faults import CallLog, FaultInjector, FaultRule, InjectedError, TokenBucket
 from lbc_lab.elb_health import Verdict
+from lbc_lab.elb_tagging import security_group_in_use
 from lbc_lab.elb_targets import HealthOverride
 
 StartResponse = Callable[..., Any]
@@ -157,15 +159,27 @@ class LabElbApp:
             # test, not a wait for a condition).
             time.sleep(decision.latency_s)
         headers: list[tuple[str, str]] = [("Content-Type", "text/xml")]
-        if decision.error is not None:
+        refusal = (
+            self._refusal(account, service, operation, region, params)
+            if decision.error is None
+            else None
+        )
+        code: str | None
+        if refusal is not None:
+            status, payload, code = refusal.status, _error_xml(service, refusal), refusal.code
+        elif decision.error is not None:
             status, payload = decision.error.status, _error_xml(service, decision.error)
-            code: str | None = decision.error.code
+            code = decision.error.code
+            json_protocol = "Action" not in params and bool(environ.get("HTTP_X_AMZ_TARGET"))
+            if json_protocol and self.state.settings.stacks.json_faults:
+                headers = [("Content-Type", "application/x-amz-json-1.1")]
+                payload = _error_json(decision.error)
         elif (
             service == "sts"
             and operation == "AssumeRole"
-            and (refusal := self._assume_role_refusal(environ, params))
+            and (denied := self._assume_role_refusal(environ, params))
         ):
-            status, payload = 403, wire.error_xml("AccessDenied", refusal, status=403)
+            status, payload = 403, wire.error_xml("AccessDenied", denied, status=403)
             code = "AccessDenied"
         elif service == "elbv2" and operation in wire.TARGET_OPERATIONS:
             with self._lock:
@@ -208,6 +222,24 @@ class LabElbApp:
                 _first(params, "RoleArn") or "",
                 _first(params, "ExternalId"),
             )
+
+    def _refusal(
+        self,
+        account: str,
+        service: str,
+        operation: str,
+        region: str,
+        params: dict[str, list[str]],
+    ) -> InjectedError | None:
+        """An AWS refusal decided before moto sees the call (EC2 rules moto lacks)."""
+        if service != "ec2" or operation != "DeleteSecurityGroup":
+            return None
+        group_ids = params.get("GroupId") or []
+        with self._lock:
+            why = security_group_in_use(account, region, group_ids)
+        if why is None:
+            return None
+        return InjectedError(kind="fidelity", status=400, code="DependencyViolation", message=why)
 
     # -- control plane --------------------------------------------------------------------------
 
@@ -252,6 +284,13 @@ class LabElbApp:
                 if body_s.registration_seconds is not None:
                     self.state.settings.registration_seconds = body_s.registration_seconds
                 return asdict(self.state.settings)
+            case ("POST", "fidelity"):
+                if not isinstance(data, dict):
+                    raise TypeError("a fidelity change is a JSON object of rule: value")
+                self.state.settings.stacks.update(data)
+                return asdict(self.state.settings.stacks)
+            case ("GET", "fidelity"):
+                return asdict(self.state.settings.stacks)
             case ("POST", "health"):
                 return {"applied": self._override(HealthBody.model_validate(data))}
             case ("GET", "health"):
@@ -408,6 +447,11 @@ def _error_xml(service: str, error: InjectedError) -> bytes:
         )
         return text.encode()
     return wire.error_xml(error.code, error.message, status=error.status)
+
+
+def _error_json(error: InjectedError) -> bytes:
+    """The JSON protocol's error shape (botocore reads ``__type`` and ``message``)."""
+    return json.dumps({"__type": error.code, "message": error.message}).encode()
 
 
 def _xml_escape(text: str) -> str:

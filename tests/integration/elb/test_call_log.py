@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 import botocore.exceptions
 import pytest
 
 from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_rules import StackRules
 from lbc_lab.elb_scenario import Network, create_target_group
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -67,10 +69,16 @@ async def test_reset_forgets_resources_rules_and_calls(
     elb_lab.control.throttle("DescribeTargetGroups")
     elb_lab.control.set_health("10.0.0.9", "unhealthy")
     elb_lab.control.configure(target_quota=1)
+    elb_lab.control.set_fidelity(lb_name_unique=False, tg_in_use_seconds=0)
     elb_lab.control.set_clock(time_factor=0.5, paused=True)
     elb_lab.control.reset()
     status = elb_lab.control.status()
-    assert status["settings"] == {"target_quota": 1000, "registration_seconds": 10.0}
+    assert status["settings"] == {
+        "target_quota": 1000,
+        "registration_seconds": 10.0,
+        "stacks": asdict(StackRules()),
+    }
+    assert status["settings"]["stacks"]["lb_name_unique"] is True
     assert status["clock"]["time_factor"] == 1.0
     assert status["clock"]["paused"] is False
     assert status["faults"]["rules"] == []

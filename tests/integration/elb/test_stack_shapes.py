@@ -1,0 +1,148 @@
+"""Stack fidelity: NLB rules, tag limits, DNS names and states, JSON-protocol faults."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import botocore.exceptions
+import pytest
+
+from lbc_lab.elb_control import LabControlError
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import Network
+
+from .stacks import alb, error_of, http_group, nlb, security_group
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_network_load_balancer_rules(
+    ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
+) -> None:
+    bare = await nlb(elbv2, net, "bare")
+    arn = bare["LoadBalancerArn"]
+    zones = await elbv2.set_subnets(LoadBalancerArn=arn, Subnets=[net.subnets[0].subnet_id])
+    assert [z["SubnetId"] for z in zones["AvailabilityZones"]] == [net.subnets[0].subnet_id]
+    group_id = await security_group(ec2, net, "nlb")
+    code, _ = await error_of(
+        elbv2.set_security_groups, LoadBalancerArn=arn, SecurityGroups=[group_id]
+    )
+    assert code == "InvalidConfigurationRequest", "created without security groups: stays so"
+    with_groups = await nlb(elbv2, net, "grouped", SecurityGroups=[group_id])
+    await elbv2.set_security_groups(
+        LoadBalancerArn=with_groups["LoadBalancerArn"], SecurityGroups=[group_id]
+    )
+    udp = await elbv2.create_target_group(
+        Name="dns", Protocol="UDP", Port=53, VpcId=net.vpc_id, TargetType="ip"
+    )
+    udp_arn = udp["TargetGroups"][0]["TargetGroupArn"]
+    listener = await elbv2.create_listener(
+        LoadBalancerArn=arn,
+        Protocol="UDP",
+        Port=53,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": udp_arn}],
+    )
+    listener_arn = listener["Listeners"][0]["ListenerArn"]
+    modified = await elbv2.modify_listener(ListenerArn=listener_arn, Protocol="UDP", Port=5353)
+    assert (modified["Listeners"][0]["Protocol"], modified["Listeners"][0]["Port"]) == ("UDP", 5353)
+    elb_lab.control.set_fidelity(nlb_rules=False)
+    code, _ = await error_of(elbv2.modify_listener, ListenerArn=listener_arn, Protocol="UDP")
+    assert code == "UnsupportedProtocol", "moto refuses UDP even when it does not change"
+    code, _ = await error_of(
+        elbv2.set_subnets, LoadBalancerArn=arn, Subnets=[net.subnets[1].subnet_id]
+    )
+    assert code == "InvalidConfigurationRequest", "moto wants two zones even for an NLB"
+
+
+async def test_fifty_tags_counting_those_given_at_create(
+    elbv2: Any, net: Network, elb_lab: ElbLab
+) -> None:
+    created = [{"Key": f"created-{i}", "Value": "x"} for i in range(3)]
+    arn = await http_group(elbv2, net, "tagged", Tags=created)
+    await elbv2.add_tags(
+        ResourceArns=[arn], Tags=[{"Key": f"user-{i}", "Value": "y"} for i in range(47)]
+    )
+    code, _ = await error_of(
+        elbv2.add_tags, ResourceArns=[arn], Tags=[{"Key": "one-more", "Value": "z"}]
+    )
+    assert code == "TooManyTags"
+    await elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": "user-0", "Value": "changed"}])
+    (described,) = (await elbv2.describe_tags(ResourceArns=[arn]))["TagDescriptions"]
+    assert len(described["Tags"]) == 50
+    elb_lab.control.set_fidelity(tag_limits=False)
+    other = await http_group(elbv2, net, "moto", Tags=created)
+    await elbv2.add_tags(
+        ResourceArns=[other], Tags=[{"Key": f"user-{i}", "Value": "y"} for i in range(7)]
+    )
+    code, _ = await error_of(
+        elbv2.add_tags, ResourceArns=[other], Tags=[{"Key": "eleventh", "Value": "z"}]
+    )
+    assert code == "TooManyTags", "moto stops at 10"
+
+
+async def test_describe_tags_takes_twenty_known_arns(
+    elbv2: Any, net: Network, elb_lab: ElbLab
+) -> None:
+    arns = [await http_group(elbv2, net, f"group-{i}") for i in range(21)]
+    code, _ = await error_of(elbv2.describe_tags, ResourceArns=arns)
+    assert code == "ValidationError"
+    assert len((await elbv2.describe_tags(ResourceArns=arns[:20]))["TagDescriptions"]) == 20
+    await elbv2.delete_target_group(TargetGroupArn=arns[0])
+    code, _ = await error_of(elbv2.describe_tags, ResourceArns=arns[:2])
+    assert code == "TargetGroupNotFound"
+    elb_lab.control.set_fidelity(tag_limits=False)
+    answer = await elbv2.describe_tags(ResourceArns=arns)
+    assert {d["ResourceArn"]: d["Tags"] for d in answer["TagDescriptions"]}[arns[0]] == []
+
+
+async def test_dns_names_have_aws_shapes(ec2: Any, elbv2: Any, net: Network) -> None:
+    group_id = await security_group(ec2, net, "web")
+    public = await alb(elbv2, net, "k8s-echoserv-echoserv-0a1b2c3d4e", groups=[group_id])
+    internal = await alb(elbv2, net, "k8s-internal-web", groups=[group_id], scheme="internal")
+    network = await nlb(elbv2, net, "k8s-echoserv-echoserv-5f6a7b8c9d")
+    assert re.fullmatch(
+        r"k8s-echoserv-echoserv-0a1b2c3d4e-\d{10}\.us-east-1\.elb\.amazonaws\.com",
+        public["DNSName"],
+    )
+    assert re.fullmatch(
+        r"internal-k8s-internal-web-\d{10}\.us-east-1\.elb\.amazonaws\.com", internal["DNSName"]
+    )
+    nlb_id = network["LoadBalancerArn"].rsplit("/", 1)[1]
+    assert (
+        network["DNSName"]
+        == f"k8s-echoserv-echoserv-5f6a7b8c9d-{nlb_id}.elb.us-east-1.amazonaws.com"
+    )
+
+
+async def test_load_balancer_is_provisioning_then_active(
+    ec2: Any, elbv2: Any, net: Network, paused: ElbLab
+) -> None:
+    lb = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
+    assert lb["State"]["Code"] == "provisioning"
+
+    async def state() -> str:
+        (found,) = (await elbv2.describe_load_balancers())["LoadBalancers"]
+        code: str = found["State"]["Code"]
+        return code
+
+    assert await state() == "provisioning", "still provisioning on the first describe"
+    paused.control.advance(10)
+    assert await state() == "active"
+
+
+async def test_injected_fault_on_the_tagging_api_parses(elb_lab: ElbLab) -> None:
+    elb_lab.control.throttle("ResourceGroupsTaggingAPI_20170126.GetResources", count=1)
+    async with elb_lab.client("resourcegroupstaggingapi", max_attempts=1) as tagging:
+        with pytest.raises(botocore.exceptions.ClientError) as caught:
+            await tagging.get_resources(ResourceTypeFilters=["elasticloadbalancing:loadbalancer"])
+        assert caught.value.response["Error"]["Code"] == "Throttling"
+        assert (await tagging.get_resources())["ResourceTagMappingList"] == []
+
+
+async def test_unknown_fidelity_rule_is_refused(elb_lab: ElbLab) -> None:
+    with pytest.raises(LabControlError, match="unknown fidelity rule 'lb_names'"):
+        elb_lab.control.set_fidelity(lb_names=False)
+    with pytest.raises(LabControlError, match="takes true or false"):
+        elb_lab.control.set_fidelity(lb_name_unique=0)
+    assert elb_lab.control.fidelity()["lb_name_unique"] is True
