@@ -264,7 +264,10 @@ class BackendBuilder:
             else service_port.target_port
         )
         networking: tuple[BindingRule, ...] | None = None
-        if self.source is not None:
+        if self.source is not None and self.config.disable_restricted_sg_rules:
+            peer = (BindingPeer(security_group=self.source),)
+            networking = (BindingRule(peer, (BindingPort("TCP", None),)),)
+        elif self.source is not None:
             ports: list[int | str] = [traffic]
             if target_group.health_check.port != TRAFFIC_PORT:
                 ports.append(int(target_group.health_check.port))

@@ -240,5 +240,8 @@ class StackConfig:
     tolerate_missing_backend_action: bool = True
     service_type_load_balancer_only: bool = False
     nlb_health_check_advanced_config: bool = True
+    #: LBC's ``--disable-restricted-sg-rules``: binding rules open all ports (TCP, plus UDP
+    #: for UDP target groups) from the source group instead of the traffic and check ports.
+    disable_restricted_sg_rules: bool = False
     #: The cluster VPC's IPv4 CIDRs: default sources of an SG-less internal NLB's rules.
     vpc_cidrs: tuple[str, ...] = ()

@@ -187,9 +187,19 @@ def _port_number(value: int | str) -> int:
 
 
 def sg_networking(
-    source: SecurityGroupRef, traffic: int | str, hc_port: str, protocol: Protocol
+    source: SecurityGroupRef,
+    traffic: int | str,
+    hc_port: str,
+    protocol: Protocol,
+    *,
+    unrestricted: bool = False,
 ) -> tuple[BindingRule, ...]:
     ports: list[BindingPort] = []
+    if unrestricted:
+        ports.append(BindingPort("TCP", None))
+        if protocol is Protocol.UDP:
+            ports.append(BindingPort("UDP", None))
+        return (BindingRule((BindingPeer(security_group=source),), tuple(ports)),)
     hc_is_traffic = hc_port == TRAFFIC_PORT or _port_number(hc_port) == _port_number(traffic)
     if protocol is Protocol.UDP:
         ports.append(BindingPort("UDP", traffic))
@@ -296,7 +306,13 @@ def build_target_group(  # noqa: PLR0917 - one call site, every argument distinc
     )
     traffic: int | str = port.node_port if kind is TargetType.INSTANCE else port.target_port
     if facts.source is not None:
-        networking = sg_networking(facts.source, traffic, hc.port, protocol)
+        networking = sg_networking(
+            facts.source,
+            traffic,
+            hc.port,
+            protocol,
+            unrestricted=config.disable_restricted_sg_rules,
+        )
     else:
         networking = legacy_networking(facts, config, traffic, hc.port, protocol, preserve)
     node_selector: Tags = ()
