@@ -5,8 +5,9 @@ One reconcile of one binding key:
 1. **Gather** from the informer caches: the binding, its Service, EndpointSlices, pods and
    nodes; resolve the desired targets (``core.desired``).
 2. **Skip** when the checkpoint says the inputs did not change since the last full success and
-   no readiness gate is pending, unless the binding's drift verification is due. A skipped
-   reconcile makes no AWS call and writes nothing.
+   no readiness gate is pending, unless the binding's drift verification is due or its
+   status was written for an older generation of its spec. A skipped reconcile makes no AWS
+   call and writes nothing.
 3. **Observe** the target group (cached health; a full ``DescribeTargetHealth`` when the drift
    verification is due) and read the ledger fresh from the API server.
 4. **Plan** (``core.plan``: pure) and **execute** in the plan's order: checkpoint reset →
@@ -256,6 +257,7 @@ class BindingReconciler:
             and not verify
             and not networking_stale
             and key not in self._settling
+            and not _status_behind(entry)
             and unchanged
         ):
             SKIPS.inc()
@@ -588,6 +590,18 @@ class _StoreMap(Mapping[str, NodeView]):
 
     def __len__(self) -> int:
         return len(self._store)
+
+
+def _status_behind(entry: BindingEntry) -> bool:
+    """Whether the status describes an older spec than the binding's current generation.
+
+    Such a pass must never be skipped, even when the checkpoint matches: a spec restored to
+    the last converged one (MultiCluster turned back on after ``MultiClusterDisableRefused``)
+    matches the old checkpoint while the status still reports the refused spec. A binding
+    that has no ``status.observedGeneration`` at all (never reconciled by lbc, or migrated
+    without one) is left to the checkpoint alone, so a restart still costs no AWS call.
+    """
+    return entry.observed_generation is not None and entry.generation > entry.observed_generation
 
 
 def _previously_desired(entry: BindingEntry, wanted: DesiredSet) -> frozenset[Target]:

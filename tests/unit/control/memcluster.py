@@ -404,6 +404,13 @@ class Controller:
         """A change made by someone else (a user, another controller)."""
         self.kube.put(resource, obj)
 
+    def edit_spec(self, name: str = "web", **spec: Any) -> None:
+        """A user's edit of the binding's spec: the API server bumps its generation."""
+        obj = copy.deepcopy(self.binding(name))
+        obj["spec"].update(spec)
+        obj["metadata"]["generation"] += 1
+        self.kube.put(TARGET_GROUP_BINDINGS, obj)
+
     async def run_for(self, seconds: float, step: float = 1.0) -> None:
         """Let ``seconds`` of virtual time pass, in steps (so woken work runs in between)."""
         end = self.clock.now() + seconds
