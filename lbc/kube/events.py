@@ -8,7 +8,10 @@ attempt, flooding etcd and burying the one line an operator needs.
   ``lastTimestamp`` (a merge patch). If the server has since expired it (Events live about an
   hour), a fresh one is created.
 - **Spam filter**: each involved object has a token bucket, ``burst`` 25 refilled at one token
-  per 300 s (client-go's defaults); an Event without a token is dropped and logged at debug.
+  per 300 s (client-go's defaults); a *new* Event without a token is dropped and logged at
+  debug. A repeat of an Event already written costs no token: it only updates that Event, so
+  a Warning that repeats every pass can never use up the budget and silence the Events that
+  say what happened next (``LedgerCreated`` after a ``LedgerCorrupt`` was fixed, say).
 
 Both caches are LRUs of ``cache_size`` entries, so memory stays bounded however many objects
 come and go. Recording never raises into the caller: a failed write is logged and forgotten,
@@ -119,12 +122,12 @@ class EventRecorder:
         """Record one Event; never raises (failures and drops are logged)."""
         message = message[:MAX_MESSAGE]
         obj_key = (ref.namespace, ref.kind, ref.name, ref.uid)
-        if not self._take_token(obj_key):
+        key = (*obj_key, type_, reason, message)
+        seen = self._written.get(key)
+        if seen is None and not self._take_token(obj_key):
             log.debug("event_dropped", kind=ref.kind, name=ref.name, reason=reason)
             return
-        key = (*obj_key, type_, reason, message)
         now = micro_time(self._wall())
-        seen = self._written.get(key)
         try:
             if seen is not None:
                 self._written.move_to_end(key)

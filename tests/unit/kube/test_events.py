@@ -133,6 +133,23 @@ async def test_a_hot_loop_is_cut_after_the_burst_and_refills_slowly():
     assert len(fake.created) == 27
 
 
+async def test_a_repeating_warning_never_uses_up_the_budget_of_new_events():
+    fake, clocks = FakeEvents(), Clocks()
+    rec = recorder(fake, clocks, burst=25, refill_seconds=300)
+    for _ in range(240):  # an hour of a Warning repeated every 15 s
+        await rec.warning(TGB, "LedgerCorrupt", "ledger aws-lbc-targets-web is unreadable")
+        clocks.advance(15)
+    assert len(fake.created) == 1
+    assert fake.patches[-1][1]["count"] == 240
+    await rec.normal(TGB, "LedgerCreated", "ledger aws-lbc-targets-web created")
+    await rec.normal(TGB, "TargetsRegistered", "registered 3 target(s)")
+    assert [e["reason"] for e in fake.created] == [
+        "LedgerCorrupt",
+        "LedgerCreated",
+        "TargetsRegistered",
+    ]
+
+
 async def test_a_failed_write_never_reaches_the_caller():
     fake, clocks = FakeEvents(), Clocks()
     fake.fail_with = TransientError("apiserver down")
