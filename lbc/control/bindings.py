@@ -22,13 +22,14 @@ removed out of band is registered again by that pass. After a restart the first 
 is drawn from the second half of the period, so a restart costs no AWS call at all.
 
 Call budget (invariant): every pass that completes, whatever its outcome, leaves the binding's
-next look at least :data:`MIN_REQUEUE` seconds ahead, and a pass that looked at AWS with a
-fresh describe, or that has nothing to verify (its binding not live), moves the verification
-one period ahead. So a binding stuck on a terminal outcome (Service missing, corrupt ledger,
-MultiCluster disable refused) costs at most one pass per drift period until an input changes,
-and only backoff (transient failures) or progress (settling targets, readiness gates) makes it
-come back sooner. The reconciler never writes to the work queue: it says when to come back
-through ``Result.requeue_after`` or ``TerminalError.requeue_after``.
+next look at least ``MIN_REQUEUE`` seconds ahead (:mod:`lbc.control.schedule`), and a pass
+that looked at AWS with a fresh describe, or that has nothing to verify (its binding not
+live), moves the verification one period ahead. So a binding stuck on a terminal outcome
+(Service missing, corrupt ledger, MultiCluster disable refused) costs at most one pass per
+drift period until an input changes, and only backoff (transient failures) or progress
+(settling targets, readiness gates) makes it come back sooner. The reconciler never writes
+to the work queue: it says when to come back through ``Result.requeue_after`` or
+``TerminalError.requeue_after``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from prometheus_client import Counter, Gauge
 from lbc.control.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
 from lbc.control.networking import NetworkingController
+from lbc.control.schedule import LedgerSightings, VerifySchedule
 from lbc.control.worker import Result
 from lbc.control.writes import BindingWrites
 from lbc.core.binding import FINALIZER, Binding
@@ -70,8 +72,6 @@ from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 
 SLICE_SERVICE_INDEX: Final = "service"
-MIN_REQUEUE: Final = 1.0
-"""Seconds: the earliest a completed pass asks to look at its binding again by itself."""
 POD_GATE_INDEX: Final = "gate"
 
 log = get_logger("lbc.control.bindings")
@@ -147,6 +147,7 @@ class BindingReconciler:
         networking: NetworkingController | None = None,
         fail_open: bool = True,
         port_for: Callable[[Binding], TargetGroupPort] | None = None,
+        ledger_versions: Store[str | None] | None = None,
     ) -> None:
         self._kube = kube
         self._fail_open = fail_open
@@ -162,15 +163,14 @@ class BindingReconciler:
         self._pods = pods
         self._nodes = nodes
         self._requeue_period = requeue_period
-        self._verify_period = drift_verify_period
-        self._clock: Clock = clock if clock is not None else MonotonicClock()
-        self._rng = rng or random.Random()
-        self._next_verify: dict[str, float] = {}
+        clock = clock if clock is not None else MonotonicClock()
+        self._schedule = VerifySchedule(drift_verify_period, clock, rng or random.Random())
         self._writes = BindingWrites(kube, pods, wall=wall, networking=networking)
         self._settling: set[str] = set()
         self._states: dict[str, dict[str, int]] = {}
         self._node_map = _StoreMap(nodes)
         self._networking = networking
+        self._ledger_sightings = LedgerSightings(ledger_versions, ledgers.written_version)
 
     # -- what the triggers ask --------------------------------------------------------------------
 
@@ -178,31 +178,11 @@ class BindingReconciler:
         """The checkpoint value this process last wrote on binding ``key``."""
         return self._writes.own_checkpoint(key)
 
-    # -- drift verification schedule --------------------------------------------------------------
-
-    def _until_verify(self, key: str) -> float:
-        now = self._clock.now()
-        due = self._next_verify.get(key)
-        if due is None:
-            due = now + self._verify_period * self._rng.uniform(0.5, 1.0)
-            self._next_verify[key] = due
-        return max(0.0, due - now)
-
-    def _verify_due(self, key: str) -> bool:
-        return self._until_verify(key) <= 0.0
-
-    def _verified(self, key: str) -> None:
-        jitter = self._rng.uniform(0.9, 1.1)
-        self._next_verify[key] = self._clock.now() + self._verify_period * jitter
-
-    def _next_look(self, key: str) -> float:
-        """Seconds until this binding asks for its next pass (see "Call budget")."""
-        return max(MIN_REQUEUE, self._until_verify(key))
-
     def _forget(self, key: str) -> None:
-        self._next_verify.pop(key, None)
+        self._schedule.forget(key)
         self._writes.forget(key)
         self._settling.discard(key)
+        self._ledger_sightings.forget(key)
         self._states.pop(key, None)
         if self._networking is not None:
             self._networking.forget(key)
@@ -237,7 +217,7 @@ class BindingReconciler:
 
         wanted = self._desired(binding)
         life = lifecycle_of(binding, wanted)
-        verify = life is Lifecycle.LIVE and self._verify_due(key)
+        verify = life is Lifecycle.LIVE and self._schedule.is_due(key)
         unchanged = life is Lifecycle.LIVE and may_skip(
             binding.checkpoint,
             checkpoint_for(binding, wanted),
@@ -259,9 +239,10 @@ class BindingReconciler:
             and key not in self._settling
             and not _status_behind(entry)
             and unchanged
+            and not self._ledger_sightings.moved(binding)
         ):
             SKIPS.inc()
-            return Result(requeue_after=self._next_look(key))
+            return Result(requeue_after=self._schedule.next_look(key))
 
         # Cleanup must see the group as it is: a cached view could hide targets to deregister.
         fresh = verify or life in (Lifecycle.DELETING, Lifecycle.BACKEND_GONE)
@@ -280,6 +261,9 @@ class BindingReconciler:
                 await self._refused(entry, exc)
                 raise
         ledger, stored = await self._ledgers.read(binding)
+        self._ledger_sightings.saw(
+            key, None if isinstance(ledger, LedgerAbsent) else ledger.resource_version
+        )
         decided = plan(
             binding,
             wanted,
@@ -437,11 +421,11 @@ class BindingReconciler:
         step = "checkpoint"
         failure: LbcError | None = None
         tgs = self._port(binding)
+        version = None if isinstance(ledger, LedgerAbsent) else ledger.resource_version
         try:
             if decided.checkpoint_reset:
                 await self._writes.set_checkpoint(binding, "")
             step = "ledger"
-            version = None if isinstance(ledger, LedgerAbsent) else ledger.resource_version
             if decided.ledger_write_ahead is not None:
                 version = await self._ledgers.write(
                     binding,
@@ -475,8 +459,10 @@ class BindingReconciler:
             raise  # someone else wrote first: re-read everything at once, no Warning
         except LbcError as exc:
             failure = exc
+        if failure is None:
+            self._ledger_sightings.saw(binding.key, None if decided.delete_ledger else version)
         if verify and failure is None:
-            self._verified(binding.key)
+            self._schedule.verified(binding.key)
         if decided.remove_finalizer and failure is None:
             self._forget(binding.key)
             await self._emit(decided, entry)
@@ -490,11 +476,11 @@ class BindingReconciler:
             raise TerminalError(
                 decided.failure.message,
                 reason=decided.failure.reason,
-                requeue_after=self._next_look(binding.key),
+                requeue_after=self._schedule.next_look(binding.key),
             )
         if decided.checkpoint is not None:
             await self._writes.set_checkpoint(binding, decided.checkpoint)
-        delay = self._next_look(binding.key)
+        delay = self._schedule.next_look(binding.key)
         if decided.requeue_after is not None:
             delay = min(delay, decided.requeue_after)
         if binding.key in self._settling:

@@ -140,6 +140,7 @@ class BindingController:
             requeue_period=settings.requeue_period,
             drift_verify_period=settings.drift_verify_period,
             networking=self.networking,
+            ledger_versions=self.ledgers_informer.store,
             fail_open=settings.fail_open,
             port_for=lambda b: target_groups.as_role(
                 role_of(b.spec.iam_role_arn_to_assume, b.spec.assume_role_external_id)

@@ -468,6 +468,7 @@ async def controller(
         drift_verify_period=drift_verify_period,
         clock=clock,
         wall=lambda: datetime.fromtimestamp(clock.now(), UTC),
+        ledger_versions=stores[CONFIG_MAPS.plural],
     )
     triggers = Triggers(
         queue.add,

@@ -17,8 +17,9 @@ def _converged(kube: MemoryKube) -> None:
 
 async def test_turning_multicluster_back_on_clears_the_refusal_at_once() -> None:
     async with controller(prepare=_converged) as c:
-        await c.run_for(5.0)
+        await c.run_for(60.0)  # registered, healthy, checkpointed: settled
         assert (c.ready() or {}).get("reason") == "TargetsSynced"
+        assert c.reconciler.own_checkpoint(f"{NS}/web")
         assert c.kube.object(CONFIG_MAPS, "aws-lbc-targets-web", NS)
 
         c.edit_spec(multiClusterTargetGroup=False)
@@ -36,3 +37,43 @@ async def test_turning_multicluster_back_on_clears_the_refusal_at_once() -> None
     assert (ready["status"], ready["reason"]) == ("True", "TargetsSynced")
     assert status["observedGeneration"] == generation
     assert ready["observedGeneration"] == generation
+
+
+async def test_a_ledger_edited_by_hand_alone_is_noticed_at_once() -> None:
+    async with controller(prepare=_converged) as c:
+        await c.run_for(60.0)  # registered, healthy, checkpointed: settled
+        assert (c.ready() or {}).get("reason") == "TargetsSynced"
+        assert c.reconciler.own_checkpoint(f"{NS}/web")
+        ledger = c.kube.object(CONFIG_MAPS, "aws-lbc-targets-web", NS)
+        ledger["data"]["targets"] += ",not a target"
+        c.apply(CONFIG_MAPS, ledger)  # nothing else changes: no endpoint, no spec
+        await c.run_for(2.0)
+        corrupt = c.ready()
+        assert corrupt is not None
+        assert (corrupt["status"], corrupt["reason"]) == ("False", "LedgerCorrupt")
+        assert ("Warning", "LedgerCorrupt") in {(t, r) for t, r, _m in c.events.seen}
+
+        repaired = c.kube.object(CONFIG_MAPS, "aws-lbc-targets-web", NS)
+        repaired["data"]["targets"] = repaired["data"]["targets"].removesuffix(",not a target")
+        c.apply(CONFIG_MAPS, repaired)
+        await c.run_for(2.0)
+        ready = c.ready()
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("True", "TargetsSynced")
+
+
+async def test_a_restart_does_not_take_existing_ledgers_for_edits() -> None:
+    async with controller(prepare=_converged) as c:
+        await c.run_for(60.0)
+        assert c.reconciler.own_checkpoint(f"{NS}/web")
+        stored = {plural: list(kind.objects.items()) for plural, kind in c.kube.kinds.items()}
+
+    def restore(kube: MemoryKube) -> None:  # what the new process's informers list
+        for plural, objects in stored.items():
+            for key, obj in objects:
+                kube.kinds[plural].deliver(key, obj)
+
+    async with controller(prepare=restore) as again:
+        await again.run_for(5.0)
+        assert again.passes.get(f"{NS}/web", 0) >= 1
+        assert again.group.calls == [], "a restart with unchanged inputs called AWS"

@@ -1,0 +1,108 @@
+"""When a binding is looked at again, and what defeats its checkpoint skip besides its inputs.
+
+Two pieces of per-binding memory the reconciler keeps between passes, apart from the pass
+itself so that each states its invariant in one place:
+
+- :class:`VerifySchedule`: the drift verification deadline of each binding and the delay a
+  completed pass asks for. Invariant: :meth:`VerifySchedule.next_look` is never below
+  :data:`MIN_REQUEUE`, so no outcome can make a binding come back by itself in a hot loop.
+- :class:`LedgerSightings`: the ledger ConfigMap version each binding's last pass saw, so a
+  ledger changed by someone else (corrupted, repaired, deleted as consent) is reconciled at
+  once even though the checkpoint, which covers endpoints and spec only, still matches.
+
+Both are in-memory and per process; a restart starts them afresh without costing AWS calls.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Final
+
+from lbc.control.clock import Clock
+from lbc.core.binding import Binding
+from lbc.core.errors import TerminalError
+from lbc.core.ledger import configmap_name
+from lbc.kube.informer import Store
+
+MIN_REQUEUE: Final = 1.0
+"""Seconds: the earliest a completed pass asks to look at its binding again by itself."""
+
+
+class VerifySchedule:
+    """Per-binding drift verification deadlines, jittered so a fleet spreads its describes.
+
+    A binding's first deadline is drawn from the second half of the period (so a restart costs
+    no AWS call); each verification sets the next one 0.9-1.1 periods ahead.
+    """
+
+    def __init__(self, period: float, clock: Clock, rng: random.Random) -> None:
+        self._period = period
+        self._clock = clock
+        self._rng = rng
+        self._due: dict[str, float] = {}
+
+    def until_due(self, key: str) -> float:
+        now = self._clock.now()
+        due = self._due.get(key)
+        if due is None:
+            due = now + self._period * self._rng.uniform(0.5, 1.0)
+            self._due[key] = due
+        return max(0.0, due - now)
+
+    def is_due(self, key: str) -> bool:
+        return self.until_due(key) <= 0.0
+
+    def verified(self, key: str) -> None:
+        self._due[key] = self._clock.now() + self._period * self._rng.uniform(0.9, 1.1)
+
+    def next_look(self, key: str) -> float:
+        """Seconds until the binding's next pass of its own accord (at least MIN_REQUEUE)."""
+        return max(MIN_REQUEUE, self.until_due(key))
+
+    def forget(self, key: str) -> None:
+        self._due.pop(key, None)
+
+
+class LedgerSightings:
+    """The ledger version each binding's last pass saw, against the ConfigMap informer's view.
+
+    ``versions`` is the informer's store (``namespace/name`` → resourceVersion of a ledger);
+    ``own_write(namespace, name)`` the version of this process's last write of it, which the
+    informer's view may lag behind for a moment.
+    """
+
+    def __init__(
+        self,
+        versions: Store[str | None] | None,
+        own_write: Callable[[str, str], str | None],
+    ) -> None:
+        self._versions = versions
+        self._own_write = own_write
+        self._seen: dict[str, str | None] = {}
+
+    def saw(self, key: str, version: str | None) -> None:
+        """A pass read (or wrote, or deleted: ``None``) the binding's ledger at ``version``."""
+        self._seen[key] = version
+
+    def moved(self, binding: Binding) -> bool:
+        """Whether someone else changed or deleted the ledger since the binding's last pass.
+
+        The first look after a restart takes the cached version as the baseline.
+        """
+        if self._versions is None:
+            return False
+        try:
+            name = configmap_name(binding.name)
+        except TerminalError:
+            return False  # no ledger can exist
+        current = self._versions.get(f"{binding.namespace}/{name}")
+        if binding.key not in self._seen:
+            self._seen[binding.key] = current
+            return False
+        if current == self._seen[binding.key]:
+            return False
+        return current is None or current != self._own_write(binding.namespace, name)
+
+    def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
