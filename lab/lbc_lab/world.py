@@ -12,7 +12,9 @@ Then it builds the seed document's AWS side and the clusters' machines:
   group (the one the seed's bindings name in ``spec.networking``), an HTTP:80 listener
   forwarding to the seed's target group ``k8s-echoserv-echoserv-cc0122e143`` (HTTP, instance,
   port 32197, health checks 15 s / 5 s / 2 / 2);
-- one more instance in the VPC that belongs to no cluster (a target "from another source").
+- one more instance in the VPC that belongs to no cluster (a target "from another source");
+- the subnets tagged ``kubernetes.io/role/elb`` and shared by the clusters, and in each cluster
+  the IngressClass ``alb`` (controller ``ingress.k8s.aws/alb``) the seed's Ingress names.
 
 Everything the world made is written to its folder (default ``.lab-world``): a kubeconfig
 with a context per cluster (``lab-a``, ``lab-b``), ``env.sh`` with the ``export`` lines (the
@@ -51,6 +53,14 @@ SEED_NODE_PORT = 32197
 CLUSTERS = (("a", 3, "10.0.8.0/22"), ("b", 2, "10.0.12.0/22"))
 DUMMY_KEY = "lab"  # the lab accepts any credentials; these are not secrets
 STATE_FILES = ("env.sh", "world.json")
+# What an install of the load balancer controller gives a cluster: the class the seed's Ingress
+# names (``ingressClassName: alb``).
+INGRESS_CLASS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "IngressClass",
+    "metadata": {"name": "alb"},
+    "spec": {"controller": "ingress.k8s.aws/alb"},
+}
 
 
 @dataclass
@@ -261,6 +271,9 @@ async def build(world: World, clusters: int, folder: Path, controllers: list[Any
     )
     for name, nodes, pod_cidr in CLUSTERS[:clusters]:
         cluster = await world.add_cluster(name, nodes=nodes, pod_cidr=pod_cidr)
+        await cluster.kube.request(
+            "POST", "/apis/networking.k8s.io/v1/ingressclasses", INGRESS_CLASS, ok=(201, 409)
+        )
         group = await world.security_group(f"eks-nodegroup-{name}")
         await world.place_nodes(cluster, group)
         controllers.append(WorkloadControllers(cluster.url, name=name, pod_cidr=pod_cidr))
@@ -278,8 +291,19 @@ async def build(world: World, clusters: int, folder: Path, controllers: list[Any
                 "LBC_METRICS_ADDR": f"127.0.0.1:{free_port()}",
                 "POD_NAME": f"lbc-{name}",
                 "POD_NAMESPACE": "kube-system",
+                # Lab time runs faster than the clock: so do lbc's own waits here.
+                "LBC_REQUEUE_PERIOD": "2s",
+                "LBC_DRIFT_VERIFY_PERIOD": "1m",
             },
         )
+    # Subnets as EKS load balancers discover them: public (role elb) and shared by the clusters.
+    await world.ec2.create_tags(
+        Resources=[s.subnet_id for s in world.net.subnets],
+        Tags=[
+            {"Key": "kubernetes.io/role/elb", "Value": "1"},
+            *({"Key": f"kubernetes.io/cluster/{c}", "Value": "shared"} for c in facts.clusters),
+        ],
+    )
     outside = await run_instances(world.ec2, world.net, 1, subnet=len(world.net.subnets) - 1)
     facts.outside_instance = outside[0].instance_id
     urls = {name: c.url for name, c in facts.clusters.items()}
