@@ -395,7 +395,7 @@ def main(argv: Sequence[str]) -> int:
         "--time-factor",
         type=float,
         default=0.1,
-        help="lab AWS time per real second (0.1: health checks and draining 10x faster)",
+        help="real seconds per lab second (0.1: health checks and draining 10 times faster)",
     )
     args = parser.parse_args(list(argv))
     args.dir.mkdir(parents=True, exist_ok=True)
