@@ -31,11 +31,13 @@ import anyio
 
 from lbc.aws.calls import AwsCalls
 from lbc.core.errors import LbcError, NotFoundError
+from lbc.core.stack.inputs import SubnetFacts
 from lbc.core.stack.model import (
     BACKEND_SG_RESOURCE_TAG,
     BACKEND_SG_RESOURCE_VALUE,
     CLUSTER_TAG,
     LEGACY_CLUSTER_TAG,
+    tags_of,
 )
 from lbc.core.stack.observed import (
     ObservedListener,
@@ -58,6 +60,7 @@ TAGS_PER_CALL: Final = 20
 """DescribeTags accepts at most 20 resource ARNs (AWS)."""
 DEFAULT_TAG_TTL: Final = 1200.0
 DEFAULT_LIST_TTL: Final = 30.0
+DEFAULT_SUBNET_TTL: Final = 300.0
 _LB_PAGE: Final = 400
 
 
@@ -82,6 +85,7 @@ class StackInventory:
         vpc_id: str,
         list_ttl: float = DEFAULT_LIST_TTL,
         tag_ttl: float = DEFAULT_TAG_TTL,
+        subnet_ttl: float = DEFAULT_SUBNET_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._elbv2 = elbv2
@@ -94,6 +98,8 @@ class StackInventory:
         self._listing: _Listing | None = None
         self._listing_lock = anyio.Lock()
         self._tags: dict[str, tuple[float, dict[str, str]]] = {}
+        self._subnet_ttl = subnet_ttl
+        self._subnets: tuple[float, tuple[SubnetFacts, ...]] | None = None
 
     # -- cache control (called by the writer after lbc's own changes) -----------------------------
 
@@ -176,7 +182,8 @@ class StackInventory:
 
     @staticmethod
     def _service(operation: str) -> str:
-        return "ec2" if operation.endswith(("SecurityGroups", "SecurityGroupRules")) else "elbv2"
+        ec2 = ("SecurityGroups", "SecurityGroupRules", "Subnets", "RouteTables")
+        return "ec2" if operation.endswith(ec2) else "elbv2"
 
     async def tags_of(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
         """Tags of ELBv2 resources, cached per ARN; an ARN AWS no longer knows maps to ``{}``."""
@@ -315,6 +322,56 @@ class StackInventory:
                 )
             )
         return tuple(sorted(out, key=lambda li: li.port))
+
+    async def subnets(self) -> tuple[SubnetFacts, ...]:
+        """Every subnet of the VPC with its reachability (public: a route to an ``igw-``),
+        cached for ``subnet_ttl``; the builders choose among them as LBC does."""
+        cached = self._subnets
+        if cached is not None and self._clock() - cached[0] < self._subnet_ttl:
+            return cached[1]
+        vpc_filter = [{"Name": "vpc-id", "Values": [self.vpc_id]}]
+        raw = await self._pages(
+            "DescribeSubnets",
+            self._ec2.describe_subnets,
+            "Subnets",
+            marker="NextToken",
+            next_key="NextToken",
+            Filters=vpc_filter,
+        )
+        tables = await self._pages(
+            "DescribeRouteTables",
+            self._ec2.describe_route_tables,
+            "RouteTables",
+            marker="NextToken",
+            next_key="NextToken",
+            Filters=vpc_filter,
+        )
+        public_of: dict[str, bool] = {}
+        main_public = False
+        for table in tables:
+            public = any(
+                str(r.get("GatewayId", "")).startswith("igw") for r in table.get("Routes", [])
+            )
+            for assoc in table.get("Associations", []):
+                if assoc.get("Main"):
+                    main_public = public
+                elif assoc.get("SubnetId"):
+                    public_of[str(assoc["SubnetId"])] = public
+        facts = tuple(
+            SubnetFacts(
+                subnet_id=str(sub["SubnetId"]),
+                availability_zone=str(sub.get("AvailabilityZone", "")),
+                available_ips=int(sub.get("AvailableIpAddressCount", 0)),
+                tags=tags_of({str(t["Key"]): str(t.get("Value", "")) for t in sub.get("Tags", [])}),
+                vpc_id=str(sub.get("VpcId", "")),
+                cidr=str(sub.get("CidrBlock", "")),
+                outpost_arn=str(sub.get("OutpostArn", "") or ""),
+                public=public_of.get(str(sub["SubnetId"]), main_public),
+            )
+            for sub in sorted(raw, key=lambda s: str(s["SubnetId"]))
+        )
+        self._subnets = (self._clock(), facts)
+        return facts
 
     async def load_balancer_attributes(self, arn: str) -> dict[str, str]:
         response = await self._calls.call(

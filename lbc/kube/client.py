@@ -146,6 +146,13 @@ LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 TARGET_GROUP_BINDINGS = Resource(
     "elbv2.k8s.aws", "v1beta1", "targetgroupbindings", "TargetGroupBinding"
 )
+INGRESSES = Resource("networking.k8s.io", "v1", "ingresses", "Ingress")
+INGRESS_CLASSES = Resource(
+    "networking.k8s.io", "v1", "ingressclasses", "IngressClass", namespaced=False
+)
+INGRESS_CLASS_PARAMS = Resource(
+    "elbv2.k8s.aws", "v1beta1", "ingressclassparams", "IngressClassParams", namespaced=False
+)
 
 
 @dataclass(frozen=True, slots=True)

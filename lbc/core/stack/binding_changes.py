@@ -25,6 +25,7 @@ from typing import Any
 from lbc.core.checkpoint import CHECKPOINT_ANNOTATION, CHECKPOINT_TIMESTAMP_ANNOTATION
 from lbc.core.stack.model import SecurityGroupRefKind, TargetGroupBinding
 
+BINDING_KIND = "TargetGroupBinding"
 _TOLERATED_ANNOTATIONS = frozenset({CHECKPOINT_ANNOTATION, CHECKPOINT_TIMESTAMP_ANNOTATION})
 
 
@@ -87,7 +88,7 @@ def binding_spec(
 def binding_object(binding: TargetGroupBinding, spec: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
+        "kind": BINDING_KIND,
         "metadata": {
             "name": binding.name,
             "namespace": binding.namespace,

