@@ -192,3 +192,50 @@ def test_lbc_vanilla_internal_case() -> None:
         Protocol.HTTP,
         Protocol.HTTPS,
     ]
+
+
+def test_lbc_ip_target_with_named_target_port_case() -> None:
+    """LBC's "target type IP with named target port": TG port 1, networking on the name."""
+    named = ServiceView(
+        "ns-1",
+        "svc-named-targetport",
+        uid="",
+        type="NodePort",
+        ports=(ServicePortView("https", "TCP", 443, "target-port", 32768),),
+    )
+    ingress = IngressView(
+        "ns-1",
+        "ing-1",
+        annotations=((A + "target-type", "ip"),),
+        class_name="alb",
+        rules=(IngressRuleView("", (IngressPathView("/", "", backend(named.name, "https")),)),),
+    )
+    group = IngressGroup(implicit_group(ingress), (ClassifiedIngress(ingress),), ())
+    subnets = (
+        SubnetFacts("subnet-a", "az-a", 100, (("kubernetes.io/role/internal-elb", "1"),)),
+        SubnetFacts("subnet-b", "az-b", 100, (("kubernetes.io/role/internal-elb", "1"),)),
+    )
+    outcome = build_ingress_stack(
+        IngressInputs(
+            group=group,
+            config=replace(CONFIG, cluster_name="cluster-dummy", vpc_id="vpc-dummy"),
+            services=(named,),
+            subnets=subnets,
+        )
+    )
+    assert isinstance(outcome, Built), outcome
+    (rule,) = outcome.stack.rules
+    assert rule.conditions == (RuleCondition(ConditionField.PATH_PATTERN, ("/",)),)
+    (tg,) = outcome.stack.target_groups
+    assert (tg.resource_id, tg.name, tg.port, tg.target_type) == (
+        "ns-1/ing-1-svc-named-targetport:https",
+        "k8s-ns1-svcnamed-3430e53ee8",
+        1,
+        TargetType.IP,
+    )
+    (tgb,) = outcome.stack.bindings
+    assert tgb.networking == (
+        BindingRule(
+            (BindingPeer(security_group=BACKEND_SG),), (BindingPort("TCP", "target-port"),)
+        ),
+    )

@@ -169,3 +169,54 @@ def test_lbc_simple_service_with_nlb_sg_case() -> None:
     assert tgb.networking == (
         BindingRule((BindingPeer(security_group=BACKEND_SG),), (BindingPort("TCP", None),)),
     )
+
+
+def test_lbc_multiple_listeners_with_sg_case() -> None:
+    """LBC's "Multiple listeners, multiple target groups with SG": HC annotations, 2 ports."""
+    hc = {
+        "aws-load-balancer-type": "nlb-ip",
+        "aws-load-balancer-scheme": "internal",
+        "aws-load-balancer-healthcheck-protocol": "HTTP",
+        "aws-load-balancer-healthcheck-port": "8888",
+        "aws-load-balancer-healthcheck-path": "/healthz",
+        "aws-load-balancer-healthcheck-interval": "10",
+        "aws-load-balancer-healthcheck-timeout": "30",
+        "aws-load-balancer-healthcheck-healthy-threshold": "2",
+        "aws-load-balancer-healthcheck-unhealthy-threshold": "2",
+    }
+    service = ServiceView(
+        "default",
+        "nlb-ip-svc",
+        uid="7ab4be33-11c2-4a7b-b655-7add8affab36",
+        type="LoadBalancer",
+        annotations=tuple(sorted((S + k, v) for k, v in hc.items())),
+        ports=(ServicePortView("http", "TCP", 80, 80), ServicePortView("alt2", "TCP", 83, 80)),
+    )
+    config = replace(
+        CONFIG, cluster_name="my-cluster", vpc_id="vpc-xxx", backend_security_group="sg-backend"
+    )
+    subnets = tuple(
+        SubnetFacts(sid, az, 100, (("kubernetes.io/role/internal-elb", "1"),))
+        for sid, az in (("subnet-1", "az-a"), ("subnet-2", "az-b"))
+    )
+    outcome = build_service_stack(ServiceInputs(service=service, config=config, subnets=subnets))
+    assert isinstance(outcome, Built), outcome
+    stack = outcome.stack
+    assert stack.security_group is not None
+    assert stack.security_group.name == "k8s-default-nlbipsvc-51de41384e"
+    assert stack.security_group.ingress == (
+        IPPermission("tcp", 80, 80, cidr_ipv4="0.0.0.0/0"),
+        IPPermission("tcp", 83, 83, cidr_ipv4="0.0.0.0/0"),
+    )
+    assert stack.load_balancer is not None
+    assert stack.load_balancer.name == "k8s-default-nlbipsvc-518cdfc227"
+    check = HealthCheck(
+        "8888", Protocol.HTTP, "/healthz", Matcher(http_code="200-399"), 10, 30, 2, 2
+    )
+    assert [(tg.name, tg.port, tg.health_check) for tg in stack.target_groups] == [
+        ("k8s-default-nlbipsvc-62f81639fc", 80, check),
+        ("k8s-default-nlbipsvc-3ede6b28b6", 80, check),
+    ]
+    peer = (BindingPeer(security_group=BACKEND_SG),)
+    rule = BindingRule(peer, (BindingPort("TCP", 80), BindingPort("TCP", 8888)))
+    assert [b.networking for b in stack.bindings] == [(rule,), (rule,)]
