@@ -5,6 +5,12 @@ cluster is its own lab API server process with the TargetGroupBinding CRD applie
 by EC2 instances of the lab, and (on request) an lbc daemon process pointed at both. Everything
 is reached through real protocols: the daemons cannot tell the lab from the real thing.
 
+Accounts: the world's own resources live in moto's default account (the dummy ``lab`` keys).
+:meth:`World.account` adds another AWS account (an IAM user's keys, clients, a VPC of its own),
+:meth:`World.role` a role there trusting some principal, and ``account=`` on
+:meth:`World.target_group` and :meth:`World.start_daemon` puts a group or a cluster's daemon in
+it, so cross-account scenarios run on the same lab.
+
 Waiting is always for a condition with a deadline (:func:`eventually`), never a fixed sleep.
 """
 
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +143,30 @@ class Cluster:
         return items
 
 
+@dataclass
+class LabAccount:
+    """An AWS account of the lab world: its user's keys, clients signed with them, its VPC."""
+
+    account_id: str
+    keys: dict[str, str]
+    elbv2: Any
+    ec2: Any
+    iam: Any
+    network: Network
+
+    @property
+    def user_arn(self) -> str:
+        return self.keys["arn"]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a daemon needs to run as this account's user."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.keys["access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": self.keys["secret_access_key"],
+        }
+
+
 class World:
     """The lab ELBv2/EC2 plus any number of lab clusters, all stopped when the block ends."""
 
@@ -149,6 +180,7 @@ class World:
         self.ec2: Any = None
         self.control: LabElbControl | None = None
         self.network: Network | None = None
+        self.accounts: dict[str, LabAccount] = {}
         self._subnet = 0
 
     async def __aenter__(self) -> World:
@@ -192,12 +224,79 @@ class World:
             raise RuntimeError("the world is not started")
         return self.network
 
+    async def account(self, account_id: str) -> LabAccount:
+        """Account ``account_id`` (made on first use: a user ``lbc`` with keys, a VPC)."""
+        found = self.accounts.get(account_id)
+        if found is not None:
+            return found
+        if self.control is None:
+            raise RuntimeError("the world is not started")
+        keys = self.control.account_user(account_id)
+        session = get_session()
+        config = AioConfig(retries={"mode": "standard", "total_max_attempts": 12})
+        clients: dict[str, Any] = {}
+        for service in ("elbv2", "ec2", "iam"):
+            clients[service] = await self._stack.enter_async_context(
+                session.create_client(
+                    service,
+                    region_name=REGION,
+                    endpoint_url=self.elb_url,
+                    aws_access_key_id=keys["access_key_id"],
+                    aws_secret_access_key=keys["secret_access_key"],
+                    config=config,
+                )
+            )
+        network = await create_network(clients["ec2"])
+        found = LabAccount(
+            account_id, keys, clients["elbv2"], clients["ec2"], clients["iam"], network
+        )
+        self.accounts[account_id] = found
+        return found
+
+    async def role(
+        self, account_id: str, name: str, *, trusted: str, external_id: str | None = None
+    ) -> str:
+        """A role of ``account_id`` that ``trusted`` (a user or role ARN) may assume, with
+        ``external_id`` when given; returns its ARN."""
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": {"AWS": trusted},
+            "Action": "sts:AssumeRole",
+        }
+        if external_id is not None:
+            statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+        owner = await self.account(account_id)
+        made = await owner.iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [statement]}
+            ),
+        )
+        arn: str = made["Role"]["Arn"]
+        return arn
+
+    def elbv2_for(self, arn: str) -> Any:
+        """The ELBv2 client of the account ``arn`` names (the world's own for its own groups)."""
+        parts = arn.split(":")
+        owner = self.accounts.get(parts[4]) if len(parts) > 4 else None
+        return owner.elbv2 if owner is not None else self.elbv2
+
     async def target_group(
-        self, name: str, *, target_type: str = "instance", port: int = 80
+        self,
+        name: str,
+        *,
+        target_type: str = "instance",
+        port: int = 80,
+        account: str | None = None,
     ) -> BoundTargetGroup:
+        """A target group behind an NLB listener, in the world's account or ``account``."""
+        elbv2, network = self.elbv2, self.net
+        if account is not None:
+            owner = await self.account(account)
+            elbv2, network = owner.elbv2, owner.network
         return await create_target_group(
-            self.elbv2,
-            self.net,
+            elbv2,
+            network,
             name,
             target_type=target_type,
             port=port,
@@ -236,9 +335,17 @@ class World:
         return names
 
     async def start_daemon(
-        self, cluster: Cluster, *, name: str | None = None, env: Mapping[str, str] | None = None
+        self,
+        cluster: Cluster,
+        *,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        account: str | None = None,
     ) -> LabProcess:
+        """An lbc daemon for ``cluster``, running as the world's account or ``account``'s user."""
+        identity = (await self.account(account)).env if account is not None else {}
         settings = {
+            **identity,
             "LBC_CLUSTER_NAME": cluster.name,
             "LBC_LEADER_ELECT": "false",
             "LBC_DRIFT_VERIFY_PERIOD": "10s",
@@ -303,7 +410,7 @@ class World:
 
     async def targets(self, arn: str) -> dict[str, tuple[str, str]]:
         """``identity -> (state, reason)`` of every target in the group, as AWS reports it."""
-        found = await self.elbv2.describe_target_health(TargetGroupArn=arn)
+        found = await self.elbv2_for(arn).describe_target_health(TargetGroupArn=arn)
         out: dict[str, tuple[str, str]] = {}
         for desc in found["TargetHealthDescriptions"]:
             target = desc["Target"]

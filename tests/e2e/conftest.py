@@ -162,7 +162,7 @@ class Guard:
 
 async def register_foreign(world: World, arn: str, ips: list[str], port: int = 8080) -> set[str]:
     """Targets some other party (another cluster, a human) put in the group."""
-    await world.elbv2.register_targets(
+    await world.elbv2_for(arn).register_targets(
         TargetGroupArn=arn, Targets=[{"Id": ip, "Port": port} for ip in ips]
     )
     return {f"{ip}:{port}" for ip in ips}

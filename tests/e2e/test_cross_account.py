@@ -1,0 +1,122 @@
+"""Cross-account target groups end to end: a MultiCluster group of account B shared by a cluster
+of account A (through the role its binding names) and a cluster of account B (its own).
+
+The lab answers every call in the account whose keys signed it and refuses AssumeRole unless the
+role's trust policy allows the caller with the right external id, so A's daemon can reach the
+group only through the role: its own identity does not see the group at all.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lbc_lab.scenario import World, eventually
+from tests.e2e.conftest import (
+    NS,
+    POD_CIDR_A,
+    POD_CIDR_B,
+    Guard,
+    active_targets,
+    binding,
+    echoserver,
+    pod_targets,
+    ready_condition,
+    register_foreign,
+    wait_targets,
+    warning_reasons,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+
+A, B = "111111111111", "222222222222"
+EXTERNAL_ID = "cluster-a-shared"
+
+
+async def test_a_cluster_of_another_account_shares_the_group_through_its_role(
+    world: World,
+) -> None:
+    a_account = await world.account(A)
+    tg = await world.target_group("shared", target_type="ip", account=B)
+    role = await world.role(B, "lbc-cluster-a", trusted=a_account.user_arn, external_id=EXTERNAL_ID)
+    foreign = await register_foreign(world, tg.arn, ["10.0.40.5"])
+    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
+    b = await world.add_cluster("b", nodes=1, pod_cidr=POD_CIDR_B)
+    await echoserver(a, 2)
+    await echoserver(b, 2)
+    await a.apply_binding(
+        binding("web", tg.arn, iamRoleArnToAssume=role, assumeRoleExternalId=EXTERNAL_ID)
+    )
+    await b.apply_binding(binding("web", tg.arn))
+    assert world.control is not None
+    mark = world.control.last_seq()
+    await world.start_daemon(a, account=A)
+    await world.start_daemon(b, account=B)
+
+    a_targets, b_targets = pod_targets(a), pod_targets(b)
+    await wait_targets(world, tg.arn, a_targets | b_targets | foreign, what="both clusters")
+
+    async def ready() -> bool:
+        cond = await ready_condition(a, "web")
+        return cond is not None and cond["status"] == "True"
+
+    await eventually(ready, timeout=30, what="a's binding Ready")
+    # Every change to the group was made in account B; A's daemon got there by assuming the role
+    # (signed as A), never by calling ELBv2 of its own account.
+    changes = world.control.calls(["RegisterTargets", "DeregisterTargets"], since=mark)
+    assert changes
+    assert {r.account for r in changes} == {B}
+    assumed = world.control.calls("AssumeRole", since=mark)
+    assert assumed
+    assert {(r.account, r.outcome) for r in assumed} == {(A, "ok")}
+    assert world.control.calls("DescribeTargetHealth", since=mark, account=A) == []
+
+    async with Guard(world, tg.arn, b_targets | foreign).watching():
+        await a.delete_binding(NS, "web")
+        await wait_targets(world, tg.arn, b_targets | foreign, what="a's binding deleted")
+
+    async def gone() -> bool:
+        return await a.get_binding(NS, "web") is None
+
+    await eventually(gone, timeout=20, what="a's binding finalized")
+    assert await a.get_configmap(NS, "aws-lbc-targets-web") is None
+
+
+async def test_a_wrong_external_id_is_assume_role_failed_and_changes_nothing(
+    world: World,
+) -> None:
+    a_account = await world.account(A)
+    tg = await world.target_group("guarded", target_type="ip", account=B)
+    role = await world.role(B, "lbc-cluster-a", trusted=a_account.user_arn, external_id=EXTERNAL_ID)
+    foreign = await register_foreign(world, tg.arn, ["10.0.40.5", "10.0.40.6"])
+    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
+    await echoserver(a, 2)
+    await a.apply_binding(
+        binding("web", tg.arn, iamRoleArnToAssume=role, assumeRoleExternalId="guessed")
+    )
+    control = world.control
+    assert control is not None
+    mark = control.last_seq()
+    async with Guard(world, tg.arn, foreign).watching():
+        await world.start_daemon(a, account=A)
+
+        async def reported() -> bool:
+            cond = await ready_condition(a, "web")
+            return cond is not None and cond["reason"] == "AssumeRoleFailed"
+
+        await eventually(reported, timeout=30, what="Ready=False AssumeRoleFailed")
+        cond = await ready_condition(a, "web")
+        assert cond is not None
+        assert cond["status"] == "False"
+        assert "not authorized to perform: sts:AssumeRole" in cond["message"]
+        assert "AssumeRoleFailed" in await warning_reasons(a)
+
+        # Retried with backoff: more refused AssumeRole calls come, and nothing else does.
+        async def retried() -> bool:
+            refused = control.calls("AssumeRole", since=mark)
+            return len([r for r in refused if r.outcome == "AccessDenied"]) >= 2
+
+        await eventually(retried, timeout=30, what="a retried AssumeRole")
+    # The group was read only by the guard (signed as B): lbc made no ELBv2 call at all.
+    assert control.calls(["RegisterTargets", "DeregisterTargets"], since=mark) == []
+    assert [r for r in control.calls(since=mark, account=A) if r.service == "elbv2"] == []
+    assert await active_targets(world, tg.arn) == foreign
