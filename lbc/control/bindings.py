@@ -434,10 +434,10 @@ class BindingReconciler:
                     current_value=stored,
                 )
                 stored = encode(decided.ledger_write_ahead)
-            if decided.deregister:
+            if decided.deregistered:
                 step = "deregister"
                 await tgs.deregister(arn, sorted(decided.deregistered))
-            if decided.register:
+            if decided.registered:
                 step = "register"
                 await tgs.register(arn, sorted(decided.registered))
             step = "ledger"

@@ -8,9 +8,10 @@ first failure (the next pass re-plans from fresh observations and converges):
    crash mid-way can never let a later pass skip the remaining work);
 2. ``ledger_write_ahead``: write the ledger (create it when absent), guarded by its
    resourceVersion;
-3. ``deregister`` batches (≤ 200 targets each), then ``register`` batches (≤ 200). Deregistering
-   first keeps a group near its target quota from failing every registration forever;
-4. ``ledger_settle``: write the ledger once every batch succeeded; ``delete_ledger``;
+3. ``deregister``, then ``register`` (the AWS adapter alone cuts them into ELBv2's batches of
+   200). Deregistering first keeps a group near its target quota from failing every
+   registration forever;
+4. ``ledger_settle``: write the ledger once every call succeeded; ``delete_ledger``;
 5. ``pod_conditions`` (readiness gates), then ``remove_finalizer``;
 6. ``status`` and ``events``; finally ``checkpoint`` when not ``None``.
 
@@ -23,7 +24,7 @@ flag flips below). Unguarded (normal mode), the binding owns the whole group.
 - Either mode: a target behind an endpoint whose pod is not in the cache yet
   (``DesiredSet.uncertain``) is neither registered nor deregistered, and keeps its ledger entry.
 - MultiCluster, ledger L present: deregister non-desired, non-draining targets in L. Before
-  registering anything, write L | desired; after every batch succeeded, write the desired
+  registering anything, write L | desired; after every call succeeded, write the desired
   set (the deregistered entries and the entries no longer in the group, or draining, leave).
   So a target leaves the ledger only after its deregistration succeeded (or it is already out of
   the group), and every target that might be registered is in the ledger before RegisterTargets.
@@ -85,7 +86,6 @@ from lbc.core.ledger import (
 from lbc.core.objects import FALSE, TRUE, PodView
 from lbc.core.targets import Target, TargetHealth
 
-BATCH_SIZE = 200
 NORMAL = "Normal"
 WARNING = "Warning"
 
@@ -153,8 +153,9 @@ class Plan:
     lifecycle: Lifecycle
     checkpoint_reset: bool
     ledger_write_ahead: frozenset[Target] | None
-    deregister: tuple[tuple[Target, ...], ...]
-    register: tuple[tuple[Target, ...], ...]
+    #: What to deregister, then register (the AWS adapter cuts them into ELBv2's batches).
+    deregistered: frozenset[Target]
+    registered: frozenset[Target]
     ledger_settle: frozenset[Target] | None
     delete_ledger: bool
     pod_conditions: tuple[PodConditionChange, ...]
@@ -173,28 +174,14 @@ class Plan:
         return bool(
             self.checkpoint_reset
             or self.ledger_write_ahead is not None
-            or self.deregister
-            or self.register
+            or self.deregistered
+            or self.registered
             or self.ledger_settle is not None
             or self.delete_ledger
             or self.pod_conditions
             or self.remove_finalizer
             or self.checkpoint is not None
         )
-
-    @property
-    def deregistered(self) -> frozenset[Target]:
-        return frozenset(t for batch in self.deregister for t in batch)
-
-    @property
-    def registered(self) -> frozenset[Target]:
-        return frozenset(t for batch in self.register for t in batch)
-
-
-def batches(targets: Iterable[Target], size: int = BATCH_SIZE) -> tuple[tuple[Target, ...], ...]:
-    """Sorted, deterministic batches of at most ``size`` targets."""
-    ordered = sorted(targets)
-    return tuple(tuple(ordered[i : i + size]) for i in range(0, len(ordered), size))
 
 
 def lifecycle_of(binding: Binding, desired: DesiredSet) -> Lifecycle:
@@ -272,7 +259,7 @@ class _Draft:
         self.failure = Failure(reason, message, transient)
         self.events.append(Event(WARNING, reason, message))
 
-    def freeze(self, desired_count: int, batch_size: int) -> Plan:
+    def freeze(self, desired_count: int) -> Plan:
         if self.deregister:
             self.events.append(
                 Event(
@@ -287,8 +274,8 @@ class _Draft:
             lifecycle=self.lifecycle,
             checkpoint_reset=self.checkpoint_reset,
             ledger_write_ahead=self.write_ahead,
-            deregister=batches(self.deregister, batch_size),
-            register=batches(self.register, batch_size),
+            deregistered=frozenset(self.deregister),
+            registered=frozenset(self.register),
             ledger_settle=self.settle,
             delete_ledger=self.delete_ledger,
             pod_conditions=self.pods,
@@ -318,7 +305,6 @@ def plan(
     ledger: LedgerState,
     *,
     gated_pods: Iterable[PodView] = (),
-    batch_size: int = BATCH_SIZE,
     gate_requeue_after: float = 15.0,
 ) -> Plan:
     """Decide one reconcile pass; see the module docstring for the rules.
@@ -360,13 +346,13 @@ def plan(
             draft.status = Status(len(want), 0, 0, _ready(False, diag.reason, diag.message))
             if draft.failure is None:
                 draft.failure = Failure(diag.reason, diag.message)
-        return draft.freeze(len(want), batch_size)
+        return draft.freeze(len(want))
 
     if life is Lifecycle.UNRESOLVED:
         diag = _headline(desired, "DesiredTargetsUnresolved", "desired targets cannot be resolved")
         draft.failure = Failure(diag.reason, diag.message)
         draft.status = Status(0, 0, 0, _ready(False, diag.reason, diag.message))
-        return draft.freeze(0, batch_size)
+        return draft.freeze(0)
 
     if observed is None:
         message = "target group not found: " + (
@@ -374,7 +360,7 @@ def plan(
         )
         draft.fail("TargetGroupNotFound", message, transient=True)
         draft.status = Status(len(want), 0, 0, _ready(False, "TargetGroupNotFound", message))
-        return draft.freeze(len(want), batch_size)
+        return draft.freeze(len(want))
 
     to_register = want - active
     # Targets behind endpoints whose pod is not in the cache yet are left alone: whether they
@@ -450,7 +436,7 @@ def plan(
             f"{len(want)} desired, {registered} registered, {healthy} healthy",
         )
     draft.status = Status(len(want), registered, healthy, ready)
-    return draft.freeze(len(want), batch_size)
+    return draft.freeze(len(want))
 
 
 def _plan_cleanup(

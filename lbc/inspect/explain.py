@@ -68,8 +68,8 @@ class BindingReport:
         """Nothing to register, deregister or record, and no failure to report."""
         p = self.plan
         return not (
-            p.register
-            or p.deregister
+            p.registered
+            or p.deregistered
             or p.ledger_write_ahead is not None
             or p.ledger_settle is not None
             or p.delete_ledger

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from lbc.aws.elbv2 import BATCH_SIZE
 from lbc.core.binding import Binding
 from lbc.core.desired import DesiredSet
 from lbc.core.ledger import ABSENT, LedgerPresent, LedgerState
@@ -88,6 +89,12 @@ class Step:
     run: Callable[[tuple[Target, ...]], None]
 
 
+def _batches(targets: frozenset[Target]) -> list[tuple[Target, ...]]:
+    """The calls the AWS adapter makes: sorted, at most ``BATCH_SIZE`` targets each."""
+    ordered = sorted(targets)
+    return [tuple(ordered[i : i + BATCH_SIZE]) for i in range(0, len(ordered), BATCH_SIZE)]
+
+
 def steps(p: Plan, cluster: Cluster, group: TargetGroup) -> list[Step]:
     """The plan's side effects on the model, in execution order."""
     out: list[Step] = []
@@ -105,8 +112,8 @@ def steps(p: Plan, cluster: Cluster, group: TargetGroup) -> list[Step]:
 
     if p.ledger_write_ahead is not None:
         out.append(Step("ledger", (), set_ledger(p.ledger_write_ahead)))
-    out.extend(Step("deregister", batch, dereg) for batch in p.deregister)
-    out.extend(Step("register", batch, reg) for batch in p.register)
+    out.extend(Step("deregister", batch, dereg) for batch in _batches(p.deregistered))
+    out.extend(Step("register", batch, reg) for batch in _batches(p.registered))
     if p.ledger_settle is not None:
         out.append(Step("ledger", (), set_ledger(p.ledger_settle)))
     if p.delete_ledger:

@@ -53,12 +53,10 @@ def test_desired_target_that_is_draining_is_registered_again() -> None:
     assert p.registered == targets("10.0.0.9:80")
 
 
-def test_batches_hold_at_most_200_targets_in_sorted_order() -> None:
+def test_a_plan_names_every_target_at_once_and_leaves_batching_to_the_aws_adapter() -> None:
     ids = [f"10.0.{i // 250}.{i % 250}:80" for i in range(450)]
     p = plan(binding(), desired_of(*ids), observed(), ABSENT)
-    assert [len(b) for b in p.register] == [200, 200, 50]
-    flat = [t for b in p.register for t in b]
-    assert flat == sorted(flat)
+    assert p.registered == targets(*ids)
 
 
 def test_nothing_to_do_is_an_empty_plan() -> None:
@@ -187,8 +185,8 @@ def test_corrupt_ledger_freezes_registration_and_deregistration() -> None:
         observed(["10.0.0.1:80", "10.0.0.2:80"]),
         LedgerUnreadable("ledger entry #2 'x' is malformed", "4"),
     )
-    assert p.deregister == ()
-    assert p.register == ()
+    assert p.deregistered == frozenset()
+    assert p.registered == frozenset()
     assert p.ledger_write_ahead is None
     assert p.ledger_settle is None
     assert not p.delete_ledger
@@ -246,8 +244,8 @@ def test_turning_multicluster_off_after_the_ledger_was_deleted_takes_the_whole_g
 
 def test_multicluster_binding_with_too_long_a_name_changes_nothing() -> None:
     p = plan(binding("n" * 238, **MC), desired_of("10.0.0.1:80"), observed(["10.0.0.2:80"]), ABSENT)
-    assert p.register == ()
-    assert p.deregister == ()
+    assert p.registered == frozenset()
+    assert p.deregistered == frozenset()
     assert p.ledger_write_ahead is None
     assert p.failure is not None
     assert p.failure.reason == "LedgerNameTooLong"
@@ -303,7 +301,7 @@ def test_corrupt_ledger_blocks_deletion_without_deregistering() -> None:
         observed(["10.0.0.1:80"]),
         LedgerUnreadable("bad", "4"),
     )
-    assert p.deregister == ()
+    assert p.deregistered == frozenset()
     assert not p.remove_finalizer
     assert not p.delete_ledger
     assert p.failure is not None
@@ -312,7 +310,7 @@ def test_corrupt_ledger_blocks_deletion_without_deregistering() -> None:
 
 def test_missing_target_group_does_not_block_deletion() -> None:
     p = plan(binding(deleting=True, **MC), desired_of("10.0.0.1:80"), None, ledger("10.0.0.1:80"))
-    assert p.deregister == ()
+    assert p.deregistered == frozenset()
     assert p.delete_ledger
     assert p.remove_finalizer
     assert p.failure is None
