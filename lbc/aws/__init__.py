@@ -7,5 +7,10 @@ Modules: ``adapter`` (assembly from settings), ``session`` (aiobotocore clients,
 timeouts), ``calls`` (one guarded call: rate limit, deadline, metrics, classification),
 ``ratelimit`` (token buckets), ``errors`` (botocore failures → lbc error kinds), ``metrics``,
 ``elbv2`` (target groups: health, batches, zones), ``health`` (the health cache's data),
-``vpc`` (VPC CIDRs), ``keyedlock`` (a lock per target group).
+``vpc`` (VPC CIDRs), ``keyedlock`` (a lock per target group), ``roles`` (assumed-role
+credentials per role and external id, refreshed by botocore), ``arns`` (an ARN's account and
+region: which rate limits, health views and regional clients a call uses).
+
+A binding that names ``spec.iamRoleArnToAssume`` reaches its group through
+``adapter.target_groups.as_role(role)``: the same port, signed with that role's credentials.
 """

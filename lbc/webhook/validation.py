@@ -90,6 +90,10 @@ class BindingValidator:
         return lookup_for(self._groups, spec.iam_role_arn_to_assume, spec.assume_role_external_id)
 
     async def _create(self, request: AdmissionRequest, spec: BindingSpec) -> Verdict:
+        shape = _shape(spec)
+        if shape is not None:
+            # Local rules first: a role refused with instance targets is not worth an AssumeRole.
+            return shape
         groups = self._lookups(spec)
         lookup = await (
             group_by_arn(groups, spec.target_group_arn)
@@ -100,8 +104,7 @@ class BindingValidator:
             assert lookup.denial is not None  # noqa: S101 - a Lookup carries one or the other
             return lookup.denial
         return (
-            _shape(spec)
-            or _against_group(spec, lookup.info)
+            _against_group(spec, lookup.info)
             or self._duplicates(request, spec, lookup.info.arn)
             or allow()
         )
