@@ -235,8 +235,16 @@ async def test_clusters_sharing_a_node_group_keep_each_others_rules_through_chur
         await a.kube.delete_node(sorted(a.instances)[0])
         found = await a.get_binding(NS, seed_a["metadata"]["name"])
         assert found is not None
-        found["spec"]["networking"]["ingress"][0]["ports"][1]["port"] = 30003
-        await a.kube.request("PUT", f"{TGB_PATH.format(ns=NS)}/{seed_a['metadata']['name']}", found)
+        networking = found["spec"]["networking"]
+        networking["ingress"][0]["ports"][1]["port"] = 30003
+        # A merge patch, as `kubectl patch` sends: the daemon writes the binding's status and
+        # checkpoint meanwhile, so a read-modify-PUT would race it for the resourceVersion.
+        await a.kube.request(
+            "PATCH",
+            f"{TGB_PATH.format(ns=NS)}/{seed_a['metadata']['name']}",
+            {"spec": {"networking": networking}},
+            content_type="application/merge-patch+json",
+        )
         own_a3 = ("tcp", 30003, 30003, lb)
         await wait_rules(
             world,
