@@ -192,18 +192,22 @@ class Demo:
             await self.show_ledgers()
 
     async def ready(self, *clusters: str) -> None:
-        """Until each named binding reports ``Ready=True``."""
+        """Until each named binding reports ``Ready=True`` with all its targets healthy."""
 
         async def probe() -> bool:
             for cluster in clusters:
                 obj = await self.clusters[cluster].get_binding(NAMESPACE, self.bindings[cluster])
-                conds = ((obj or {}).get("status") or {}).get("conditions") or ()
+                status = (obj or {}).get("status") or {}
+                conds = status.get("conditions") or ()
+                counts = status.get("targets") or {}
                 if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
+                    return False
+                if counts.get("healthy") != counts.get("desired"):
                     return False
             return True
 
         try:
-            await self.wait(probe, f"binding(s) of {', '.join(clusters)} Ready")
+            await self.wait(probe, f"binding(s) of {', '.join(clusters)} Ready, targets healthy")
         finally:
             await self.show_conditions(*clusters)
 
