@@ -127,12 +127,17 @@ class Settings(BaseSettings):
     aws_calls_per_second: float = Field(
         default=20.0,
         gt=0,
-        description="Client-side rate limit of mutating ELBv2 calls (per process).",
+        description=(
+            "Client-side rate limit of mutating ELBv2 calls (per process and AWS account of "
+            "the target group)."
+        ),
     )
     aws_describe_calls_per_second: float = Field(
         default=50.0,
         gt=0,
-        description="Client-side rate limit of ELBv2 and EC2 describe calls (per process).",
+        description=(
+            "Client-side rate limit of ELBv2 and EC2 describe calls (per process and AWS account)."
+        ),
     )
     workers: int = Field(default=4, ge=1, le=256, description="Bindings reconciled concurrently.")
     backoff_base: Duration = Field(
