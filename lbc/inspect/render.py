@@ -21,6 +21,7 @@ import yaml
 
 from lbc.aws.elbv2 import TargetGroupInfo
 from lbc.core.ledger import LedgerAbsent, LedgerPresent, LedgerState
+from lbc.core.plan import Plan
 from lbc.core.targets import Target, TargetHealth
 from lbc.inspect.explain import BindingReport
 from lbc.inspect.ownership import (
@@ -36,6 +37,8 @@ from lbc.inspect.ownership import (
 API_VERSION: Final = "lbc.inspect/v1"
 WIDTH: Final = 120
 ELLIPSIS: Final = "…"
+#: Rows whose note the table prints below it (the documents carry every note).
+NOTES: Final = 20
 
 Doc = dict[str, Any]
 
@@ -363,10 +366,26 @@ def target_group_table(
         marks=marks,
     )
     lines.append("")
+    noted = [r for r in ownership.rows if r.verdict is not Verdict.OWNED and r.note]
+    for row in noted[:NOTES]:
+        lines += wrap(f"! {row.target.identity} {row.verdict.value}: {row.note}")
+    if len(noted) > NOTES:
+        lines.append(f"! … and {len(noted) - NOTES} more (-o json has every row's note)")
     for source in ownership.unknown_sources:
         lines += wrap(f"! {source}")
     lines.append(summary_line(ownership))
     return "\n".join(lines) + "\n"
+
+
+def _ledger_writes(decided: Plan) -> str:
+    steps = []
+    if decided.ledger_write_ahead is not None:
+        steps.append(f"write-ahead of {len(decided.ledger_write_ahead)}")
+    if decided.ledger_settle is not None:
+        steps.append(f"settled to {len(decided.ledger_settle)}")
+    if decided.delete_ledger:
+        steps.append("deleted")
+    return " then ".join(steps) or "unchanged"
 
 
 def binding_table(report: BindingReport) -> str:
@@ -387,7 +406,6 @@ def binding_table(report: BindingReport) -> str:
     held = ledger.targets if isinstance(ledger, LedgerPresent) else frozenset()
     observed = inputs.observed or {}
     register, deregister = decided.registered, decided.deregistered
-    after = decided.ledger_settle or decided.ledger_write_ahead
     rows = []
     marks = []
     for target in sorted(wanted | uncertain | held | set(observed) | register | deregister):
@@ -409,16 +427,9 @@ def binding_table(report: BindingReport) -> str:
         ["TARGET", "DESIRED", "LEDGER", "STATE", "REASON", "PLAN"], rows, shrink=[4, 0], marks=marks
     )
     lines.append("")
-    lines.append(
+    lines += wrap(
         f"plan ({decided.lifecycle.value}): register {len(register)}, deregister "
-        f"{len(deregister)}, ledger "
-        + (
-            "delete"
-            if decided.delete_ledger
-            else "unchanged"
-            if after is None
-            else f"written with {len(after)}"
-        )
+        f"{len(deregister)}, ledger {_ledger_writes(decided)}"
         + f", pod conditions {len(decided.pod_conditions)}"
         + (", checkpoint reset" if decided.checkpoint_reset else "")
         + (", checkpoint written" if decided.checkpoint is not None else "")
