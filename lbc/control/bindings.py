@@ -47,7 +47,7 @@ from lbc.control.networking import NetworkingController
 from lbc.control.schedule import LedgerSightings, VerifySchedule
 from lbc.control.worker import Result
 from lbc.control.writes import BindingWrites
-from lbc.core.binding import FINALIZER, Binding
+from lbc.core.binding import FINALIZER, Binding, target_group_arn_problem
 from lbc.core.checkpoint import may_skip
 from lbc.core.desired import DesiredSet, desired
 from lbc.core.errors import (
@@ -246,9 +246,17 @@ class BindingReconciler:
 
         # Cleanup must see the group as it is: a cached view could hide targets to deregister.
         fresh = verify or life in (Lifecycle.DELETING, Lifecycle.BACKEND_GONE)
+        malformed = _malformed_arn(binding)
         if life is Lifecycle.UNRESOLVED:
             # Nothing to plan against the group: no AWS call at all.
             arn, observed = binding.spec.target_group_arn, None
+        elif malformed is not None:
+            if life is Lifecycle.LIVE:
+                # Bad input, reported as such before any AWS call; an edit brings it back.
+                await self._refused(entry, malformed)
+                raise malformed
+            # Nothing in AWS can be this binding's: cleanup proceeds without a call.
+            arn, observed = "", None
         else:
             try:
                 arn = await self._arn(binding, life)
@@ -260,6 +268,15 @@ class BindingReconciler:
                 # and nothing changed in AWS (the worker retries with backoff).
                 await self._refused(entry, exc)
                 raise
+            except TerminalError as exc:
+                # AWS refused the request as such (a live binding only; see _observe): say
+                # what AWS said, and look again with the next verification, not in a loop.
+                await self._refused(entry, exc)
+                if verify:
+                    self._schedule.verified(key)
+                raise TerminalError(
+                    exc.message, reason=exc.reason, requeue_after=self._schedule.next_look(key)
+                ) from exc
         ledger, stored = await self._ledgers.read(binding)
         self._ledger_sightings.saw(
             key, None if isinstance(ledger, LedgerAbsent) else ledger.resource_version
@@ -315,7 +332,8 @@ class BindingReconciler:
     def _port(self, binding: Binding) -> TargetGroupPort:
         return self._tgs if self._port_for is None else self._port_for(binding)
 
-    async def _refused(self, entry: BindingEntry, exc: AccessError) -> None:
+    async def _refused(self, entry: BindingEntry, exc: LbcError) -> None:
+        """Report bad input found before the plan: Warning and ``Ready=False``, AWS untouched."""
         message = f"{exc.reason}: {exc}"
         await self._events.emit(self._writes.ref(entry), "Warning", exc.reason, message)
         await self._writes.write_status(entry, ("False", exc.reason, message), None)
@@ -350,6 +368,11 @@ class BindingReconciler:
             return None
         try:
             observed: Mapping[Target, TargetHealth] = await port.describe(arn, fresh=fresh)
+        except TargetGroupNotFoundError as exc:
+            if lifecycle is Lifecycle.LIVE and exc.reason == "InvalidTargetGroupArn":
+                # ELBv2 says the ARN is no ARN at all: no group will ever appear under it.
+                raise TerminalError(exc.message, reason=exc.reason) from exc
+            return None
         except NotFoundError:
             return None
         except TerminalError:
@@ -576,6 +599,14 @@ class _StoreMap(Mapping[str, NodeView]):
 
     def __len__(self) -> int:
         return len(self._store)
+
+
+def _malformed_arn(binding: Binding) -> TerminalError | None:
+    arn = binding.spec.target_group_arn
+    problem = target_group_arn_problem(arn) if arn else None
+    if problem is None:
+        return None
+    return TerminalError(problem, reason="InvalidTargetGroupArn")
 
 
 def _status_behind(entry: BindingEntry) -> bool:

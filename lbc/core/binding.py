@@ -25,6 +25,27 @@ from lbc.core.errors import TerminalError
 
 FINALIZER = "elbv2.k8s.aws/resources"
 
+_TARGET_GROUP_ARN = re.compile(
+    r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-fA-F]{16}"
+)
+
+
+def target_group_arn_problem(arn: str) -> str | None:
+    """Why ``arn`` cannot be a target group's ARN, or ``None`` when its shape is right.
+
+    ``arn:<partition>:elasticloadbalancing:<region>:<12-digit account>:targetgroup/<name>/<16
+    hex digits>``, the name 1-32 letters, digits or hyphens. The CRD accepts any string (as
+    LBC's does); checked before any AWS call, so a typo is reported as what it is
+    (``InvalidTargetGroupArn``) instead of as a missing group, and costs no call.
+    """
+    if _TARGET_GROUP_ARN.fullmatch(arn):
+        return None
+    return (
+        f"{arn!r} is not a target group ARN (expected arn:aws:elasticloadbalancing:<region>:"
+        "<account>:targetgroup/<name>/<id>)"
+    )
+
+
 _E = TypeVar("_E", bound=enum.StrEnum)
 
 _VPC_ID = re.compile(r"^vpc-([0-9a-f]{8}|[0-9a-f]{17}|[0-9a-f]{32})$")

@@ -188,8 +188,14 @@ CASES = [
         _with(workload, lambda kube: _ledger(kube, "not a target"), _deleting),
     ),
     Case(
+        "malformed target group ARN",
+        "InvalidTargetGroupArn",
+        PERIODIC,
+        _with(workload, _binding(targetGroupARN="arn:aws:elasticloadbalancing:typo")),
+    ),
+    Case(
         "AWS rejects the target group ARN",
-        None,
+        "ValidationError",
         PERIODIC,
         _with(workload, _binding()),
         group=_failing("describe", TerminalError("malformed", reason="ValidationError")),

@@ -5,9 +5,17 @@ The binding controller runs on memory I/O in virtual time (``tests.unit.control.
 
 from __future__ import annotations
 
+from lbc.core.errors import TargetGroupNotFoundError
 from lbc.kube.client import CONFIG_MAPS, TARGET_GROUP_BINDINGS
 
-from tests.unit.control.memcluster import NS, MemoryKube, binding_object, controller, workload
+from tests.unit.control.memcluster import (
+    NS,
+    MemoryGroup,
+    MemoryKube,
+    binding_object,
+    controller,
+    workload,
+)
 
 
 def _converged(kube: MemoryKube) -> None:
@@ -77,3 +85,42 @@ async def test_a_restart_does_not_take_existing_ledgers_for_edits() -> None:
         await again.run_for(5.0)
         assert again.passes.get(f"{NS}/web", 0) >= 1
         assert again.group.calls == [], "a restart with unchanged inputs called AWS"
+
+
+MALFORMED = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web"
+
+
+async def test_a_malformed_arn_is_reported_as_such_without_any_aws_call() -> None:
+    def prepare(kube: MemoryKube) -> None:
+        workload(kube)
+        kube.put(TARGET_GROUP_BINDINGS, binding_object(targetGroupARN=MALFORMED))
+
+    async with controller(prepare=prepare) as c:
+        await c.run_for(5.0)
+        ready = c.ready()
+        assert ready is not None
+        assert (ready["status"], ready["reason"]) == ("False", "InvalidTargetGroupArn")
+        assert MALFORMED in ready["message"]
+        assert ("Warning", "InvalidTargetGroupArn") in {(t, r) for t, r, _m in c.events.seen}
+        assert c.group.calls == []
+
+        obj = c.binding()
+        obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        c.apply(TARGET_GROUP_BINDINGS, obj)  # deleting it is never blocked
+        await c.run_for(5.0)
+        assert f"{NS}/web" not in c.kube.kind(TARGET_GROUP_BINDINGS).objects
+        assert c.group.calls == []
+
+
+async def test_an_arn_elbv2_rejects_shows_elbv2s_reason_and_message() -> None:
+    group = MemoryGroup()
+    group.fail["describe"] = TargetGroupNotFoundError(
+        "DescribeTargetHealth: ValidationError: 'arn:aws:...' is not a valid target group ARN",
+        reason="InvalidTargetGroupArn",
+    )
+    async with controller(group=group, prepare=_converged) as c:
+        await c.run_for(5.0)
+        ready = c.ready()
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidTargetGroupArn")
+    assert "is not a valid target group ARN" in ready["message"]

@@ -16,6 +16,7 @@ from lbc.core.binding import (
     TargetType,
     parse_binding,
     parse_selector,
+    target_group_arn_problem,
 )
 from lbc.core.checkpoint import spec_hash
 from lbc.core.errors import TerminalError
@@ -198,3 +199,31 @@ def test_label_selector_ands_labels_and_expressions() -> None:
     assert not sel.matches({"pool": "web", "gpu": "yes"})
     assert not sel.matches({"pool": "db"})
     assert LabelSelector().matches({"anything": "x"})
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef",
+        "arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:targetgroup/a-b-1/73e2d6bc24d8a067",
+        "arn:aws-us-gov:elasticloadbalancing:us-gov-west-1:123456789012:targetgroup/x/0123456789abcdef",
+    ],
+)
+def test_target_group_arns_of_every_partition_have_the_right_shape(arn: str) -> None:
+    assert target_group_arn_problem(arn) is None
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "web",
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web",
+        "arn:aws:elasticloadbalancing:us-east-1:1234:targetgroup/web/0123456789abcdef",
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/web/0123456789abcdef",
+        " arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef",
+    ],
+)
+def test_a_malformed_target_group_arn_is_named_in_the_problem(arn: str) -> None:
+    problem = target_group_arn_problem(arn)
+    assert problem is not None
+    assert repr(arn) in problem
