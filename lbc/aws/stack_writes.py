@@ -106,21 +106,19 @@ class StackWriter:
         self._tg_retry = tg_in_use_retry
         self._sg_retry = sg_dependency_retry
 
-    async def _elb(self, operation: str, **params: Any) -> Mapping[str, Any]:
-        method = getattr(self._elbv2, _snake(operation))
+    async def _elb(self, operation: str, method: Any, **params: Any) -> Mapping[str, Any]:
         return await self._calls.call("elbv2", operation, method, **params)
 
-    async def _ec2_call(self, operation: str, **params: Any) -> Mapping[str, Any]:
-        method = getattr(self._ec2, _snake(operation))
+    async def _ec2_call(self, operation: str, method: Any, **params: Any) -> Mapping[str, Any]:
         return await self._calls.call("ec2", operation, method, **params)
 
     # -- checked creates -------------------------------------------------------------------------
 
     async def _named_create(
-        self, operation: str, kind: str, name: str, params: Mapping[str, Any]
+        self, operation: str, method: Any, kind: str, name: str, params: Mapping[str, Any]
     ) -> Mapping[str, Any]:
         try:
-            return await self._elb(operation, **params)
+            return await self._elb(operation, method, **params)
         except LbcError as exc:
             if _code(exc) in ("DuplicateLoadBalancerName", "DuplicateTargetGroupName"):
                 # The name is taken by a resource discovery did not find under this stack's
@@ -172,7 +170,9 @@ class StackWriter:
         }
         if spec.protocol_version is not None:
             params["ProtocolVersion"] = spec.protocol_version.value
-        made = await self._named_create("CreateTargetGroup", "target group", spec.name, params)
+        made = await self._named_create(
+            "CreateTargetGroup", self._elbv2.create_target_group, "target group", spec.name, params
+        )
         arn = str(made["TargetGroups"][0]["TargetGroupArn"])
         self.inventory.invalidate()
         await self._check_created(arn, "target group", spec.name, foreign, owner)
@@ -199,7 +199,13 @@ class StackWriter:
         }
         if security_groups:
             params["SecurityGroups"] = list(security_groups)
-        made = await self._named_create("CreateLoadBalancer", "load balancer", spec.name, params)
+        made = await self._named_create(
+            "CreateLoadBalancer",
+            self._elbv2.create_load_balancer,
+            "load balancer",
+            spec.name,
+            params,
+        )
         lb = made["LoadBalancers"][0]
         arn = str(lb["LoadBalancerArn"])
         self.inventory.invalidate()
@@ -214,6 +220,7 @@ class StackWriter:
         try:
             made = await self._ec2_call(
                 "CreateSecurityGroup",
+                self._ec2.create_security_group,
                 GroupName=name,
                 Description=description,
                 VpcId=vpc_id,
@@ -235,7 +242,10 @@ class StackWriter:
         perms = [_ip_permission(p) for p in permissions]
         if perms:
             await self._ec2_call(
-                "AuthorizeSecurityGroupIngress", GroupId=group_id, IpPermissions=perms
+                "AuthorizeSecurityGroupIngress",
+                self._ec2.authorize_security_group_ingress,
+                GroupId=group_id,
+                IpPermissions=perms,
             )
             self.inventory.invalidate()
 
@@ -243,16 +253,24 @@ class StackWriter:
         perms = [_ip_permission(p) for p in permissions]
         if perms:
             await self._ec2_call(
-                "RevokeSecurityGroupIngress", GroupId=group_id, IpPermissions=perms
+                "RevokeSecurityGroupIngress",
+                self._ec2.revoke_security_group_ingress,
+                GroupId=group_id,
+                IpPermissions=perms,
             )
             self.inventory.invalidate()
 
     async def tag_group(self, group_id: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
         if add:
-            await self._ec2_call("CreateTags", Resources=[group_id], Tags=_tag_list(add))
+            await self._ec2_call(
+                "CreateTags", self._ec2.create_tags, Resources=[group_id], Tags=_tag_list(add)
+            )
         if remove:
             await self._ec2_call(
-                "DeleteTags", Resources=[group_id], Tags=[{"Key": k} for k in remove]
+                "DeleteTags",
+                self._ec2.delete_tags,
+                Resources=[group_id],
+                Tags=[{"Key": k} for k in remove],
             )
         if add or remove:
             self.inventory.invalidate()
@@ -260,7 +278,9 @@ class StackWriter:
     async def delete_security_group(self, group_id: str) -> None:
         interval, budget = self._sg_retry
         await self._retrying(
-            lambda: self._ec2_call("DeleteSecurityGroup", GroupId=group_id),
+            lambda: self._ec2_call(
+                "DeleteSecurityGroup", self._ec2.delete_security_group, GroupId=group_id
+            ),
             "DependencyViolation",
             interval,
             budget,
@@ -272,14 +292,20 @@ class StackWriter:
 
     async def tag(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
         if add:
-            await self._elb("AddTags", ResourceArns=[arn], Tags=_tag_list(add))
+            await self._elb(
+                "AddTags", self._elbv2.add_tags, ResourceArns=[arn], Tags=_tag_list(add)
+            )
         if remove:
-            await self._elb("RemoveTags", ResourceArns=[arn], TagKeys=list(remove))
+            await self._elb(
+                "RemoveTags", self._elbv2.remove_tags, ResourceArns=[arn], TagKeys=list(remove)
+            )
         if add or remove:
             self.inventory.forget_tags([arn])
 
     async def modify_target_group(self, arn: str, params: Mapping[str, Any]) -> None:
-        await self._elb("ModifyTargetGroup", TargetGroupArn=arn, **params)
+        await self._elb(
+            "ModifyTargetGroup", self._elbv2.modify_target_group, TargetGroupArn=arn, **params
+        )
         self.inventory.invalidate()
 
     async def ensure_target_group_attributes(
@@ -290,6 +316,7 @@ class StackWriter:
         if changed:
             await self._elb(
                 "ModifyTargetGroupAttributes",
+                self._elbv2.modify_target_group_attributes,
                 TargetGroupArn=arn,
                 Attributes=[{"Key": a.key, "Value": a.value} for a in changed],
             )
@@ -303,17 +330,25 @@ class StackWriter:
         if changed:
             await self._elb(
                 "ModifyLoadBalancerAttributes",
+                self._elbv2.modify_load_balancer_attributes,
                 LoadBalancerArn=arn,
                 Attributes=[{"Key": a.key, "Value": a.value} for a in changed],
             )
         return bool(changed)
 
     async def set_security_groups(self, arn: str, groups: Sequence[str]) -> None:
-        await self._elb("SetSecurityGroups", LoadBalancerArn=arn, SecurityGroups=list(groups))
+        await self._elb(
+            "SetSecurityGroups",
+            self._elbv2.set_security_groups,
+            LoadBalancerArn=arn,
+            SecurityGroups=list(groups),
+        )
         self.inventory.invalidate()
 
     async def set_subnets(self, arn: str, subnets: Sequence[str]) -> None:
-        await self._elb("SetSubnets", LoadBalancerArn=arn, Subnets=list(subnets))
+        await self._elb(
+            "SetSubnets", self._elbv2.set_subnets, LoadBalancerArn=arn, Subnets=list(subnets)
+        )
         self.inventory.invalidate()
 
     async def create_listener(
@@ -326,6 +361,7 @@ class StackWriter:
     ) -> str:
         made = await self._elb(
             "CreateListener",
+            self._elbv2.create_listener,
             LoadBalancerArn=lb_arn,
             Port=port,
             Protocol=protocol,
@@ -342,10 +378,12 @@ class StackWriter:
             params["Protocol"] = protocol
         if actions is not None:
             params["DefaultActions"] = actions
-        await self._elb("ModifyListener", **params)
+        await self._elb("ModifyListener", self._elbv2.modify_listener, **params)
 
     async def delete_listener(self, arn: str) -> None:
-        await self._tolerate_missing(self._elb("DeleteListener", ListenerArn=arn))
+        await self._tolerate_missing(
+            self._elb("DeleteListener", self._elbv2.delete_listener, ListenerArn=arn)
+        )
 
     async def create_rule(
         self,
@@ -357,6 +395,7 @@ class StackWriter:
     ) -> str:
         made = await self._elb(
             "CreateRule",
+            self._elbv2.create_rule,
             ListenerArn=listener_arn,
             Priority=priority,
             Conditions=conditions,
@@ -366,28 +405,39 @@ class StackWriter:
         return str(made["Rules"][0]["RuleArn"])
 
     async def modify_rule(self, arn: str, conditions: list[Any], actions: list[Any]) -> None:
-        await self._elb("ModifyRule", RuleArn=arn, Conditions=conditions, Actions=actions)
+        await self._elb(
+            "ModifyRule",
+            self._elbv2.modify_rule,
+            RuleArn=arn,
+            Conditions=conditions,
+            Actions=actions,
+        )
 
     async def set_rule_priorities(self, priorities: Sequence[tuple[str, int]]) -> None:
         await self._elb(
             "SetRulePriorities",
+            self._elbv2.set_rule_priorities,
             RulePriorities=[{"RuleArn": arn, "Priority": p} for arn, p in priorities],
         )
 
     async def delete_rule(self, arn: str) -> None:
-        await self._tolerate_missing(self._elb("DeleteRule", RuleArn=arn))
+        await self._tolerate_missing(self._elb("DeleteRule", self._elbv2.delete_rule, RuleArn=arn))
 
     # -- deletions -------------------------------------------------------------------------------
 
     async def delete_load_balancer(self, arn: str) -> None:
-        await self._tolerate_missing(self._elb("DeleteLoadBalancer", LoadBalancerArn=arn))
+        await self._tolerate_missing(
+            self._elb("DeleteLoadBalancer", self._elbv2.delete_load_balancer, LoadBalancerArn=arn)
+        )
         self.inventory.invalidate()
         self.inventory.forget_tags([arn])
 
     async def delete_target_group(self, arn: str) -> None:
         interval, budget = self._tg_retry
         await self._retrying(
-            lambda: self._tolerate_missing(self._elb("DeleteTargetGroup", TargetGroupArn=arn)),
+            lambda: self._tolerate_missing(
+                self._elb("DeleteTargetGroup", self._elbv2.delete_target_group, TargetGroupArn=arn)
+            ),
             "ResourceInUse",
             interval,
             budget,
@@ -432,12 +482,3 @@ class StackWriter:
                 "LoadBalancerNotFound",
             ):
                 raise
-
-
-def _snake(operation: str) -> str:
-    out = []
-    for n, ch in enumerate(operation):
-        if ch.isupper() and n:
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)

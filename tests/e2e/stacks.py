@@ -12,7 +12,7 @@ from lbc_lab.scenario import ROOT, Cluster, World, eventually, load_yaml
 from tests.e2e.conftest import NS, echoserver
 
 NODE_PORT = 32197
-INGRESS_CLASS = ROOT / "manifests" / "ingressclass" / "alb.yaml"
+INGRESS_CLASS = ROOT / "manifests" / "components" / "ingress" / "ingressclass.yaml"
 PARAMS_CRD = ROOT / "manifests" / "crds" / "ingressclassparams.yaml"
 SEED_INGRESS = ROOT / "manifests" / "examples" / "ingress-echoserver.yaml"
 MUTATING_PREFIXES = ("Create", "Delete", "Modify", "Set", "Add", "Remove", "Register",

@@ -22,7 +22,8 @@ AWS_ADAPTERS = ROOT / "lbc" / "aws"
 NETWORKING_POLICY = IAM_POLICY.with_name("policy-networking.json")
 ASSUME_ROLE_POLICY = IAM_POLICY.with_name("policy-assume-role.json")
 CROSS_ACCOUNT_TRUST = IAM_POLICY.with_name("trust-policy-cross-account.json")
-POLICIES = (IAM_POLICY, NETWORKING_POLICY, ASSUME_ROLE_POLICY)
+STACKS_POLICY = IAM_POLICY.with_name("policy-stacks.json")
+POLICIES = (IAM_POLICY, NETWORKING_POLICY, ASSUME_ROLE_POLICY, STACKS_POLICY)
 SERVICES = ("elbv2", "ec2", "sts")
 
 
@@ -84,10 +85,39 @@ def test_assume_role_policy_grants_only_assume_role() -> None:
     assert "sts:AssumeRole" in called_actions(AWS_ADAPTERS)
 
 
+def _grants(policy: Path) -> set[tuple[str, str]]:
+    """(action, resource) pairs a policy grants."""
+    pairs: set[tuple[str, str]] = set()
+    for statement in json.loads(policy.read_text())["Statement"]:
+        resources = statement["Resource"]
+        for resource in [resources] if isinstance(resources, str) else resources:
+            pairs |= {(action, resource) for action in statement["Action"]}
+    return pairs
+
+
 def test_policies_do_not_overlap() -> None:
+    # The stacks policy tags security groups, the networking policy their rules: one action,
+    # different resources. A grant (action and resource) is in one policy only.
     for i, a in enumerate(POLICIES):
         for b in POLICIES[i + 1 :]:
-            assert granted_actions(a) & granted_actions(b) == set(), (a.name, b.name)
+            assert _grants(a) & _grants(b) == set(), (a.name, b.name)
+
+
+def test_stacks_policy_grants_nothing_lbc_does_not_call() -> None:
+    assert granted_actions(STACKS_POLICY) - called_actions(AWS_ADAPTERS) == set()
+
+
+def test_stack_creates_require_the_cluster_tag_in_the_request() -> None:
+    # LBC's policy: a create is allowed only when it carries elbv2.k8s.aws/cluster (reference
+    # §4.4), so create-then-tag would be AccessDenied for LBC users' roles.
+    for statement in json.loads(STACKS_POLICY.read_text())["Statement"]:
+        creates = {
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:CreateTargetGroup",
+        }
+        if creates & set(statement["Action"]):
+            null = statement["Condition"]["Null"]
+            assert null == {"aws:RequestTag/elbv2.k8s.aws/cluster": "false"}
 
 
 def test_cross_account_trust_policy_trusts_a_role_and_requires_an_external_id() -> None:

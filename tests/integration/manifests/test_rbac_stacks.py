@@ -1,0 +1,177 @@
+"""The Ingress component's RBAC rules, enforced by the lab API server, against the real daemon.
+
+The daemon runs as ``python -m lbc run`` with the rendered ``overlays/ingress`` (base rules plus
+``components/ingress``) stored and enforced in the lab API server. An Ingress goes through its
+whole life: claimed through the shipped IngressClass, finalizer added, stack built in the lab
+ELBv2, generated binding created and reconciled, status written, then the Ingress deleted and the
+stack torn down. No request may be refused, and every rule of the component must have been used.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import anyio
+import pytest
+
+from lbc_lab.apiserver.authz import ADMIN_TOKEN
+from lbc_lab.apiserver.rbac import RbacAuthorizer as LabRbac
+from lbc_lab.apiserver.server import LabApiServer
+from lbc_lab.elb_fixtures import ElbLab
+from lbc_lab.elb_scenario import create_network, run_instances
+from lbc_lab.workloads import LabCluster
+from tests.integration.manifests.layout import KUBECTL, MANIFESTS, Obj, find, render
+from tests.integration.manifests.rbac import Recorder, RenderedRules, grants
+from tests.integration.manifests.test_rbac import (
+    NAMESPACE,
+    RBAC_KINDS,
+    TIMINGS,
+    _daemon,
+    _deployment_env,
+    _eventually,
+)
+
+pytestmark = [
+    pytest.mark.kubectl,
+    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
+]
+
+APP_NS = "echoserver"
+NODE_PORT = 30080
+CLUSTER = "lab"
+ROLE = "ClusterRole/lbc-ingress"
+
+
+def _ingress() -> Obj:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "echo", "namespace": APP_NS},
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "echo", "port": {"number": 80}}},
+                            }
+                        ]
+                    }
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.timeout(120)
+async def test_ingress_lifecycle_under_the_shipped_ingress_rbac_without_a_403(
+    tmp_path: Path, elb_lab: ElbLab
+) -> None:
+    install = render(MANIFESTS / "overlays" / "ingress")
+    account = find(install, "Deployment", "lbc")["spec"]["template"]["spec"]["serviceAccountName"]
+    user = f"system:serviceaccount:{NAMESPACE}:{account}"
+    recorder = Recorder()
+    async with (
+        LabApiServer.running(authorizer=recorder) as server,
+        LabCluster(server.url, token=ADMIN_TOKEN, pod_cidr="10.0.12.0/22") as cluster,
+    ):
+        recorder.inner = LabRbac(server.store)
+        server.create(find(install, "Namespace", NAMESPACE))
+        for obj in install:
+            if obj["kind"] in RBAC_KINDS | {"CustomResourceDefinition", "IngressClass"}:
+                server.create(obj)
+        async with elb_lab.client("ec2") as ec2:
+            network = await create_network(ec2)
+            await ec2.create_tags(
+                Resources=[s.subnet_id for s in network.subnets],
+                Tags=[{"Key": "kubernetes.io/role/internal-elb", "Value": "1"}],
+            )
+            instances = await run_instances(ec2, network, 2)
+        await cluster.ensure_namespace(APP_NS)
+        for n, instance in enumerate(instances):
+            await cluster.add_node(f"node-{n}", instance_id=instance.instance_id)
+        await cluster.deploy(APP_NS, "echo", 1)
+        await cluster.apply_service(
+            APP_NS,
+            "echo",
+            ports=[{"name": "http", "port": 80, "targetPort": 8080, "nodePort": NODE_PORT}],
+            selector={"app": "echo"},
+            type_="NodePort",
+        )
+        server.create(_ingress())
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LBC_")},
+            **_deployment_env(install),
+            **TIMINGS,
+            "LBC_KUBECONFIG": str(server.kubeconfig_for(user, tmp_path / "kubeconfig")),
+            "LBC_PROBE_ADDR": "127.0.0.1:0",
+            "LBC_METRICS_ADDR": "127.0.0.1:0",
+            "LBC_CLUSTER_NAME": CLUSTER,
+            "LBC_VPC_ID": network.vpc_id,
+            **elb_lab.env,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "POD_NAME": "lbc-0",
+            "POD_NAMESPACE": NAMESPACE,
+        }
+        env.pop("KUBECONFIG", None)
+        assert env["LBC_STACKS"] == "ingress"
+        targets = {f"{i.instance_id}:{NODE_PORT}" for i in instances}
+        log = tmp_path / "daemon.log"
+        async with _daemon(env, log) as daemon:
+
+            def ingress() -> Obj:
+                return server.get("networking.k8s.io/v1", "Ingress", "echo", APP_NS) or {}
+
+            async def bindings() -> list[Obj]:
+                found = await cluster.request(
+                    "GET", f"/apis/elbv2.k8s.aws/v1beta1/namespaces/{APP_NS}/targetgroupbindings"
+                )
+                items: list[Obj] = found["items"]
+                return items
+
+            async def built() -> bool:
+                status = (ingress().get("status") or {}).get("loadBalancer") or {}
+                made = await bindings()
+                if not status.get("ingress") or len(made) != 1:
+                    return False
+                arn = made[0]["spec"]["targetGroupARN"]
+                async with elb_lab.client("elbv2") as elb:
+                    health = await elb.describe_target_health(TargetGroupArn=arn)
+                found = {
+                    f"{d['Target']['Id']}:{d['Target']['Port']}"
+                    for d in health["TargetHealthDescriptions"]
+                }
+                return found == targets
+
+            async def torn_down() -> bool:
+                if ingress() or await bindings():
+                    return False
+                async with elb_lab.client("elbv2") as elb:
+                    lbs = await elb.describe_load_balancers()
+                return lbs["LoadBalancers"] == []
+
+            try:
+                await _eventually(built, "the stack", daemon, recorder)
+                assert "ingress.k8s.aws/resources" in ingress()["metadata"]["finalizers"]
+                await cluster.request(
+                    "DELETE",
+                    f"/apis/networking.k8s.io/v1/namespaces/{APP_NS}/ingresses/echo",
+                    ok=(200, 202),
+                )
+                await _eventually(torn_down, "the stack's deletion", daemon, recorder)
+            finally:
+                if daemon.returncode is None:
+                    daemon.send_signal(signal.SIGTERM)
+                with anyio.fail_after(15):
+                    code = await daemon.wait()
+        tail = log.read_text()[-3000:]
+        assert recorder.denied() == [], tail
+        assert code == 0, tail
+        rules = RenderedRules(grants(install))
+        assert [a for a, ok in recorder.decisions if rules.allows(a) != ok] == []
+        assert {u for u in rules.unused(recorder.allowed()) if u[0] == ROLE} == set()
