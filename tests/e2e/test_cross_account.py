@@ -120,3 +120,43 @@ async def test_a_wrong_external_id_is_assume_role_failed_and_changes_nothing(
     assert control.calls(["RegisterTargets", "DeregisterTargets"], since=mark) == []
     assert [r for r in control.calls(since=mark, account=A) if r.service == "elbv2"] == []
     assert await active_targets(world, tg.arn) == foreign
+
+
+async def test_a_role_lacking_a_permission_is_access_denied_until_iam_is_fixed(
+    world: World,
+) -> None:
+    a_account = await world.account(A)
+    tg = await world.target_group("denied", target_type="ip", account=B)
+    role = await world.role(B, "lbc-cluster-a", trusted=a_account.user_arn)
+    foreign = await register_foreign(world, tg.arn, ["10.0.40.5"])
+    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
+    await echoserver(a, 2)
+    await a.apply_binding(binding("web", tg.arn, iamRoleArnToAssume=role))
+    control = world.control
+    assert control is not None
+    # The role may describe the group but not change it (IAM enforcement is the lab's fault
+    # injection here: every RegisterTargets of account B is refused as AWS refuses it).
+    control.fail(
+        "RegisterTargets",
+        status=403,
+        code="AccessDenied",
+        account=B,
+        message="User is not authorized to perform: elasticloadbalancing:RegisterTargets",
+    )
+    async with Guard(world, tg.arn, foreign).watching():
+        await world.start_daemon(a, account=A)
+
+        async def reported() -> bool:
+            cond = await ready_condition(a, "web")
+            return cond is not None and cond["reason"] == "AccessDenied"
+
+        await eventually(reported, timeout=30, what="Ready=False AccessDenied")
+        cond = await ready_condition(a, "web")
+        assert cond is not None
+        assert "elasticloadbalancing:RegisterTargets" in cond["message"]
+        assert "AccessDenied" in await warning_reasons(a)
+        assert await active_targets(world, tg.arn) == foreign
+
+        # The permission is granted: the retries (backoff, no Kubernetes event) converge.
+        control.clear_faults()
+        await wait_targets(world, tg.arn, pod_targets(a) | foreign, what="after the IAM fix")

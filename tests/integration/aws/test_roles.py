@@ -93,6 +93,9 @@ async def test_through_the_role_targets_are_registered_in_the_groups_account(
     assumed = cross.calls("AssumeRole", mark)
     assert [(r.account, r.outcome) for r in assumed] == [(A, "ok")]
     assert cross.aws.target_groups.as_role(Role(cross.role.arn, EXTERNAL_ID)) is port
+    # The role's view of the group is its own: lbc's identity still does not see the group.
+    with pytest.raises(TargetGroupNotFoundError):
+        await cross.aws.target_groups.describe(cross.group.arn)
 
 
 async def test_a_wrong_external_id_is_an_assume_role_failure_and_changes_nothing(
