@@ -155,6 +155,15 @@ def parse_int32(key: str, raw: str) -> int:
     )
 
 
+def parse_intstr(raw: str) -> int | str:
+    """Kubernetes ``intstr.Parse``: an int when Go's ``strconv.Atoi`` accepts it, else the
+    string itself (a port name)."""
+    body = raw[1:] if raw[:1] in {"+", "-"} else raw
+    if body and body.isascii() and body.isdigit():
+        return int(raw)
+    return raw
+
+
 def split_list(raw: str) -> tuple[str, ...]:
     """A comma-separated list: items trimmed, empty items dropped."""
     return tuple(item for item in (part.strip() for part in raw.split(",")) if item)

@@ -28,6 +28,7 @@ from lbc.core.stack.annotations import (
     unsupported_backend_keys,
     unsupported_ingress_keys,
 )
+from lbc.core.stack.backend_sg import backend_security_group
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.ingress_backends import BackendBuilder, check_external_tags, params_tags
 from lbc.core.stack.ingress_groups import ClassifiedIngress, IngressGroup
@@ -36,10 +37,6 @@ from lbc.core.stack.ingress_rules import default_actions, go_list, member_rules
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
 from lbc.core.stack.model import (
     BACKEND_SG,
-    BACKEND_SG_DESCRIPTION,
-    BACKEND_SG_RESOURCE_TAG,
-    BACKEND_SG_RESOURCE_VALUE,
-    CLUSTER_TAG,
     FRONTEND_SG,
     FRONTEND_SG_DESCRIPTION,
     FRONTEND_SG_ID,
@@ -62,7 +59,6 @@ from lbc.core.stack.model import (
     Stack,
     StackId,
     empty_stack,
-    tags_of,
 )
 from lbc.core.stack.tags import merge_first_wins, resource_tags, with_default_tags
 
@@ -293,20 +289,6 @@ def _subnets(
     else:
         chosen = subnets.discover(inputs.subnets, scheme, alb, rules)
     return tuple(sorted(chosen))
-
-
-def backend_security_group(config: StackConfig) -> BackendSecurityGroup:
-    """The cluster's shared backend SG as every stack refers to it."""
-    tags = merge_first_wins(
-        {CLUSTER_TAG: config.cluster_name, BACKEND_SG_RESOURCE_TAG: BACKEND_SG_RESOURCE_VALUE},
-        dict(config.default_tags),
-    )
-    return BackendSecurityGroup(
-        name=names.backend_security_group_name(config.cluster_name),
-        description=BACKEND_SG_DESCRIPTION,
-        tags=tags_of(tags),
-        group_id=config.backend_security_group,
-    )
 
 
 def _frontend_sg(

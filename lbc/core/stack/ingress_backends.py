@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lbc.core.stack import names
-from lbc.core.stack.annotations import Annotations, ingress_annotations
+from lbc.core.stack.annotations import Annotations, ingress_annotations, parse_intstr
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.ingress_groups import ClassifiedIngress
 from lbc.core.stack.inputs import ServicePortView, ServiceView, StackConfig
@@ -59,14 +59,6 @@ def find_port(service: ServiceView, port: int | str) -> ServicePortView:
         ):
             return candidate
     raise BuildFailure(f"unable to find port {port} on service {service.key}")
-
-
-def _intstr(raw: str) -> int | str:
-    """``intstr.Parse``: an int when ``strconv.Atoi`` accepts it, else the string."""
-    body = raw[1:] if raw[:1] in {"+", "-"} else raw
-    if body and body.isascii() and body.isdigit():
-        return int(raw)
-    return raw
 
 
 def check_external_tags(tags: Mapping[str, str], config: StackConfig, where: str) -> None:
@@ -215,7 +207,7 @@ class BackendBuilder:
     def _health_check_port(service: ServiceView, raw: str | None, target_type: TargetType) -> str:
         if raw is None or raw == TRAFFIC_PORT:
             return TRAFFIC_PORT
-        parsed = _intstr(raw)
+        parsed = parse_intstr(raw)
         if isinstance(parsed, int):
             return str(parsed)
         try:

@@ -27,8 +27,8 @@ from lbc.core.stack.annotations import (
     service_annotations,
     unsupported_service_keys,
 )
+from lbc.core.stack.backend_sg import backend_security_group
 from lbc.core.stack.failures import BuildFailure
-from lbc.core.stack.ingress import backend_security_group
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
 from lbc.core.stack.model import (
     BACKEND_SG,

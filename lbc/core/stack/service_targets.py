@@ -20,7 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lbc.core.stack import names
-from lbc.core.stack.annotations import Annotations, parse_bool, service_annotations
+from lbc.core.stack.annotations import (
+    Annotations,
+    parse_bool,
+    parse_intstr,
+    service_annotations,
+)
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.ingress_backends import find_port
 from lbc.core.stack.inputs import ServicePortView, ServiceView, StackConfig
@@ -61,11 +66,6 @@ class NetworkingFacts:
     source_ranges: tuple[str, ...]
 
 
-def _intstr(raw: str) -> int | str:
-    body = raw[1:] if raw[:1] in {"+", "-"} else raw
-    return int(raw) if body and body.isascii() and body.isdigit() else raw
-
-
 def target_type(service: ServiceView, config: StackConfig) -> TargetType:
     ann = service_annotations(dict(service.annotations))
     lb_type = ann.string("aws-load-balancer-type") or ""
@@ -83,7 +83,7 @@ def target_type(service: ServiceView, config: StackConfig) -> TargetType:
 def _health_check_port(service: ServiceView, raw: str, kind: TargetType) -> str:
     if raw == TRAFFIC_PORT:
         return raw
-    parsed = _intstr(raw)
+    parsed = parse_intstr(raw)
     if isinstance(parsed, int):
         return str(parsed)
     try:
@@ -182,7 +182,7 @@ def _port_number(value: int | str) -> int:
     """Go's ``IntOrString.IntValue``: a named or non-numeric port counts as 0."""
     if isinstance(value, int):
         return value
-    parsed = _intstr(value)
+    parsed = parse_intstr(value)
     return parsed if isinstance(parsed, int) else 0
 
 
