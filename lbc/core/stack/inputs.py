@@ -54,6 +54,8 @@ class ServiceView:
     ip_families: tuple[str, ...] = ()
     finalizers: tuple[str, ...] = ()
     deleting: bool = False
+    #: ``spec.allocateLoadBalancerNodePorts`` (``None`` when unset, which allocates them).
+    allocate_node_ports: bool | None = None
 
     @property
     def key(self) -> str:

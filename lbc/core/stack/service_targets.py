@@ -267,6 +267,8 @@ def build_target_group(  # noqa: PLR0917 - one call site, every argument distinc
     attributes = _attributes(ann, port)
     preserve = _preserve_client_ip(kind, attributes)
     protocol = Protocol(port.protocol)
+    if kind is TargetType.INSTANCE and port.node_port == 0 and service.allocate_node_ports is False:
+        raise BuildFailure("unable to support instance target type with an unallocated NodePort")
     if kind is TargetType.INSTANCE:
         tg_port = port.node_port
     else:

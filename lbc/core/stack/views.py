@@ -203,6 +203,7 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
             )
         )
     hc_port = spec.get("healthCheckNodePort")
+    allocate = spec.get("allocateLoadBalancerNodePorts")
     return ServiceView(
         namespace=_text(meta.get("namespace")),
         name=_text(meta.get("name")),
@@ -217,4 +218,5 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
         ip_families=_strings(spec.get("ipFamilies")),
         finalizers=_strings(meta.get("finalizers")),
         deleting=bool(meta.get("deletionTimestamp")),
+        allocate_node_ports=allocate if isinstance(allocate, bool) else None,
     )

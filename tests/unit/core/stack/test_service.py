@@ -310,3 +310,16 @@ def test_instance_targets_on_a_cluster_ip_service_are_refused() -> None:
     assert build(service) == BuildError(
         'unsupported service type "ClusterIP" for load balancer target type "instance"'
     )
+
+
+def test_instance_targets_need_allocated_node_ports() -> None:
+    external = {
+        S + "aws-load-balancer-type": "external",
+        S + "aws-load-balancer-nlb-target-type": "instance",
+    }
+    service = replace(
+        svc(ServicePortView("http", "TCP", 80, 8080, 0), **external), allocate_node_ports=False
+    )
+    assert build(service) == BuildError(
+        "unable to support instance target type with an unallocated NodePort"
+    )
