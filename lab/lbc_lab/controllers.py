@@ -11,6 +11,7 @@ would give it:
   IP, ``Ready`` folded from the readiness gates (re-evaluated when lbc patches a gate);
 - pods bound to a node that no longer exists, or owned by a Deployment that no longer exists,
   are deleted (the pod and garbage collectors);
+- Services get the cluster IP and node ports a real API server allocates (the lab's does not);
 - Services with a selector get EndpointSlices; slices of removed Services are deleted.
 
 Rules (what to write) live in :mod:`lbc_lab.controller_rules`; this module decides when. Each
@@ -96,12 +97,14 @@ class WorkloadControllers:
         *,
         name: str = "lab",
         pod_cidr: str = "10.0.128.0/17",
+        service_cidr: str = "172.20.0.0/16",
         token: str = ADMIN_TOKEN,
         backoff_max: float = 5.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = name
         self.pod_net = ipaddress.ip_network(pod_cidr)
+        self.service_net = ipaddress.ip_network(service_cidr)
         self._headers = {"Authorization": f"Bearer {token}"}
         self._backoff_max = backoff_max
         self._session: aiohttp.ClientSession | None = None
@@ -245,8 +248,31 @@ class WorkloadControllers:
         await self._kubelet(pods, nodes)
         for deployment in deployments:
             await self._deployment_status(deployment, pods.values())
-        await self._endpoint_slices(await self._list(WATCHED["services"]), pods.values())
+        services = await self._list(WATCHED["services"])
+        await self._allocate(services)
+        await self._endpoint_slices(services, pods.values())
         return self.writes != before
+
+    async def _allocate(self, services: list[Obj]) -> None:
+        """Fill in the cluster IPs and node ports a real API server allocates at create."""
+        used_ports = rules.used_node_ports(services)
+        used_ips = {str((s.get("spec") or {}).get("clusterIP")) for s in services}
+        free_ips = (str(ip) for ip in self.service_net.hosts() if str(ip) not in used_ips)
+        for service in services:
+            spec = service.get("spec") or {}
+            needs_ip = not spec.get("clusterIP") and spec.get("type") != "ExternalName"
+            patch = rules.service_allocation(
+                service, next(free_ips) if needs_ip else "", used_ports
+            )
+            if patch is None:
+                continue
+            path = f"/api/v1/namespaces/{_ns(service)}/services/{_name(service)}"
+            updated = await self._call(
+                "PATCH", path, {"spec": patch}, content_type=_MERGE, ok=(200, 404)
+            )
+            if updated and updated.get("kind") == "Service":
+                service.clear()
+                service.update(updated)
 
     # -- garbage collection, Deployments --------------------------------------------------------
 
@@ -323,7 +349,7 @@ class WorkloadControllers:
 
     # -- the kubelet ----------------------------------------------------------------------------
 
-    def _allocate(self, used: set[str]) -> str:
+    def _pod_ip(self, used: set[str]) -> str:
         for host in self.pod_net.hosts():
             address = str(host)
             if address not in used:
@@ -352,7 +378,7 @@ class WorkloadControllers:
                 pods[key] = pod
             if node not in nodes:
                 continue
-            ip = (pod.get("status") or {}).get("podIP") or self._allocate(used)
+            ip = (pod.get("status") or {}).get("podIP") or self._pod_ip(used)
             patch = rules.kubelet_status(pod, ip, _node_ip(nodes[node]), _now())
             if patch is None:
                 continue
