@@ -21,8 +21,9 @@ with a context per cluster (``lab-a``, ``lab-b``), ``env.sh`` with the ``export`
 kubeconfig, the AWS endpoint, dummy credentials and region, the ARNs and ids), one
 ``lbc-<cluster>.env`` per cluster with a daemon's settings, ``world.json`` (the same, for
 scripts, with the child processes' pids) and the processes' logs. It prints them, then serves
-until SIGINT or SIGTERM (Ctrl-C), when it stops every child process and removes the files that
-would point at dead ports. If a child process dies, the world stops and exits 1.
+until SIGINT (Ctrl-C), SIGTERM or SIGHUP (its terminal closed), when it stops every child
+process and removes the files that would point at dead ports. If a child process dies, the
+world stops and exits 1.
 """
 
 from __future__ import annotations
@@ -339,7 +340,8 @@ async def serve(clusters: int, folder: Path, time_factor: float, out: Any) -> in
         elif starting is not None:
             starting.cancel()  # still starting: unwind, which stops what was started
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: closing the terminal the world runs in must not leave its children behind.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal)
     _clear_state(folder)
     began = time.monotonic()

@@ -1,8 +1,9 @@
 """``python -m lbc lab world`` never leaves a process behind, however it is stopped.
 
 The README walkthrough test covers the normal life (start, use, Ctrl-C). These cover the
-edges: Ctrl-C while the world is still starting, and a child process that dies under it (the
-world then stops the rest and exits 1 instead of serving a half world).
+edges: Ctrl-C or a closed terminal (SIGHUP) while the world is still starting, and a child
+process that dies under it (the world then stops the rest and exits 1 instead of serving a
+half world).
 """
 
 from __future__ import annotations
@@ -66,12 +67,15 @@ def gone_within(folder: Path, timeout: float) -> list[int]:
     return left
 
 
-def test_ctrl_c_while_the_world_starts_stops_what_it_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
+def test_a_signal_while_the_world_starts_stops_what_it_started(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     folder = tmp_path / "world"
     proc = start_world(folder)
     try:
         wait_until((folder / "apiserver-a.log").exists, proc, 120, "no API server started")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 130, out
         assert "interrupted while starting" in out
