@@ -131,3 +131,28 @@ def mutations(world: World, since: int) -> dict[str, int]:
     assert world.control is not None
     counts = {op: world.control.count(op, since=since) for op in ELB_MUTATIONS}
     return {op: n for op, n in counts.items() if n}
+
+
+def reconciles(daemon: LabProcess) -> int:
+    """Completed stack reconciles in the daemon's log (each logs ``stack_reconciled`` once)."""
+    return daemon.log_text().count('"event":"stack_reconciled"')
+
+
+async def next_reconcile(world: World, daemon: LabProcess, after: int) -> None:
+    """Wait until the daemon completed a stack reconcile beyond the first ``after``."""
+
+    async def probe() -> bool:
+        world.check_daemons()
+        return reconciles(daemon) > after
+
+    await eventually(probe, timeout=60, what="a stack reconcile")
+
+
+def calls(world: World, since: int) -> list[str]:
+    assert world.control is not None
+    return [c.operation for c in world.control.calls(since=since)]
+
+
+def last_seq(world: World) -> int:
+    assert world.control is not None
+    return world.control.last_seq()
