@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lbc.core.targets import HealthState, TargetHealth
@@ -93,6 +93,7 @@ class _Wanted:
     target_id: str
     port: int
     zone: str | None
+    server_id: str = ""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -152,6 +153,18 @@ class LabElbv2Backend(TagFidelity, StackFidelity, ELBv2Backend):
             enabled=bool(group.health_check_enabled),
         )
 
+    def create_target_group(self, name: str, **kwargs: Any) -> Any:
+        """moto refuses the QUIC protocols; the lab makes the group as UDP (TCP_UDP for
+        TCP_QUIC) and gives it its real protocol, which is all the target operations read."""
+        protocol = kwargs.get("protocol")
+        if protocol not in _QUIC_PROTOCOLS:
+            return super().create_target_group(name, **kwargs)
+        kwargs["protocol"] = "UDP" if protocol == "QUIC" else "TCP_UDP"
+        kwargs.setdefault("healthcheck_protocol", "TCP")
+        group = super().create_target_group(name, **kwargs)
+        group.protocol = protocol
+        return group
+
     # -- the three target operations ------------------------------------------------------------
 
     def register_targets(self, target_group_arn: str, instances: list[Any]) -> None:
@@ -166,7 +179,7 @@ class LabElbv2Backend(TagFidelity, StackFidelity, ELBv2Backend):
         if table.active_count() + len(new) > self.lab.settings.target_quota:
             raise _fail("TooManyTargets", "You've reached the limit on the number of targets.")
         table.register(
-            ((w.target_id, w.port, w.zone) for w in wanted),
+            ((w.target_id, w.port, w.zone, w.server_id) for w in wanted),
             self.lab.clock.now(),
             self.lab.overrides,
         )
@@ -206,7 +219,14 @@ class LabElbv2Backend(TagFidelity, StackFidelity, ELBv2Backend):
                     f"Target is in the {instance.state} state",
                 )
             out.append(
-                _description(group, record.target_id, record.port, record.availability_zone, health)
+                _description(
+                    group,
+                    record.target_id,
+                    record.port,
+                    record.availability_zone,
+                    health,
+                    server_id=record.server_id,
+                )
             )
 
         if not targets:
@@ -280,7 +300,21 @@ class LabElbv2Backend(TagFidelity, StackFidelity, ELBv2Backend):
                     raise _fail(
                         "ValidationError", f"The IP address '{target_id}' is not a valid IP address"
                     ) from None
-            wanted.append(_Wanted(str(target_id), port, str(zone) if zone else None))
+            server_id = str(entry.get("QuicServerId") or "")
+            if group.protocol in _QUIC_PROTOCOLS:
+                if not _QUIC_SERVER_ID.match(server_id):
+                    raise _fail(
+                        "ValidationError",
+                        f"A QUIC server ID (0x followed by 16 lowercase hexadecimal characters)"
+                        f" must be specified for target '{target_id}'",
+                    )
+            elif server_id:
+                raise _fail(
+                    "ValidationError",
+                    f"A QUIC server ID can only be specified for {', '.join(_QUIC_PROTOCOLS)}"
+                    " target groups",
+                )
+            wanted.append(_Wanted(str(target_id), port, str(zone) if zone else None, server_id))
         return wanted
 
     def _ec2(self) -> Any:
@@ -332,7 +366,7 @@ class LabElbv2Backend(TagFidelity, StackFidelity, ELBv2Backend):
                         f"The IP address '{w.target_id}' is within the VPC, and cannot have its"
                         f" Availability Zone overridden to 'all' from '{subnet_zone}'",
                     )
-                checked.append(_Wanted(w.target_id, w.port, w.zone or subnet_zone))
+                checked.append(replace(w, zone=w.zone or subnet_zone))
                 continue
             if w.zone is None:
                 raise _fail(
@@ -349,6 +383,9 @@ class LabElbv2Backend(TagFidelity, StackFidelity, ELBv2Backend):
         return checked
 
 
+_QUIC_PROTOCOLS = ("QUIC", "TCP_QUIC")
+_QUIC_SERVER_ID = re.compile(r"^0x[0-9a-f]{16}$")
+
 _INVALID_TARGET = (
     "The specified target does not exist, is not in the same VPC as the target group,"
     " or has an unsupported instance type."
@@ -364,11 +401,19 @@ def _drain_seconds(group: Any) -> float:
 
 
 def _description(
-    group: Any, target_id: str, port: int, zone: str | None, health: TargetHealth
+    group: Any,
+    target_id: str,
+    port: int,
+    zone: str | None,
+    health: TargetHealth,
+    *,
+    server_id: str = "",
 ) -> dict[str, Any]:
     target: dict[str, Any] = {"Id": target_id, "Port": port}
     if zone:
         target["AvailabilityZone"] = zone
+    if server_id:
+        target["QuicServerId"] = server_id
     state: dict[str, Any] = {"State": health.state.value}
     if health.reason:
         state["Reason"] = health.reason

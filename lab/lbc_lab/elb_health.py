@@ -144,6 +144,8 @@ class TargetRecord:
     verdict_since: float
     before: TargetHealth
     deregistered_at: float | None = None
+    #: QUIC server id (QUIC and TCP_QUIC groups only; "" otherwise).
+    server_id: str = ""
 
     @property
     def key(self) -> tuple[str, int]:
@@ -157,8 +159,12 @@ class TargetRecord:
         availability_zone: str | None,
         now: float,
         verdict: Verdict = PASSING,
+        *,
+        server_id: str = "",
     ) -> TargetRecord:
-        return cls(target_id, port, availability_zone, now, verdict, now, INITIAL)
+        return cls(
+            target_id, port, availability_zone, now, verdict, now, INITIAL, server_id=server_id
+        )
 
     def deregistered(self, now: float) -> TargetRecord:
         return replace(self, deregistered_at=now)

@@ -116,6 +116,9 @@ async def run_instances(
     ]
 
 
+_MOTO_LISTENER_PROTOCOL = {"QUIC": "UDP", "TCP_QUIC": "TCP_UDP"}
+
+
 async def create_target_group(
     elbv2: Any,
     network: Network,
@@ -165,7 +168,8 @@ async def create_target_group(
         lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
         listener = await elbv2.create_listener(
             LoadBalancerArn=lb_arn,
-            Protocol=protocol,
+            # moto knows no QUIC listeners; the lab's target operations only read the group's.
+            Protocol=_MOTO_LISTENER_PROTOCOL.get(protocol, protocol),
             Port=port,
             DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}],
         )

@@ -91,23 +91,25 @@ class TargetTable:
 
     def register(
         self,
-        targets: Iterable[tuple[str, int, str | None]],
+        targets: Iterable[tuple[str, int, str | None, str]],
         now: float,
         overrides: HealthOverrides,
     ) -> None:
-        """Register ``(id, port, availability_zone)`` triples.
+        """Register ``(id, port, availability_zone, quic_server_id)`` entries.
 
         Registering a target that is already registered changes nothing (the API is
         idempotent); registering one that is draining starts it over as a new registration.
         """
-        for target_id, port, zone in targets:
+        for target_id, port, zone, server_id in targets:
             key = (target_id, port)
             current = self._records.get(key)
             if current is not None and current.deregistered_at is None:
                 continue
             verdict = overrides.verdict_for(self.target_group_arn, target_id, port)
             self._records.pop(key, None)
-            self._records[key] = TargetRecord.registered(target_id, port, zone, now, verdict)
+            self._records[key] = TargetRecord.registered(
+                target_id, port, zone, now, verdict, server_id=server_id
+            )
 
     def deregister(self, keys: Iterable[tuple[str, int]], now: float) -> None:
         """Start draining each registered key; unknown or already draining keys are no-ops."""

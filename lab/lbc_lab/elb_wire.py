@@ -24,7 +24,12 @@ from lbc_lab.elb_backend import LabElbv2Backend
 NAMESPACE = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
 TARGET_OPERATIONS = ("RegisterTargets", "DeregisterTargets", "DescribeTargetHealth")
 
-_FIELDS = {"Id": "Id", "Port": "Port", "AvailabilityZone": "AvailabilityZone"}
+_FIELDS = {
+    "Id": "Id",
+    "Port": "Port",
+    "AvailabilityZone": "AvailabilityZone",
+    "QuicServerId": "QuicServerId",
+}
 
 
 def targets_from(params: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -94,6 +99,11 @@ def _describe(backend: LabElbv2Backend, arn: str, targets: list[dict[str, Any]])
             f"<HealthCheckPort>{escape(d['HealthCheckPort'])}</HealthCheckPort>"
             f"<Target><Id>{escape(target['Id'])}</Id><Port>{target['Port']}</Port>"
             + (f"<AvailabilityZone>{escape(zone)}</AvailabilityZone>" if zone else "")
+            + (
+                f"<QuicServerId>{escape(target['QuicServerId'])}</QuicServerId>"
+                if target.get("QuicServerId")
+                else ""
+            )
             + f"</Target><TargetHealth><State>{health['State']}</State>"
             + (
                 f"<Reason>{health['Reason']}</Reason>"

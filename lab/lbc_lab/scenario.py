@@ -288,6 +288,7 @@ class World:
         target_type: str = "instance",
         port: int = 80,
         account: str | None = None,
+        protocol: str = "TCP",
     ) -> BoundTargetGroup:
         """A target group behind an NLB listener, in the world's account or ``account``."""
         elbv2, network = self.elbv2, self.net
@@ -300,6 +301,7 @@ class World:
             name,
             target_type=target_type,
             port=port,
+            protocol=protocol,
             deregistration_delay=30,
             health_check_interval=10,
             healthy_threshold=2,
@@ -409,13 +411,19 @@ class World:
                     )
 
     async def targets(self, arn: str) -> dict[str, tuple[str, str]]:
-        """``identity -> (state, reason)`` of every target in the group, as AWS reports it."""
+        """``identity -> (state, reason)`` of every target in the group, as AWS reports it.
+
+        The identity is lbc's and LBC's: ``<id>:<port>``, with ``:<QuicServerId>`` appended for
+        targets of QUIC groups."""
         found = await self.elbv2_for(arn).describe_target_health(TargetGroupArn=arn)
         out: dict[str, tuple[str, str]] = {}
         for desc in found["TargetHealthDescriptions"]:
             target = desc["Target"]
             health = desc.get("TargetHealth", {})
-            out[f"{target['Id']}:{target['Port']}"] = (
+            identity = f"{target['Id']}:{target['Port']}"
+            if target.get("QuicServerId"):
+                identity += f":{target['QuicServerId']}"
+            out[identity] = (
                 health.get("State", ""),
                 health.get("Reason", ""),
             )

@@ -20,6 +20,7 @@ slices without listing; it is the single writer of those objects in tests and th
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import itertools
 import secrets
@@ -32,6 +33,7 @@ import aiohttp
 import orjson
 
 SLICE_CAPACITY = 100
+QUIC_ENABLED_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-quic-enabled-containers"
 #: Holds an evicted pod of an unreachable node until its kubelet (the lab) confirms.
 KUBELET_FINALIZER = "lab.lbc/kubelet"
 _JSON = "application/json"
@@ -66,6 +68,8 @@ class _Pod:
     ready: bool = False
     #: Its node stopped reporting: the node lifecycle controller holds the pod not Ready.
     unreachable: bool = False
+    #: QUIC server id in ELBv2's form (``0x`` + 16 hex), ``""`` for pods of non-QUIC apps.
+    server_id: str = ""
 
 
 @dataclass(slots=True)
@@ -84,6 +88,8 @@ class _App:
     port_name: str | None
     gates: tuple[str, ...]
     pods: list[str] = field(default_factory=list)
+    #: Pods get a QUIC server id each, as LBC's QUIC injector gives them (env + annotation).
+    quic: bool = False
 
 
 class LabCluster:
@@ -288,12 +294,18 @@ class LabCluster:
         container_port: int = 8080,
         port_name: str | None = None,
         readiness_gates: Sequence[str] = (),
+        quic: bool = False,
     ) -> list[str]:
-        """Create (or resize) a Deployment-like set of pods labelled ``app=<app>``."""
+        """Create (or resize) a Deployment-like set of pods labelled ``app=<app>``.
+
+        With ``quic``, every pod carries a QUIC server id the way LBC's injector writes it:
+        the annotation ``service.beta.kubernetes.io/aws-load-balancer-quic-enabled-containers``
+        and, in the container, ``AWS_LBC_QUIC_SERVER_ID`` (8 random bytes, base64).
+        """
         key = (namespace, app)
         if key not in self._apps:
             self._apps[key] = _App(
-                namespace, app, container_port, port_name, tuple(readiness_gates)
+                namespace, app, container_port, port_name, tuple(readiness_gates), quic=quic
             )
         await self.scale(namespace, app, replicas)
         return list(self._apps[key].pods)
@@ -326,6 +338,10 @@ class LabCluster:
     def pod_ip(self, namespace: str, name: str) -> str:
         return self._pods[(namespace, name)].ip
 
+    def pod_server_id(self, namespace: str, name: str) -> str:
+        """The pod's QUIC server id in ELBv2's form (``""`` unless its app is QUIC)."""
+        return self._pods[(namespace, name)].server_id
+
     async def _create_pod(self, app: _App) -> str:
         name = f"{app.name}-{secrets.token_hex(3)}"
         node = self._next_node()
@@ -333,13 +349,27 @@ class LabCluster:
         port: dict[str, Any] = {"containerPort": app.container_port, "protocol": "TCP"}
         if app.port_name:
             port["name"] = app.port_name
+        container: dict[str, Any] = {"name": app.name, "image": "echoserver:lab", "ports": [port]}
+        metadata: dict[str, Any] = {
+            "name": name,
+            "namespace": app.namespace,
+            "labels": {"app": app.name},
+        }
+        server_id = ""
+        if app.quic:
+            raw_id = secrets.token_bytes(8)
+            server_id = "0x" + raw_id.hex()
+            container["env"] = [
+                {"name": "AWS_LBC_QUIC_SERVER_ID", "value": base64.b64encode(raw_id).decode()}
+            ]
+            metadata["annotations"] = {QUIC_ENABLED_ANNOTATION: app.name}
         obj = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": name, "namespace": app.namespace, "labels": {"app": app.name}},
+            "metadata": metadata,
             "spec": {
                 "nodeName": node,
-                "containers": [{"name": app.name, "image": "echoserver:lab", "ports": [port]}],
+                "containers": [container],
                 "readinessGates": [{"conditionType": g} for g in app.gates],
             },
         }
@@ -355,6 +385,7 @@ class LabCluster:
             app.namespace, name, app.name, ip, node, app.container_port, app.port_name, stored_gates
         )
         pod.uid = created["metadata"].get("uid", "")
+        pod.server_id = server_id
         self._pods[(app.namespace, name)] = pod
         await self._write_pod_status(pod, gate_status={})
         return name

@@ -16,6 +16,8 @@ What it guarantees, per target group ARN:
   limit. The first failure stops new batches from starting; batches already in flight finish,
   then that failure is raised and :func:`batch_progress` tells which targets were done.
   The cache is updated after every successful batch, never before.
+- **QUIC server ids.** A target with a ``server_id`` (QUIC and TCP_QUIC groups) is sent
+  with ``QuicServerId``; listed targets are read back with theirs, so identities compare equal.
 - **Availability zone.** For ip target groups, a target whose address lies outside every CIDR of
   the group's VPC is registered with ``AvailabilityZone="all"`` (:mod:`lbc.aws.vpc`); targets
   inside the VPC and instance targets never carry a zone.
@@ -244,7 +246,7 @@ class TargetGroups:
                 "DescribeTargetHealth",
                 elbv2.describe_target_health,
                 TargetGroupArn=arn,
-                Targets=[{"Id": t.id, "Port": t.port} for t in stale],
+                Targets=[_description(t, None) for t in stale],
             )
         except TerminalError:
             # One bad id (an instance terminated since) fails the whole query; the full listing
@@ -432,9 +434,12 @@ def _descriptions(response: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _description(target: Target, zone: str | None) -> dict[str, Any]:
+    """A ``TargetDescription``; a QUIC target carries its server id (ELBv2 requires it)."""
     description: dict[str, Any] = {"Id": target.id, "Port": target.port}
     if zone is not None:
         description["AvailabilityZone"] = zone
+    if target.server_id:
+        description["QuicServerId"] = target.server_id
     return description
 
 

@@ -32,7 +32,8 @@ def parse_description(description: Mapping[str, Any]) -> tuple[Target, TargetHea
     health = description.get("TargetHealth", {})
     raw_state = str(health.get("State", HealthState.UNAVAILABLE))
     state = _STATES.get(raw_state, HealthState.UNAVAILABLE)
-    return Target(str(target["Id"]), int(target["Port"])), TargetHealth(
+    server_id = str(target.get("QuicServerId") or "")
+    return Target(str(target["Id"]), int(target["Port"]), server_id), TargetHealth(
         state=state,
         reason=str(health.get("Reason", "")),
         description=str(health.get("Description", "")),

@@ -4,11 +4,11 @@ The annotation ``elbv2.k8s.aws/checkpoint`` holds ``<endpoints hash>/<spec hash>
 SHA-256 of a string encoded as base64url without padding (43 characters), exactly as LBC
 writes it. ``""`` (or no annotation) means "reconcile fully".
 
-Endpoints hash (byte-compatible with LBC): the strings ``<id>:<port>:<creationMillis>`` of every
-desired target (pod creation time for ip targets, node creation time for instance targets),
-sorted, joined with ``,``. The empty set hashes to ``47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU``.
-LBC appends ``:<quicServerId>`` for QUIC endpoints; lbc does not model QUIC server ids, so a QUIC
-binding's hash never matches LBC's and its first reconcile after migration is a full one.
+Endpoints hash (byte-compatible with LBC): the strings ``<identity>:<creationMillis>`` of every
+desired endpoint (pod creation time for ip targets, node creation time for instance targets),
+sorted, joined with ``,``. The identity carries the QUIC server id in QUIC and TCP_QUIC groups
+(``<ip>:<port>:<serverId>``), and an endpoint listed by two EndpointSlices is hashed twice, as
+LBC does. The empty set hashes to ``47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU``.
 
 Spec hash: LBC hashes ``json.Marshal(tgb.Spec)`` from Go. :func:`go_spec_json` reproduces those
 bytes from the raw spec as the API server returns it:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from lbc.core.binding import Binding, BindingSpec, IPAddressType, TargetType
 from lbc.core.checkpoint import endpoints_hash
 from lbc.core.objects import (
+    QUIC_SERVER_ID_ENV,
     TRUE,
     UNKNOWN,
     EndpointSliceView,
@@ -46,6 +47,9 @@ EXCLUDING_NODE_LABELS = (
     "alpha.service-controller.kubernetes.io/exclude-balancer",
 )
 COMPUTE_TYPE_LABEL = "eks.amazonaws.com/compute-type"
+
+#: Target-group protocols whose targets carry a QUIC server id.
+QUIC_PROTOCOLS = frozenset({"QUIC", "TCP_QUIC"})
 
 _INSTANCE_ID = re.compile(r"^i-[0-9A-Za-z]+$")
 _SAMPLE = 10
@@ -85,7 +89,8 @@ class DesiredSet:
     fail_open: bool = False
     #: Targets named by endpoints whose pod is not known yet: neither desired nor undesired.
     #: ``plan()`` leaves them alone, so a pod cache lagging the slice cache can never cause a
-    #: deregistration.
+    #: deregistration. Held without a QUIC server id (it comes from the unknown pod):
+    #: :meth:`is_uncertain` matches on id and port.
     uncertain: frozenset[Target] = frozenset()
     #: Every desired endpoint as the slices list it, duplicates included, for the checkpoint:
     #: LBC hashes an endpoint once per slice that lists it, so a hash over the de-duplicated
@@ -96,6 +101,10 @@ class DesiredSet:
     @property
     def keys(self) -> frozenset[Target]:
         return frozenset(self.targets)
+
+    def is_uncertain(self, target: Target) -> bool:
+        """Whether ``target`` (server id or not) sits behind an endpoint of an unknown pod."""
+        return Target(target.id, target.port) in self.uncertain
 
     def endpoints_hash(self) -> str:
         listed = self.targets.values() if self.occurrences is None else self.occurrences
@@ -192,6 +201,7 @@ def desired_ip(
     if svc_port is None:
         return _backend_not_found(binding, _service_port_missing(spec, service))
     family = "IPv6" if spec.ip_address_type is IPAddressType.IPV6 else "IPv4"
+    quic = spec.protocol in QUIC_PROTOCOLS
     ready: list[DesiredTarget] = []
     unknown_node: list[DesiredTarget] = []
     unknown_pods: list[str] = []
@@ -230,7 +240,8 @@ def desired_ip(
                 else:
                     continue
             for port in ports:
-                target = Target(ep.addresses[0], port)
+                server_id = pod.quic_server_id(port) if quic else ""
+                target = Target(ep.addresses[0], port, server_id)
                 bucket.append(DesiredTarget(target, pod.created_ms, node_name, pod))
     diagnostics: list[Diagnostic] = []
     if unknown_pods:
@@ -267,12 +278,31 @@ def desired_ip(
         )
     listed = unknown_node if used_fail_open else ready
     chosen = candidates if used_fail_open else _first_of_each(ready)
+    if quic:
+        # LBC hashes and records such an endpoint but drops it from every RegisterTargets: a
+        # QUIC group refuses a target without a server id. It is not desired here, so it never
+        # reaches AWS, and the Warning says why its pod gets no target.
+        missing = [t for t in chosen if not t.server_id]
+        for target in missing:
+            del chosen[target]
+        if missing:
+            diagnostics.append(
+                Diagnostic(
+                    "QuicServerIdMissing",
+                    f"{len(missing)} endpoint(s) of a {spec.protocol} target group have no QUIC "
+                    f"server id (env {QUIC_SERVER_ID_ENV}) and are not registered: "
+                    + _listing([t.identity for t in missing]),
+                    True,
+                    _sample([t.identity for t in missing]),
+                )
+            )
+    chosen_keys = {(t.id, t.port) for t in chosen}
     return DesiredSet(
         Resolution.RESOLVED,
         chosen,
         tuple(diagnostics),
         used_fail_open,
-        frozenset(uncertain.difference(chosen)),
+        frozenset(u for u in uncertain if (u.id, u.port) not in chosen_keys),
         tuple(listed),
     )
 

@@ -18,8 +18,13 @@ whole value (a hand edit, or a YAML block scalar's trailing newline) because str
 cannot change which target an entry names; an empty entry (``a:1,,b:2`` or a trailing comma)
 is corrupt, since it is not something either controller writes.
 
-QUIC target groups: LBC may write ``<ip>:<port>:<serverId>``; lbc does not model QUIC server
-ids and reads such a ledger as corrupt (safe: nothing is deregistered, the binding reports it).
+Entries LBC writes that look odd but are not corrupt, and are read as targets:
+
+- ``<ip>:<port>:<serverId>`` in QUIC and TCP_QUIC target groups (the QUIC server id is part of
+  the target's identity, see ``core.targets``);
+- ``<instance id>:0`` for an instance binding whose Service had no nodePort yet: LBC records
+  the target before trying to register it. Port 0 was never registerable, so the target is in
+  no group: nothing is deregistered for it, and the next ledger write drops it.
 """
 
 from __future__ import annotations

@@ -27,6 +27,13 @@ UNKNOWN = "Unknown"
 GATE_PREFIX = "target-health.elbv2.k8s.aws/"
 
 
+#: Annotation that enables QUIC server ids on a pod (LBC's injector writes it; its presence is
+#: what LBC checks before it reads the ids).
+QUIC_ENABLED_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-quic-enabled-containers"
+#: Environment variable carrying a container's QUIC server id, base64 (LBC's default name).
+QUIC_SERVER_ID_ENV = "AWS_LBC_QUIC_SERVER_ID"
+
+
 def gate_type(binding_name: str) -> str:
     """The readiness-gate condition type of the binding named ``binding_name``."""
     return GATE_PREFIX + binding_name
@@ -56,6 +63,9 @@ class PodView:
     the first of them, not through the node's ENI. ``named_ports`` are the pod's *named*
     container ports as ``(name, port, protocol)``, for ``spec.networking`` named ports. Both
     are ``()`` for most pods and shared between pods of a workload, so they cost a slot each.
+
+    ``quic_server_ids`` are ``(container port, server id)`` pairs for pods whose containers
+    carry QUIC server ids (LBC's injector puts them there); ``()`` for all other pods.
     """
 
     namespace: str
@@ -70,6 +80,7 @@ class PodView:
     deleting: bool = False
     branch_enis: tuple[str, ...] = ()
     named_ports: tuple[tuple[str, int, str], ...] = ()
+    quic_server_ids: tuple[tuple[int, str], ...] = ()
 
     @property
     def ip(self) -> str:
@@ -84,6 +95,14 @@ class PodView:
             if port_name == name:
                 return number
         return None
+
+    def quic_server_id(self, port: int) -> str:
+        """The QUIC server id for container port ``port``, LBC's rule: the id of the container
+        declaring the port, else the pod's first id; ``""`` when the pod has none."""
+        for number, server_id in self.quic_server_ids:
+            if number == port:
+                return server_id
+        return self.quic_server_ids[0][1] if self.quic_server_ids else ""
 
     def condition(self, condition_type: str) -> PodCondition | None:
         for cond in self.gate_conditions:

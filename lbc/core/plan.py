@@ -365,7 +365,7 @@ def plan(
     to_register = want - active
     # Targets behind endpoints whose pod is not in the cache yet are left alone: whether they
     # are wanted is unknown until the pod's event arrives.
-    undesired = active - want - desired.uncertain
+    undesired = frozenset(t for t in active - want if not desired.is_uncertain(t))
     health = {t: group[t] for t in active}
     frozen = False
     if not guarded:
@@ -404,7 +404,7 @@ def plan(
         if to_register - owned:
             draft.write_ahead = owned | want
             current = draft.write_ahead
-        keep = want | (owned & active & desired.uncertain)
+        keep = want | frozenset(t for t in owned & active if desired.is_uncertain(t))
         if current != keep:
             draft.settle = keep
     if guarded and not binding.spec.multi_cluster and not frozen:

@@ -13,6 +13,8 @@ and the LBC-compatible formats live in one place.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import sys
 from collections.abc import Mapping
 from datetime import datetime
@@ -25,6 +27,8 @@ from lbc.core.desired import is_deletion_taint
 from lbc.core.ledger import LedgerState, ledger_state
 from lbc.core.objects import (
     GATE_PREFIX,
+    QUIC_ENABLED_ANNOTATION,
+    QUIC_SERVER_ID_ENV,
     TRUE,
     EndpointSliceView,
     EndpointView,
@@ -141,6 +145,52 @@ def named_ports(containers: Any) -> tuple[tuple[str, int, str], ...]:
     return _share(tuple(found))
 
 
+def quic_server_id(encoded: str) -> str | None:
+    """ELBv2's form of a server id (``0x`` + lowercase hex) from its base64 env value."""
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return "0x" + raw.hex() if raw else None
+
+
+def quic_server_ids(spec: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
+    """``(container port, server id)`` for each port of each container that carries a server id.
+
+    As LBC reads them: containers and sidecars (init containers with ``restartPolicy:
+    Always``), the id from the ``AWS_LBC_QUIC_SERVER_ID`` variable's value. A container with an
+    id but no ports contributes ``(0, id)`` so that it can still be the pod's default id.
+    """
+    containers = list(spec.get("containers") or ())
+    containers += [
+        c
+        for c in spec.get("initContainers") or ()
+        if isinstance(c, dict) and c.get("restartPolicy") == "Always"
+    ]
+    found: list[tuple[int, str]] = []
+    for container in containers:
+        if not isinstance(container, dict):
+            continue
+        value = next(
+            (
+                e.get("value")
+                for e in container.get("env") or ()
+                if isinstance(e, dict) and e.get("name") == QUIC_SERVER_ID_ENV
+            ),
+            None,
+        )
+        server_id = quic_server_id(value) if isinstance(value, str) else None
+        if server_id is None:
+            continue
+        ports = [
+            p["containerPort"]
+            for p in container.get("ports") or ()
+            if isinstance(p, dict) and type(p.get("containerPort")) is int
+        ]
+        found.extend((port, server_id) for port in ports or [0])
+    return tuple(found)
+
+
 def pod_view(obj: Mapping[str, Any]) -> PodView:
     meta = _meta(obj)
     spec = _spec(obj)
@@ -185,6 +235,11 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
         deleting=meta.get("deletionTimestamp") is not None,
         branch_enis=branch_enis(annotations) if isinstance(annotations, dict) else (),
         named_ports=named_ports(spec.get("containers")),
+        quic_server_ids=(
+            quic_server_ids(spec)
+            if isinstance(annotations, dict) and QUIC_ENABLED_ANNOTATION in annotations
+            else ()
+        ),
     )
 
 

@@ -88,7 +88,7 @@ def test_verdict_refuses_a_reason_of_another_state() -> None:
 def test_table_keys_by_id_and_port_and_purges_after_draining() -> None:
     table = TargetTable("arn")
     overrides = HealthOverrides()
-    table.register([("10.0.0.1", 80, None), ("10.0.0.1", 81, None)], 0.0, overrides)
+    table.register([("10.0.0.1", 80, None, ""), ("10.0.0.1", 81, None, "")], 0.0, overrides)
     table.deregister([("10.0.0.1", 81)], 5.0)
     assert table.active_count() == 1
     table.purge(304.9, 300)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from lbc.core.checkpoint import endpoints_hash, sha256_b64url
 from lbc.core.desired import Resolution, desired, desired_instance, desired_ip, instance_id
 from lbc.core.objects import FALSE, UNKNOWN, Taint
+from lbc.core.targets import Target
 
 from .factories import (
     binding,
@@ -399,3 +402,50 @@ def test_targets_of_unknown_pods_are_marked_uncertain_not_undesired() -> None:
     ghost = pod("p2", "10.0.0.2")
     result = _ip([endpoint_slice([endpoint(known), endpoint(ghost)])], [known])
     assert result.uncertain == targets("10.0.0.2:8080")
+
+
+# --- QUIC ---
+
+
+def _quic_pod(name: str, ip: str, server_id: str = "", **kwargs):
+    base = pod(name, ip, **kwargs)
+    return replace(base, quic_server_ids=((8080, server_id),) if server_id else ())
+
+
+def test_quic_binding_targets_carry_the_pods_server_id() -> None:
+    p = _quic_pod("p1", "10.0.0.1", "0x1a2b3c4d5e6f7a8b", created_ms=1_234_000)
+    result = _ip([endpoint_slice([endpoint(p)])], [p], targetGroupProtocol="QUIC")
+    assert result.keys == {Target("10.0.0.1", 8080, "0x1a2b3c4d5e6f7a8b")}
+    # LBC's checkpoint string for it: ip:port:serverId:creationMillis.
+    assert result.endpoints_hash() == sha256_b64url("10.0.0.1:8080:0x1a2b3c4d5e6f7a8b:1234000")
+
+
+def test_server_ids_are_ignored_outside_quic_groups() -> None:
+    p = _quic_pod("p1", "10.0.0.1", "0x1a2b3c4d5e6f7a8b")
+    result = _ip([endpoint_slice([endpoint(p)])], [p], targetGroupProtocol="TCP")
+    assert result.keys == targets("10.0.0.1:8080")
+
+
+def test_quic_endpoint_without_server_id_is_not_registered_but_hashed_as_lbc_does() -> None:
+    # LBC keeps it in its endpoint list (hash, ledger) and drops it from RegisterTargets.
+    with_id = _quic_pod("p1", "10.0.0.1", "0x00000000000000aa", created_ms=1_000)
+    without = _quic_pod("p2", "10.0.0.2", created_ms=2_000)
+    eps = [endpoint(with_id), endpoint(without)]
+    result = _ip([endpoint_slice(eps)], [with_id, without], targetGroupProtocol="TCP_QUIC")
+    assert result.keys == {Target("10.0.0.1", 8080, "0x00000000000000aa")}
+    (diag,) = result.diagnostics
+    assert diag.reason == "QuicServerIdMissing"
+    assert diag.subjects == ("10.0.0.2:8080",)
+    assert result.endpoints_hash() == sha256_b64url(
+        "10.0.0.1:8080:0x00000000000000aa:1000,10.0.0.2:8080:2000"
+    )
+
+
+def test_unknown_pod_in_a_quic_binding_keeps_its_target_whatever_its_server_id() -> None:
+    known = _quic_pod("p1", "10.0.0.1", "0x00000000000000aa")
+    ghost = _quic_pod("p2", "10.0.0.2", "0x00000000000000bb")
+    result = _ip(
+        [endpoint_slice([endpoint(known), endpoint(ghost)])], [known], targetGroupProtocol="QUIC"
+    )
+    assert result.is_uncertain(Target("10.0.0.2", 8080, "0x00000000000000bb"))
+    assert not result.is_uncertain(Target("10.0.0.1", 8080, "0x00000000000000aa"))

@@ -61,7 +61,9 @@ def test_surrounding_whitespace_is_tolerated() -> None:
         ("10.0.0.1:80,", "#2"),
         ("10.0.0.1:80,10.0.0.2", "'10.0.0.2'"),
         ("10.0.0.1:http", "'10.0.0.1:http'"),
-        ("10.0.0.1:0", "'10.0.0.1:0'"),
+        ("10.0.0.1:-1", "'10.0.0.1:-1'"),
+        ("10.0.0.1:0x1a", "'10.0.0.1:0x1a'"),
+        ("10.0.0.1:80:0X1A", "'10.0.0.1:80:0X1A'"),
         ("10.0.0.1:70000", "'10.0.0.1:70000'"),
         (":80", "':80'"),
         ("10.0.0.1 10.0.0.2:80", "'10.0.0.1 10.0.0.2:80'"),
@@ -73,6 +75,27 @@ def test_malformed_entry_is_rejected_with_its_name(text: str, named: str) -> Non
         decode(text)
     assert named in str(info.value)
     assert info.value.reason == "LedgerCorrupt"
+
+
+def test_lbc_quic_entries_are_targets_with_their_server_id() -> None:
+    # LBC writes <ip>:<port>:<serverId> for QUIC and TCP_QUIC groups (multicluster_manager.go,
+    # GetIdentifier(false, true)); it is the target's identity, not corruption.
+    value = "10.0.0.1:8080:0x1a2b3c4d5e6f7a8b,2600:1f14::5:443:0x00ff,10.0.0.2:8080"
+    assert decode(value) == {
+        Target("10.0.0.1", 8080, "0x1a2b3c4d5e6f7a8b"),
+        Target("2600:1f14::5", 443, "0x00ff"),
+        Target("10.0.0.2", 8080),
+    }
+    assert encode(decode(value)) == ",".join(sorted(value.split(",")))
+
+
+def test_lbc_instance_entry_with_port_zero_is_a_target_that_was_never_registerable() -> None:
+    # LBC records i-...:0 for an instance binding whose Service had no nodePort yet (it writes
+    # the ledger before RegisterTargets, which then fails).
+    (target,) = decode("i-0abc123:0")
+    assert target == Target("i-0abc123", 0)
+    assert not target.registerable
+    assert Target("i-0abc123", 31234).registerable
 
 
 def test_configmap_name_is_prefix_plus_binding_name() -> None:
@@ -113,7 +136,8 @@ _ids = st.one_of(
     st.ip_addresses(v=6).map(str),
     st.from_regex(r"i-[0-9a-f]{8,17}", fullmatch=True),
 )
-_targets = st.builds(Target, _ids, st.integers(1, 65535))
+_server_ids = st.one_of(st.just(""), st.from_regex(r"0x[0-9a-f]{16}", fullmatch=True))
+_targets = st.builds(Target, _ids, st.integers(0, 65535), _server_ids)
 
 
 @settings(max_examples=300)

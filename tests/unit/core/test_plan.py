@@ -492,3 +492,37 @@ def test_target_of_a_pod_missing_from_the_cache_is_never_deregistered(mc: bool) 
     assert p.deregistered == targets("10.0.0.3:80")
     if mc:
         assert p.ledger_settle == targets("10.0.0.1:80", "10.0.0.2:80")
+
+
+# --- ledgers LBC wrote ---
+
+
+def test_lbc_port_zero_ledger_entry_is_never_deregistered_and_leaves_the_ledger() -> None:
+    # LBC wrote i-0abc:0 while the Service had no nodePort; the Service has one now.
+    p = plan(
+        binding(target_type="instance", **MC),
+        desired_of("i-0abc:31234"),
+        observed(["i-0abc:31234"]),
+        ledger("i-0abc:0", "i-0abc:31234"),
+    )
+    assert p.failure is None
+    assert p.deregistered == frozenset()
+    assert p.ledger_settle == targets("i-0abc:31234")
+
+
+def test_lbc_quic_ledger_entries_guard_deregistration_by_full_identity() -> None:
+    # A QUIC group: the ledger holds ip:port:serverId, as LBC writes it. The pod behind the
+    # first entry is gone; its target is deregistered. The foreign target shares ip:port with
+    # nothing of ours and is left alone.
+    ours_gone = "10.0.0.1:443:0x00000000000000aa"
+    ours_kept = "10.0.0.2:443:0x00000000000000bb"
+    foreign = "10.9.0.1:443:0x00000000000000cc"
+    p = plan(
+        binding(targetGroupProtocol="QUIC", **MC),
+        desired_of(ours_kept),
+        observed([ours_gone, ours_kept, foreign]),
+        ledger(ours_gone, ours_kept),
+    )
+    assert p.failure is None
+    assert p.deregistered == targets(ours_gone)
+    assert p.ledger_settle == targets(ours_kept)

@@ -352,3 +352,53 @@ def test_ledger_view_states() -> None:
     assert present == LedgerPresent(frozenset({Target("i-0a", 1), Target("i-0b", 1)}), "42")
     assert isinstance(ledger_view({"metadata": {}, "data": {"targets": "x"}}), LedgerUnreadable)
     assert isinstance(ledger_view({"metadata": {}}), LedgerUnreadable)
+
+
+QUIC = "service.beta.kubernetes.io/aws-load-balancer-quic-enabled-containers"
+
+
+def _quic_pod(annotated: bool = True) -> dict[str, Any]:
+    raw = raw_pod(2)
+    if annotated:
+        raw["metadata"]["annotations"][QUIC] = "web,proxy"
+    raw["spec"]["containers"] = [
+        {
+            "name": "web",
+            # base64 of the 8 bytes 1a 2b 3c 4d 5e 6f 7a 8b
+            "env": [{"name": "AWS_LBC_QUIC_SERVER_ID", "value": "Gis8TV5veos="}],
+            "ports": [{"containerPort": 8443}, {"containerPort": 8444}],
+        },
+        {"name": "metrics", "ports": [{"containerPort": 9090}]},
+    ]
+    raw["spec"]["initContainers"] = [
+        {
+            "name": "proxy",
+            "restartPolicy": "Always",
+            "env": [{"name": "AWS_LBC_QUIC_SERVER_ID", "value": "AAAAAAAAAAE="}],
+            "ports": [{"containerPort": 4433}],
+        }
+    ]
+    return raw
+
+
+def test_quic_server_ids_come_from_the_env_of_annotated_pods_as_lbc_reads_them() -> None:
+    # LBC (pkg/k8s/pod_info.go): with the quic-enabled-containers annotation present, each
+    # container's and sidecar's AWS_LBC_QUIC_SERVER_ID (base64) becomes 0x + hex for its ports;
+    # a port no container with an id declares gets the first id found.
+    view = pod_view(_quic_pod())
+    assert view.quic_server_id(8443) == "0x1a2b3c4d5e6f7a8b"
+    assert view.quic_server_id(8444) == "0x1a2b3c4d5e6f7a8b"
+    assert view.quic_server_id(4433) == "0x0000000000000001"
+    assert view.quic_server_id(9090) == "0x1a2b3c4d5e6f7a8b"
+
+
+def test_pods_without_the_quic_annotation_have_no_server_ids() -> None:
+    assert pod_view(_quic_pod(annotated=False)).quic_server_id(8443) == ""
+    assert pod_view(raw_pod(3)).quic_server_ids == ()
+
+
+def test_malformed_quic_server_id_is_no_server_id() -> None:
+    raw = _quic_pod()
+    raw["spec"]["initContainers"] = []
+    raw["spec"]["containers"][0]["env"][0]["value"] = "not base64!"
+    assert pod_view(raw).quic_server_id(8443) == ""
