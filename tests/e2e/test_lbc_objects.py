@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lbc_lab.scenario import Cluster, World, eventually
 
+from lbc_lab.scenario import Cluster, World, eventually
 from tests.e2e.conftest import (
     APP,
     NS,

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from lbc_lab.elb_scenario import Network, create_target_group
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
