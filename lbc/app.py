@@ -44,7 +44,7 @@ import anyio
 import anyio.abc
 
 from lbc import __version__
-from lbc.control.clock import Clock, MonotonicClock
+from lbc.clock import Clock, MonotonicClock
 from lbc.control.worker import Result, Workers
 from lbc.control.workqueue import WorkQueue
 from lbc.core.errors import TerminalError

@@ -41,7 +41,7 @@ from typing import Any, Final, Protocol
 
 from prometheus_client import Counter, Gauge
 
-from lbc.control.clock import Clock, MonotonicClock
+from lbc.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
 from lbc.control.networking import NetworkingController
 from lbc.control.schedule import LedgerSightings, VerifySchedule

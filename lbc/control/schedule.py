@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable
 from typing import Final
 
-from lbc.control.clock import Clock
+from lbc.clock import Clock
 from lbc.core.binding import Binding
 from lbc.core.errors import TerminalError
 from lbc.core.ledger import configmap_name

@@ -49,7 +49,7 @@ from typing import Generic, TypeVar, final
 import anyio
 from prometheus_client import Counter, Gauge, Histogram
 
-from lbc.control.clock import Clock, MonotonicClock
+from lbc.clock import Clock, MonotonicClock
 from lbc.control.workqueue import QueueShutDown, WorkQueue
 from lbc.core.errors import ConflictError, LbcError, TerminalError
 from lbc.observe.log import bound_context, get_logger

@@ -33,7 +33,7 @@ what controller-runtime's priority queue uses since v0.23. client-go's older def
 that and a 10 qps / burst 100 token bucket over all retries, is available as
 ``MaxOf(ItemExponentialBackoff(...), TokenBucket(...))`` for callers who want a global cap.
 
-Time comes from an injected :class:`~lbc.control.clock.Clock`; delayed keys move into the queue
+Time comes from an injected :class:`~lbc.clock.Clock`; delayed keys move into the queue
 from :meth:`WorkQueue.run`, which its owner (the worker pool) runs in its task group.
 
 Metrics (controller-runtime's names; labels ``name`` and ``controller``): ``workqueue_depth``,
@@ -56,7 +56,7 @@ import anyio
 import anyio.lowlevel
 from prometheus_client import Counter, Gauge, Histogram
 
-from lbc.control.clock import Clock, MonotonicClock, wait_event_until
+from lbc.clock import Clock, MonotonicClock, wait_event_until
 from lbc.observe.metrics import REGISTRY
 
 K = TypeVar("K", bound=Hashable)

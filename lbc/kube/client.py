@@ -22,7 +22,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -32,6 +31,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+import anyio
 import orjson
 from kubernetes_asyncio.client import ApiClient
 from prometheus_client import Counter, Histogram
@@ -531,7 +531,7 @@ class KubeClient:
         started = time.perf_counter()
         code = "<error>"
         try:
-            async with asyncio.timeout(deadline):
+            with anyio.fail_after(deadline):
                 await self._api.update_params_for_auth(hdrs, [], ["BearerToken"])
                 kwargs: dict[str, Any] = {}
                 if self._rest.proxy:
@@ -565,7 +565,7 @@ class KubeClient:
     @staticmethod
     async def _read_bounded(response: aiohttp.ClientResponse, deadline: float, what: str) -> bytes:
         try:
-            async with asyncio.timeout(deadline):
+            with anyio.fail_after(deadline):
                 return await response.read()
         except TimeoutError as exc:
             raise TransientError(

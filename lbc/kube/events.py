@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import LbcError, NotFoundError
 from lbc.kube.client import EVENTS, KubeClient, PatchType, micro_time
 from lbc.observe.log import get_logger
@@ -97,7 +98,7 @@ class EventRecorder:
         burst: int = 25,
         refill_seconds: float = 300.0,
         cache_size: int = 4096,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
@@ -106,7 +107,7 @@ class EventRecorder:
         self._burst = burst
         self._refill = refill_seconds
         self._cache_size = cache_size
-        self._monotonic = monotonic
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._wall = wall
         self._written: OrderedDict[tuple[str, ...], _Written] = OrderedDict()
         self._buckets: OrderedDict[tuple[str, ...], _Bucket] = OrderedDict()
@@ -184,7 +185,7 @@ class EventRecorder:
         return _Written(name, namespace, 1)
 
     def _take_token(self, obj_key: tuple[str, ...]) -> bool:
-        now = self._monotonic()
+        now = self._clock.now()
         bucket = self._buckets.get(obj_key)
         if bucket is None:
             bucket = _Bucket(float(self._burst), now)

@@ -16,6 +16,9 @@ answers 410 Gone, loses events; only a relist compared against a cache recovers 
   of 0.8 s doubling to 30 s, each wait jittered to d..2d, reset after 2 minutes without failure.
 - **Watchdog**: a stream silent for ``inactivity_timeout`` (bookmarks count as life) is
   abandoned and re-opened; a stalled TCP connection must not leave the controller blind.
+
+Time (backoff waits, resync periods, the watchdog, ``last_event_age``) comes from the injected
+:class:`~lbc.clock.Clock`, so all of it is tested in virtual time.
 - **Resync** (optional) replays the cache to ``on_update(view, view)``; it is not a relist.
 
 Invariants: the store holds only projections (``project(obj)``), never raw dicts; handlers run
@@ -26,19 +29,19 @@ projection equals the cached view is not delivered, because nothing a reconcile 
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
+import anyio
 from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import LbcError, TransientError
 from lbc.kube.client import ExpiredError, KubeClient, Resource, WatchEvent
 from lbc.observe.log import get_logger
@@ -286,8 +289,7 @@ class Informer(Generic[V]):
         list_timeout: float = LIST_TIMEOUT,
         request_timeout: float | None = None,
         backoff: Backoff | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.resource = resource
@@ -306,12 +308,11 @@ class Informer(Generic[V]):
         self._request_timeout = request_timeout
         self._rng = rng or random.Random()
         self._backoff = backoff or Backoff(rng=self._rng)
-        self._monotonic = monotonic
-        self._sleep = sleep
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._handlers: list[EventHandlers[V]] = []
-        self._synced = asyncio.Event()
+        self._synced = anyio.Event()
         self._rv = ""
-        self._last_heard = monotonic()
+        self._last_heard = self._clock.now()
         self._label = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
         self.event_counts: dict[str, int] = dict.fromkeys(
             ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"), 0
@@ -340,7 +341,7 @@ class Informer(Generic[V]):
 
     def last_event_age(self) -> float:
         """Seconds since the API server last said anything to this informer."""
-        return max(0.0, self._monotonic() - self._last_heard)
+        return max(0.0, self._clock.now() - self._last_heard)
 
     @property
     def label(self) -> str:
@@ -354,8 +355,8 @@ class Informer(Generic[V]):
     async def run(self) -> None:
         """List, then watch forever; returns only by cancellation."""
         if self._resync_period > 0:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._resync_loop())
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._resync_loop)
                 await self._reflect()
         else:
             await self._reflect()
@@ -399,7 +400,7 @@ class Informer(Generic[V]):
                 log.error(  # noqa: TRY400 - the classified error says it all; no traceback
                     "informer_list_failed", resource=self._label, error=str(exc)
                 )
-            await self._sleep(self._backoff.delay(self._monotonic()))
+            await self._sleep(self._backoff.delay(self._clock.now()))
 
     async def _list_and_replace(self, resource_version: str) -> None:
         fresh: dict[str, V] = {}
@@ -448,10 +449,9 @@ class Informer(Generic[V]):
                     h.on_update(key, old, view)
 
     async def _watch_once(self) -> None:
-        """Follow one watch stream until it ends."""
+        """Follow one watch stream until it ends (or the watchdog finds it silent)."""
         low, high = self._watch_range
         timeout_seconds = self._rng.randint(low, high)
-        loop = asyncio.get_running_loop()
         stream = self._client.watch(
             self.resource,
             self._namespace,
@@ -462,44 +462,48 @@ class Informer(Generic[V]):
             allow_bookmarks=True,
             connect_timeout=self._request_timeout,
         )
-        # The watchdog: a timer that re-arms itself from the time of the last event instead of
-        # being pushed back on every event (a timer per event would cost more than the event).
-        watchdog = asyncio.timeout(None)
+        clock = self._clock
         inactivity = self._inactivity
-        last_event = opened = loop.time()
-        alarm: asyncio.TimerHandle | None = None
-
-        def check() -> None:
-            nonlocal alarm
-            if loop.time() - last_event >= inactivity:
-                watchdog.reschedule(loop.time())
-            else:
-                alarm = loop.call_at(last_event + inactivity, check)
-
-        alarm = loop.call_at(last_event + inactivity, check)
+        opened = last_event = clock.now()
         received = 0
-        try:
-            async with aclosing(stream) as events, watchdog:
-                async for event in events:
-                    last_event = loop.time()
-                    received += 1
-                    self._apply(event)
-        except TimeoutError:
-            # Only the watchdog raises a bare TimeoutError here: the client reports its own
-            # timeouts as TransientError.
-            if watchdog.expired():
-                raise _SilentStreamError from None
-            raise
-        finally:
-            if alarm is not None:
-                alarm.cancel()
-        if received == 0 and loop.time() - opened < VERY_SHORT_WATCH:
+        silent = False
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+
+            async def watchdog() -> None:
+                # Sleeps until the stream's last event is ``inactivity`` old, not once per
+                # event: a timer re-armed on every event would cost more than the event.
+                nonlocal silent
+                while True:
+                    deadline = last_event + inactivity
+                    if clock.now() >= deadline:
+                        silent = True
+                        group.cancel_scope.cancel()
+                        return
+                    await clock.sleep_until(deadline)
+
+            group.start_soon(watchdog)
+            try:
+                async with aclosing(stream) as events:
+                    async for event in events:
+                        received += 1
+                        last_event = self._apply(event)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group
+                # Raised inside the group it would come out wrapped in an ExceptionGroup.
+                failure = exc
+            group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        if silent:
+            raise _SilentStreamError
+        if received == 0 and clock.now() - opened < VERY_SHORT_WATCH:
             # client-go's "very short watch": a server or proxy that ends every stream at once
             # must not be hammered in a tight loop.
             raise TransientError("watch ended at once without events", reason="ShortWatch")
 
-    def _apply(self, event: WatchEvent) -> None:
-        self._heard()
+    def _apply(self, event: WatchEvent) -> float:
+        """Apply one watch event; returns the time it was heard."""
+        heard = self._last_heard = self._clock.now()
         kind = event.type
         obj = event.object
         counts = self.event_counts
@@ -507,7 +511,7 @@ class Informer(Generic[V]):
         meta = obj.get("metadata") or {}
         if kind == "BOOKMARK":
             self._rv = str(meta.get("resourceVersion") or self._rv)
-            return
+            return heard
         key = self._key(obj)
         if kind == "DELETED":
             old = self.store.remove(key)
@@ -521,7 +525,7 @@ class Informer(Generic[V]):
             # view leaves out): compare first, and skip the store write and its re-indexing.
             if old is not None and old == view:
                 self._rv = str(meta.get("resourceVersion") or self._rv)
-                return
+                return heard
             self.store.put(key, view)
             if old is None:
                 for h in self._handlers:
@@ -532,9 +536,13 @@ class Informer(Generic[V]):
         else:
             log.warning("informer_unknown_event", resource=self._label, type=kind)
         self._rv = str(meta.get("resourceVersion") or self._rv)
+        return heard
 
     def _heard(self) -> None:
-        self._last_heard = self._monotonic()
+        self._last_heard = self._clock.now()
+
+    async def _sleep(self, seconds: float) -> None:
+        await self._clock.sleep_until(self._clock.now() + seconds)
 
     async def _resync_loop(self) -> None:
         await self._synced.wait()

@@ -139,7 +139,7 @@ class LeaderElector:
         on_stopped_leading: Callable[[], None] | None = None,
         release_on_cancel: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
     ) -> None:
@@ -197,7 +197,7 @@ class LeaderElector:
         try:
             await self._acquire()
             await self._renew()
-        except asyncio.CancelledError:
+        except anyio.get_cancelled_exc_class():
             if self._release_on_cancel and self.is_leader:
                 # The shield lets the release finish inside a cancelled anyio scope; the
                 # client's own deadline bounds it.

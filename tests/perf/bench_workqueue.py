@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import anyio
-from lbc.control.clock import VirtualClock
+from lbc.clock import VirtualClock
 from lbc.control.worker import Result, Workers
 from lbc.control.workqueue import WorkQueue
 from lbc.observe.log import configure

@@ -4,7 +4,7 @@ The reconciler, the triggers, the work queue and the worker pool are the daemon'
 fake is only the I/O: :class:`MemoryKube` answers the few API calls the reconciler makes and
 feeds every change back to the stores and the triggers as an informer would, and
 :class:`MemoryGroup` is a target group that counts its calls and fails on request. Time moves
-only when a test advances the :class:`~lbc.control.clock.VirtualClock`, so an hour of a binding's
+only when a test advances the :class:`~lbc.clock.VirtualClock`, so an hour of a binding's
 life takes well under a second.
 """
 
@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+from lbc.clock import VirtualClock
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
-from lbc.control.clock import VirtualClock
 from lbc.control.controller import ledger_version, pod_gate_index, slice_service_index
 from lbc.control.entry import BindingEntry, binding_entry
 from lbc.control.triggers import BINDING_INDEXERS, Triggers

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import anyio
 import orjson
 import pytest
-from lbc.control.clock import VirtualClock
+from lbc.clock import VirtualClock
 from lbc.control.worker import Result, Workers, describe_key
 from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
 from lbc.core.errors import ConflictError, TerminalError, TransientError

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 from hypothesis import given, settings, strategies as st
-from lbc.control.clock import VirtualClock
+from lbc.clock import VirtualClock
 from lbc.control.workqueue import (
     ItemExponentialBackoff,
     MaxOf,
@@ -379,7 +379,7 @@ def test_keys_can_be_added_outside_the_event_loop() -> None:
 
 
 async def test_the_real_clock_waits_for_its_deadline() -> None:
-    from lbc.control.clock import MonotonicClock
+    from lbc.clock import MonotonicClock
 
     clock = MonotonicClock()
     deadline = clock.now() + 0.02

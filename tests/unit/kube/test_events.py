@@ -50,6 +50,12 @@ class Clocks:
         self.mono += seconds
         self.wall += timedelta(seconds=seconds)
 
+    def now(self) -> float:  # the recorder's Clock (it never sleeps)
+        return self.mono
+
+    async def sleep_until(self, deadline: float) -> None:
+        raise AssertionError("the event recorder never sleeps")
+
 
 TGB = ObjectRef("elbv2.k8s.aws/v1beta1", "TargetGroupBinding", "shop", "web", "uid-1")
 
@@ -59,7 +65,7 @@ def recorder(fake: FakeEvents, clocks: Clocks, **kw: Any) -> EventRecorder:
         cast(KubeClient, fake),
         component="lbc-east",
         host="pod-a",
-        monotonic=lambda: clocks.mono,
+        clock=clocks,
         wall=lambda: clocks.wall,
         **kw,
     )

@@ -1,7 +1,8 @@
 """The informer against an in-memory list/watch source: no delete is ever missed.
 
 The fake source keeps objects and an event log with resourceVersions, and lets a test expire
-history (410), break streams, or go silent. Backoff waits go to a recorder, so no test sleeps.
+history (410), break streams, or go silent. Time is virtual (:class:`~lbc.clock.VirtualClock`):
+backoff waits, resync periods and the watchdog run without any real waiting.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
+from lbc.clock import VirtualClock
 from lbc.core.errors import NotFoundError, TransientError
 from lbc.kube.client import PODS, ExpiredError, KubeClient, Resource, WatchEvent
 from lbc.kube.informer import Backoff, EventHandlers, Informer, Store, namespace_index
@@ -79,6 +81,13 @@ class FakeSource:
         """Forget history: any watch from an older resourceVersion now gets 410."""
         self.oldest_watchable = self.rv
 
+    async def bookmark(self) -> None:
+        """A BOOKMARK on the open streams (the API server's sign of life)."""
+        self.rv += 1
+        self.log.append((self.rv, "BOOKMARK", {"metadata": {"resourceVersion": str(self.rv)}}))
+        async with self.changed:
+            self.changed.notify_all()
+
     async def end_streams(self) -> None:
         self.close_streams += 1
         async with self.changed:
@@ -138,38 +147,52 @@ class Recorder:
         )
 
 
-class Sleeps:
-    """Records backoff waits and returns at once (virtual time for the reflector loop)."""
+class RecordingBackoff(Backoff):
+    """The reflector's backoff, remembering every wait it asked for."""
 
     def __init__(self) -> None:
+        super().__init__(rng=random.Random(7))
         self.waits: list[float] = []
 
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        await asyncio.sleep(0)
+    def delay(self, now: float) -> float:
+        wait = super().delay(now)
+        self.waits.append(wait)
+        return wait
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
-    async with asyncio.timeout(timeout):
-        # A predicate over arbitrary state has no event to wait on; poll it under a deadline.
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.001)
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
 
 
-def make(source: FakeSource, **kw: Any) -> tuple[Informer[Slim], Recorder, Sleeps]:
-    sleeps = Sleeps()
+async def eventually(clock: VirtualClock, predicate: Callable[[], bool], rounds: int = 200) -> None:
+    """Let the tasks run, moving time only when nothing else can make progress."""
+    for _ in range(rounds):
+        for _ in range(10):
+            if predicate():
+                return
+            await clock.settle()
+        await clock.advance_to_next()
+    assert predicate(), "condition never held"
+
+
+def make(
+    source: FakeSource, clock: VirtualClock, **kw: Any
+) -> tuple[Informer[Slim], Recorder, RecordingBackoff]:
+    backoff = RecordingBackoff()
     informer = Informer(
         cast(KubeClient, source),
         PODS,
         project,
-        sleep=sleeps,
+        clock=clock,
+        backoff=backoff,
         rng=random.Random(7),
         indexers={"node": lambda v: (v.node,)},
         **kw,
     )
     recorder = Recorder()
     informer.add_handlers(recorder.handlers())
-    return informer, recorder, sleeps
+    return informer, recorder, backoff
 
 
 @pytest.fixture
@@ -185,71 +208,70 @@ async def running():
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def test_initial_list_uses_resource_version_zero_and_marks_synced(running):
+async def test_initial_list_uses_resource_version_zero_and_marks_synced(running, clock):
     source = FakeSource()
     await source.put(pod("a", "10.0.0.1"))
-    informer, recorder, _ = make(source)
+    informer, recorder, _ = make(source, clock)
     assert not informer.has_synced()
     running(informer)
-    async with asyncio.timeout(2):
-        await informer.wait_synced()
+    await eventually(clock, informer.has_synced)
     assert source.list_calls[0]["resource_version"] == "0"
     assert recorder.added == ["default/a"]
     assert informer.store.get("default/a") == Slim("default", "a", "10.0.0.1", "n1")
 
 
-async def test_paginated_list_follows_continue_tokens(running):
+async def test_paginated_list_follows_continue_tokens(running, clock):
     source = FakeSource()
     for i in range(7):
         await source.put(pod(f"p{i}", f"10.0.0.{i}"))
-    informer, recorder, _ = make(source, page_size=3)
+    informer, recorder, _ = make(source, clock, page_size=3)
     running(informer)
-    await eventually(informer.has_synced)
+    await eventually(clock, informer.has_synced)
     assert len(source.list_calls) == 3
     assert [c["continue_token"] for c in source.list_calls] == [None, "3", "6"]
     assert source.list_calls[1]["resource_version"] is None
     assert sorted(recorder.added) == [f"default/p{i}" for i in range(7)]
 
 
-async def test_watch_delivers_adds_updates_and_deletes_and_keeps_indexes(running):
+async def test_watch_delivers_adds_updates_and_deletes_and_keeps_indexes(running, clock):
     source = FakeSource()
-    informer, recorder, _ = make(source)
+    informer, recorder, _ = make(source, clock)
     running(informer)
-    await eventually(informer.has_synced)
+    await eventually(clock, informer.has_synced)
     await source.put(pod("a", "10.0.0.1", node="n1"))
-    await eventually(lambda: "default/a" in informer.store)
+    await eventually(clock, lambda: "default/a" in informer.store)
     await source.put(pod("a", "10.0.0.1", node="n2"))
-    await eventually(lambda: len(recorder.updated) == 1)
+    await eventually(clock, lambda: len(recorder.updated) == 1)
     assert informer.store.index_keys("node", "n2") == frozenset({"default/a"})
     assert informer.store.index_keys("node", "n1") == frozenset()
     await source.delete("a")
-    await eventually(lambda: len(recorder.deleted) == 1)
+    await eventually(clock, lambda: len(recorder.deleted) == 1)
     assert recorder.deleted[0][1].node == "n2"
     assert informer.store.index_keys("node", "n2") == frozenset()
     assert informer.resource_version == str(source.rv)
 
 
-async def test_an_update_that_changes_nothing_the_view_holds_is_not_delivered(running):
+async def test_an_update_that_changes_nothing_the_view_holds_is_not_delivered(running, clock):
     source = FakeSource()
     await source.put(pod("a", "10.0.0.1"))
-    informer, recorder, _ = make(source)
+    informer, recorder, _ = make(source, clock)
     running(informer)
-    await eventually(informer.has_synced)
+    await eventually(clock, informer.has_synced)
     noisy = pod("a", "10.0.0.1")
     noisy["status"]["restartCount"] = 3
     await source.put(noisy)
-    await eventually(lambda: informer.resource_version == str(source.rv))
+    await eventually(clock, lambda: informer.resource_version == str(source.rv))
     assert recorder.updated == []
 
 
-async def test_deletes_missed_during_a_410_are_reported_after_relist(running):
+async def test_deletes_missed_during_a_410_are_reported_after_relist(running, clock):
     source = FakeSource()
     for name in ("a", "b", "c"):
         await source.put(pod(name, "10.0.0.1"))
-    informer, recorder, _ = make(source)
+    informer, recorder, _ = make(source, clock)
     running(informer)
-    await eventually(informer.has_synced)
-    await eventually(lambda: len(source.watch_calls) == 1)
+    await eventually(clock, informer.has_synced)
+    await eventually(clock, lambda: len(source.watch_calls) == 1)
     # The network partitions: b is deleted, c changes and d appears while nothing reaches the
     # informer; the server compacts its history; then the stream drops, so the rewatch from the
     # old resourceVersion gets 410.
@@ -261,8 +283,8 @@ async def test_deletes_missed_during_a_410_are_reported_after_relist(running):
     source.partitioned = False
     source.watch_script.append("broken")
     await source.end_streams()
-    await eventually(lambda: len(source.list_calls) == 2)
-    await eventually(lambda: len(recorder.deleted) == 1)
+    await eventually(clock, lambda: len(source.list_calls) == 2)
+    await eventually(clock, lambda: len(recorder.deleted) == 1)
     assert recorder.deleted[0][0] == "default/b"
     assert source.list_calls[1]["resource_version"] == ""
     assert [k for k, _o, _n in recorder.updated] == ["default/c"]
@@ -270,82 +292,106 @@ async def test_deletes_missed_during_a_410_are_reported_after_relist(running):
     assert sorted(informer.store.keys()) == ["default/a", "default/c", "default/d"]
 
 
-async def test_a_clean_stream_end_rewatches_from_the_last_resource_version(running):
+async def test_a_clean_stream_end_rewatches_from_the_last_resource_version(running, clock):
     source = FakeSource()
-    informer, _recorder, sleeps = make(source)
+    informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await eventually(informer.has_synced)
+    await eventually(clock, informer.has_synced)
     await source.put(pod("a", "10.0.0.1"))
-    await eventually(lambda: "default/a" in informer.store)
+    await eventually(clock, lambda: "default/a" in informer.store)
     await source.end_streams()
-    await eventually(lambda: len(source.watch_calls) == 2)
+    await eventually(clock, lambda: len(source.watch_calls) == 2)
     assert source.watch_calls[1]["resource_version"] == str(source.rv)
     assert len(source.list_calls) == 1
-    assert sleeps.waits == []
+    assert backoff.waits == []
     assert 300 <= source.watch_calls[0]["timeout_seconds"] <= 600
     assert source.watch_calls[0]["allow_bookmarks"] is True
 
 
-async def test_broken_streams_back_off_with_growing_jittered_waits(running):
+async def test_broken_streams_back_off_with_growing_jittered_waits(running, clock):
     source = FakeSource()
     source.watch_script.extend(["broken"] * 4)
-    informer, _recorder, sleeps = make(source)
+    informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await eventually(lambda: len(source.watch_calls) == 5)
-    assert len(sleeps.waits) == 4
-    for wait, nominal in zip(sleeps.waits, (0.8, 1.6, 3.2, 6.4), strict=True):
+    await eventually(clock, lambda: len(source.watch_calls) == 5)
+    assert len(backoff.waits) == 4
+    for wait, nominal in zip(backoff.waits, (0.8, 1.6, 3.2, 6.4), strict=True):
         assert nominal <= wait <= 2 * nominal
     assert len(source.list_calls) == 1
 
 
-async def test_streams_that_end_at_once_without_events_are_backed_off(running):
+async def test_streams_that_end_at_once_without_events_are_backed_off(running, clock):
     source = FakeSource()
     source.watch_script.extend(["empty"] * 3)
-    informer, _recorder, sleeps = make(source)
+    informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await eventually(lambda: len(source.watch_calls) == 4)
-    assert len(sleeps.waits) == 3
+    await eventually(clock, lambda: len(source.watch_calls) == 4)
+    assert len(backoff.waits) == 3
     assert len(source.list_calls) == 1
 
 
-async def test_a_silent_stream_is_abandoned_by_the_watchdog(running):
+async def test_a_silent_stream_is_abandoned_by_the_watchdog(running, clock):
     source = FakeSource()
     source.watch_script.append("silent")
-    informer, _recorder, _sleeps = make(source, inactivity_timeout=0.05)
+    informer, _recorder, _backoff = make(source, clock, inactivity_timeout=0.05)
     running(informer)
-    await eventually(lambda: len(source.watch_calls) == 2)
+    await eventually(clock, lambda: len(source.watch_calls) == 2)
     await source.put(pod("a", "10.0.0.1"))
-    await eventually(lambda: "default/a" in informer.store)
+    await eventually(clock, lambda: "default/a" in informer.store)
 
 
-async def test_a_failing_list_is_retried_with_backoff_until_it_succeeds(running):
+async def test_a_failing_list_is_retried_with_backoff_until_it_succeeds(running, clock):
     source = FakeSource()
     source.list_failures.extend([NotFoundError("no such resource"), TransientError("503")])
-    informer, _recorder, sleeps = make(source)
+    informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await eventually(informer.has_synced)
+    await eventually(clock, informer.has_synced)
     assert len(source.list_calls) == 3
-    assert len(sleeps.waits) == 2
+    assert len(backoff.waits) == 2
 
 
-async def test_resync_replays_the_cache_as_same_object_updates(running):
+async def test_resync_replays_the_cache_as_same_object_updates(running, clock):
     source = FakeSource()
     await source.put(pod("a", "10.0.0.1"))
-    informer, recorder, sleeps = make(source, resync_period=10.0)
+    informer, recorder, _backoff = make(source, clock, resync_period=10.0)
     running(informer)
-    await eventually(lambda: len(recorder.updated) >= 1)
+    await eventually(clock, informer.has_synced)
+    synced_at = clock.now()
+    await eventually(clock, lambda: len(recorder.updated) >= 1)
     key, old, new = recorder.updated[0]
     assert key == "default/a"
     assert old is new
-    assert 9.0 <= sleeps.waits[0] <= 11.0
+    assert 9.0 <= clock.now() - synced_at <= 11.0
 
 
-async def test_handlers_added_late_see_the_cached_objects(running):
+async def test_a_quiet_stream_is_kept_while_it_hears_bookmarks_and_dropped_once_silent(
+    running, clock
+):
+    source = FakeSource()
+    informer, _recorder, backoff = make(source, clock, inactivity_timeout=90.0)
+    running(informer)
+    await eventually(clock, lambda: len(source.watch_calls) == 1)
+    for _ in range(5):  # a bookmark every 60 s keeps the stream
+        await clock.advance(60.0)
+        await source.bookmark()
+        await clock.settle()
+    assert len(source.watch_calls) == 1
+    assert informer.last_event_age() < 1.0
+    await clock.advance(89.0)
+    await clock.settle()
+    assert len(source.watch_calls) == 1, "abandoned before inactivity_timeout"
+    await clock.advance(1.0)
+    await eventually(clock, lambda: len(source.watch_calls) == 2)
+    assert backoff.waits == [], "a silent stream is re-opened at once, not backed off"
+    assert len(source.list_calls) == 1
+
+
+async def test_handlers_added_late_see_the_cached_objects(running, clock):
     source = FakeSource()
     await source.put(pod("a", "10.0.0.1"))
-    informer, _recorder, _ = make(source)
+    informer, _recorder, _ = make(source, clock)
     running(informer)
-    await eventually(informer.has_synced)
+    await eventually(clock, informer.has_synced)
     late = Recorder()
     informer.add_handlers(late.handlers())
     assert late.added == ["default/a"]

@@ -1,7 +1,10 @@
-"""Time as an injected dependency, so queue and backoff logic can be tested in virtual time.
+"""Time as an injected dependency, so every piece of timing logic can be tested in virtual time.
 
-The work queue never calls ``time.monotonic()`` or sleeps on its own: it asks a :class:`Clock`
-for ``now()`` and waits with ``sleep_until(deadline)``. The daemon passes
+The one clock of the daemon: the work queue, the worker pool, the reconciler's drift schedule,
+the informers (backoff, resync, the watch watchdog) and the event recorder's spam filter never
+call ``time.monotonic()`` or sleep on their own: they ask a :class:`Clock` for ``now()`` and
+wait with ``sleep_until(deadline)``. It sits at the top of the package, outside the layers,
+because every layer from ``lbc.kube`` up needs it and it needs nothing of lbc. The daemon passes
 :class:`MonotonicClock` (the event loop's monotonic clock); tests pass :class:`VirtualClock`,
 whose time moves only when the test calls :meth:`VirtualClock.advance`, so a 1000 s backoff is
 checked in microseconds and every run sees the same interleaving.
