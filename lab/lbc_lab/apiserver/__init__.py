@@ -43,7 +43,9 @@ untested: needs an editor), aggregated discovery (kubectl falls back to the lega
 documents), protobuf responses (clients accept JSON), ``/openapi/v2``.
 
 Built-in kinds with the real server's validation, admission and printed columns: Ingress and
-IngressClass (see ``networking``, dispatched by ``builtin``).
+IngressClass (see ``networking``), and Services' allocations (cluster IPs, node ports, the
+health-check node port) and load-balancer class rules (see ``services``), dispatched by
+``builtin``.
 
 Known approximations (a real cluster differs): the other built-in kinds are not schema-validated
 (unknown fields are kept even with ``fieldValidation=Strict``) and their tables show only Name

@@ -2,8 +2,9 @@
 
 Custom resources are checked against their CRD's schema; built-in kinds are checked by Go code
 in kube-apiserver (decoding into typed structs, then per-kind ``Validate*`` functions and
-admission plugins). This module is the lab's dispatch for the kinds it reproduces that for (see
-``networking``); kinds it does not list are stored as sent (a documented approximation).
+admission plugins). This module is the lab's dispatch for the kinds it reproduces that for
+(see ``networking``, ``services``); kinds it does not list are stored as sent (a documented
+approximation).
 
 A built-in kind may carry an OpenAPI schema (``ResourceType.schema``): it is used to drop unknown
 fields (as decoding does, reported for ``fieldValidation=Strict``) and to refuse values of the
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from lbc_lab.apiserver import networking, schema
+from lbc_lab.apiserver import networking, schema, services
 from lbc_lab.apiserver.status import ApiError, CauseList
 
 Obj = dict[str, Any]
@@ -36,6 +37,8 @@ def mutate(storage: str, obj: Obj, old: Obj | None, lookup: Lookup) -> None:
         obj.setdefault("status", {"loadBalancer": {}})
     elif storage == networking.INGRESS_CLASSES:
         networking.default_ingress_class_spec(obj)
+    elif storage == services.SERVICES:
+        services.admit(obj, old, lookup(services.SERVICES))
 
 
 def validate(storage: str, obj: Obj, old: Obj | None, causes: CauseList) -> None:

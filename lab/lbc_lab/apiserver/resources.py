@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lbc_lab.apiserver import networking
+from lbc_lab.apiserver import networking, services
 
 Obj = dict[str, Any]
 
@@ -213,6 +213,21 @@ def builtin_types() -> list[ResourceType]:
             ("all",),
             subresources=_STATUS,
             name_rule="dns1035",
+            printer_columns=(
+                _computed("Type", services.type_cell, "The type of the Service"),
+                _computed("Cluster-IP", services.cluster_ip_cell, "The allocated cluster IP"),
+                _computed("External-IP", services.external_ip_cell, "Where clients reach it"),
+                _computed("Port(s)", services.ports_cell, "Ports, node ports and protocols"),
+                _AGE,
+                PrinterColumn(
+                    "Selector",
+                    "string",
+                    "",
+                    "The pods the Service selects",
+                    priority=1,
+                    compute=services.selector_cell,
+                ),
+            ),
         ),
         ResourceType("", "v1", "endpoints", "endpoints", "Endpoints", True, ("ep",)),
         ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", True, ("cm",)),

@@ -144,3 +144,30 @@ async def test_ingress_class_params_crd_registers_and_validates(kubectl: Kubectl
         "ingressclassparams.elbv2.k8s.aws/alb",
         "ingressclassparams.elbv2.k8s.aws/ns",
     ], "cluster-scoped: a namespace in the manifest is ignored"
+
+
+async def test_get_services_prints_type_addresses_and_ports(kubectl: Kubectl) -> None:
+    await kubectl.run("apply", "-f", str(EXAMPLES / "echoserver.yaml"))
+    await kubectl.run("apply", "-f", str(EXAMPLES / "service-nlb-echoserver.yaml"))
+    _, out, _ = await kubectl.run("get", "svc", "echoserver-nlb", "-n", "echoserver", "-o", "wide")
+    header, row = out.splitlines()
+    assert header.split() == [
+        "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"
+    ]  # fmt: skip
+    name, kind, cluster_ip, external, ports, _age, selector = row.split()
+    assert (name, kind, external, selector) == (
+        "echoserver-nlb", "LoadBalancer", "<pending>", "app=echoserver"
+    )  # fmt: skip
+    assert cluster_ip.startswith("10.100.")
+    port, _, rest = ports.partition(":")
+    node_port, _, protocol = rest.partition("/")
+    assert (port, protocol) == ("80", "TCP")
+    assert 30000 <= int(node_port) <= 32767
+    hostname = "k8s-echoserv-echoserv-0123456789-0123456789abcdef.elb.us-east-1.amazonaws.com"
+    status = {"status": {"loadBalancer": {"ingress": [{"hostname": hostname}]}}}
+    await kubectl.run(
+        "patch", "svc", "echoserver-nlb", "-n", "echoserver", "--subresource=status",
+        "--type=merge", "-p", json.dumps(status),
+    )  # fmt: skip
+    _, out, _ = await kubectl.run("get", "svc", "echoserver-nlb", "-n", "echoserver")
+    assert out.splitlines()[1].split()[3] == hostname
