@@ -41,6 +41,7 @@ from lbc_lab.elb_health import (
     observed,
 )
 from lbc_lab.elb_rules import StackRules
+from lbc_lab.elb_shapes import ShapeFidelity
 from lbc_lab.elb_stacks import StackFidelity
 from lbc_lab.elb_tagging import TagFidelity
 from lbc_lab.elb_targets import HealthOverride, HealthOverrides, TargetTable
@@ -100,9 +101,10 @@ class _Wanted:
         return (self.target_id, self.port)
 
 
-class LabElbv2Backend(TagFidelity, StackFidelity, ELBv2Backend):
+class LabElbv2Backend(ShapeFidelity, TagFidelity, StackFidelity, ELBv2Backend):
     """moto's ELBv2 backend with (id, port) targets, real health states and AWS validation;
-    the stack rules (``elb_stacks``, ``elb_tagging``) come first in the method order."""
+    the stack rules (``elb_shapes``, ``elb_tagging``, ``elb_stacks``) come first in the method
+    order."""
 
     lab: LabState
 

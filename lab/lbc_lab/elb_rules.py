@@ -41,6 +41,8 @@ Rules and what AWS does when they are on:
   network ones.
 - ``provisioning``: a new load balancer is ``provisioning`` for ``provisioning_seconds`` lab
   seconds, then ``active`` (moto flips it on the first describe).
+- ``rule_shapes`` and ``empty_describes``: ELBv2's response shapes where moto echoes the request
+  (see :mod:`lbc_lab.elb_shapes`).
 - ``json_faults``: an injected fault on a JSON-protocol service (Resource Groups Tagging) is
   rendered as a JSON error, which botocore parses (otherwise as query XML, which it cannot).
 """
@@ -70,6 +72,8 @@ class StackRules:
     dns_names: bool = True
     provisioning: bool = True
     json_faults: bool = True
+    rule_shapes: bool = True
+    empty_describes: bool = True
     tg_in_use_seconds: float = 5.0
     provisioning_seconds: float = 10.0
 

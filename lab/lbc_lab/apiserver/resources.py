@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lbc_lab.apiserver import networking, services
+from lbc_lab.apiserver import netschemas, networking, services
 
 Obj = dict[str, Any]
 
@@ -354,7 +354,7 @@ def _networking_types() -> list[ResourceType]:
             ("ing",),
             subresources=_STATUS,
             tracks_generation=True,
-            schema=n.INGRESS_SCHEMA,
+            schema=netschemas.INGRESS_SCHEMA,
             printer_columns=(
                 _computed("Class", n.ingress_class_cell, "The IngressClass of this Ingress"),
                 _computed("Hosts", n.ingress_hosts_cell, "Hosts the rules match"),
@@ -371,7 +371,7 @@ def _networking_types() -> list[ResourceType]:
             "IngressClass",
             False,
             tracks_generation=True,
-            schema=n.INGRESS_CLASS_SCHEMA,
+            schema=netschemas.INGRESS_CLASS_SCHEMA,
             printer_columns=(
                 _computed("Controller", n.class_controller_cell, "The controller of the class"),
                 _computed("Parameters", n.class_parameters_cell, "The class's parameters"),

@@ -146,3 +146,83 @@ async def test_unknown_fidelity_rule_is_refused(elb_lab: ElbLab) -> None:
     with pytest.raises(LabControlError, match="takes true or false"):
         elb_lab.control.set_fidelity(lb_name_unique=0)
     assert elb_lab.control.fidelity()["lb_name_unique"] is True
+
+
+async def test_rules_come_back_in_both_forms_as_elbv2_answers(
+    ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
+) -> None:
+    lb = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
+    group = await http_group(elbv2, net, "web")
+    listener = await elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "fixed-response",
+                "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"},
+            }
+        ],
+    )
+    listener_arn = listener["Listeners"][0]["ListenerArn"]
+    assert listener["Listeners"][0]["DefaultActions"][0]["Order"] == 1
+    await elbv2.create_rule(
+        ListenerArn=listener_arn,
+        Priority=1,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/"]}}],
+        Actions=[
+            {"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": group}]}}
+        ],
+    )
+    await elbv2.create_rule(
+        ListenerArn=listener_arn,
+        Priority=2,
+        Conditions=[{"Field": "host-header", "Values": ["echo.example.com"]}],
+        Actions=[{"Type": "forward", "TargetGroupArn": group}],
+    )
+    rules = (await elbv2.describe_rules(ListenerArn=listener_arn))["Rules"]
+    by_priority = {r["Priority"]: r for r in rules}
+    typed, legacy = by_priority["1"], by_priority["2"]
+    assert typed["Conditions"] == [
+        {"Field": "path-pattern", "Values": ["/"], "PathPatternConfig": {"Values": ["/"]}}
+    ]
+    assert legacy["Conditions"] == [
+        {
+            "Field": "host-header",
+            "Values": ["echo.example.com"],
+            "HostHeaderConfig": {"Values": ["echo.example.com"]},
+        }
+    ]
+    forward = {
+        "Type": "forward",
+        "TargetGroupArn": group,
+        "Order": 1,
+        "ForwardConfig": {
+            "TargetGroups": [{"TargetGroupArn": group, "Weight": 1}],
+            "TargetGroupStickinessConfig": {"Enabled": False},
+        },
+    }
+    assert typed["Actions"] == [forward]
+    assert legacy["Actions"] == [forward]
+    elb_lab.control.set_fidelity(rule_shapes=False)
+    await elbv2.create_rule(
+        ListenerArn=listener_arn,
+        Priority=3,
+        Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a"]}}],
+        Actions=[{"Type": "forward", "TargetGroupArn": group}],
+    )
+    rules = (await elbv2.describe_rules(ListenerArn=listener_arn))["Rules"]
+    echoed = next(r for r in rules if r["Priority"] == "3")
+    assert "Values" not in echoed["Conditions"][0], "moto echoes the request's form"
+    assert "ForwardConfig" not in echoed["Actions"][0]
+
+
+async def test_load_balancer_without_target_groups_describes_none(
+    ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
+) -> None:
+    lb = await alb(elbv2, net, "empty", groups=[await security_group(ec2, net, "web")])
+    answer = await elbv2.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])
+    assert answer["TargetGroups"] == []
+    elb_lab.control.set_fidelity(empty_describes=False)
+    code, _ = await error_of(elbv2.describe_target_groups, LoadBalancerArn=lb["LoadBalancerArn"])
+    assert code == "TargetGroupNotFound"
