@@ -11,7 +11,8 @@ would give it:
   IP, ``Ready`` folded from the readiness gates (re-evaluated when lbc patches a gate);
 - pods bound to a node that no longer exists, or owned by a Deployment that no longer exists,
   are deleted (the pod and garbage collectors);
-- Services get the cluster IP and node ports a real API server allocates (the lab's does not);
+- Services missing a cluster IP or node ports get them (the lab API server allocates both at
+  create since it follows kube-apiserver, so this only fills what it left unset);
 - Services with a selector get EndpointSlices; slices of removed Services are deleted.
 
 Rules (what to write) live in :mod:`lbc_lab.controller_rules`; this module decides when. Each
