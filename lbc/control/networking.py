@@ -418,7 +418,7 @@ class NetworkingController:
             entry = self._bindings.get(key)
             if entry is not None:
                 await self._events.emit(_ref(entry), "Warning", FAILED, state.message)
-        if wake and (changed or not self.status_current(key)):
+        if wake and not self.status_current(key):
             self._wake_binding(key)
 
     async def _reconcile_group(
