@@ -12,8 +12,6 @@ EndpointSlices) and for kubectl's ``rollout status`` / ``wait``:
   pods with the conditions ``Available`` and ``Progressing``.
 - Kubelet: a scheduled pod is ``Running`` with an IP from the cluster's pod CIDR; ``Ready`` is
   containers ready AND every readiness gate's condition ``True`` (lbc patches those).
-- API server allocations (the lab API server makes none): a cluster IP for each Service, a free
-  node port for each port of a NodePort or LoadBalancer Service that names none;
 - EndpointSlice controller: label ``kubernetes.io/service-name``, managed-by
   ``endpointslice-controller.k8s.io``, endpoints grouped by their resolved ports (a named
   targetPort resolves per pod), at most 100 endpoints per slice, conditions ready / serving /
@@ -244,43 +242,6 @@ def status_differs(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> boo
         return (counts, conds)
 
     return key(current) != key(wanted)
-
-
-NODE_PORT_RANGE = range(30000, 32768)
-
-
-def used_node_ports(services: Iterable[Mapping[str, Any]]) -> set[int]:
-    return {
-        p["nodePort"]
-        for svc in services
-        for p in (svc.get("spec") or {}).get("ports") or ()
-        if isinstance(p.get("nodePort"), int)
-    }
-
-
-def service_allocation(
-    service: Mapping[str, Any], cluster_ip: str, used_ports: set[int]
-) -> Obj | None:
-    """The spec fields a real API server fills in at create, or None when they are there.
-
-    A Service gets a cluster IP (unless headless), and a NodePort or LoadBalancer Service a
-    free node port of 30000-32767 on every port that names none. ``used_ports`` is updated.
-    """
-    spec = service.get("spec") or {}
-    patch: Obj = {}
-    if not spec.get("clusterIP") and spec.get("type") != "ExternalName":
-        patch["clusterIP"] = cluster_ip
-        patch["clusterIPs"] = [cluster_ip]
-    if spec.get("type") in ("NodePort", "LoadBalancer"):
-        ports = [dict(p) for p in spec.get("ports") or ()]
-        missing = [p for p in ports if not isinstance(p.get("nodePort"), int)]
-        for port in missing:
-            free = next(n for n in NODE_PORT_RANGE if n not in used_ports)
-            used_ports.add(free)
-            port["nodePort"] = free
-        if missing:
-            patch["ports"] = ports
-    return patch or None
 
 
 def _container_port(pod: Mapping[str, Any], name: str) -> tuple[int, str] | None:

@@ -11,8 +11,6 @@ would give it:
   IP, ``Ready`` folded from the readiness gates (re-evaluated when lbc patches a gate);
 - pods bound to a node that no longer exists, or owned by a Deployment that no longer exists,
   are deleted (the pod and garbage collectors);
-- Services missing a cluster IP or node ports get them (the lab API server allocates both at
-  create since it follows kube-apiserver, so this only fills what it left unset);
 - Services with a selector get EndpointSlices; slices of removed Services are deleted.
 
 Rules (what to write) live in :mod:`lbc_lab.controller_rules`; this module decides when. Each
@@ -98,14 +96,12 @@ class WorkloadControllers:
         *,
         name: str = "lab",
         pod_cidr: str = "10.0.128.0/17",
-        service_cidr: str = "172.20.0.0/16",
         token: str = ADMIN_TOKEN,
         backoff_max: float = 5.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = name
         self.pod_net = ipaddress.ip_network(pod_cidr)
-        self.service_net = ipaddress.ip_network(service_cidr)
         self._headers = {"Authorization": f"Bearer {token}"}
         self._backoff_max = backoff_max
         self._session: aiohttp.ClientSession | None = None
@@ -249,31 +245,8 @@ class WorkloadControllers:
         await self._kubelet(pods, nodes)
         for deployment in deployments:
             await self._deployment_status(deployment, pods.values())
-        services = await self._list(WATCHED["services"])
-        await self._allocate(services)
-        await self._endpoint_slices(services, pods.values())
+        await self._endpoint_slices(await self._list(WATCHED["services"]), pods.values())
         return self.writes != before
-
-    async def _allocate(self, services: list[Obj]) -> None:
-        """Fill in the cluster IPs and node ports a real API server allocates at create."""
-        used_ports = rules.used_node_ports(services)
-        used_ips = {str((s.get("spec") or {}).get("clusterIP")) for s in services}
-        free_ips = (str(ip) for ip in self.service_net.hosts() if str(ip) not in used_ips)
-        for service in services:
-            spec = service.get("spec") or {}
-            needs_ip = not spec.get("clusterIP") and spec.get("type") != "ExternalName"
-            patch = rules.service_allocation(
-                service, next(free_ips) if needs_ip else "", used_ports
-            )
-            if patch is None:
-                continue
-            path = f"/api/v1/namespaces/{_ns(service)}/services/{_name(service)}"
-            updated = await self._call(
-                "PATCH", path, {"spec": patch}, content_type=_MERGE, ok=(200, 404)
-            )
-            if updated and updated.get("kind") == "Service":
-                service.clear()
-                service.update(updated)
 
     # -- garbage collection, Deployments --------------------------------------------------------
 

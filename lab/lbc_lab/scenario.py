@@ -170,8 +170,16 @@ class LabAccount:
 class World:
     """The lab ELBv2/EC2 plus any number of lab clusters, all stopped when the block ends."""
 
-    def __init__(self, *, time_factor: float = 0.02, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        time_factor: float = 0.02,
+        workdir: Path | None = None,
+        network: Callable[[Any], Awaitable[Network]] | None = None,
+    ) -> None:
+        """``network`` builds the world's VPC from its EC2 client (default: ``create_network``)."""
         self.time_factor = time_factor
+        self._build_network = network or create_network
         self.group = ProcessGroup(workdir)
         self.clusters: dict[str, Cluster] = {}
         self._stack = contextlib.AsyncExitStack()
@@ -205,7 +213,7 @@ class World:
                     )
                 )
                 setattr(self, service, client)
-            self.network = await create_network(self.ec2)
+            self.network = await self._build_network(self.ec2)
         except BaseException:
             await self._stack.aclose()
             raise

@@ -5,7 +5,9 @@ in its own process the workload controllers of each cluster (:mod:`lbc_lab.contr
 Deployment applied with kubectl gets ready pods with IPs and a Service gets EndpointSlices.
 Then it builds the seed document's AWS side and the clusters' machines:
 
-- a VPC with a subnet per zone; per cluster, EC2 instances registered as Ready Nodes (with
+- a VPC laid out as for EKS (:mod:`lbc_lab.stack_network`: a public and a private subnet per
+  zone, role-tagged for load balancers, shared by the clusters, an internet gateway); per
+  cluster, EC2 instances in a private subnet registered as Ready Nodes (with
   ``spec.providerID`` ``aws:///<zone>/<instance id>``) whose ENIs sit in a node security group
   tagged ``kubernetes.io/cluster/<name>``, as an EKS node group's are;
 - the seed's load balancer: an internet-facing ALB with a frontend group and the shared backend
@@ -13,8 +15,8 @@ Then it builds the seed document's AWS side and the clusters' machines:
   forwarding to the seed's target group ``k8s-echoserv-echoserv-cc0122e143`` (HTTP, instance,
   port 32197, health checks 15 s / 5 s / 2 / 2);
 - one more instance in the VPC that belongs to no cluster (a target "from another source");
-- the subnets tagged ``kubernetes.io/role/elb`` and shared by the clusters, and in each cluster
-  the IngressClass ``alb`` (controller ``ingress.k8s.aws/alb``) the seed's Ingress names.
+- in each cluster, the IngressClass ``alb`` (controller ``ingress.k8s.aws/alb``) the seed's
+  Ingress names.
 
 Everything the world made is written to its folder (default ``.lab-world``): a kubeconfig
 with a context per cluster (``lab-a``, ``lab-b``), ``env.sh`` with the ``export`` lines (the
@@ -36,7 +38,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,13 +47,16 @@ import yaml
 
 from lbc_lab.apiserver.server import kubeconfig_document
 from lbc_lab.controllers import WorkloadControllers
-from lbc_lab.elb_scenario import run_instances
+from lbc_lab.elb_scenario import Network, run_instances
 from lbc_lab.processes import free_port
 from lbc_lab.scenario import REGION, World
+from lbc_lab.stack_network import create_stack_network
 
 SEED_TARGET_GROUP = "k8s-echoserv-echoserv-cc0122e143"
 SEED_NODE_PORT = 32197
-CLUSTERS = (("a", 3, "10.0.8.0/22"), ("b", 2, "10.0.12.0/22"))
+# (name, nodes, pod CIDR): pods take addresses of their nodes' private subnet, as with the VPC
+# CNI (the nodes' instances take the lowest addresses of the same subnet).
+CLUSTERS = (("a", 3, "10.0.24.0/22"), ("b", 2, "10.0.40.0/22"))
 DUMMY_KEY = "lab"  # the lab accepts any credentials; these are not secrets
 STATE_FILES = ("env.sh", "world.json")
 # What an install of the load balancer controller gives a cluster: the class the seed's Ingress
@@ -124,7 +129,7 @@ def export_lines(env: dict[str, str]) -> list[str]:
     return [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
 
 
-async def _seed_load_balancer(world: World) -> tuple[str, str, str, str, str]:
+async def _seed_load_balancer(world: World, public: set[str]) -> tuple[str, str, str, str, str]:
     """The seed's ALB, groups, listener and target group: ``(tg, lb, dns, backend, frontend)``."""
     ec2, elbv2, net = world.ec2, world.elbv2, world.net
     frontend = await world.security_group("k8s-echoserv-echoserv-frontend")
@@ -162,7 +167,7 @@ async def _seed_load_balancer(world: World) -> tuple[str, str, str, str, str]:
             Name="k8s-echoserv-echoserv-lab",
             Type="application",
             Scheme="internet-facing",
-            Subnets=[s.subnet_id for s in net.subnets],
+            Subnets=[s.subnet_id for s in net.subnets if s.subnet_id in public],
             SecurityGroups=[frontend, backend],
             Tags=[{"Key": "Environment", "Value": "dev"}, {"Key": "Team", "Value": "test"}],
         )
@@ -255,7 +260,8 @@ def describe(facts: WorldFacts) -> str:
 
 async def build(world: World, clusters: int, folder: Path, controllers: list[Any]) -> WorldFacts:
     """Make the seed's AWS side and ``clusters`` lab clusters in a started ``world``."""
-    tg, lb, dns, backend, frontend = await _seed_load_balancer(world)
+    public = {sub.subnet_id for sub in world.net.subnets[len(world.net.subnets) // 2 :]}
+    tg, lb, dns, backend, frontend = await _seed_load_balancer(world, public)
     facts = WorldFacts(
         folder=str(folder),
         kubeconfig=str(folder / "kubeconfig"),
@@ -297,20 +303,27 @@ async def build(world: World, clusters: int, folder: Path, controllers: list[Any
                 "LBC_DRIFT_VERIFY_PERIOD": "1m",
             },
         )
-    # Subnets as EKS load balancers discover them: public (role elb) and shared by the clusters.
-    await world.ec2.create_tags(
-        Resources=[s.subnet_id for s in world.net.subnets],
-        Tags=[
-            {"Key": "kubernetes.io/role/elb", "Value": "1"},
-            *({"Key": f"kubernetes.io/cluster/{c}", "Value": "shared"} for c in facts.clusters),
-        ],
-    )
-    outside = await run_instances(world.ec2, world.net, 1, subnet=len(world.net.subnets) - 1)
+    outside = await run_instances(world.ec2, world.net, 1, subnet=2)
     facts.outside_instance = outside[0].instance_id
     urls = {name: c.url for name, c in facts.clusters.items()}
     (folder / "kubeconfig").write_text(yaml.safe_dump(_merged_kubeconfig(urls), sort_keys=False))
     facts.pids = {p.name: p.pid for p in world.group.processes if p.pid is not None}
     return facts
+
+
+def network_for(clusters: int) -> Callable[[Any], Awaitable[Network]]:
+    """The world's VPC as EKS lays one out (:func:`create_stack_network`), private subnets first.
+
+    The order matters to :class:`World`: nodes go to its first subnets (the private ones, one
+    zone per cluster), the load balancer to the public half.
+    """
+    names = tuple(name for name, _, _ in CLUSTERS[:clusters])
+
+    async def build(ec2: Any) -> Network:
+        layout = await create_stack_network(ec2, clusters=names, prefix="lab-world")
+        return Network(layout.vpc_id, layout.network.cidr, (*layout.private, *layout.public))
+
+    return build
 
 
 async def _children_exit(world: World) -> str:
@@ -348,7 +361,9 @@ async def serve(clusters: int, folder: Path, time_factor: float, out: Any) -> in
     print(f"starting a lab world of {clusters} cluster(s) in {folder} ...", file=out, flush=True)
     code = 0
     try:
-        async with World(time_factor=time_factor, workdir=folder) as world:
+        async with World(
+            time_factor=time_factor, workdir=folder, network=network_for(clusters)
+        ) as world:
             controllers: list[WorkloadControllers] = []
             async with contextlib.AsyncExitStack() as stack:
                 facts = await build(world, clusters, folder, controllers)

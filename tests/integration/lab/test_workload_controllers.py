@@ -334,35 +334,3 @@ async def test_a_new_template_replaces_every_pod(
     )
     after = await until(cluster, lambda: ready_pods("e:2.6"))
     assert not {p["metadata"]["name"] for p in before} & {p["metadata"]["name"] for p in after}
-
-
-async def test_services_get_the_cluster_ip_and_node_ports_an_api_server_allocates(
-    cluster: LabApiServer, api: Api, controllers: WorkloadControllers
-) -> None:
-    await api.call("POST", "/api/v1/namespaces/echo/services", SERVICE)
-    nlb = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "nlb", "namespace": "echo"},
-        "spec": {
-            "type": "LoadBalancer",
-            "selector": {"app": "echo"},
-            "ports": [{"port": 80, "targetPort": 8080}],
-        },
-    }
-    await api.call("POST", "/api/v1/namespaces/echo/services", nlb)
-
-    async def allocated() -> list[dict[str, Any]] | None:
-        items = await api.items("/api/v1/namespaces/echo/services")
-        ok = len(items) == 2 and all(
-            s["spec"].get("clusterIP") and all(p.get("nodePort") for p in s["spec"]["ports"])
-            for s in items
-        )
-        return items if ok else None
-
-    services = {s["metadata"]["name"]: s for s in await until(cluster, allocated)}
-    assert services["echo"]["spec"]["ports"][0]["nodePort"] == 32197, "a chosen port moved"
-    given = services["nlb"]["spec"]["ports"][0]["nodePort"]
-    assert 30000 <= given <= 32767
-    assert given != 32197
-    assert services["echo"]["spec"]["clusterIP"] != services["nlb"]["spec"]["clusterIP"]

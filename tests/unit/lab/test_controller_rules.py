@@ -167,26 +167,3 @@ def test_deployment_status_is_complete_only_when_every_wanted_pod_is_updated_and
     )
     assert not rules.status_differs(done, rules.deployment_status(dep, [second, fresh]))
     assert rules.status_differs(rolling, done)
-
-
-def test_services_get_a_cluster_ip_and_free_node_ports_where_they_name_none() -> None:
-    used = {30000, 30001}
-    svc = {
-        "spec": {
-            "type": "LoadBalancer",
-            "ports": [{"port": 80}, {"port": 81, "nodePort": 32197}, {"port": 82}],
-        }
-    }
-    patch = rules.service_allocation(svc, "172.20.0.5", used)
-    assert patch is not None
-    assert patch["clusterIP"] == "172.20.0.5"
-    assert [p.get("nodePort") for p in patch["ports"]] == [30002, 32197, 30003]
-    assert {30002, 30003} <= used
-
-    done = {"spec": {**svc["spec"], "clusterIP": "172.20.0.5", "ports": patch["ports"]}}
-    assert rules.service_allocation(done, "172.20.0.6", used) is None
-    cluster_ip_only = {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}
-    assert rules.service_allocation(cluster_ip_only, "172.20.0.7", used) == {
-        "clusterIP": "172.20.0.7",
-        "clusterIPs": ["172.20.0.7"],
-    }
