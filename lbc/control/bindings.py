@@ -43,10 +43,9 @@ from prometheus_client import Counter, Gauge
 
 from lbc.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
-from lbc.control.networking import NetworkingController
 from lbc.control.schedule import LedgerSightings, VerifySchedule
 from lbc.control.worker import Result
-from lbc.control.writes import BindingWrites
+from lbc.control.writes import BindingWrites, NetworkingStatus
 from lbc.core.binding import FINALIZER, Binding, target_group_arn_problem
 from lbc.core.checkpoint import may_skip
 from lbc.core.desired import DesiredSet, desired
@@ -124,6 +123,21 @@ class TargetGroupNamed(Protocol):
     def arn(self) -> str: ...
 
 
+class NetworkingPort(NetworkingStatus, Protocol):
+    """What the reconciler needs of the networking controller (:mod:`lbc.control.networking`).
+
+    The reconciler hands over the binding's wishes each pass and learns whether its
+    ``NetworkingReady`` condition is stale and when to look again; the groups themselves are the
+    networking controller's keys, never touched here.
+    """
+
+    async def observe(self, entry: BindingEntry, wanted: DesiredSet, *, changed: bool) -> bool: ...
+
+    def retry_after(self, key: str) -> float | None: ...
+
+    def forget(self, key: str) -> None: ...
+
+
 class BindingReconciler:
     """Reconciles one binding key at a time; safe to run on many keys concurrently."""
 
@@ -144,7 +158,7 @@ class BindingReconciler:
         clock: Clock | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
-        networking: NetworkingController | None = None,
+        networking: NetworkingPort | None = None,
         fail_open: bool = True,
         port_for: Callable[[Binding], TargetGroupPort] | None = None,
         ledger_versions: Store[str | None] | None = None,

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from lbc.control.entry import BindingEntry, TargetCounts
-from lbc.control.networking import NetworkingController
 from lbc.core.binding import Binding
 from lbc.core.checkpoint import CHECKPOINT_ANNOTATION
 from lbc.core.errors import NotFoundError, TerminalError
@@ -36,6 +35,20 @@ def now_iso(wall: Callable[[], datetime]) -> str:
     return wall().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class NetworkingStatus(Protocol):
+    """What the binding's status needs of the networking controller (its ``NetworkingReady``).
+
+    A port, so that the binding controller never imports the networking controller (an import
+    contract holds it): the app wires one to the other.
+    """
+
+    def status_current(self, key: str) -> bool: ...
+
+    def status_condition(self, key: str, *, now: str, generation: int) -> dict[str, Any] | None: ...
+
+    def written(self, key: str) -> None: ...
+
+
 class BindingWrites:
     """Writes on bindings and their pods; remembers the checkpoints it wrote (for triggers)."""
 
@@ -45,7 +58,7 @@ class BindingWrites:
         pods: Store[PodView],
         *,
         wall: Callable[[], datetime],
-        networking: NetworkingController | None = None,
+        networking: NetworkingStatus | None = None,
     ) -> None:
         self._kube = kube
         self._pods = pods
