@@ -41,6 +41,8 @@ Rules and what AWS does when they are on:
   network ones.
 - ``provisioning``: a new load balancer is ``provisioning`` for ``provisioning_seconds`` lab
   seconds, then ``active`` (moto flips it on the first describe).
+- ``tg_attributes``: ModifyTargetGroupAttributes takes only the keys of the group's protocol
+  family and deregistration delays of 0-3600 seconds (see :mod:`lbc_lab.elb_attributes`).
 - ``rule_shapes`` and ``empty_describes``: ELBv2's response shapes where moto echoes the request
   (see :mod:`lbc_lab.elb_shapes`).
 - ``json_faults``: an injected fault on a JSON-protocol service (Resource Groups Tagging) is
@@ -74,6 +76,7 @@ class StackRules:
     json_faults: bool = True
     rule_shapes: bool = True
     empty_describes: bool = True
+    tg_attributes: bool = True
     tg_in_use_seconds: float = 5.0
     provisioning_seconds: float = 10.0
 

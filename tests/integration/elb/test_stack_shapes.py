@@ -226,3 +226,55 @@ async def test_load_balancer_without_target_groups_describes_none(
     elb_lab.control.set_fidelity(empty_describes=False)
     code, _ = await error_of(elbv2.describe_target_groups, LoadBalancerArn=lb["LoadBalancerArn"])
     assert code == "TargetGroupNotFound"
+
+
+async def test_target_group_attributes_follow_the_protocol_family(
+    elbv2: Any, net: Network, elb_lab: ElbLab
+) -> None:
+    http = await http_group(elbv2, net, "http")
+    tcp = (
+        await elbv2.create_target_group(
+            Name="tcp", Protocol="TCP", Port=80, VpcId=net.vpc_id, TargetType="ip"
+        )
+    )["TargetGroups"][0]["TargetGroupArn"]
+
+    def attrs(**values: str) -> list[dict[str, str]]:
+        return [{"Key": k.replace("__", "."), "Value": v} for k, v in values.items()]
+
+    code, message = await error_of(
+        elbv2.modify_target_group_attributes,
+        TargetGroupArn=http,
+        Attributes=attrs(proxy_protocol_v2__enabled="true"),
+    )
+    assert (code, message) == (
+        "ValidationError",
+        "Target group attribute key 'proxy_protocol_v2.enabled' is not recognized",
+    )
+    await elbv2.modify_target_group_attributes(
+        TargetGroupArn=tcp, Attributes=attrs(proxy_protocol_v2__enabled="true")
+    )
+    code, _ = await error_of(
+        elbv2.modify_target_group_attributes,
+        TargetGroupArn=tcp,
+        Attributes=attrs(slow_start__duration_seconds="30"),
+    )
+    assert code == "ValidationError"
+    delay = attrs(deregistration_delay__timeout_seconds="3600")
+    await elbv2.modify_target_group_attributes(TargetGroupArn=http, Attributes=delay)
+    stored = await elbv2.describe_target_group_attributes(TargetGroupArn=http)
+    values = {a["Key"]: a["Value"] for a in stored["Attributes"]}
+    assert values["deregistration_delay.timeout_seconds"] == "3600"
+    code, _ = await error_of(
+        elbv2.modify_target_group_attributes,
+        TargetGroupArn=http,
+        Attributes=attrs(deregistration_delay__timeout_seconds="3601"),
+    )
+    assert code == "ValidationError"
+    elb_lab.control.set_fidelity(tg_attributes=False)
+    code, _ = await error_of(
+        elbv2.modify_target_group_attributes, TargetGroupArn=http, Attributes=delay
+    )
+    assert code == "ValidationError", "moto refuses 3600"
+    await elbv2.modify_target_group_attributes(
+        TargetGroupArn=http, Attributes=attrs(proxy_protocol_v2__enabled="true")
+    )
