@@ -1,22 +1,27 @@
 """``lbc demo``: the seed document's MultiCluster scenario, end to end on the lab.
 
-One lab ELBv2 with one instance target group; two lab clusters (API server processes), each
-running the echoserver Deployment and NodePort Service of the seed document and its own lbc
-daemon process. Cluster a binds the group with the seed's ``tgb-cluster-a.yaml``
-(MultiCluster), cluster b binds the same ARN with ``tgb-cluster-b.yaml``. The steps:
+One lab ELBv2/EC2; two lab clusters (API server processes), each running the echoserver
+Deployment and NodePort Service of the seed document and its own lbc daemon process. Cluster a
+runs lbc with Ingress stacks on (``LBC_STACKS=ingress``) and gets the seed's Ingress; cluster b
+binds the target group that Ingress produced with the seed's second binding. The steps:
 
-1. ``world``: the target group, the load balancer's group, both clusters with the echoserver;
-2. ``bind``: both bindings and daemons; both clusters' node targets register and turn healthy,
-   each cluster's node security group admits the NodePort from the load balancer's group (the
-   seed bindings' ``spec.networking``), each ledger holds its own cluster's targets only, and
-   both bindings are ``Ready``;
-3. ``outside``: a target from outside both clusters (an instance of no cluster) is registered by
+1. ``world``: both clusters with the echoserver, subnets tagged for load balancers, LBC's
+   IngressClass ``alb`` in cluster a;
+2. ``ingress``: the seed's Ingress in cluster a: lbc builds the ALB, its listener and rule, the
+   target group and a MultiCluster binding; the demo reads the target group ARN from a's binding
+   (as the seed says) and shows the ALB's DNS name;
+3. ``bind``: cluster b applies the seed's second binding on that ARN (its ``networking`` source
+   is a's backend security group, read from a's binding): both clusters' node targets register
+   and turn healthy, each cluster's node group admits the NodePort from that group, each ledger
+   holds its own cluster's targets only, and both bindings are ``Ready``;
+4. ``outside``: a target from outside both clusters (an instance of no cluster) is registered by
    hand, as the seed's "arbitrary targets from other sources"; neither cluster removes it;
-4. ``scale-down``: cluster a scales down (echoserver to one replica, one node removed): only a's
+5. ``scale-down``: cluster a scales down (echoserver to one replica, one node removed): only a's
    departed node leaves the group; b's targets and the outside target stay;
-5. ``delete``: a's binding is deleted: a's targets leave, b's and the outside target stay, a's
-   ledger is gone, a's node group rule is revoked while b's stays, b's binding stays ``Ready``;
-6. ``inspect``: ``lbc inspect target-group`` prints who owns each target of the group now.
+6. ``delete``: a's Ingress is deleted while b still sends traffic through the group: a's
+   targets, binding and ledger go, the ALB, listener, rule and target group are retained for b
+   (Warning ``SharedStackRetained``), b's binding stays ``Ready``;
+7. ``inspect``: ``lbc inspect target-group`` prints who owns each target of the group now.
 
 Each step is a function of the :class:`Demo` (``STEPS`` lists them in order, so a scenario can
 insert, replace or append steps); each waits for its expected state with a deadline and shows
@@ -37,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from lbc_lab.elb_scenario import run_instances
-from lbc_lab.scenario import EXAMPLES, Cluster, World, eventually, load_yaml
+from lbc_lab.scenario import EXAMPLES, ROOT, Cluster, World, eventually, load_yaml
 
 NAMESPACE = "echoserver"
 NODE_PORT = 32197
@@ -45,6 +50,10 @@ OUTSIDE_PORT = 8080
 STEP_TIMEOUT = 30.0
 SEED_LB_GROUP = "sg-06a2bd7d790ac1d2e"
 LEDGER_PREFIX = "aws-lbc-targets-"
+SEED_INGRESS = EXAMPLES / "ingress-echoserver.yaml"
+INGRESS_CLASS = ROOT / "manifests" / "components" / "ingress" / "ingressclass.yaml"
+PARAMS_CRD = ROOT / "manifests" / "crds" / "ingressclassparams.yaml"
+STACK_LABEL = "ingress.k8s.aws/stack-name"
 
 
 class DemoFailedError(Exception):
@@ -83,7 +92,8 @@ class Demo:
     out: Any
     started: float = field(default_factory=time.monotonic)
     arn: str = ""
-    lb_group: str = ""
+    lb_group: str = ""  # the group the bindings admit on the NodePort: a's backend group
+    load_balancer: str = ""
     clusters: dict[str, Cluster] = field(default_factory=dict)
     node_groups: dict[str, str] = field(default_factory=dict)
     bindings: dict[str, str] = field(default_factory=dict)  # cluster -> binding name
@@ -238,12 +248,13 @@ Step = Callable[[Demo], Awaitable[None]]
 
 
 async def step_world(demo: Demo) -> None:
-    """The shared target group, the load balancer's group and both clusters with the echoserver."""
+    """Both clusters with the echoserver; cluster a gets LBC's IngressClass ``alb``."""
     w = demo.world
-    demo.say("lab ELBv2/EC2 up; creating the shared target group (instance, port 80)")
-    tg = await w.target_group("k8s-echoserv-echoserv-cc0122e1", target_type="instance")
-    demo.arn = tg.arn
-    demo.lb_group = await w.security_group("echoserver-lb")
+    demo.say("lab ELBv2/EC2 up; tagging the subnets for load balancers (kubernetes.io/role/elb)")
+    await w.ec2.create_tags(
+        Resources=[s.subnet_id for s in w.net.subnets],
+        Tags=[{"Key": "kubernetes.io/role/elb", "Value": "1"}],
+    )
     for name, nodes, cidr in (("a", 3, "10.0.8.0/22"), ("b", 2, "10.0.12.0/22")):
         cluster = await w.add_cluster(name, nodes=nodes, pod_cidr=cidr)
         demo.clusters[name] = cluster
@@ -252,20 +263,75 @@ async def step_world(demo: Demo) -> None:
         demo.node_groups[name] = await w.security_group(f"nodes-{name}")
         await w.place_nodes(cluster, demo.node_groups[name])
         await _echoserver(cluster, replicas=3)
-    demo.say("clusters a (3 nodes) and b (2 nodes) up with the echoserver")
+    a = demo.clusters["a"]
+    await a.kube.request(
+        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", load_yaml(PARAMS_CRD)
+    )
+    await a.kube.request(
+        "POST", "/apis/networking.k8s.io/v1/ingressclasses", load_yaml(INGRESS_CLASS),
+        ok=(201, 409),
+    )  # fmt: skip
+    demo.say("clusters a (3 nodes) and b (2 nodes) up with the echoserver; IngressClass alb in a")
+
+
+async def step_ingress(demo: Demo) -> None:
+    """The seed's Ingress in cluster a: lbc builds the ALB, the target group and its binding."""
+    a = demo.clusters["a"]
+    w = demo.world
+    ingress = load_yaml(SEED_INGRESS)
+    demo.say("applying the seed's Ingress in cluster a (multi-cluster-target-group: true)")
+    await a.kube.request(
+        "POST", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses", ingress
+    )
+    await w.start_daemon(a, env={"LBC_STACKS": "ingress", "LBC_VPC_ID": w.net.vpc_id})
+
+    async def generated() -> dict[str, Any] | None:
+        found = await a.kube.request(
+            "GET", f"/apis/elbv2.k8s.aws/v1beta1/namespaces/{NAMESPACE}/targetgroupbindings"
+        )
+        for item in found.get("items") or ():
+            if (item["metadata"].get("labels") or {}).get(STACK_LABEL) == "echoserver":
+                return dict(item)
+        return None
+
+    try:
+        binding = await eventually(generated, timeout=STEP_TIMEOUT, what="a's binding")
+    except TimeoutError as exc:
+        raise DemoFailedError(str(exc)) from None
+    spec = binding["spec"]
+    demo.bindings["a"] = binding["metadata"]["name"]
+    demo.arn = spec["targetGroupARN"]
+    demo.lb_group = spec["networking"]["ingress"][0]["from"][0]["securityGroup"]["groupID"]
+    demo.say(
+        f"cluster a's binding {demo.bindings['a']}: multiClusterTargetGroup="
+        f"{spec.get('multiClusterTargetGroup')}, targetType={spec['targetType']}"
+    )
+    demo.show(f"target group (read from a's binding): {demo.arn}")
+
+    async def hostname() -> str | None:
+        found = await a.kube.request(
+            "GET", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/echoserver"
+        )
+        status = ((found.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+        return str(status[0]["hostname"]) if status else None
+
+    await demo.wait(hostname, "the Ingress status")
+    dns = await hostname()
+    for lb in (await w.elbv2.describe_load_balancers())["LoadBalancers"]:
+        if lb["DNSName"].lower() == dns:
+            demo.load_balancer = lb["LoadBalancerArn"]
+    demo.show(f"ALB DNS name (Ingress status): {dns}")
+    demo.show(f"backend security group (the bindings' networking source): {demo.lb_group}")
 
 
 async def step_bind(demo: Demo) -> None:
-    """Both clusters bind the same group (the seed's two bindings) and run their daemons."""
-    a, b = demo.clusters["a"], demo.clusters["b"]
+    """Cluster b binds a's target group with the seed's second binding and runs its daemon."""
+    b = demo.clusters["b"]
     vpc = demo.world.net.vpc_id
-    bind_a = _binding(EXAMPLES / "tgb-cluster-a.yaml", demo.arn, vpc, demo.lb_group)
     bind_b = _binding(EXAMPLES / "tgb-cluster-b.yaml", demo.arn, vpc, demo.lb_group)
-    demo.bindings = {"a": bind_a["metadata"]["name"], "b": bind_b["metadata"]["name"]}
-    demo.say("binding the group from both clusters (MultiCluster) and starting their daemons")
-    await a.apply_binding(bind_a)
+    demo.bindings["b"] = bind_b["metadata"]["name"]
+    demo.say("binding the same target group from cluster b (MultiCluster) and starting its daemon")
     await b.apply_binding(bind_b)
-    await demo.world.start_daemon(a)
     await demo.world.start_daemon(b)
     await demo.converge(
         "both clusters' targets registered and healthy", demo.expected("a", "b"), set()
@@ -311,23 +377,41 @@ async def step_scale_down(demo: Demo) -> None:
 
 
 async def step_delete(demo: Demo) -> None:
-    """Cluster a's binding is deleted: a's targets, ledger and rule go; the rest stays."""
+    """Cluster a's Ingress is deleted: a's targets, binding and ledger go; the stack stays for b."""
     a = demo.clusters["a"]
     name = demo.bindings["a"]
-    demo.say(f"deleting cluster a's binding {name}")
-    await a.delete_binding(NAMESPACE, name)
+    demo.say(f"a's binding {name} will go with it")
+    demo.say("deleting cluster a's Ingress while cluster b's targets are in the group")
+    await a.kube.request(
+        "DELETE", f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/echoserver",
+        ok=(200, 202),
+    )  # fmt: skip
     await demo.converge(
         "only a's targets gone; b's and the outside target still healthy",
         demo.expected("b") | demo.kept(),
         demo.expected("a"),
     )
 
-    async def binding_gone() -> bool:
-        return await a.get_binding(NAMESPACE, name) is None
+    async def ingress_gone() -> bool:
+        found = await a.kube.request(
+            "GET",
+            f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/ingresses/echoserver",
+            ok=(200, 404),
+        )
+        return found is None or found.get("kind") == "Status"
 
-    await demo.wait(binding_gone, "a's binding deleted (its finalizer released)")
+    await demo.wait(ingress_gone, "a's Ingress deleted (its finalizer released)")
     await demo.ledgers_hold({"a": None, "b": demo.expected("b")})
-    await demo.node_rules(present={"b"}, revoked={"a"})
+    lbs = await demo.world.elbv2.describe_load_balancers(LoadBalancerArns=[demo.load_balancer])
+    for lb in lbs["LoadBalancers"]:
+        demo.show(f"retained for cluster b: ALB {lb['DNSName']} ({lb['State']['Code']})")
+    retained = [
+        e.get("message", "") for e in await a.events(NAMESPACE)
+        if e.get("reason") == "SharedStackRetained"
+    ]  # fmt: skip
+    if not retained:
+        raise DemoFailedError("no SharedStackRetained event on a's Ingress")
+    demo.show(f"Warning SharedStackRetained: {retained[0]}")
     await demo.ready("b")
 
 
@@ -360,6 +444,7 @@ async def step_inspect(demo: Demo) -> None:
 
 STEPS: list[tuple[str, Step]] = [
     ("world", step_world),
+    ("ingress", step_ingress),
     ("bind", step_bind),
     ("outside", step_outside),
     ("scale-down", step_scale_down),

@@ -100,6 +100,7 @@ class StackInventory:
         self._tags: dict[str, tuple[float, dict[str, str]]] = {}
         self._subnet_ttl = subnet_ttl
         self._subnets: tuple[float, tuple[SubnetFacts, ...]] | None = None
+        self._subnet_lock = anyio.Lock()
 
     # -- cache control (called by the writer after lbc's own changes) -----------------------------
 
@@ -326,9 +327,15 @@ class StackInventory:
     async def subnets(self) -> tuple[SubnetFacts, ...]:
         """Every subnet of the VPC with its reachability (public: a route to an ``igw-``),
         cached for ``subnet_ttl``; the builders choose among them as LBC does."""
-        cached = self._subnets
-        if cached is not None and self._clock() - cached[0] < self._subnet_ttl:
-            return cached[1]
+        async with self._subnet_lock:
+            cached = self._subnets
+            if cached is not None and self._clock() - cached[0] < self._subnet_ttl:
+                return cached[1]
+            facts = await self._describe_subnets()
+            self._subnets = (self._clock(), facts)
+            return facts
+
+    async def _describe_subnets(self) -> tuple[SubnetFacts, ...]:
         vpc_filter = [{"Name": "vpc-id", "Values": [self.vpc_id]}]
         raw = await self._pages(
             "DescribeSubnets",
@@ -357,7 +364,7 @@ class StackInventory:
                     main_public = public
                 elif assoc.get("SubnetId"):
                     public_of[str(assoc["SubnetId"])] = public
-        facts = tuple(
+        return tuple(
             SubnetFacts(
                 subnet_id=str(sub["SubnetId"]),
                 availability_zone=str(sub.get("AvailabilityZone", "")),
@@ -370,8 +377,6 @@ class StackInventory:
             )
             for sub in sorted(raw, key=lambda s: str(s["SubnetId"]))
         )
-        self._subnets = (self._clock(), facts)
-        return facts
 
     async def load_balancer_attributes(self, arn: str) -> dict[str, str]:
         response = await self._calls.call(

@@ -158,7 +158,7 @@ class IngressReconciler:
                 await self._remove_finalizers(group.inactive, built.finalizer)
                 return
         try:
-            result = await self._deployer.deploy(stack)
+            result = await self._deployer.deploy(stack, observed)
         except LbcError as exc:
             await self._warn(members or list(group.inactive), FAILED_DEPLOY, str(exc))
             raise

@@ -137,9 +137,16 @@ class StackDeployer:
             stack.cluster_name, stack.id.prefix, stack.id.value, fresh=fresh
         )
 
-    async def plan(self, stack: Stack) -> tuple[ChangePlan, ObservedStack, str]:
-        """The plan for ``stack``, decided on a fresh listing whenever it creates anything."""
-        observed = await self.observe(stack)
+    async def plan(
+        self, stack: Stack, observed: ObservedStack | None = None
+    ) -> tuple[ChangePlan, ObservedStack, str]:
+        """The plan for ``stack``, decided on a fresh listing whenever it creates anything.
+
+        ``observed``: what the caller observed for this reconcile already (the builder needs the
+        existing load balancer first); the listing is not repeated unless a create follows.
+        """
+        if observed is None:
+            observed = await self.observe(stack)
         backend = await self._backend_id(stack)
         plan = self._plan(stack, observed, backend)
         if plan.creates:
@@ -167,12 +174,12 @@ class StackDeployer:
         found = await self.inventory.backend_security_group(stack.cluster_name)
         return found.group_id if found is not None else ""
 
-    async def deploy(self, stack: Stack) -> DeployResult:
+    async def deploy(self, stack: Stack, observed: ObservedStack | None = None) -> DeployResult:
         """Make AWS and the stack's bindings match ``stack``; raises on the first failure."""
         kind = stack.id.kind.name.lower()
         started = time.perf_counter()
         try:
-            plan, observed, backend = await self.plan(stack)
+            plan, observed, backend = await self.plan(stack, observed)
             if stack.backend_security_group is not None and not backend:
                 backend = await self._create_backend(stack)
             state = _State(

@@ -45,7 +45,7 @@ async def test_ingress_stack_converges_changes_in_place_replaces_and_deletes_in_
     a.daemons.remove(daemon)
     since = last_seq(world)
     daemon = await world.start_daemon(
-        a, env={"LBC_STACKS": "ingress", "LBC_VPC_ID": world.net.vpc_id}
+        a, name="lbc-restarted", env={"LBC_STACKS": "ingress", "LBC_VPC_ID": world.net.vpc_id}
     )
     await next_reconcile(world, daemon, 0)
     assert mutations(world, since) == {}
