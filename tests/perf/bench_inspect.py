@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import resource
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -226,7 +227,8 @@ async def test_inspecting_a_group_of_5000_targets_over_three_clusters(tmp_path: 
         calls = [c.operation for c in control.calls(since=mark)]
         assert sorted(calls) == ["DescribeTargetGroups", "DescribeTargetHealth"]
 
-        # 2. as an operator runs it
+        # 2. as an operator runs it (CPU: the only child reaped meanwhile is this one)
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "lbc", "inspect", *argv,
@@ -234,6 +236,8 @@ async def test_inspecting_a_group_of_5000_targets_over_three_clusters(tmp_path: 
         )  # fmt: skip
         table, errors = await proc.communicate()
         process = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        process_cpu = (after.ru_utime + after.ru_stime) - (reaped.ru_utime + reaped.ru_stime)
         assert proc.returncode == 1, errors.decode()
         last = table.decode().splitlines()[-1]
         assert last.startswith(f"{TARGETS + ORPHANS} targets: {TARGETS} owned, {ORPHANS} orphan")
@@ -257,6 +261,12 @@ async def test_inspecting_a_group_of_5000_targets_over_three_clusters(tmp_path: 
         process,
         "s",
         "python -m lbc inspect, table; interpreter start and imports included",
+    )
+    record(
+        "inspect: target group, CLI process CPU",
+        process_cpu,
+        "s",
+        "the same process's CPU, user + system",
     )
     record("inspect: ELBv2 calls", len(calls), "calls", "1 DescribeTargetGroups + 1 Health")
     record(
