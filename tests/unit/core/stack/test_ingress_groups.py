@@ -185,3 +185,28 @@ def test_params_group_with_an_empty_name_is_an_invalid_group_not_an_implicit_one
     assert isinstance(got, BuildError)
     assert got.reason == "FailedLoadGroupID"
     assert got.message.startswith("invalid ingress group: groupName must consist of")
+
+
+def test_params_of_another_kind_make_the_class_invalid() -> None:
+    ref = ParamsRefView("example.com", "OtherParams", "p")
+    catalog = IngressCatalog([IngressClassView("alb", "ingress.k8s.aws/alb", parameters=ref)])
+    got = claim(ing("a"), catalog, "alb")
+    assert got == BuildError(
+        "invalid ingress class: IngressClass alb references unknown parameters",
+        reason="FailedLoadGroupID",
+    )
+    missing = params_catalog(IngressClassParamsView("p"), {})
+    gone = IngressCatalog(
+        [missing.ingress_class("alb")],  # type: ignore[list-item]
+        [],
+        [NamespaceView("ns")],
+    )
+    got = claim(ing("a"), gone, "alb")
+    assert isinstance(got, BuildError)
+    assert got.message == 'invalid ingress class: ingressclassparams.elbv2.k8s.aws "p" not found'
+
+
+def test_params_are_not_loaded_for_a_class_of_another_controller() -> None:
+    ref = ParamsRefView("elbv2.k8s.aws", "IngressClassParams", "missing")
+    catalog = IngressCatalog([IngressClassView("nginx", "k8s.io/ingress-nginx", parameters=ref)])
+    assert claim(ing("a", cls="nginx"), catalog, "alb") is None
