@@ -254,12 +254,7 @@ def _subnets(
     inputs: IngressInputs, members: Sequence[ClassifiedIngress], scheme: Scheme
 ) -> tuple[str, ...]:
     config = inputs.config
-    rules = subnets.SubnetRules(
-        cluster_name=config.cluster_name,
-        cluster_tag_check=config.subnets_cluster_tag_check,
-        discover_by_reachability=config.subnet_discovery_by_reachability,
-        alb_single_subnet=config.alb_single_subnet,
-    )
+    rules = subnets.SubnetRules.of(config)
     alb = LoadBalancerType.APPLICATION
     selectors = [m.params.subnets for m in members if m.params and m.params.subnets]
     annotated: list[tuple[str, ...]] = []

@@ -248,12 +248,7 @@ def _frontend_sg(
 
 def _subnets(inputs: ServiceInputs, scheme: Scheme) -> tuple[str, ...]:
     config, service = inputs.config, inputs.service
-    rules = subnets.SubnetRules(
-        cluster_name=config.cluster_name,
-        cluster_tag_check=config.subnets_cluster_tag_check,
-        discover_by_reachability=config.subnet_discovery_by_reachability,
-        alb_single_subnet=config.alb_single_subnet,
-    )
+    rules = subnets.SubnetRules.of(config)
     nlb = LoadBalancerType.NETWORK
     listed = service_annotations(dict(service.annotations)).string_list("aws-load-balancer-subnets")
     if listed is not None:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lbc.core.stack.failures import BuildFailure
-from lbc.core.stack.inputs import SubnetFacts, SubnetSelectorView
+from lbc.core.stack.inputs import StackConfig, SubnetFacts, SubnetSelectorView
 from lbc.core.stack.model import LoadBalancerType, Scheme
 
 ROLE_INTERNET_FACING = "kubernetes.io/role/elb"
@@ -49,6 +49,15 @@ class SubnetRules:
     cluster_tag_check: bool = True
     discover_by_reachability: bool = True
     alb_single_subnet: bool = False
+
+    @classmethod
+    def of(cls, config: StackConfig) -> SubnetRules:
+        return cls(
+            cluster_name=config.cluster_name,
+            cluster_tag_check=config.subnets_cluster_tag_check,
+            discover_by_reachability=config.subnet_discovery_by_reachability,
+            alb_single_subnet=config.alb_single_subnet,
+        )
 
 
 def _tags(subnet: SubnetFacts) -> dict[str, str]:
