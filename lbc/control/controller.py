@@ -102,7 +102,9 @@ class BindingController:
             PODS, pod_view, namespace=ns, indexers={POD_GATE_INDEX: pod_gate_index}
         )
         self.nodes = informer(NODES, node_view)
-        self.ledgers_informer = informer(CONFIG_MAPS, ledger_version, namespace=ns)
+        self.ledgers_informer = informer(
+            CONFIG_MAPS, ledger_version, namespace=ns, metadata_only=True
+        )
         self._queue: WorkQueue[str] = WorkQueue(
             NAME,
             rate_limiter=ItemExponentialBackoff(settings.backoff_base, settings.backoff_max),

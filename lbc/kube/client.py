@@ -51,6 +51,11 @@ DEFAULT_TIMEOUT: Final = 30.0
 WATCH_READ_MARGIN: Final = 30.0
 """Seconds the client waits past the server's ``timeoutSeconds`` before abandoning a stream."""
 
+#: ``Accept`` for metadata-only lists and watches: the server sends ``PartialObjectMetadata``
+#: (``metadata`` only, no ``data``/``spec``), as client-go's metadata informers ask.
+METADATA_ONLY: Final = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_ONLY_WATCH: Final = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
 MAX_EVENT_BYTES: Final = 16 << 20
 """Largest watch event line accepted (etcd refuses objects over 1.5 MiB; lists are bigger)."""
 
@@ -281,8 +286,12 @@ class KubeClient:
         continue_token: str | None = None,
         resource_version: str | None = None,
         timeout: float | None = None,
+        metadata_only: bool = False,
     ) -> dict[str, Any]:
-        """One page of a list: the raw ``…List`` dict (``items``, ``metadata.continue``)."""
+        """One page of a list: the raw ``…List`` dict (``items``, ``metadata.continue``).
+
+        ``metadata_only`` asks for ``PartialObjectMetadataList``: items carry ``metadata`` alone.
+        """
         query = _query(
             labelSelector=label_selector,
             fieldSelector=field_selector,
@@ -291,7 +300,10 @@ class KubeClient:
         )
         if continue_token:
             query.append(("continue", continue_token))
-        return await self._json("GET", resource.path(namespace), query=query, timeout=timeout)
+        headers = {"Accept": METADATA_ONLY} if metadata_only else None
+        return await self._json(
+            "GET", resource.path(namespace), query=query, headers=headers, timeout=timeout
+        )
 
     async def watch(
         self,
@@ -305,6 +317,7 @@ class KubeClient:
         allow_bookmarks: bool = True,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
+        metadata_only: bool = False,
     ) -> AsyncGenerator[WatchEvent, None]:
         """Watch events from ``resource_version`` until the server ends the stream.
 
@@ -334,7 +347,7 @@ class KubeClient:
             resource.path(namespace),
             query,
             None,
-            {},
+            {"Accept": METADATA_ONLY_WATCH} if metadata_only else {},
             client_timeout=client_timeout,
             deadline=connect_deadline,
             what=what,

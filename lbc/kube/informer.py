@@ -291,8 +291,12 @@ class Informer(Generic[V]):
         backoff: Backoff | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        metadata_only: bool = False,
     ) -> None:
         self.resource = resource
+        # ``project`` then sees ``metadata`` only: for resources whose bodies lbc never reads
+        # from the cache (ledgers are read fresh), the list and watch carry no data at all.
+        self._metadata_only = metadata_only
         self.store: Store[V] = Store(indexers)
         self._client = client
         self._project = project
@@ -416,6 +420,7 @@ class Informer(Generic[V]):
                 continue_token=continue_token,
                 resource_version=resource_version if continue_token is None else None,
                 timeout=self._list_timeout,
+                metadata_only=self._metadata_only,
             )
             project, key = self._project, self._key
             for obj in page.get("items") or ():
@@ -461,6 +466,7 @@ class Informer(Generic[V]):
             field_selector=self._field_selector,
             allow_bookmarks=True,
             connect_timeout=self._request_timeout,
+            metadata_only=self._metadata_only,
         )
         clock = self._clock
         inactivity = self._inactivity

@@ -232,6 +232,7 @@ class ResourceRoutes:
             table_include=request.query.get("includeObject", "Metadata")
             if wants_table(request)
             else None,
+            metadata_only=wants_partial_metadata(request),
         )
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()

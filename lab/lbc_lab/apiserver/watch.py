@@ -52,6 +52,8 @@ class WatchSpec:
     send_initial_events: bool = False
     #: Not None: each event's object is a one-row Table (``kubectl get -w``).
     table_include: str | None = None
+    #: Each event's object is a ``PartialObjectMetadata`` (metadata informers).
+    metadata_only: bool = False
 
 
 def _line(kind: str, obj: Obj) -> bytes:
@@ -83,6 +85,8 @@ class WatchStream:
 
     def _encode(self, kind: str, obj: Obj) -> bytes:
         shown = self._spec.rtype.present(obj)
+        if self._spec.metadata_only:
+            return _line(kind, tables.partial_metadata(shown))
         if self._spec.table_include is not None:
             meta = {"resourceVersion": shown["metadata"].get("resourceVersion", "")}
             shown = tables.table(
@@ -111,7 +115,8 @@ class WatchStream:
             return None
         if spec.namespace is not None and event.namespace != spec.namespace:
             return None
-        if not self._filtered and spec.table_include is None:
+        plain = spec.table_include is None and not spec.metadata_only
+        if not self._filtered and plain:
             return event.encode(spec.rtype.api_version, self._convert)
         now_in = self._matches(event.obj)
         was_in = self._matches(event.old)
@@ -125,7 +130,7 @@ class WatchStream:
                 return None
         elif not (now_in or was_in):
             return None
-        if kind == event.type and spec.table_include is None:
+        if kind == event.type and plain:
             return event.encode(spec.rtype.api_version, self._convert)
         return self._encode(kind, event.obj)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from lbc.core.objects import PodView
-from lbc.kube.client import PODS, KubeClient
+from lbc.kube.client import CONFIG_MAPS, PODS, KubeClient
 from lbc.kube.informer import EventHandlers, Informer
 from lbc.kube.views import pod_view
 from lbc.observe.metrics import REGISTRY
@@ -199,3 +199,35 @@ async def test_a_silent_stream_is_reopened_by_the_watchdog() -> None:
                 await asyncio.gather(task, return_exceptions=True)
         finally:
             await api.close()
+
+
+async def test_a_metadata_only_informer_sees_names_and_versions_but_never_a_body(
+    kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
+) -> None:
+    def config_map(name: str, value: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"},
+            "data": {"targets": value},
+        }
+
+    lab_apiserver.create(config_map("aws-lbc-targets-a", "10.0.0.1:80"))
+    seen: list[dict[str, Any]] = []
+
+    def project(obj: dict[str, Any]) -> str:
+        seen.append(obj)
+        return str(obj["metadata"]["resourceVersion"])
+
+    informer = Informer(kube, CONFIG_MAPS, project, metadata_only=True)
+    start(informer)
+    await asyncio.wait_for(informer.wait_synced(), 5)
+    # Listed, then a watch event for an edit of the data alone: the version moves, no data comes.
+    listed = informer.store.get("default/aws-lbc-targets-a")
+    updated = config_map("aws-lbc-targets-a", "10.0.0.1:80,10.0.0.2:80")
+    updated["metadata"]["resourceVersion"] = listed
+    await kube.replace(CONFIG_MAPS, updated, "default")
+    await eventually(lambda: informer.store.get("default/aws-lbc-targets-a") != listed)
+    assert len(seen) >= 2
+    assert all(obj["kind"] == "PartialObjectMetadata" for obj in seen)
+    assert all("data" not in obj for obj in seen)
