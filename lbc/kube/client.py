@@ -7,6 +7,12 @@ this module uses kubernetes_asyncio only for what it does well: configuration (k
 in-cluster, TLS, bearer-token refresh) and its pooled aiohttp session. Bodies are encoded and
 decoded with orjson.
 
+Sending through that session reaches into the REST client's attributes (``rest_client``,
+``pool_manager``, ``proxy``, ``proxy_headers``, ``server_hostname``), which are not a public
+API. ``pyproject.toml`` therefore bounds kubernetes-asyncio to the major versions these were
+checked against (``<37``); raising the bound means re-checking them (the client and informer
+tests against the lab exercise every one).
+
 Invariants:
 
 - Every call has a deadline (``timeout``, default ``DEFAULT_TIMEOUT``); a watch has a connect
