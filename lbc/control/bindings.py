@@ -117,6 +117,10 @@ class TargetGroupPort(Protocol):
 
     async def describe_target_group_by_name(self, name: str) -> TargetGroupNamed: ...
 
+    def forget(self, arn: str) -> None:
+        """Drop what is cached about ``arn`` (no binding of this process uses it any more)."""
+        ...
+
 
 class TargetGroupNamed(Protocol):
     @property
@@ -185,6 +189,8 @@ class BindingReconciler:
         self._node_map = _StoreMap(nodes)
         self._networking = networking
         self._ledger_sightings = LedgerSightings(ledger_versions, ledgers.written_version)
+        # Which group each binding last used, so its cached health is dropped with it.
+        self._groups: dict[str, tuple[str, TargetGroupPort]] = {}
 
     # -- what the triggers ask --------------------------------------------------------------------
 
@@ -200,6 +206,15 @@ class BindingReconciler:
         self._states.pop(key, None)
         if self._networking is not None:
             self._networking.forget(key)
+        used = self._groups.pop(key, None)
+        if used is not None:
+            arn, port = used
+            if all(other != arn for other, _port in self._groups.values()):
+                port.forget(arn)
+
+    def _used(self, key: str, arn: str, port: TargetGroupPort) -> None:
+        if arn:
+            self._groups[key] = (arn, port)
 
     # -- the reconcile ----------------------------------------------------------------------------
 
@@ -274,6 +289,7 @@ class BindingReconciler:
         else:
             try:
                 arn = await self._arn(binding, life)
+                self._used(key, arn, self._port(binding))
                 observed = await self._observe(
                     arn, fresh=fresh, lifecycle=life, port=self._port(binding)
                 )

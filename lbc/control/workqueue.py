@@ -57,7 +57,7 @@ import anyio.lowlevel
 from prometheus_client import Counter, Gauge, Histogram
 
 from lbc.clock import Clock, MonotonicClock, wait_event_until
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import REGISTRY, gauge_from
 
 K = TypeVar("K", bound=Hashable)
 K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
@@ -251,9 +251,13 @@ class WorkQueue(Generic[K]):
         self._m_retries = WORKQUEUE_RETRIES.labels(**labels)
         self._m_queue_duration = WORKQUEUE_QUEUE_DURATION.labels(**labels)
         self._m_work_duration = WORKQUEUE_WORK_DURATION.labels(**labels)
-        WORKQUEUE_DEPTH.labels(**labels).set_function(lambda: float(len(self._dirty)))
-        WORKQUEUE_UNFINISHED_WORK.labels(**labels).set_function(self.unfinished_work_seconds)
-        WORKQUEUE_LONGEST_RUNNING.labels(**labels).set_function(self.longest_running_seconds)
+        gauge_from(WORKQUEUE_DEPTH.labels(**labels), self, lambda q: float(len(q._dirty)))
+        gauge_from(
+            WORKQUEUE_UNFINISHED_WORK.labels(**labels), self, WorkQueue.unfinished_work_seconds
+        )
+        gauge_from(
+            WORKQUEUE_LONGEST_RUNNING.labels(**labels), self, WorkQueue.longest_running_seconds
+        )
 
     # --- adding -------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import LbcError, TransientError
 from lbc.kube.client import ExpiredError, KubeClient, Resource, WatchEvent
 from lbc.observe.log import get_logger
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import REGISTRY, gauge_from
 
 V = TypeVar("V")
 
@@ -322,8 +322,8 @@ class Informer(Generic[V]):
             ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"), 0
         )
         _LIVE.add(self)
-        LAST_EVENT_AGE.labels(self._label).set_function(self.last_event_age)
-        OBJECTS.labels(self._label).set_function(lambda: len(self.store))
+        gauge_from(LAST_EVENT_AGE.labels(self._label), self, Informer.last_event_age)
+        gauge_from(OBJECTS.labels(self._label), self, lambda i: float(len(i.store)))
 
     # ---- public surface -----------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ LEDGER_BYTES = Gauge(
 )
 
 
-def _outcome(exc: BaseException) -> str:
+def _outcome(exc: Exception) -> str:
     """The metric outcome of a failed write: lost races are counted apart from errors."""
     return "conflict" if isinstance(exc, ConflictError) else "error"
 
@@ -126,7 +126,7 @@ class Ledgers:
             obj = self._object(binding, name, value)
             try:
                 created = await self._client.create(CONFIG_MAPS, obj, binding.namespace)
-            except BaseException as exc:
+            except Exception as exc:
                 LEDGER_WRITES.labels("create", _outcome(exc)).inc()
                 raise
             LEDGER_WRITES.labels("create", "success").inc()
@@ -143,7 +143,7 @@ class Ledgers:
                 updated = await self._client.patch(
                     CONFIG_MAPS, name, patch, binding.namespace, patch_type=PatchType.MERGE
                 )
-            except BaseException as exc:
+            except Exception as exc:
                 LEDGER_WRITES.labels("update", _outcome(exc)).inc()
                 raise
             LEDGER_WRITES.labels("update", "success").inc()
@@ -162,7 +162,7 @@ class Ledgers:
         except NotFoundError:
             LEDGER_WRITES.labels("delete", "absent").inc()
             return
-        except BaseException as exc:
+        except Exception as exc:
             LEDGER_WRITES.labels("delete", _outcome(exc)).inc()
             raise
         LEDGER_WRITES.labels("delete", "success").inc()

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
+from lbc.clock import VirtualClock
 from lbc.control.bindings import BindingReconciler
 from lbc.control.entry import BindingEntry, binding_entry
 from lbc.control.triggers import BINDING_INDEXERS
-from lbc.core.errors import NotFoundError, TransientError
+from lbc.core.errors import NotFoundError, TargetGroupNotFoundError, TerminalError, TransientError
 from lbc.core.objects import EndpointSliceView, NodeView, PodView, ServiceView
 from lbc.core.targets import HealthState, Target, TargetHealth
 from lbc.kube.client import (
@@ -26,6 +28,7 @@ from lbc.kube.client import (
     SERVICES,
     TARGET_GROUP_BINDINGS,
     KubeClient,
+    PatchType,
 )
 from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Store
@@ -48,10 +51,11 @@ class RecordingGroup:
         self.kube = kube
         self.targets: dict[Target, TargetHealth] = {FOREIGN: TargetHealth(HealthState.HEALTHY)}
         self.calls: list[str] = []
+        self.forgotten: list[str] = []
         self.fail_register = fail_register
 
     async def describe(self, arn: str, *, fresh: bool = False) -> Mapping[Target, TargetHealth]:
-        self.calls.append("describe")
+        self.calls.append("describe fresh" if fresh else "describe")
         return dict(self.targets)
 
     async def register(self, arn: str, targets: Sequence[Target]) -> None:
@@ -70,16 +74,24 @@ class RecordingGroup:
         for t in targets:
             self.targets[t] = TargetHealth(HealthState.DRAINING)
 
+    def forget(self, arn: str) -> None:
+        self.forgotten.append(arn)
+
     async def describe_target_group_by_name(self, name: str) -> Any:
-        raise AssertionError("not used")
+        self.calls.append(f"describe name {name}")
+        if name != "web":
+            raise TargetGroupNotFoundError(f"no target group named {name!r}")
+        return SimpleNamespace(arn=ARN)
 
 
 class Events:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
+        self.messages: list[str] = []
 
     async def emit(self, ref: ObjectRef, type_: EventType, reason: str, message: str) -> None:
         self.seen.append((type_, reason))
+        self.messages.append(message)
 
 
 class Harness:
@@ -88,6 +100,7 @@ class Harness:
         self.kube = kube
         self.group = group
         self.events = Events()
+        self.clock = VirtualClock()  # the drift schedule's; nothing here sleeps on it
         self.bindings: Store[BindingEntry] = Store(BINDING_INDEXERS)
         self.services: Store[ServiceView] = Store()
         self.slices: Store[EndpointSliceView] = Store(
@@ -107,6 +120,7 @@ class Harness:
             nodes=self.nodes,
             requeue_period=1.0,
             drift_verify_period=300.0,
+            clock=self.clock,
         )
 
     async def refresh(self) -> None:
@@ -216,3 +230,117 @@ async def test_deletion_deregisters_only_ledger_targets_then_releases_the_bindin
         await kube.get(CONFIG_MAPS, "aws-lbc-targets-web", NS)
     with pytest.raises(NotFoundError):
         await kube.get(TARGET_GROUP_BINDINGS, "web", NS)
+
+
+def _healthy(group: RecordingGroup) -> None:
+    """The group's health checks pass for every registered target."""
+    for target, health in group.targets.items():
+        if health.state is HealthState.INITIAL:
+            group.targets[target] = TargetHealth(HealthState.HEALTHY)
+
+
+async def _binding(kube: KubeClient) -> dict[str, Any]:
+    found: dict[str, Any] = await kube.get(TARGET_GROUP_BINDINGS, "web", NS)
+    return found
+
+
+async def _edit_spec(kube: KubeClient, **spec: Any) -> None:
+    await kube.patch(TARGET_GROUP_BINDINGS, "web", {"spec": spec}, NS, patch_type=PatchType.MERGE)
+
+
+async def test_a_converged_binding_is_skipped_without_aws_calls_or_writes(
+    lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
+) -> None:
+    _cluster, kube = setup
+    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
+    await h.reconcile()  # registers
+    _healthy(h.group)
+    await h.reconcile()  # sees them healthy: settled
+    calls, version = list(h.group.calls), (await _binding(kube))["metadata"]["resourceVersion"]
+    result = await h.reconcile()
+    assert h.group.calls == calls, "a skipped pass called AWS"
+    assert (await _binding(kube))["metadata"]["resourceVersion"] == version, "it wrote"
+    assert result is not None
+    assert 150.0 <= result.requeue_after <= 300.0, "not back by the next drift verification"
+
+
+async def test_the_drift_verification_describes_fresh_and_puts_back_a_removed_target(
+    lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
+) -> None:
+    cluster, kube = setup
+    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
+    await h.reconcile()
+    _healthy(h.group)
+    await h.reconcile()
+    victim = sorted(_pod_targets(cluster))[0]
+    del h.group.targets[victim]  # out of band
+    await h.reconcile()
+    assert victim not in h.group.targets, "only the verification may notice"
+    await h.clock.advance(300.0)  # past any first deadline (drawn from 150-300 s)
+    mark = len(h.group.calls)
+    await h.reconcile()
+    assert h.group.calls[mark:] == ["describe fresh", "register"]
+    assert victim in h.group.targets
+    await h.reconcile()
+    assert h.group.calls[-1] != "describe fresh", "verified twice in a row"
+
+
+async def test_an_invalid_binding_is_reported_touches_nothing_and_still_deletes(
+    lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
+) -> None:
+    _cluster, kube = setup
+    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
+    await h.reconcile()  # a valid binding first: finalizer, targets, ledger
+    calls = list(h.group.calls)
+    await _edit_spec(kube, nodeSelector={"matchExpressions": [{"key": "zone", "operator": "In"}]})
+    with pytest.raises(TerminalError):
+        await h.reconcile()
+    assert h.group.calls == calls
+    [ready] = (await _binding(kube))["status"]["conditions"]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidBinding")
+    assert "needs at least one value" in ready["message"]
+    assert ("Warning", "InvalidBinding") in h.events.seen
+    await kube.delete(TARGET_GROUP_BINDINGS, "web", NS)
+    await h.reconcile()
+    assert h.group.calls == calls, "cleanup of an unparseable binding touched AWS"
+    assert ("Warning", "CleanupSkipped") in h.events.seen
+    with pytest.raises(NotFoundError):
+        await kube.get(TARGET_GROUP_BINDINGS, "web", NS)
+
+
+async def test_a_target_group_name_is_resolved_to_its_arn_on_each_pass_that_reaches_aws(
+    lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
+) -> None:
+    cluster, kube = setup
+    await _edit_spec(kube, targetGroupARN=None, targetGroupName="web")
+    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
+    await h.reconcile()
+    assert h.group.calls == ["describe name web", "describe", "register"]
+    assert set(h.group.targets) - {FOREIGN} == _pod_targets(cluster)
+    await _edit_spec(kube, targetGroupName="other")
+    with pytest.raises(TransientError):
+        await h.reconcile()
+    [ready] = (await _binding(kube))["status"]["conditions"]
+    assert (ready["status"], ready["reason"]) == ("False", "TargetGroupNotFound")
+    assert "other" in ready["message"]
+
+
+async def test_status_counts_targets_and_keeps_its_transition_time_while_ready(
+    lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
+) -> None:
+    cluster, kube = setup
+    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
+    await h.reconcile()
+    first = (await _binding(kube))["status"]
+    assert first["observedGeneration"] == (await _binding(kube))["metadata"]["generation"]
+    [ready] = first["conditions"]
+    assert (ready["status"], ready["reason"]) == ("True", "TargetsSynced")
+    assert first["targets"] == {"desired": 3, "registered": 3, "healthy": 0}
+    for target in _pod_targets(cluster):
+        h.group.targets[target] = TargetHealth(HealthState.HEALTHY)
+    await h.reconcile()
+    later = (await _binding(kube))["status"]
+    assert later["targets"] == {"desired": 3, "registered": 3, "healthy": 3}
+    [still] = later["conditions"]
+    assert still["message"] != ready["message"]
+    assert still["lastTransitionTime"] == ready["lastTransitionTime"]

@@ -247,6 +247,7 @@ class MemoryGroup:
     def __init__(self, *, settles: bool = True) -> None:
         self.targets: dict[Target, TargetHealth] = {}
         self.calls: list[str] = []
+        self.forgotten: list[str] = []
         self.fail: dict[str, LbcError] = {}
         self.settles = settles
         self.arn_by_name: dict[str, str] = {"web": ARN}
@@ -278,6 +279,9 @@ class MemoryGroup:
         self._call("deregister")
         for t in targets:
             self.targets.pop(t, None)
+
+    def forget(self, arn: str) -> None:
+        self.forgotten.append(arn)
 
     async def describe_target_group_by_name(self, name: str) -> Any:
         await anyio.lowlevel.checkpoint()

@@ -9,6 +9,7 @@ from lbc.core.errors import TargetGroupNotFoundError
 from lbc.kube.client import CONFIG_MAPS, TARGET_GROUP_BINDINGS
 
 from tests.unit.control.memcluster import (
+    ARN,
     NS,
     MemoryGroup,
     MemoryKube,
@@ -124,3 +125,15 @@ async def test_an_arn_elbv2_rejects_shows_elbv2s_reason_and_message() -> None:
     assert ready is not None
     assert (ready["status"], ready["reason"]) == ("False", "InvalidTargetGroupArn")
     assert "is not a valid target group ARN" in ready["message"]
+
+
+async def test_a_deleted_binding_takes_its_groups_cached_health_with_it() -> None:
+    async with controller(prepare=_converged) as c:
+        await c.run_for(60.0)
+        assert c.group.forgotten == []
+        obj = c.binding()
+        obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        c.apply(TARGET_GROUP_BINDINGS, obj)
+        await c.run_for(5.0)
+        assert f"{NS}/web" not in c.kube.kind(TARGET_GROUP_BINDINGS).objects
+    assert c.group.forgotten == [ARN]
