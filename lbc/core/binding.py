@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from lbc.core.checkpoint import CHECKPOINT_ANNOTATION, spec_hash
@@ -110,9 +110,30 @@ class LabelSelector:
 
 
 @dataclass(frozen=True, slots=True)
+class SpecNote:
+    """Something in a spec lbc accepts, as LBC does, but the operator should hear about."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkingPeer:
+    """A source of ``spec.networking``: a CIDR or a security group, as LBC reads it.
+
+    LBC's CRD does not enforce "exactly one of" ``ipBlock`` and ``securityGroup``. With both,
+    LBC uses the security group (``source``); with neither, the peer grants nothing and LBC's
+    networking computation for the binding fails, while its targets are still reconciled.
+    ``at`` is the peer's JSON path, for messages.
+    """
+
     cidr: str | None = None
     security_group: str | None = None
+    at: str = field(default="", compare=False)
+
+    @property
+    def empty(self) -> bool:
+        return self.cidr is None and not self.security_group
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +170,8 @@ class BindingSpec:
     vpc_id: str = ""
     iam_role_arn_to_assume: str = ""
     assume_role_external_id: str = ""
+    #: What was accepted as LBC accepts it but deserves a Warning (see :class:`SpecNote`).
+    notes: tuple[SpecNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +283,33 @@ def parse_selector(raw: Mapping[str, Any], path: str) -> LabelSelector:
     return LabelSelector(tuple(sorted(labels)), tuple(exprs))
 
 
-def _parse_networking(raw: Mapping[str, Any], path: str) -> Networking:
+def _peer(peer: Mapping[str, Any], at: str, notes: list[SpecNote]) -> NetworkingPeer:
+    """One ``from[]`` entry, read as LBC reads it (see :class:`NetworkingPeer`)."""
+    block = _map(peer, "ipBlock", at)
+    group = _map(peer, "securityGroup", at)
+    cidr = None if block is None else _str(block, "cidr", f"{at}.ipBlock", required=True)
+    gid = None if group is None else _str(group, "groupID", f"{at}.securityGroup", required=True)
+    if gid is not None and cidr is not None:
+        notes.append(
+            SpecNote(
+                "NetworkingPeerAmbiguous",
+                f"{at} has both ipBlock ({cidr}) and securityGroup ({gid}); the securityGroup "
+                "is used and the ipBlock ignored, as LBC does",
+            )
+        )
+        return NetworkingPeer(security_group=gid, at=at)
+    if gid is None and cidr is None:
+        notes.append(
+            SpecNote(
+                "NetworkingPeerEmpty",
+                f"{at} has neither ipBlock nor securityGroup; it grants nothing and the "
+                "binding's security-group rules are not reconciled until it is fixed (as in LBC)",
+            )
+        )
+    return NetworkingPeer(cidr=cidr, security_group=gid, at=at)
+
+
+def _parse_networking(raw: Mapping[str, Any], path: str, notes: list[SpecNote]) -> Networking:
     rules: list[IngressRule] = []
     for i, rule in enumerate(_list(raw, "ingress", path)):
         here = f"{path}.ingress[{i}]"
@@ -271,18 +320,7 @@ def _parse_networking(raw: Mapping[str, Any], path: str) -> Networking:
             at = f"{here}.from[{j}]"
             if not isinstance(peer, Mapping):
                 raise InvalidBindingError(at, "expected an object")
-            block = _map(peer, "ipBlock", at)
-            group = _map(peer, "securityGroup", at)
-            if (block is None) == (group is None):
-                raise InvalidBindingError(at, "exactly one of ipBlock or securityGroup is required")
-            if block is not None:
-                peers.append(
-                    NetworkingPeer(cidr=_str(block, "cidr", f"{at}.ipBlock", required=True))
-                )
-            else:
-                assert group is not None  # noqa: S101 - narrowed by the exactly-one check above
-                gid = _str(group, "groupID", f"{at}.securityGroup", required=True)
-                peers.append(NetworkingPeer(security_group=gid))
+            peers.append(_peer(peer, at, notes))
         ports: list[NetworkingPort] = []
         for j, port in enumerate(_list(rule, "ports", here)):
             at = f"{here}.ports[{j}]"
@@ -332,6 +370,8 @@ def parse_spec(spec: Mapping[str, Any]) -> BindingSpec:
         )
     net = _map(spec, "networking", path)
     sel = _map(spec, "nodeSelector", path)
+    notes: list[SpecNote] = []
+    networking = None if net is None else _parse_networking(net, "spec.networking", notes)
     return BindingSpec(
         service_name=service_name,
         service_port=service_port,
@@ -340,12 +380,13 @@ def parse_spec(spec: Mapping[str, Any]) -> BindingSpec:
         multi_cluster=multi,
         target_type=_enum(TargetType, spec, "targetType", path),
         protocol=protocol,
-        networking=None if net is None else _parse_networking(net, "spec.networking"),
+        networking=networking,
         node_selector=None if sel is None else parse_selector(sel, "spec.nodeSelector"),
         ip_address_type=_enum(IPAddressType, spec, "ipAddressType", path),
         vpc_id=vpc_id,
         iam_role_arn_to_assume=_str(spec, "iamRoleArnToAssume", path),
         assume_role_external_id=_str(spec, "assumeRoleExternalId", path),
+        notes=tuple(notes),
     )
 
 

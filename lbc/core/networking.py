@@ -311,6 +311,10 @@ def expand(networking: Networking, *, pod_targets: bool) -> Expansion:
                     sources.append(normalise_cidr(peer.cidr))
                 except NetworkingError as exc:
                     errors.append(str(exc))
+            else:
+                # LBC fails the binding's networking here too; the binding's other rules are
+                # guarded (never revoked), its targets unaffected.
+                errors.append(f"{peer.at or 'a peer'} has neither ipBlock nor securityGroup")
         ports = rule.ports or ()
         for source in sources:
             if not ports:

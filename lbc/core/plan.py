@@ -327,6 +327,7 @@ def plan(
     draft.observed_count = len(group)
     draft.draining = len(group) - len(active)
     if life is not Lifecycle.DELETING:
+        draft.events.extend(Event(WARNING, n.reason, n.message) for n in binding.spec.notes)
         draft.events.extend(_diag_events(desired.diagnostics))
 
     if life in (Lifecycle.DELETING, Lifecycle.BACKEND_GONE):

@@ -35,6 +35,7 @@ the controller. The message tells the ways out.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from lbc.aws.elbv2 import TargetGroupInfo
@@ -83,8 +84,15 @@ class BindingValidator:
         if spec.target_type is None:
             return deny("spec.targetType: required (instance or ip)")
         if request.operation == "CREATE":
-            return await self._create(request, spec)
-        return await self._update(request, spec)
+            verdict = await self._create(request, spec)
+        else:
+            verdict = await self._update(request, spec)
+        if verdict.allowed and spec.notes:
+            # Accepted as LBC accepts it; the client (kubectl) shows why it may surprise.
+            verdict = replace(
+                verdict, warnings=(*verdict.warnings, *(n.message for n in spec.notes))
+            )
+        return verdict
 
     def _lookups(self, spec: BindingSpec) -> GroupLookup:
         return lookup_for(self._groups, spec.iam_role_arn_to_assume, spec.assume_role_external_id)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from lbc.core.binding import (
+    BindingSpec,
     InvalidBindingError,
     IPAddressType,
     LabelSelector,
@@ -141,7 +142,7 @@ def _spec(**changes: Any) -> dict[str, Any]:
             "spec.nodeSelector.matchExpressions[0].values",
         ),
         (
-            _spec(networking={"ingress": [{"from": [{}], "ports": []}]}),
+            _spec(networking={"ingress": [{"from": ["sg-1"], "ports": []}]}),
             "spec.networking.ingress[0].from[0]",
         ),
         (
@@ -227,3 +228,28 @@ def test_a_malformed_target_group_arn_is_named_in_the_problem(arn: str) -> None:
     problem = target_group_arn_problem(arn)
     assert problem is not None
     assert repr(arn) in problem
+
+
+def _with_peer(peer: dict[str, Any]) -> BindingSpec:
+    net = {"ingress": [{"from": [peer], "ports": [{"port": 443}]}]}
+    return parse_binding(binding_obj(networking=net)).spec
+
+
+def test_peer_with_both_fields_uses_the_security_group_as_lbc_does() -> None:
+    # LBC (networking computation): securityGroup wins when both are set.
+    spec = _with_peer({"ipBlock": {"cidr": "10.0.0.0/8"}, "securityGroup": {"groupID": "sg-1"}})
+    assert spec.networking is not None
+    assert spec.networking.ingress[0].peers == (NetworkingPeer(security_group="sg-1"),)
+    (note,) = spec.notes
+    assert note.reason == "NetworkingPeerAmbiguous"
+    assert "securityGroup (sg-1)" in note.message
+    assert "spec.networking.ingress[0].from[0]" in note.message
+
+
+def test_peer_with_neither_field_is_accepted_and_noted() -> None:
+    spec = _with_peer({})
+    assert spec.networking is not None
+    assert spec.networking.ingress[0].peers[0].empty
+    (note,) = spec.notes
+    assert note.reason == "NetworkingPeerEmpty"
+    assert "spec.networking.ingress[0].from[0]" in note.message

@@ -317,3 +317,24 @@ def test_rule_limit_wins_the_reason_and_own_errors_are_reported() -> None:
     state = outcome(Wishes({NODE: frozenset({perm(1), perm(2)})}, errors=("bad cidr",)), failures)
     assert state.reason == LIMIT
     assert state.message == "bad cidr; sg full; boom"
+
+
+def test_peer_with_neither_field_fails_the_bindings_networking_but_not_its_other_peers() -> None:
+    # LBC: "either ipBlock or securityGroup should be specified" fails the computation; lbc
+    # reports it and keeps the binding's other permissions (and guards) as they are.
+    net = Networking(
+        (
+            IngressRule(
+                (
+                    NetworkingPeer(at="spec.networking.ingress[0].from[0]"),
+                    NetworkingPeer(cidr="10.9.0.0/16"),
+                ),
+                (NetworkingPort("TCP", 80),),
+            ),
+        )
+    )
+    out = expand(net, pod_targets=True)
+    assert out.permissions == {Permission("tcp", 80, 80, "10.9.0.0/16")}
+    assert out.errors == (
+        "spec.networking.ingress[0].from[0] has neither ipBlock nor securityGroup",
+    )

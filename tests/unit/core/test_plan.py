@@ -526,3 +526,11 @@ def test_lbc_quic_ledger_entries_guard_deregistration_by_full_identity() -> None
     assert p.failure is None
     assert p.deregistered == targets(ours_gone)
     assert p.ledger_settle == targets(ours_kept)
+
+
+def test_spec_notes_become_warning_events() -> None:
+    peer = {"ipBlock": {"cidr": "10.0.0.0/8"}, "securityGroup": {"groupID": "sg-1"}}
+    b = binding(networking={"ingress": [{"from": [peer], "ports": []}]})
+    p = plan(b, desired_of("10.0.0.1:80"), observed(["10.0.0.1:80"]), ABSENT)
+    assert [(e.type, e.reason) for e in p.events] == [("Warning", "NetworkingPeerAmbiguous")]
+    assert p.failure is None

@@ -238,3 +238,26 @@ async def test_a_role_that_cannot_be_assumed_is_refused_at_admission() -> None:
     )
     _denied(verdict, "spec.iamRoleArnToAssume")
     assert "AssumeRoleFailed" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("peer", "warned"),
+    [
+        pytest.param(
+            {"ipBlock": {"cidr": "10.0.0.0/8"}, "securityGroup": {"groupID": "sg-1"}},
+            "the securityGroup is used",
+            id="both",
+        ),
+        pytest.param({}, "neither ipBlock nor securityGroup", id="neither"),
+    ],
+)
+async def test_networking_peer_with_both_or_neither_field_is_allowed_with_a_warning(
+    peer: dict[str, Any], warned: str
+) -> None:
+    # LBC's CRD and webhook accept such peers (its validator does not look at networking).
+    net = {"ingress": [{"from": [peer], "ports": [{"port": 80}]}]}
+    verdict = await _check(_ip(networking=net))
+    assert verdict.allowed, verdict.message
+    (warning,) = verdict.warnings
+    assert "spec.networking.ingress[0].from[0]" in warning
+    assert warned in warning
