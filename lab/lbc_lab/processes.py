@@ -4,13 +4,15 @@ The demo and the end-to-end tests run every part as a real process, the way an o
 ``python -m lbc lab apiserver``, ``python -m lbc lab elb`` and ``python -m lbc run``. A
 :class:`ProcessGroup` starts them on free 127.0.0.1 ports, waits until each one answers, and on
 exit stops them all (SIGTERM, then SIGKILL after a grace period), so nothing outlives a test even
-when it fails. Daemons can also be killed on purpose (``kill()``) to test crash safety.
+when it fails, and the children get SIGTERM from the kernel if the parent itself is killed
+(``PR_SET_PDEATHSIG``). Daemons can also be killed on purpose (``kill()``) to test crash safety.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -50,6 +52,24 @@ async def wait_http(url: str, *, timeout: float = 30.0, proc: LabProcess | None 
             await asyncio.sleep(0.05)
 
 
+_PR_SET_PDEATHSIG = 1
+# Loaded in the parent: the child, between fork and exec, only makes the call.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies, even by SIGKILL (Linux).
+
+    The children run in their own sessions (so a terminal's Ctrl-C reaches only the parent,
+    which stops them in order); this makes sure a parent that is killed outright does not
+    leave them running. The kernel signals when the thread that started the child ends, so
+    children are started from the event loop's thread, which lives as long as the parent.
+    Elsewhere than Linux it does nothing.
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 @dataclass
 class LabProcess:
     """One child process with its log file."""
@@ -71,6 +91,7 @@ class LabProcess:
                 stderr=asyncio.subprocess.STDOUT,
                 env=self.env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()

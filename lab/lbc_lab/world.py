@@ -25,7 +25,8 @@ kubeconfig, the AWS endpoint, dummy credentials and region, the ARNs and ids), o
 scripts, with the child processes' pids) and the processes' logs. It prints them, then serves
 until SIGINT (Ctrl-C), SIGTERM or SIGHUP (its terminal closed), when it stops every child
 process and removes the files that would point at dead ports. If a child process dies, the
-world stops and exits 1.
+world stops and exits 1; if the world itself is killed, the kernel stops its children
+(:mod:`lbc_lab.processes`). A second world refuses a folder one still serves from (exit 2).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shlex
 import signal
 import sys
@@ -97,7 +99,8 @@ class WorldFacts:
     outside_instance: str
     node_port: int
     clusters: dict[str, ClusterFacts] = field(default_factory=dict)
-    pids: dict[str, int] = field(default_factory=dict)
+    pid: int = 0  # the world's own process
+    pids: dict[str, int] = field(default_factory=dict)  # its child processes, by name
 
     def aws_env(self) -> dict[str, str]:
         return {
@@ -218,6 +221,16 @@ def _write_files(facts: WorldFacts, folder: Path) -> None:
     (folder / "world.json.tmp").replace(folder / "world.json")
 
 
+def running_world(folder: Path) -> int | None:
+    """The pid of a lab world that still serves from ``folder``, if one does."""
+    try:
+        pid = int(json.loads((folder / "world.json").read_text()).get("pid", 0))
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if pid and pid != os.getpid() and b"world" in cmdline else None
+
+
 def _clear_state(folder: Path) -> None:
     for name in STATE_FILES:
         (folder / name).unlink(missing_ok=True)
@@ -307,6 +320,7 @@ async def build(world: World, clusters: int, folder: Path, controllers: list[Any
     facts.outside_instance = outside[0].instance_id
     urls = {name: c.url for name, c in facts.clusters.items()}
     (folder / "kubeconfig").write_text(yaml.safe_dump(_merged_kubeconfig(urls), sort_keys=False))
+    facts.pid = os.getpid()
     facts.pids = {p.name: p.pid for p in world.group.processes if p.pid is not None}
     return facts
 
@@ -356,6 +370,14 @@ async def serve(clusters: int, folder: Path, time_factor: float, out: Any) -> in
     # SIGHUP too: closing the terminal the world runs in must not leave its children behind.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal)
+    other = running_world(folder)
+    if other is not None:
+        print(
+            f"lbc lab world: a lab world (pid {other}) already serves from {folder}; stop it "
+            "(Ctrl-C in its terminal) or give this one another --dir",
+            file=sys.stderr,
+        )
+        return 2
     _clear_state(folder)
     began = time.monotonic()
     print(f"starting a lab world of {clusters} cluster(s) in {folder} ...", file=out, flush=True)

@@ -1,9 +1,10 @@
 """``python -m lbc lab world`` never leaves a process behind, however it is stopped.
 
 The README walkthrough test covers the normal life (start, use, Ctrl-C). These cover the
-edges: Ctrl-C or a closed terminal (SIGHUP) while the world is still starting, and a child
+edges: Ctrl-C or a closed terminal (SIGHUP) while the world is still starting, a child
 process that dies under it (the world then stops the rest and exits 1 instead of serving a
-half world).
+half world), a second world on the same folder (refused), and the world killed outright (the
+kernel stops its children).
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ def processes_mentioning(text: str) -> list[int]:
         if text in cmdline and "zombie" not in state:
             found.append(int(entry.name))
     return found
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (orphans are reaped by init, maybe late)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "zombie" not in status
 
 
 def start_world(folder: Path, *args: str) -> subprocess.Popen[str]:
@@ -88,7 +98,9 @@ def test_a_signal_while_the_world_starts_stops_what_it_started(
             os.kill(pid, signal.SIGKILL)
 
 
-def test_a_world_whose_child_dies_stops_the_rest_and_exits_1(tmp_path: Path) -> None:
+def test_a_world_whose_child_dies_stops_the_rest_and_exits_1_and_owns_its_folder(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "world"
     proc = start_world(folder, "--clusters", "1")
     try:
@@ -97,12 +109,40 @@ def test_a_world_whose_child_dies_stops_the_rest_and_exits_1(tmp_path: Path) -> 
         assert list(facts["clusters"]) == ["a"]
         assert len(facts["clusters"]["a"]["nodes"]) == 3
         assert set(facts["pids"]) == {"elb", "apiserver-a"}
+        assert facts["pid"] == proc.pid
+
+        second = start_world(folder, "--clusters", "1")
+        out2, _ = second.communicate(timeout=60)
+        assert second.returncode == 2, out2
+        assert f"a lab world (pid {proc.pid}) already serves from" in out2
+        assert (folder / "world.json").exists(), "the refused world cleared the running one's files"
+
         os.kill(facts["pids"]["apiserver-a"], signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 1, out
         assert "apiserver-a exited" in out
         assert gone_within(folder, 15) == []
         assert not (folder / "world.json").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in processes_mentioning(str(folder)):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_world_takes_its_children_with_it(tmp_path: Path) -> None:
+    folder = tmp_path / "world"
+    proc = start_world(folder, "--clusters", "1")
+    try:
+        wait_until((folder / "world.json").exists, proc, 120, "the world never started")
+        children = json.loads((folder / "world.json").read_text())["pids"].values()
+        proc.kill()
+        proc.communicate(timeout=30)
+        assert gone_within(folder, 30) == []
+        deadline = time.monotonic() + 30
+        while any(running(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the kernel signals the orphans; nothing to await here
+        assert [pid for pid in children if running(pid)] == []
     finally:
         if proc.poll() is None:
             proc.kill()
