@@ -167,6 +167,15 @@ class Settings(BaseSettings):
             "`EndpointsFailOpen`): a network partition then keeps the targets registered."
         ),
     )
+    max_targets_per_target_group: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Register no more targets than keep a group within this many listed targets "
+            "(draining and other clusters' included), as LBC's `--max-targets-per-target-group`; "
+            "0 means no limit."
+        ),
+    )
     resync_period: Duration = Field(
         default=0.0,
         description="Informer resync period; 0 turns resync off (the drift check covers AWS).",
@@ -240,6 +249,13 @@ class Settings(BaseSettings):
         description=(
             "Directory holding `tls.crt` and `tls.key` (the mounted webhook Secret); empty "
             "disables the webhook server."
+        ),
+    )
+    readiness_gate_inject: bool = Field(
+        default=True,
+        description=(
+            "The pod webhook adds the readiness gate of every ip binding whose Service selects "
+            "a new pod (LBC's `--enable-pod-readiness-gate-inject`); false admits pods unchanged."
         ),
     )
     webhook_cert_reload_period: Duration = Field(

@@ -164,11 +164,13 @@ class BindingReconciler:
         rng: random.Random | None = None,
         networking: NetworkingPort | None = None,
         fail_open: bool = True,
+        max_targets: int = 0,
         port_for: Callable[[Binding], TargetGroupPort] | None = None,
         ledger_versions: Store[str | None] | None = None,
     ) -> None:
         self._kube = kube
         self._fail_open = fail_open
+        self._max_targets = max_targets
         self._tgs = target_groups
         # The port a binding's AWS calls go through (lbc.aws: its assumed role's, if it names
         # one); without it every binding uses ``target_groups``.
@@ -318,6 +320,7 @@ class BindingReconciler:
             ledger,
             gated_pods=self._gated_pods(binding) if life is not Lifecycle.LIVE else (),
             gate_requeue_after=self._requeue_period,
+            max_targets=self._max_targets,
         )
         if verify:
             DRIFT_VERIFICATIONS.inc()

@@ -144,6 +144,7 @@ class BindingController:
             networking=self.networking,
             ledger_versions=self.ledgers_informer.store,
             fail_open=settings.fail_open,
+            max_targets=settings.max_targets_per_target_group,
             port_for=lambda b: target_groups.as_role(
                 role_of(b.spec.iam_role_arn_to_assume, b.spec.assume_role_external_id)
             ),

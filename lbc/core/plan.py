@@ -306,6 +306,7 @@ def plan(
     *,
     gated_pods: Iterable[PodView] = (),
     gate_requeue_after: float = 15.0,
+    max_targets: int = 0,
 ) -> Plan:
     """Decide one reconcile pass; see the module docstring for the rules.
 
@@ -314,6 +315,12 @@ def plan(
     presence is what keeps a binding whose flag was turned off from wiping other clusters.
     ``gated_pods`` are the pods of the binding's namespace that carry its readiness gate (only
     read when the binding or its backend goes away).
+
+    ``max_targets`` (0: no limit) is LBC's ``--max-targets-per-target-group``: when the group's
+    listed targets (draining and foreign ones included) plus the registrations would exceed it,
+    only the first registrations by identity that fit are made (none when the group is already
+    at or over it; LBC panics there). Such a pass reports ``Ready=False``
+    ``MaxTargetsReached`` and writes no checkpoint, so the rest is registered once room frees.
     """
     life = lifecycle_of(binding, desired)
     name_fits = len(PREFIX) + len(binding.name) <= MAX_NAME
@@ -416,6 +423,18 @@ def plan(
             "this binding the whole target group",
         )
 
+    trimmed = 0
+    if max_targets and len(draft.register) + len(group) > max_targets:
+        room = max(0, max_targets - len(group))
+        ordered = sorted(draft.register, key=lambda t: t.identity)
+        trimmed = len(ordered) - room
+        draft.register = frozenset(ordered[:room])
+        draft.fail(
+            "MaxTargetsReached",
+            f"the target group lists {len(group)} target(s); registering {room} of "
+            f"{len(ordered)} keeps it within LBC_MAX_TARGETS_PER_TARGET_GROUP={max_targets}",
+        )
+
     gates = gate_updates(binding.name, desired, health, frozenset(draft.register))
     draft.pods = gates.changes
     draft.requeue_after = gate_requeue_after if gates.pending else None
@@ -426,7 +445,7 @@ def plan(
     if draft.failure is None and not gates.pending and new_checkpoint != stored_after:
         draft.checkpoint = new_checkpoint
 
-    registered = len(want) if not frozen else len(want & active)
+    registered = len(want) - trimmed if not frozen else len(want & active)
     healthy = sum(1 for t in want if t in health and health[t].healthy)
     if draft.failure is not None:
         ready = _ready(False, draft.failure.reason, draft.failure.message)

@@ -7,9 +7,17 @@ webhook puts the gate on the pod at creation, the only time ``spec.readinessGate
 
 On Pod CREATE, for every ip binding of the pod's namespace (from the cache, by namespace index)
 whose Service's selector selects the pod's labels, one gate is added; a Service with an empty
-selector selects nothing, as for EndpointSlices. Gates of the legacy prefix
-``target-health.alb.ingress.k8s.aws/`` are dropped, as the reference injector does. Existing
-gates are kept, and nothing is patched when nothing changes.
+selector selects nothing, as for EndpointSlices. Existing gates are kept, and nothing is
+patched when nothing changes.
+
+Gates of the legacy prefix ``target-health.alb.ingress.k8s.aws/`` (the ALB ingress controller's,
+LBC's predecessor) are dropped only when the pod gets at least one gate of a binding, as LBC's
+injector does: a pod no binding selects keeps its spec exactly as written, whoever may still be
+managing those gates.
+
+``LBC_READINESS_GATE_INJECT=false`` turns injection off (LBC's
+``--enable-pod-readiness-gate-inject=false``): every pod is admitted unchanged, legacy gates
+included. The reconciler still keeps the conditions of pods that carry gates.
 
 Only namespaces labelled ``elbv2.k8s.aws/pod-readiness-gate-inject: enabled`` are concerned:
 the MutatingWebhookConfiguration's ``namespaceSelector`` says so, and the API server does not
@@ -47,23 +55,24 @@ def wanted_gates(caches: ClusterCaches, namespace: str, labels: Mapping[str, str
     return gates
 
 
-def inject_gates(request: AdmissionRequest, caches: ClusterCaches) -> Verdict:
-    if request.operation != "CREATE" or request.obj is None:
+def inject_gates(
+    request: AdmissionRequest, caches: ClusterCaches, *, enabled: bool = True
+) -> Verdict:
+    if not enabled or request.operation != "CREATE" or request.obj is None:
         return allow()
     pod = request.obj
     spec = pod.get("spec")
     spec = spec if isinstance(spec, Mapping) else {}
     raw = spec.get("readinessGates")
     current = [g for g in raw if isinstance(g, Mapping)] if isinstance(raw, list) else []
-    kept = [
-        g for g in current if not str(g.get("conditionType", "")).startswith(LEGACY_GATE_PREFIX)
-    ]
+    wanted = wanted_gates(caches, request.namespace, _labels(pod))
+    kept = (
+        [g for g in current if not str(g.get("conditionType", "")).startswith(LEGACY_GATE_PREFIX)]
+        if wanted
+        else current
+    )
     present = {str(g.get("conditionType", "")) for g in kept}
-    added = [
-        {"conditionType": gate}
-        for gate in wanted_gates(caches, request.namespace, _labels(pod))
-        if gate not in present
-    ]
+    added = [{"conditionType": gate} for gate in wanted if gate not in present]
     if not added and len(kept) == len(current):
         return allow()
     gates = [dict(g) for g in kept] + added

@@ -86,6 +86,7 @@ class WebhookServer:
         *,
         addr: str,
         budget: float = DECISION_BUDGET,
+        inject_readiness_gates: bool = True,
     ) -> None:
         self._caches = caches
         self._certificate = certificate
@@ -94,7 +95,7 @@ class WebhookServer:
         validator = BindingValidator(caches, groups)
 
         async def mutate_pod(request: AdmissionRequest) -> Verdict:
-            return inject_gates(request, caches)
+            return inject_gates(request, caches, enabled=inject_readiness_gates)
 
         async def mutate(request: AdmissionRequest) -> Verdict:
             return await mutate_binding(request, groups)
@@ -196,4 +197,10 @@ def webhook_server(settings: Settings, controllers: Sequence[object]) -> Webhook
             reason="WebhookCertificate",
         ) from None
     caches = ClusterCaches(controller.bindings.store, controller.services.store)
-    return WebhookServer(caches, controller.target_groups, certificate, addr=settings.webhook_addr)
+    return WebhookServer(
+        caches,
+        controller.target_groups,
+        certificate,
+        addr=settings.webhook_addr,
+        inject_readiness_gates=settings.readiness_gate_inject,
+    )

@@ -534,3 +534,47 @@ def test_spec_notes_become_warning_events() -> None:
     p = plan(b, desired_of("10.0.0.1:80"), observed(["10.0.0.1:80"]), ABSENT)
     assert [(e.type, e.reason) for e in p.events] == [("Warning", "NetworkingPeerAmbiguous")]
     assert p.failure is None
+
+
+# --- LBC's --max-targets-per-target-group ---
+
+
+def test_registrations_are_trimmed_to_the_target_limit_counting_every_listed_target() -> None:
+    # LBC: new + listed (draining and foreign included) > max => register max - listed, the
+    # first by identity.
+    p = plan(
+        binding(),
+        desired_of("10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"),
+        observed(["10.0.0.1:80"], draining=["10.0.0.9:80"]),
+        ABSENT,
+        max_targets=4,
+    )
+    assert p.registered == targets("10.0.0.2:80", "10.0.0.3:80")
+    assert p.failure is not None
+    assert p.failure.reason == "MaxTargetsReached"
+    assert p.checkpoint is None
+    assert p.status is not None
+    assert p.status.registered == 3
+
+
+def test_a_group_already_over_the_limit_gets_no_registration_and_no_crash() -> None:
+    # LBC computes a negative count here and panics; lbc registers nothing and says why.
+    p = plan(
+        binding(),
+        desired_of("10.0.0.1:80", "10.0.0.2:80"),
+        observed(["10.0.0.1:80", "10.0.0.8:80", "10.0.0.9:80"]),
+        ABSENT,
+        max_targets=2,
+    )
+    assert p.registered == frozenset()
+    assert p.deregistered == targets("10.0.0.8:80", "10.0.0.9:80")
+    assert p.failure is not None
+    assert p.failure.reason == "MaxTargetsReached"
+
+
+def test_no_limit_by_default_and_within_the_limit() -> None:
+    d = desired_of("10.0.0.1:80", "10.0.0.2:80")
+    assert plan(binding(), d, observed(), ABSENT).registered == d.keys
+    within = plan(binding(), d, observed(), ABSENT, max_targets=2)
+    assert within.registered == d.keys
+    assert within.failure is None

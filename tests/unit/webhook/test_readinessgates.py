@@ -66,6 +66,27 @@ def test_instance_bindings_empty_selectors_and_other_namespaces_add_nothing() ->
     assert other == [GATE + "e-elsewhere"]
 
 
+LEGACY = "target-health.alb.ingress.k8s.aws/"
+
+
+def test_legacy_gates_stay_on_a_pod_no_binding_selects() -> None:
+    # LBC's injector removes legacy gates only when it injects a gate (pod_readiness_gate.go).
+    pod = _pod({"app": "db"}, [LEGACY + "old_gate", "leave-intact"])
+    assert inject_gates(_request(pod), _cluster().caches).patch == ()
+
+
+def test_legacy_gates_go_when_a_gate_is_wanted_even_if_it_is_already_there() -> None:
+    # LBC: any wanted gate (present or not) removes the legacy ones.
+    pod = _pod({"app": "web"}, [LEGACY + "old_gate", GATE + "b-web"])
+    assert _gates(inject_gates(_request(pod), _cluster().caches)) == [GATE + "b-web"]
+
+
+def test_injection_turned_off_admits_every_pod_unchanged() -> None:
+    # LBC with --enable-pod-readiness-gate-inject=false ("inject disabled" case).
+    pod = _pod({"app": "web", "svc": "svc1"}, [LEGACY + "old_gate", "leave-intact"])
+    assert inject_gates(_request(pod), _cluster().caches, enabled=False).patch == ()
+
+
 def test_existing_gates_are_kept_and_legacy_gates_dropped() -> None:
     pod = _pod({"app": "web"}, ["custom/ready", "target-health.alb.ingress.k8s.aws/b-web"])
     gates = _gates(inject_gates(_request(pod), _cluster().caches))
