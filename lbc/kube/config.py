@@ -37,6 +37,8 @@ async def load_configuration(
     retrying cannot help until the deployment is fixed.
     """
     configuration = Configuration()
+    if kubeconfig:
+        _check_kubeconfig(kubeconfig.split(os.pathsep)[0])
     try:
         if kubeconfig:
             path = kubeconfig.split(os.pathsep)[0]
@@ -52,12 +54,39 @@ async def load_configuration(
         else:
             # kubernetes_asyncio ships this loader without annotations.
             load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError, KeyError, ValueError) as exc:
+    except (ConfigException, OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        # The loader's own words, minus its internals: a kubeconfig without current-context
+        # is a choice of context to make, not a missing key.
+        detail = str(exc)
+        if "current-context" in detail:
+            detail = "it names no current-context; set LBC_KUBE_CONTEXT or its current-context"
         source = kubeconfig or "in-cluster service account"
         raise TerminalError(
-            f"cannot load Kubernetes credentials from {source}: {exc}", reason="KubeConfigInvalid"
+            f"cannot load Kubernetes credentials from {source}: {detail}",
+            reason="KubeConfigInvalid",
         ) from exc
     return configuration
+
+
+def _check_kubeconfig(path: str) -> None:
+    """Refuse a kubeconfig that is missing or empty before the loader sees it.
+
+    kubernetes_asyncio prints a line of its own for a missing file and fails on an empty one
+    with a traceback; the daemon's start-up must end in one JSON line naming the path.
+    """
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        problem = "the file does not exist"
+    except OSError as exc:
+        problem = f"the file cannot be read ({exc.strerror})"
+    else:
+        problem = "the file is empty" if size == 0 else ""
+    if problem:
+        raise TerminalError(
+            f"cannot load Kubernetes credentials from {path}: {problem}",
+            reason="KubeConfigInvalid",
+        )
 
 
 async def api_client_from_settings(settings: Settings) -> ApiClient:

@@ -240,7 +240,7 @@ async def test_an_hour_of_any_outcome_costs_bounded_passes_and_aws_calls(case: C
         backoff_max=BACKOFF_MAX,
         prepare=case.prepare,
     ) as c:
-        await c.run_for(HOUR, step=5.0)
+        await c.run_for(HOUR, step=HOUR)
         key = next(iter(c.passes), KEY)
         passes = c.passes.get(key, 0)
         calls = len(c.group.calls)
