@@ -273,7 +273,7 @@ class BindingReconciler:
             and not self._ledger_sightings.moved(binding)
         ):
             SKIPS.inc()
-            return Result(requeue_after=self._schedule.next_look(key))
+            return Result(requeue_after=self._schedule.next_look(key), converged=True)
 
         # Cleanup must see the group as it is: a cached view could hide targets to deregister.
         fresh = verify or life in (Lifecycle.DELETING, Lifecycle.BACKEND_GONE)
@@ -541,7 +541,7 @@ class BindingReconciler:
             delay = min(delay, decided.requeue_after)
         if binding.key in self._settling:
             delay = min(delay, self._requeue_period)
-        return Result(requeue_after=delay)
+        return Result(requeue_after=delay, converged=True)
 
     async def _report(
         self,

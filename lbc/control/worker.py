@@ -9,6 +9,7 @@ reconcile returned / raised        queue action                                `
 =================================  ==========================================  =================
 ``None`` or ``Result()``           ``forget``                                  ``success``
 ``Result(requeue_after=s)``        ``forget`` then ``add_after(s)``            ``requeue_after``
+``Result(s, converged=True)``      ``forget`` then ``add_after(s)``            ``success``
 ``Result(requeue=True)``           ``add_rate_limited``                        ``requeue``
 ``ConflictError``                  ``add`` at once (see below)                 ``requeue``
 ``TerminalError``                  ``forget``, no requeue                      ``error``
@@ -120,10 +121,14 @@ class Result:
     """What a successful reconcile asks for next.
 
     ``requeue_after`` (seconds) wins over ``requeue`` when both are set, as in controller-runtime.
+    ``converged`` says the pass did everything it could and ``requeue_after`` only schedules
+    the next routine look (a binding's drift verification, a health re-check): it is counted
+    as ``success``, not ``requeue_after``, so a fleet of converged bindings shows as such.
     """
 
     requeue: bool = False
     requeue_after: float | None = None
+    converged: bool = False
 
     def __post_init__(self) -> None:
         if self.requeue_after is not None and self.requeue_after < 0:
@@ -259,7 +264,7 @@ class Workers(Generic[K]):
         if result is not None and result.requeue_after is not None and result.requeue_after > 0:
             self.queue.forget(key)
             self.queue.add_after(key, result.requeue_after)
-            self._count("requeue_after")
+            self._count("success" if result.converged else "requeue_after")
             _log.debug("reconcile_requeued_after", requeue_after_seconds=result.requeue_after)
         elif result is not None and result.requeue:
             self.queue.add_rate_limited(key)

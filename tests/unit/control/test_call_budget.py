@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pytest
 from lbc.core.errors import TerminalError, ThrottledError, TransientError
 from lbc.kube.client import CONFIG_MAPS, SERVICES, TARGET_GROUP_BINDINGS
+from lbc.observe.metrics import REGISTRY
 
 from tests.unit.control.memcluster import (
     NS,
@@ -245,6 +246,12 @@ async def test_an_hour_of_any_outcome_costs_bounded_passes_and_aws_calls(case: C
         passes = c.passes.get(key, 0)
         calls = len(c.group.calls)
         ready = c.ready(key.split("/")[1]) if case.reason else None
+        successes = REGISTRY.get_sample_value(
+            "controller_runtime_reconcile_total",
+            {"controller": c.workers.controller, "result": "success"},
+        )
+    if case.reason == "TargetsSynced":
+        assert successes == passes, "a converged pass was not counted as success"
     assert passes <= case.max_passes, f"{passes} passes in an hour (bound {case.max_passes})"
     assert passes >= max(1, case.min_passes), f"only {passes} passes in an hour"
     assert calls <= 3 * passes, f"{calls} AWS calls in {passes} passes"

@@ -173,6 +173,18 @@ async def test_requeue_after_forgets_the_backoff_and_waits_the_period() -> None:
         assert h.count("requeue_after") == 3
 
 
+async def test_a_converged_pass_with_its_next_routine_look_counts_as_success() -> None:
+    async def converged(_key: str, _attempt: int) -> Result | None:
+        return Result(requeue_after=15.0, converged=True)
+
+    async with harness(converged) as h:
+        h.queue.add("ns/a")
+        await h.clock.advance(30.0)
+        assert h.times("ns/a") == [0.0, 15.0, 30.0]
+        assert h.count("success") == 3
+        assert h.count("requeue_after") == 0
+
+
 async def test_requeue_true_is_rate_limited() -> None:
     async def again(_key: str, _attempt: int) -> Result | None:
         return Result(requeue=True)
