@@ -285,6 +285,13 @@ class Settings(BaseSettings):
             "(LBC's `--ingress-class`)."
         ),
     )
+    load_balancer_class: str = Field(
+        default="service.k8s.aws/nlb",
+        description=(
+            "`spec.loadBalancerClass` that claims a Service for an NLB stack (LBC's "
+            "`--load-balancer-class`)."
+        ),
+    )
     default_scheme: Literal["internal", "internet-facing"] = Field(
         default="internal",
         description="Scheme of a load balancer whose stack names none.",

@@ -62,14 +62,35 @@ DEFAULT_TAG_TTL: Final = 1200.0
 DEFAULT_LIST_TTL: Final = 30.0
 DEFAULT_SUBNET_TTL: Final = 300.0
 _LB_PAGE: Final = 400
+_PARTS: Final = ("lbs", "tgs", "sgs")
+
+
+def _id_of(part: str, raw: Mapping[str, Any]) -> str:
+    if part == "lbs":
+        return str(raw["LoadBalancerArn"])
+    if part == "tgs":
+        return str(raw["TargetGroupArn"])
+    return str(raw["GroupId"])
 
 
 @dataclass(frozen=True, slots=True)
 class _Listing:
-    stamp: float
     load_balancers: tuple[Mapping[str, Any], ...]
     target_groups: tuple[Mapping[str, Any], ...]
     security_groups: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(slots=True)
+class _Part:
+    """One cached account listing (load balancers, target groups or security groups) by id.
+
+    ``stamp`` is when the listing began; lbc's own creates and deletes are applied in place, so
+    its writes never force a relist (a relist per create would make building N stacks cost N
+    listings of N resources).
+    """
+
+    stamp: float
+    items: dict[str, Mapping[str, Any]]
 
 
 @final
@@ -95,7 +116,7 @@ class StackInventory:
         self._list_ttl = list_ttl
         self._tag_ttl = tag_ttl
         self._clock = clock
-        self._listing: _Listing | None = None
+        self._parts: dict[str, _Part | None] = dict.fromkeys(_PARTS)
         self._listing_lock = anyio.Lock()
         self._tags: dict[str, tuple[float, dict[str, str]]] = {}
         self._subnet_ttl = subnet_ttl
@@ -104,9 +125,23 @@ class StackInventory:
 
     # -- cache control (called by the writer after lbc's own changes) -----------------------------
 
-    def invalidate(self) -> None:
-        """Forget the account listing: the next observation lists again."""
-        self._listing = None
+    def invalidate(self, *parts: str) -> None:
+        """Forget listings (``lbs``, ``tgs``, ``sgs``; all when none is named): the next
+        observation lists them again."""
+        for part in parts or _PARTS:
+            self._parts[part] = None
+
+    def put(self, part: str, raw: Mapping[str, Any]) -> None:
+        """A resource lbc just created or modified, as AWS answered: now in the listing."""
+        cached = self._parts[part]
+        if cached is not None:
+            cached.items[_id_of(part, raw)] = raw
+
+    def drop(self, part: str, key: str) -> None:
+        """A resource lbc just deleted: out of the listing."""
+        cached = self._parts[part]
+        if cached is not None:
+            cached.items.pop(key, None)
 
     def forget_tags(self, arns: Iterable[str]) -> None:
         for arn in arns:
@@ -119,11 +154,27 @@ class StackInventory:
     # -- listings --------------------------------------------------------------------------------
 
     async def _list(self, *, fresh: bool) -> _Listing:
+        asked = self._clock()
         async with self._listing_lock:
-            listing = self._listing
-            if not fresh and listing is not None and self._clock() - listing.stamp < self._list_ttl:
-                return listing
-            started = self._clock()
+            for part in _PARTS:
+                cached = self._parts[part]
+                if cached is not None:
+                    # Fresh means "begun after the caller asked": concurrent callers share one.
+                    if fresh and cached.stamp >= asked:
+                        continue
+                    if not fresh and self._clock() - cached.stamp < self._list_ttl:
+                        continue
+                started = self._clock()
+                found = await self._list_part(part)
+                self._parts[part] = _Part(started, {_id_of(part, raw): raw for raw in found})
+            return _Listing(*(tuple(self._items(part)) for part in _PARTS))
+
+    def _items(self, part: str) -> list[Mapping[str, Any]]:
+        cached = self._parts[part]
+        return [] if cached is None else list(cached.items.values())
+
+    async def _list_part(self, part: str) -> list[Mapping[str, Any]]:
+        if part == "lbs":
             lbs = await self._pages(
                 "DescribeLoadBalancers",
                 self._elbv2.describe_load_balancers,
@@ -132,6 +183,8 @@ class StackInventory:
                 next_key="NextMarker",
                 PageSize=_LB_PAGE,
             )
+            return [lb for lb in lbs if lb.get("VpcId") == self.vpc_id]
+        if part == "tgs":
             tgs = await self._pages(
                 "DescribeTargetGroups",
                 self._elbv2.describe_target_groups,
@@ -140,24 +193,18 @@ class StackInventory:
                 next_key="NextMarker",
                 PageSize=_LB_PAGE,
             )
-            sgs = await self._pages(
-                "DescribeSecurityGroups",
-                self._ec2.describe_security_groups,
-                "SecurityGroups",
-                marker="NextToken",
-                next_key="NextToken",
-                Filters=[
-                    {"Name": "vpc-id", "Values": [self.vpc_id]},
-                    {"Name": "tag-key", "Values": [CLUSTER_TAG, LEGACY_CLUSTER_TAG]},
-                ],
-            )
-            self._listing = _Listing(
-                started,
-                tuple(lb for lb in lbs if lb.get("VpcId") == self.vpc_id),
-                tuple(tg for tg in tgs if tg.get("VpcId") == self.vpc_id),
-                tuple(sgs),
-            )
-            return self._listing
+            return [tg for tg in tgs if tg.get("VpcId") == self.vpc_id]
+        return await self._pages(
+            "DescribeSecurityGroups",
+            self._ec2.describe_security_groups,
+            "SecurityGroups",
+            marker="NextToken",
+            next_key="NextToken",
+            Filters=[
+                {"Name": "vpc-id", "Values": [self.vpc_id]},
+                {"Name": "tag-key", "Values": [CLUSTER_TAG, LEGACY_CLUSTER_TAG]},
+            ],
+        )
 
     async def _pages(
         self,

@@ -15,8 +15,10 @@ classification), like the binding controller's. What this module adds:
 - **Deletion retries** as LBC: DeleteTargetGroup on ``ResourceInUse`` every 2 s for up to 20 s (the
   load balancer's deletion takes a moment to release it), DeleteSecurityGroup on
   ``DependencyViolation`` every 2 s for up to 10 s. Sleeps are injected; tests run them in no time.
-- **Cache upkeep.** Every tag write updates the inventory's tag cache, and every create or
-  delete drops its account listing, so the next observation sees lbc's own changes.
+- **Cache upkeep.** Every tag write drops the inventory's cached tags of the resource; creates,
+  modifications and deletes of load balancers and target groups are applied to the cached
+  account listing as AWS answered them (a relist per create would make building N stacks cost
+  N listings of N resources); security-group changes drop the (one-call) group listing.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ class StackWriter:
             "CreateTargetGroup", self._elbv2.create_target_group, "target group", spec.name, params
         )
         arn = str(made["TargetGroups"][0]["TargetGroupArn"])
-        self.inventory.invalidate()
+        self.inventory.put("tgs", made["TargetGroups"][0])
         await self._check_created(arn, "target group", spec.name, foreign, owner)
         if spec.attributes:
             await self.ensure_target_group_attributes(arn, spec.attributes)
@@ -208,7 +210,7 @@ class StackWriter:
         )
         lb = made["LoadBalancers"][0]
         arn = str(lb["LoadBalancerArn"])
-        self.inventory.invalidate()
+        self.inventory.put("lbs", lb)
         await self._check_created(arn, "load balancer", spec.name, foreign, owner)
         if spec.attributes:
             await self.ensure_load_balancer_attributes(arn, spec.attributes)
@@ -233,7 +235,7 @@ class StackWriter:
                     "lbc stops this stack and touches nothing"
                 ) from exc
             raise
-        self.inventory.invalidate()
+        self.inventory.invalidate("sgs")
         return str(made["GroupId"])
 
     # -- security groups -------------------------------------------------------------------------
@@ -247,7 +249,7 @@ class StackWriter:
                 GroupId=group_id,
                 IpPermissions=perms,
             )
-            self.inventory.invalidate()
+            self.inventory.invalidate("sgs")
 
     async def revoke(self, group_id: str, permissions: Iterable[Permission]) -> None:
         perms = [_ip_permission(p) for p in permissions]
@@ -258,7 +260,7 @@ class StackWriter:
                 GroupId=group_id,
                 IpPermissions=perms,
             )
-            self.inventory.invalidate()
+            self.inventory.invalidate("sgs")
 
     async def tag_group(self, group_id: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
         if add:
@@ -273,7 +275,7 @@ class StackWriter:
                 Tags=[{"Key": k} for k in remove],
             )
         if add or remove:
-            self.inventory.invalidate()
+            self.inventory.invalidate("sgs")
 
     async def delete_security_group(self, group_id: str) -> None:
         interval, budget = self._sg_retry
@@ -286,7 +288,7 @@ class StackWriter:
             budget,
             f"security group {group_id}",
         )
-        self.inventory.invalidate()
+        self.inventory.invalidate("sgs")
 
     # -- ELBv2 modifications ---------------------------------------------------------------------
 
@@ -303,10 +305,10 @@ class StackWriter:
             self.inventory.forget_tags([arn])
 
     async def modify_target_group(self, arn: str, params: Mapping[str, Any]) -> None:
-        await self._elb(
+        response = await self._elb(
             "ModifyTargetGroup", self._elbv2.modify_target_group, TargetGroupArn=arn, **params
         )
-        self.inventory.invalidate()
+        self.inventory.put("tgs", response["TargetGroups"][0])
 
     async def ensure_target_group_attributes(
         self, arn: str, attributes: Sequence[Attribute]
@@ -343,13 +345,13 @@ class StackWriter:
             LoadBalancerArn=arn,
             SecurityGroups=list(groups),
         )
-        self.inventory.invalidate()
+        self.inventory.invalidate("lbs")
 
     async def set_subnets(self, arn: str, subnets: Sequence[str]) -> None:
         await self._elb(
             "SetSubnets", self._elbv2.set_subnets, LoadBalancerArn=arn, Subnets=list(subnets)
         )
-        self.inventory.invalidate()
+        self.inventory.invalidate("lbs")
 
     async def create_listener(
         self,
@@ -429,7 +431,7 @@ class StackWriter:
         await self._tolerate_missing(
             self._elb("DeleteLoadBalancer", self._elbv2.delete_load_balancer, LoadBalancerArn=arn)
         )
-        self.inventory.invalidate()
+        self.inventory.drop("lbs", arn)
         self.inventory.forget_tags([arn])
 
     async def delete_target_group(self, arn: str) -> None:
@@ -443,7 +445,7 @@ class StackWriter:
             budget,
             f"target group {arn}",
         )
-        self.inventory.invalidate()
+        self.inventory.drop("tgs", arn)
         self.inventory.forget_tags([arn])
 
     async def _retrying(

@@ -208,17 +208,17 @@ class BindingController:
 async def binding_controllers(settings: Settings, kube: KubeClient) -> AsyncIterator[Sequence[Any]]:
     """The daemon's controller factory: AWS clients open for the daemon's lifetime.
 
-    The binding controller, beside it the networking controller it feeds, and the Ingress-group
-    controller when ``LBC_STACKS`` names ``ingress``. They share the AWS clients, rate limits and
-    caches of one adapter.
+    The binding controller, beside it the networking controller it feeds, and the stack
+    controllers ``LBC_STACKS`` names (Ingress groups, NLB Services). They share the AWS
+    clients, rate limits and caches of one adapter.
     """
     async with open_aws(settings) as aws:
         groups = SecurityGroups(aws.clients.ec2, aws.calls, ttl=settings.networking_cache_ttl)
         bindings = BindingController(settings, kube, aws.target_groups, groups)
         built: list[Any] = [c for c in (bindings, bindings.networking) if c is not None]
-        if "ingress" in settings.stack_kinds:
+        if settings.stack_kinds:
             # Imported here: a daemon without stacks never loads the stack machinery.
-            from lbc.control.stacks import ingress_controller  # noqa: PLC0415
+            from lbc.control.stacks import stack_controllers  # noqa: PLC0415
 
-            built.append(ingress_controller(settings, kube, aws))
+            built.extend(stack_controllers(settings, kube, aws))
         yield tuple(built)

@@ -28,15 +28,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from lbc.control.stack_bindings import StackBindings
+from lbc.control.stack_retention import RETAINED, retain_if_shared
 from lbc.control.stackdeploy import DeployResult, StackDeployer
 from lbc.control.worker import Result
 from lbc.core.errors import LbcError, NotFoundError, TerminalError
-from lbc.core.ledger import configmap_name, decode
 from lbc.core.stack.annotations import AnnotationError, delete_shared_stack_consent
 from lbc.core.stack.ingress import IngressInputs, build_ingress_stack
 from lbc.core.stack.ingress_groups import IngressCatalog, IngressGroup, load_group
 from lbc.core.stack.inputs import (
-    ExistingLoadBalancer,
     IngressView,
     ServiceView,
     StackConfig,
@@ -46,13 +45,12 @@ from lbc.core.stack.model import (
     BuildError,
     Built,
     HandsOff,
-    Scheme,
     Stack,
     StackId,
     Unclaimed,
 )
-from lbc.core.stack.observed import ObservedStack
-from lbc.kube.client import CONFIG_MAPS, INGRESSES, KubeClient, PatchType
+from lbc.core.stack.observed import ObservedStack, existing_load_balancer
+from lbc.kube.client import INGRESSES, KubeClient, PatchType
 from lbc.kube.events import EventRecorder, ObjectRef
 from lbc.observe.log import get_logger
 
@@ -65,7 +63,6 @@ FAILED_ADD_FINALIZER: Final = "FailedAddFinalizer"
 FAILED_REMOVE_FINALIZER: Final = "FailedRemoveFinalizer"
 FAILED_STATUS: Final = "FailedUpdateStatus"
 HANDS_OFF: Final = "UnsupportedSettings"
-RETAINED: Final = "SharedStackRetained"
 MULTI_CLUSTER_REFUSED: Final = "MultiClusterDisableRefused"
 
 
@@ -123,7 +120,7 @@ class IngressReconciler:
                 config=self._config,
                 services=tuple(self._services_of(loaded)),
                 subnets=await inventory.subnets(),
-                existing=_existing(observed),
+                existing=existing_load_balancer(observed),
             )
         )
         if isinstance(outcome, HandsOff):
@@ -188,40 +185,13 @@ class IngressReconciler:
             raise
         if consent:
             return False
-        bindings = self._bindings.of(stack)
-        shared: list[str] = []
-        for tg in observed.target_groups:
-            registered = await self._deployer.inventory.target_ids(tg.arn)
-            if not registered:
-                continue
-            mine = [b for b in bindings if b.target_group_arn == tg.arn]
-            if mine and not any(b.spec.get("multiClusterTargetGroup") is True for b in mine):
-                continue  # a group this cluster owns alone: every target is this cluster's
-            ours: set[tuple[str, int]] = set()
-            for binding in mine:
-                ours |= await self._ledger(binding.namespace, binding.name)
-            if registered - ours:
-                shared.append(tg.arn)
-        if not shared:
-            return False
-        await self._bindings.delete_and_wait(bindings)
-        arns = [lb.arn for lb in observed.load_balancers] + shared
-        message = (
-            "the target groups still hold other clusters' targets; this cluster's targets and "
-            f"bindings were removed and the stack is retained: {', '.join(arns)} (annotate "
-            'lbc.k8s.aws/delete-shared-stack: "true" to delete it anyway)'
+        message = await retain_if_shared(
+            self._kube, self._deployer, self._bindings, stack, observed
         )
+        if message is None:
+            return False
         await self._warn(list(group.inactive), RETAINED, message)
-        _log.warning("shared_stack_retained", stack_id=stack.id.value, arns=arns)
         return True
-
-    async def _ledger(self, namespace: str, binding: str) -> set[tuple[str, int]]:
-        try:
-            found = await self._kube.get(CONFIG_MAPS, configmap_name(binding), namespace)
-        except NotFoundError:
-            return set()
-        text = str((found.get("data") or {}).get("targets", ""))
-        return {(t.id, t.port) for t in decode(text)}
 
     # -- Kubernetes writes -----------------------------------------------------------------------
 
@@ -292,19 +262,3 @@ def _involved(ingress: IngressView, group: StackId, loaded: IngressGroup | Build
         keys = {m.ingress.key for m in loaded.members} | {i.key for i in loaded.inactive}
         return ingress.key in keys
     return group.explicit is False and ingress.key == group.value
-
-
-def _existing(observed: ObservedStack) -> ExistingLoadBalancer | None:
-    for lb in observed.load_balancers:
-        try:
-            scheme = Scheme(lb.scheme)
-        except ValueError:
-            continue
-        return ExistingLoadBalancer(
-            type=lb.type,
-            scheme=scheme,
-            subnets=tuple(sorted(lb.subnets)),
-            security_groups=tuple(sorted(lb.security_groups)),
-            dns_name=lb.dns_name,
-        )
-    return None

@@ -83,6 +83,7 @@ def stack_config(settings: Settings) -> StackConfig:
         cluster_name=settings.cluster_name or "",
         vpc_id=settings.vpc_id or "",
         ingress_class=settings.ingress_class,
+        load_balancer_class=settings.load_balancer_class,
         default_scheme=Scheme(settings.default_scheme),
         default_target_type=TargetType(settings.default_target_type),
         default_tags=tags_of(settings.default_tag_map),

@@ -6,6 +6,7 @@ from lbc.aws.adapter import AwsAdapter
 from lbc.aws.stack_inventory import StackInventory
 from lbc.aws.stack_writes import StackWriter
 from lbc.control.ingress_controller import IngressController
+from lbc.control.service_controller import ServiceController
 from lbc.control.stack_bindings import StackBindings
 from lbc.control.stackdeploy import StackDeployer
 from lbc.kube.client import KubeClient
@@ -13,7 +14,10 @@ from lbc.kube.events import EventRecorder
 from lbc.settings import Settings
 
 
-def ingress_controller(settings: Settings, kube: KubeClient, aws: AwsAdapter) -> IngressController:
+def stack_controllers(
+    settings: Settings, kube: KubeClient, aws: AwsAdapter
+) -> list[IngressController | ServiceController]:
+    """The controllers ``LBC_STACKS`` names, sharing one inventory (one account listing)."""
     vpc = settings.vpc_id or ""
     inventory = StackInventory(aws.clients.elbv2, aws.clients.ec2, aws.calls, vpc_id=vpc)
     writer = StackWriter(aws.clients.elbv2, aws.clients.ec2, aws.calls, inventory)
@@ -28,4 +32,9 @@ def ingress_controller(settings: Settings, kube: KubeClient, aws: AwsAdapter) ->
             external_tags=settings.external_managed_tag_keys,
         )
 
-    return IngressController(settings, kube, deployer_for, events)
+    built: list[IngressController | ServiceController] = []
+    if "ingress" in settings.stack_kinds:
+        built.append(IngressController(settings, kube, deployer_for, events))
+    if "service" in settings.stack_kinds:
+        built.append(ServiceController(settings, kube, deployer_for, events))
+    return built

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lbc.core.stack.model import CLUSTER_TAG, LEGACY_CLUSTER_TAG
+from lbc.core.stack.inputs import ExistingLoadBalancer
+from lbc.core.stack.model import CLUSTER_TAG, LEGACY_CLUSTER_TAG, Scheme
 
 
 def tags_match(tags: Mapping[str, str], cluster: str, prefix: str, stack_id: str) -> bool:
@@ -199,3 +200,21 @@ class ObservedStack:
     security_groups: tuple[ObservedSecurityGroup, ...] = ()
     listeners: Mapping[str, tuple[ObservedListener, ...]] = field(default_factory=dict)
     other_arns: frozenset[str] = frozenset()
+
+
+def existing_load_balancer(observed: ObservedStack) -> ExistingLoadBalancer | None:
+    """The builders' view of the load balancer found under the stack's tags (the first one with
+    a known scheme), for LBC's "keep what is there" defaults."""
+    for lb in observed.load_balancers:
+        try:
+            scheme = Scheme(lb.scheme)
+        except ValueError:
+            continue
+        return ExistingLoadBalancer(
+            type=lb.type,
+            scheme=scheme,
+            subnets=tuple(sorted(lb.subnets)),
+            security_groups=tuple(sorted(lb.security_groups)),
+            dns_name=lb.dns_name,
+        )
+    return None

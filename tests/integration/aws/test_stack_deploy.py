@@ -194,3 +194,14 @@ async def test_scheme_change_replaces_the_load_balancer(adapter: Adapter) -> Non
     assert len(listeners["Listeners"]) == 1
     assert FRONTEND_SG in internal.security_groups
     assert BACKEND_SG in internal.security_groups
+
+
+async def test_own_creates_are_in_the_listing_without_a_relist(adapter: Adapter) -> None:
+    deploy = deployer(adapter)
+    built = await deploy.deploy(lab_stack(adapter))
+    since = adapter.lab.control.last_seq()
+    seen = await deploy.observe(lab_stack(adapter))
+    assert [lb.arn for lb in seen.load_balancers] == [built.load_balancer_arn]
+    assert [tg.arn for tg in seen.target_groups] == [built.target_groups[TG_ID]]
+    listing = ("DescribeLoadBalancers", "DescribeTargetGroups")
+    assert sum(adapter.lab.control.count(op, since=since) for op in listing) == 0

@@ -1,9 +1,9 @@
-"""The Ingress component's RBAC rules, enforced by the lab API server, against the real daemon.
+"""The stack components' RBAC rules, enforced by the lab API server, against the real daemon.
 
 The daemon runs as ``python -m lbc run`` with the rendered ``overlays/ingress`` (base rules plus
-``components/ingress``) stored and enforced in the lab API server. An Ingress goes through its
-whole life: claimed through the shipped IngressClass, finalizer added, stack built in the lab
-ELBv2, generated binding created and reconciled, status written, then the Ingress deleted and the
+``components/ingress``), or ``overlays/service``, stored and enforced in the lab API server. An
+Ingress (or an NLB Service) goes through its whole life: claimed, finalizer added, stack built in
+the lab ELBv2, generated binding created and reconciled, status written, then deleted and the
 stack torn down. No request may be refused, and every rule of the component must have been used.
 """
 
@@ -41,7 +41,26 @@ pytestmark = [
 APP_NS = "echoserver"
 NODE_PORT = 30080
 CLUSTER = "lab"
-ROLE = "ClusterRole/lbc-ingress"
+
+
+def _service() -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "echo-nlb",
+            "namespace": APP_NS,
+            "annotations": {
+                "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+                "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "instance",
+            },
+        },
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app": "echo"},
+            "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP", "nodePort": 30081}],
+        },
+    }
 
 
 def _ingress() -> Obj:
@@ -68,11 +87,32 @@ def _ingress() -> Obj:
     }
 
 
+CASES = {
+    # overlay: (role, the object, its API path, node port its targets use, finalizer)
+    "ingress": (
+        "ClusterRole/lbc-ingress",
+        _ingress,
+        f"/apis/networking.k8s.io/v1/namespaces/{APP_NS}/ingresses/echo",
+        NODE_PORT,
+        "ingress.k8s.aws/resources",
+    ),
+    "service": (
+        "ClusterRole/lbc-service",
+        _service,
+        f"/api/v1/namespaces/{APP_NS}/services/echo-nlb",
+        30081,
+        "service.k8s.aws/resources",
+    ),
+}
+
+
 @pytest.mark.timeout(120)
-async def test_ingress_lifecycle_under_the_shipped_ingress_rbac_without_a_403(
-    tmp_path: Path, elb_lab: ElbLab
+@pytest.mark.parametrize("overlay", sorted(CASES))
+async def test_stack_lifecycle_under_the_shipped_stack_rbac_without_a_403(
+    tmp_path: Path, elb_lab: ElbLab, overlay: str
 ) -> None:
-    install = render(MANIFESTS / "overlays" / "ingress")
+    role, make, path, node_port, finalizer = CASES[overlay]
+    install = render(MANIFESTS / "overlays" / overlay)
     account = find(install, "Deployment", "lbc")["spec"]["template"]["spec"]["serviceAccountName"]
     user = f"system:serviceaccount:{NAMESPACE}:{account}"
     recorder = Recorder()
@@ -103,7 +143,7 @@ async def test_ingress_lifecycle_under_the_shipped_ingress_rbac_without_a_403(
             selector={"app": "echo"},
             type_="NodePort",
         )
-        server.create(_ingress())
+        server.create(make())
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LBC_")},
             **_deployment_env(install),
@@ -119,13 +159,15 @@ async def test_ingress_lifecycle_under_the_shipped_ingress_rbac_without_a_403(
             "POD_NAMESPACE": NAMESPACE,
         }
         env.pop("KUBECONFIG", None)
-        assert env["LBC_STACKS"] == "ingress"
-        targets = {f"{i.instance_id}:{NODE_PORT}" for i in instances}
+        assert env["LBC_STACKS"] == overlay
+        targets = {f"{i.instance_id}:{node_port}" for i in instances}
         log = tmp_path / "daemon.log"
         async with _daemon(env, log) as daemon:
 
             def ingress() -> Obj:
-                return server.get("networking.k8s.io/v1", "Ingress", "echo", APP_NS) or {}
+                made = make()
+                name = made["metadata"]["name"]
+                return server.get(made["apiVersion"], made["kind"], name, APP_NS) or {}
 
             async def bindings() -> list[Obj]:
                 found = await cluster.request(
@@ -157,12 +199,8 @@ async def test_ingress_lifecycle_under_the_shipped_ingress_rbac_without_a_403(
 
             try:
                 await _eventually(built, "the stack", daemon, recorder)
-                assert "ingress.k8s.aws/resources" in ingress()["metadata"]["finalizers"]
-                await cluster.request(
-                    "DELETE",
-                    f"/apis/networking.k8s.io/v1/namespaces/{APP_NS}/ingresses/echo",
-                    ok=(200, 202),
-                )
+                assert finalizer in ingress()["metadata"]["finalizers"]
+                await cluster.request("DELETE", path, ok=(200, 202))
                 await _eventually(torn_down, "the stack's deletion", daemon, recorder)
             finally:
                 if daemon.returncode is None:
@@ -174,4 +212,4 @@ async def test_ingress_lifecycle_under_the_shipped_ingress_rbac_without_a_403(
         assert code == 0, tail
         rules = RenderedRules(grants(install))
         assert [a for a, ok in recorder.decisions if rules.allows(a) != ok] == []
-        assert {u for u in rules.unused(recorder.allowed()) if u[0] == ROLE} == set()
+        assert {u for u in rules.unused(recorder.allowed()) if u[0] == role} == set()
