@@ -33,6 +33,7 @@ from moto.elbv2.exceptions import ELBClientError
 from moto.elbv2.models import ELBv2Backend
 
 from lbc_lab.elb_attributes import AttributeFidelity
+from lbc_lab.elb_checks import CheckFidelity
 from lbc_lab.elb_clock import LabClock
 from lbc_lab.elb_health import (
     NOT_REGISTERED,
@@ -102,10 +103,12 @@ class _Wanted:
         return (self.target_id, self.port)
 
 
-class LabElbv2Backend(ShapeFidelity, TagFidelity, AttributeFidelity, StackFidelity, ELBv2Backend):
+class LabElbv2Backend(
+    ShapeFidelity, CheckFidelity, TagFidelity, AttributeFidelity, StackFidelity, ELBv2Backend
+):
     """moto's ELBv2 backend with (id, port) targets, real health states and AWS validation;
-    the stack rules (``elb_shapes``, ``elb_tagging``, ``elb_attributes``, ``elb_stacks``) come
-    first in the method order."""
+    the stack rules (``elb_shapes``, ``elb_checks``, ``elb_tagging``, ``elb_attributes``,
+    ``elb_stacks``) come first in the method order."""
 
     lab: LabState
 

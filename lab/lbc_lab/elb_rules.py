@@ -43,6 +43,9 @@ Rules and what AWS does when they are on:
   seconds, then ``active`` (moto flips it on the first describe).
 - ``tg_attributes``: ModifyTargetGroupAttributes takes only the keys of the group's protocol
   family and deregistration delays of 0-3600 seconds (see :mod:`lbc_lab.elb_attributes`).
+- ``protocol_match`` and ``not_found``: forwards only between compatible listener and group
+  protocols (``IncompatibleProtocols``), ``RuleNotFound`` / ``ListenerNotFound`` for unknown
+  ARNs (see :mod:`lbc_lab.elb_checks`).
 - ``rule_shapes`` and ``empty_describes``: ELBv2's response shapes where moto echoes the request
   (see :mod:`lbc_lab.elb_shapes`).
 - ``json_faults``: an injected fault on a JSON-protocol service (Resource Groups Tagging) is
@@ -77,6 +80,8 @@ class StackRules:
     rule_shapes: bool = True
     empty_describes: bool = True
     tg_attributes: bool = True
+    protocol_match: bool = True
+    not_found: bool = True
     tg_in_use_seconds: float = 5.0
     provisioning_seconds: float = 10.0
 

@@ -278,3 +278,64 @@ async def test_target_group_attributes_follow_the_protocol_family(
     await elbv2.modify_target_group_attributes(
         TargetGroupArn=http, Attributes=attrs(proxy_protocol_v2__enabled="true")
     )
+
+
+async def test_listeners_forward_only_to_groups_of_a_compatible_protocol(
+    ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
+) -> None:
+    network = await nlb(elbv2, net, "nlb")
+    http = await http_group(elbv2, net, "http")
+    code, _ = await error_of(
+        elbv2.create_listener,
+        LoadBalancerArn=network["LoadBalancerArn"],
+        Protocol="TCP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": http}],
+    )
+    assert code == "IncompatibleProtocols"
+    web = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
+    tcp = (
+        await elbv2.create_target_group(
+            Name="tcp", Protocol="TCP", Port=80, VpcId=net.vpc_id, TargetType="ip"
+        )
+    )["TargetGroups"][0]["TargetGroupArn"]
+    code, _ = await error_of(
+        elbv2.create_listener,
+        LoadBalancerArn=web["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": tcp}],
+    )
+    assert code == "IncompatibleProtocols"
+    elb_lab.control.set_fidelity(protocol_match=False)
+    await elbv2.create_listener(
+        LoadBalancerArn=network["LoadBalancerArn"],
+        Protocol="TCP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": http}],
+    )
+
+
+async def test_unknown_rule_and_listener_arns_are_not_found(
+    ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
+) -> None:
+    web = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
+    group = await http_group(elbv2, net, "web")
+    listener = (
+        await elbv2.create_listener(
+            LoadBalancerArn=web["LoadBalancerArn"],
+            Protocol="HTTP",
+            Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+        )
+    )["Listeners"][0]["ListenerArn"]
+    gone = listener.rsplit("/", 1)[0] + "/0123456789abcdef"
+    code, _ = await error_of(elbv2.describe_listeners, ListenerArns=[listener, gone])
+    assert code == "ListenerNotFound"
+    rule = listener.replace(":listener/", ":listener-rule/") + "/0123456789abcdef"
+    code, _ = await error_of(elbv2.delete_rule, RuleArn=rule)
+    assert code == "RuleNotFound"
+    elb_lab.control.set_fidelity(not_found=False)
+    await elbv2.delete_rule(RuleArn=rule)
+    answer = await elbv2.describe_listeners(ListenerArns=[listener, gone])
+    assert [li["ListenerArn"] for li in answer["Listeners"]] == [listener]
