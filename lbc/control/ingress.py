@@ -160,6 +160,13 @@ class IngressReconciler:
             await self._warn(members or list(group.inactive), FAILED_DEPLOY, str(exc))
             raise
         await self._status(members, result, stack)
+        for binding in self._bindings.of(stack):
+            if binding.refused:
+                # The stack asks for multiClusterTargetGroup false; the binding controller keeps
+                # the ledger's protection (README, MultiClusterDisableRefused): say so here too.
+                await self._warn(
+                    members, MULTI_CLUSTER_REFUSED, f"binding {binding.key}: {binding.refused}"
+                )
         await self._remove_finalizers(group.inactive, built.finalizer)
         for member in members:
             await self._events.normal(ingress_ref(member), SUCCESS, "Successfully reconciled")

@@ -205,7 +205,7 @@ class IngressController:
                 self._queue.add(stack)
 
         def binding_changed(_key: str, old: ObservedBinding, new: ObservedBinding) -> None:
-            if (old.spec, old.labels) != (new.spec, new.labels):
+            if (old.spec, old.labels, old.refused) != (new.spec, new.labels, new.refused):
                 binding_event(new)
 
         bindings: EventHandlers[ObservedBinding] = EventHandlers(

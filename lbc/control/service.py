@@ -39,6 +39,7 @@ FAILED_STATUS: Final = "FailedUpdateStatus"
 FAILED_CLEANUP_STATUS: Final = "FailedCleanupStatus"
 HANDS_OFF: Final = "UnsupportedSettings"
 UNCLAIMED: Final = "UnclaimedLoadBalancer"
+MULTI_CLUSTER_REFUSED: Final = "MultiClusterDisableRefused"
 
 
 def service_ref(view: ServiceView, uid: str) -> ObjectRef:
@@ -144,6 +145,11 @@ class ServiceReconciler:
             wanted = [{"hostname": result.dns_name.lower(), "ports": ports}]
             if status != wanted:
                 await self._patch_status(service, ref, wanted, FAILED_STATUS)
+        for binding in self._bindings.of(stack):
+            if binding.refused:
+                await self._events.warning(
+                    ref, MULTI_CLUSTER_REFUSED, f"binding {binding.key}: {binding.refused}"
+                )
         await self._events.normal(ref, SUCCESS, "Successfully reconciled")
         _log.info("stack_reconciled", stack_id=stack.id.value, changed=len(result.changed))
 

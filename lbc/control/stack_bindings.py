@@ -32,10 +32,21 @@ GONE_POLL: Final = 0.2
 GONE_BUDGET: Final = 60.0
 
 
+REFUSED: Final = "MultiClusterDisableRefused"
+
+
 def observed_binding(obj: dict[str, Any]) -> ObservedBinding:
     """The informer's projection of a binding with stack labels."""
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
+    refused = next(
+        (
+            str(c.get("message", ""))
+            for c in (obj.get("status") or {}).get("conditions") or ()
+            if c.get("type") == "Ready" and c.get("reason") == REFUSED
+        ),
+        "",
+    )
     return ObservedBinding(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
@@ -44,6 +55,7 @@ def observed_binding(obj: dict[str, Any]) -> ObservedBinding:
         labels=dict(meta.get("labels") or {}),
         annotations=dict(meta.get("annotations") or {}),
         uid=str(meta.get("uid", "")),
+        refused=refused,
     )
 
 

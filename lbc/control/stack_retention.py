@@ -7,7 +7,9 @@ bindings accounts for are another cluster's (or someone's by hand). If any group
 targets, lbc deletes this cluster's bindings only (the binding controller deregisters exactly
 this cluster's targets), waits until they are gone, and leaves every AWS resource in place,
 still tagged, so re-creating the object adopts them again. A group bound only by a binding that
-is not MultiCluster belongs to this cluster alone and never retains a stack.
+is not MultiCluster and has no ledger belongs to this cluster alone and never retains a stack
+(a binding whose MultiCluster flag was turned off but whose ledger remains, refused by the
+binding controller as ``MultiClusterDisableRefused``, is still MultiCluster here).
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ _log = get_logger("lbc.stacks")
 RETAINED: Final = "SharedStackRetained"
 
 
-async def _ledger(kube: KubeClient, namespace: str, binding: str) -> set[tuple[str, int]]:
+async def _ledger(kube: KubeClient, namespace: str, binding: str) -> set[tuple[str, int]] | None:
+    """The binding's ledger entries; None when it has no ledger."""
     try:
         found = await kube.get(CONFIG_MAPS, configmap_name(binding), namespace)
     except NotFoundError:
-        return set()
+        return None
     text = str((found.get("data") or {}).get("targets", ""))
     return {(t.id, t.port) for t in decode(text)}
 
@@ -55,11 +58,13 @@ async def retain_if_shared(
         if not registered:
             continue
         mine = [b for b in ours_bindings if b.target_group_arn == tg.arn]
-        if mine and not any(b.spec.get("multiClusterTargetGroup") is True for b in mine):
-            continue  # a group this cluster owns alone: every target is this cluster's
-        ours: set[tuple[str, int]] = set()
-        for binding in mine:
-            ours |= await _ledger(kube, binding.namespace, binding.name)
+        ledgers = [await _ledger(kube, b.namespace, b.name) for b in mine]
+        multi = any(b.spec.get("multiClusterTargetGroup") is True for b in mine)
+        if mine and not multi and all(held is None for held in ledgers):
+            # Bound without MultiCluster and without a ledger: this cluster owns the group alone.
+            # (A ledger left by a refused MultiCluster flip still counts as MultiCluster.)
+            continue
+        ours: set[tuple[str, int]] = set().union(*(held for held in ledgers if held is not None))
         if registered - ours:
             shared.append(tg.arn)
     if not shared:

@@ -58,6 +58,23 @@ async def test_seed_ingress_shares_its_target_group_and_survives_deletion_for_cl
     b_targets = {f"{i.instance_id}:{NODE_PORT}" for i in b.instances.values()}
     await wait_targets(world, arn, a_targets | b_targets, what="both clusters", timeout=60)
 
+    # The annotation removed: the stack writes multiClusterTargetGroup false, the binding
+    # controller refuses (its ledger protects B's targets) and the Ingress says so.
+    await kubectl_a.ok(
+        "annotate", "ingress", "echoserver", "-n", NS,
+        "alb.ingress.kubernetes.io/multi-cluster-target-group-",
+    )  # fmt: skip
+
+    async def refused() -> bool:
+        return any(
+            e.get("reason") == "MultiClusterDisableRefused"
+            and e["involvedObject"]["kind"] == "Ingress"
+            for e in await a.events(NS)
+        )
+
+    await eventually(refused, timeout=60, what="MultiClusterDisableRefused on the Ingress")
+    assert await wait_targets(world, arn, a_targets | b_targets, what="nothing removed") is None
+
     # A's Ingress deleted: B's targets keep the stack alive; A's targets and binding leave.
     await kubectl_a.ok("delete", "ingress", "echoserver", "-n", NS, "--wait=false")
 

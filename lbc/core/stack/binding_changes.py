@@ -40,6 +40,9 @@ class ObservedBinding:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
     uid: str = ""
+    refused: str = ""
+    """The message of a ``Ready=False`` condition with reason ``MultiClusterDisableRefused``:
+    the binding controller keeps the binding MultiCluster although the stack turned it off."""
 
     @property
     def key(self) -> str:
