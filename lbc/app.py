@@ -22,6 +22,10 @@ Graceful shutdown (SIGTERM or SIGINT), in this order, because each step protects
    within about one retry period and never overlaps with a reconcile still running here;
 5. informers and servers stop; exit 0.
 
+Every wait of the lifecycle (the cache-sync warnings, the grace period, the release budget)
+is measured on the daemon's injected :class:`~lbc.clock.Clock`, the one its workers use, so the
+lifecycle is tested in virtual time.
+
 A second signal during shutdown cancels everything at once (:data:`EXIT_FORCED`). Losing the
 Lease while leading cancels in-flight reconciles immediately, without a grace period (another
 replica may already be acting) and exits :data:`EXIT_LEADERSHIP_LOST`, as controller-runtime
@@ -44,7 +48,7 @@ import anyio
 import anyio.abc
 
 from lbc import __version__
-from lbc.clock import Clock, MonotonicClock
+from lbc.clock import Clock, MonotonicClock, wait_event_until
 from lbc.control.worker import Result, Workers
 from lbc.control.workqueue import WorkQueue
 from lbc.core.errors import TerminalError
@@ -332,20 +336,28 @@ class Daemon:
             self._lead_done.set()
 
     async def _wait_synced(self) -> None:
-        started = anyio.current_time()
-        while True:
-            with anyio.move_on_after(self._sync_warning_interval):
+        clock = self._clock
+        started = clock.now()
+        synced = anyio.Event()
+        async with anyio.create_task_group() as waiting:
+
+            async def all_synced() -> None:
                 for informer in self._informers:
                     await informer.wait_synced()
-                _log.info("caches_synced", informers=len(self._informers))
-                return
-            pending = sum(1 for informer in self._informers if not informer.has_synced())
-            _log.warning(
-                "caches_not_synced",
-                pending=pending,
-                informers=len(self._informers),
-                waited_seconds=round(anyio.current_time() - started, 1),
-            )
+                synced.set()
+
+            waiting.start_soon(all_synced)
+            while not await wait_event_until(
+                clock, synced, clock.now() + self._sync_warning_interval
+            ):
+                pending = sum(1 for informer in self._informers if not informer.has_synced())
+                _log.warning(
+                    "caches_not_synced",
+                    pending=pending,
+                    informers=len(self._informers),
+                    waited_seconds=round(clock.now() - started, 1),
+                )
+        _log.info("caches_synced", informers=len(self._informers))
 
     def _stop_workers(self) -> None:
         for workers in self._workers:
@@ -358,10 +370,9 @@ class Daemon:
         self.health.start_shutdown()
         _log.info("shutdown_started", readiness="failing")
         self._stop_workers()
+        clock = self._clock
         if self._leading.is_set():
-            with anyio.move_on_after(self._grace) as grace:
-                await self._work_done.wait()
-            if grace.cancelled_caught:
+            if not await wait_event_until(clock, self._work_done, clock.now() + self._grace):
                 busy = sum(w.active for w in self._workers)
                 _log.error(
                     "shutdown_grace_exceeded", grace_seconds=self._grace, reconciles_cancelled=busy
@@ -374,9 +385,7 @@ class Daemon:
             # Not leading (still syncing or campaigning): nothing to finish, nothing to release
             # unless the Lease is won in this instant, which the elector's cancel path handles.
             self._lead_scope.cancel()
-        with anyio.move_on_after(RELEASE_BUDGET) as release:
-            await self._lead_done.wait()
-        if release.cancelled_caught:
+        if not await wait_event_until(clock, self._lead_done, clock.now() + RELEASE_BUDGET):
             _log.error("lease_release_timed_out", budget_seconds=RELEASE_BUDGET)
             self._lead_scope.cancel()
         return code

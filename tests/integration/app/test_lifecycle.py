@@ -18,6 +18,7 @@ import aiohttp
 import anyio
 import pytest
 from lbc.app import (
+    CACHE_SYNC_WARNING,
     EXIT_FORCED,
     EXIT_GRACE_EXCEEDED,
     EXIT_LEADERSHIP_LOST,
@@ -25,6 +26,7 @@ from lbc.app import (
     Daemon,
     Informer,
 )
+from lbc.clock import Clock, VirtualClock
 from lbc.control.worker import Result
 from lbc.control.workqueue import WorkQueue
 from lbc.kube.lease import LeaderElectionLostError
@@ -132,7 +134,13 @@ class World:
     exit_code: list[int] = field(default_factory=list)
 
 
-def build(*, grace: float = 5.0, concurrency: int = 1, keys: Sequence[str] = ("ns/a",)) -> World:
+def build(
+    *,
+    grace: float = 5.0,
+    concurrency: int = 1,
+    keys: Sequence[str] = ("ns/a",),
+    clock: Clock | None = None,
+) -> World:
     journal: list[str] = []
     informer = FakeInformer(journal, "tgb")
     elector = FakeElector(journal)
@@ -147,6 +155,7 @@ def build(*, grace: float = 5.0, concurrency: int = 1, keys: Sequence[str] = ("n
         endpoints=endpoints,
         grace_period=grace,
         handle_signals=False,
+        clock=clock,
     )
     return World(journal, informer, elector, controller, health, daemon)
 
@@ -185,7 +194,8 @@ async def test_graceful_shutdown_finishes_work_before_releasing_the_lease() -> N
 
 
 async def test_reconciles_outliving_the_grace_period_are_cancelled_and_exit_non_zero() -> None:
-    world = build(grace=0.2)
+    clock = VirtualClock()
+    world = build(grace=20.0, clock=clock)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(run_daemon, world)
@@ -193,6 +203,10 @@ async def test_reconciles_outliving_the_grace_period_are_cancelled_and_exit_non_
             world.elector.grant.set()
             await world.controller.reconciling.wait()
             world.daemon.request_shutdown()
+            await clock.advance(19.9)
+            assert world.exit_code == [], "cancelled before the grace period ran out"
+            assert "reconcile:ns/a:cancelled" not in world.journal
+            await clock.advance(0.1)
     assert world.exit_code == [EXIT_GRACE_EXCEEDED]
     assert world.journal.index("reconcile:ns/a:cancelled") < world.journal.index("released")
 
@@ -360,14 +374,19 @@ async def test_a_second_signal_cancels_the_graceful_shutdown() -> None:
 
 
 async def test_a_replica_waiting_for_its_caches_says_so_until_they_sync() -> None:
-    world = build()
-    world.daemon._sync_warning_interval = 0.05
+    clock = VirtualClock()
+    world = build(clock=clock)
     with capture_logs() as logs, anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(run_daemon, world)
-            # capture_logs offers no notification; the poll is bounded by fail_after.
-            while not any(e["event"] == "caches_not_synced" for e in logs):  # noqa: ASYNC110
-                await anyio.sleep(0.01)
+            await clock.advance(CACHE_SYNC_WARNING - 1.0)
+            assert not any(e["event"] == "caches_not_synced" for e in logs), "warned early"
+            await clock.advance(2 * CACHE_SYNC_WARNING)
+            warnings = [e for e in logs if e["event"] == "caches_not_synced"]
+            assert [w["waited_seconds"] for w in warnings] == [
+                CACHE_SYNC_WARNING,
+                2 * CACHE_SYNC_WARNING,
+            ]
             world.informer.allow_sync.set()
             await world.elector.campaigning.wait()
             world.daemon.request_shutdown()
