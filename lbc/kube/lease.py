@@ -31,9 +31,8 @@ import math
 import os
 import random
 import socket
-import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
@@ -41,6 +40,7 @@ from typing import Any, Final, NoReturn
 import anyio
 from prometheus_client import Gauge
 
+from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import ConflictError, LbcError, NotFoundError
 from lbc.kube.client import LEASES, KubeClient, micro_time
 from lbc.observe.log import get_logger
@@ -138,8 +138,7 @@ class LeaderElector:
         on_started_leading: Callable[[], None] | None = None,
         on_stopped_leading: Callable[[], None] | None = None,
         release_on_cancel: bool = True,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Clock | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
     ) -> None:
@@ -148,8 +147,7 @@ class LeaderElector:
         self._on_started = on_started_leading
         self._on_stopped = on_stopped_leading
         self._release_on_cancel = release_on_cancel
-        self._monotonic = monotonic
-        self._sleep = sleep
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._wall = wall
         self._rng = rng or random.Random()
         self._observed: LeaseRecord | None = None
@@ -181,7 +179,7 @@ class LeaderElector:
         """Seconds since the last successful renewal while leading; None when not leading."""
         if not self.is_leader or self._last_renew is None:
             return None
-        return self._monotonic() - self._last_renew
+        return self._clock.now() - self._last_renew
 
     def healthy(self, tolerance: float = 5.0) -> bool:
         """False when leading but not renewed within the lease duration plus ``tolerance``.
@@ -233,7 +231,7 @@ class LeaderElector:
         retry = self.config.retry_period
         while not await self._try_acquire_or_renew(self._call_timeout()):
             await self._sleep(retry + self._rng.random() * JITTER_FACTOR * retry)
-        self._last_renew = self._monotonic()
+        self._last_renew = self._clock.now()
         self._leading.set()
         MASTER_STATUS.labels(self.config.name).set(1)
         log.info("lease_acquired", lease=self.config.name, identity=self.identity)
@@ -244,17 +242,20 @@ class LeaderElector:
         cfg = self.config
         while True:
             await self._sleep(cfg.retry_period)
-            deadline = self._monotonic() + cfg.renew_deadline
+            deadline = self._clock.now() + cfg.renew_deadline
             while True:
-                remaining = deadline - self._monotonic()
+                remaining = deadline - self._clock.now()
                 if remaining <= 0:
                     self._lose(f"no renewal within {cfg.renew_deadline:g}s")
                 if await self._try_acquire_or_renew(min(remaining, self._call_timeout())):
-                    self._last_renew = self._monotonic()
+                    self._last_renew = self._clock.now()
                     break
                 if self._observed is not None and self._observed.holder not in ("", self.identity):
                     self._lose(f"the Lease is now held by {self._observed.holder}")
-                await self._sleep(min(cfg.retry_period, max(0.0, deadline - self._monotonic())))
+                await self._sleep(min(cfg.retry_period, max(0.0, deadline - self._clock.now())))
+
+    async def _sleep(self, seconds: float) -> None:
+        await self._clock.sleep_until(self._clock.now() + seconds)
 
     def _lose(self, why: str) -> NoReturn:
         log.error("lease_lost", lease=self.config.name, identity=self.identity, reason=why)
@@ -328,10 +329,10 @@ class LeaderElector:
     def _observe(self, record: LeaseRecord) -> None:
         if record != self._observed:
             self._observed = record
-            self._observed_at = self._monotonic()
+            self._observed_at = self._clock.now()
 
     def _expired(self, record: LeaseRecord) -> bool:
-        return self._observed_at + record.duration_seconds <= self._monotonic()
+        return self._observed_at + record.duration_seconds <= self._clock.now()
 
     async def _write(
         self, lease: dict[str, Any], record: LeaseRecord, *, timeout: float | None = None

@@ -16,14 +16,16 @@ from lbc.observe.metrics import REGISTRY
 
 
 class VirtualTime:
+    """A clock whose sleeps return at once, having moved time to their deadline."""
+
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.time = 1000.0
 
-    def monotonic(self) -> float:
-        return self.now
+    def now(self) -> float:
+        return self.time
 
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
+    async def sleep_until(self, deadline: float) -> None:
+        self.time = max(self.time, deadline)
         await asyncio.sleep(0)
 
 
@@ -96,8 +98,7 @@ def elector(leases: FakeLeases, clock: VirtualTime, **kw: Any) -> LeaderElector:
     return LeaderElector(
         cast(KubeClient, leases),
         kw.pop("config", CONFIG),
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,
+        clock=clock,
         wall=lambda: datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
         rng=random.Random(3),
         **kw,
@@ -133,7 +134,7 @@ async def test_a_lease_renewed_by_its_holder_is_never_taken():
     task = asyncio.create_task(e.run())
     for i in range(60):  # two simulated minutes of the other holder renewing
         leases.hold("other", f"2026-11-24T12:00:{i:02d}.000000Z")
-        await clock.sleep(2.0)
+        await clock.sleep_until(clock.now() + 2.0)
         await asyncio.sleep(0)
     assert not e.is_leader
     assert leases.leases["lbc"]["spec"]["holderIdentity"] == "other"
@@ -148,12 +149,12 @@ async def test_expiry_is_judged_on_the_local_clock_not_the_remote_renew_time():
     # so 15 local seconds after we first saw this record, the lease is ours.
     leases.hold("other", "2099-01-01T00:00:00.000000Z")
     e = elector(leases, clock)
-    seen_at = clock.now
+    seen_at = clock.time
     task = asyncio.create_task(e.run())
     async with asyncio.timeout(2):
         await e.wait_leading()
-    assert clock.now - seen_at >= 15.0
-    assert clock.now - seen_at <= 15.0 + 2.2 * CONFIG.retry_period
+    assert clock.time - seen_at >= 15.0
+    assert clock.time - seen_at <= 15.0 + 2.2 * CONFIG.retry_period
     spec = leases.leases["lbc"]["spec"]
     assert spec["holderIdentity"] == "me"
     assert spec["leaseTransitions"] == 4
@@ -170,11 +171,11 @@ async def test_failing_renewals_lose_leadership_after_the_renew_deadline():
     async with asyncio.timeout(2):
         await e.wait_leading()
     leases.failing = True
-    failing_since = clock.now
+    failing_since = clock.time
     with pytest.raises(LeaderElectionLostError):
         await task
-    assert CONFIG.renew_deadline <= clock.now - failing_since <= CONFIG.renew_deadline + 2.0
-    assert clock.now - failing_since < CONFIG.lease_duration
+    assert CONFIG.renew_deadline <= clock.time - failing_since <= CONFIG.renew_deadline + 2.0
+    assert clock.time - failing_since < CONFIG.lease_duration
     assert stopped == [True]
     assert not e.is_leader
     assert master_status() == 0
