@@ -174,6 +174,13 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
             )
             outputs.append((command, result.stdout))
 
+        ip = re.compile(r"\b\d+\.\d+\.\d+\.\d+\b")
+        pods_out = next(out for cmd, out in outputs if "get pods" in cmd)
+        slices_out = next(out for cmd, out in outputs if "get endpointslices" in cmd)
+        pod_ips = set(ip.findall(pods_out))
+        assert len(pod_ips) == 3, pods_out
+        assert set(ip.findall(slices_out)) == pod_ips, slices_out
+
         a_nodes = set(world["clusters"]["a"]["nodes"].values())
         b_nodes = set(world["clusters"]["b"]["nodes"].values())
         described = [targets(out) for cmd, out in outputs if "describe-target-health" in cmd]
