@@ -8,10 +8,12 @@ DescribeTargetHealth) and target-group ARN validation:
   ``(id, port)``, with lazily computed health (initial → healthy, draining, unused);
 - registration is validated as AWS does: instance targets must exist in the group's VPC and be
   running (``InvalidTarget``), the id must match the group's target type (``ValidationError``),
-  an ip target outside the VPC's subnets needs AvailabilityZone ``all`` and one inside must not
-  have it (``ValidationError``), a group holds at most ``target_quota`` targets
-  (``TooManyTargets``), an ARN must be well formed (``ValidationError``) and name an existing
-  group (``TargetGroupNotFound``). A call that fails validation changes nothing.
+  an ip target outside the VPC's subnets needs AvailabilityZone ``all`` (one of the VPC's zones
+  when the group's ``load_balancing.cross_zone.enabled`` is ``false``, as for an ALB with
+  cross-zone off) and one inside must not have it (``ValidationError``), a group holds at most
+  ``target_quota`` targets (``TooManyTargets``), an ARN must be well formed
+  (``ValidationError``) and name an existing group (``TargetGroupNotFound``). A call that fails
+  validation changes nothing.
 
 Errors are moto ``ServiceException`` s, which moto's server renders in the query protocol's XML
 error shape, so botocore classifies them as AWS would.
@@ -361,6 +363,8 @@ class LabElbv2Backend(
             subnets += [
                 (ipaddress.ip_network(b, strict=False), subnet.availability_zone) for b in blocks
             ]
+        cross_zone_off = group.attributes.get("load_balancing.cross_zone.enabled") == "false"
+        vpc_zones = {zone for _net, zone in subnets}
         checked: list[_Wanted] = []
         for w in wanted:
             address = ipaddress.ip_address(w.target_id)
@@ -379,6 +383,14 @@ class LabElbv2Backend(
                     "ValidationError",
                     f"The Availability Zone is required for IP address '{w.target_id}'"
                     " because it is not in the VPC",
+                )
+            if cross_zone_off and w.zone not in vpc_zones:
+                # ALB target groups with cross-zone load balancing off route by zone: an outside
+                # address must name one of the VPC's zones, not "all".
+                raise _fail(
+                    "ValidationError",
+                    "Cross-zone load balancing is off for this target group, so you must specify"
+                    f" an Availability Zone inside the VPC for the IP address '{w.target_id}'",
                 )
             if address.version == 4 and not any(address in n for n in _OUTSIDE_VPC_RANGES):
                 raise _fail(

@@ -20,7 +20,8 @@ What it guarantees, per target group ARN:
   with ``QuicServerId``; listed targets are read back with theirs, so identities compare equal.
 - **Availability zone.** For ip target groups, a target whose address lies outside every CIDR of
   the group's VPC is registered with ``AvailabilityZone="all"`` (:mod:`lbc.aws.vpc`); targets
-  inside the VPC and instance targets never carry a zone.
+  inside the VPC and instance targets never carry a zone. A group that refuses ``all`` gets the
+  targets' node zones instead (:meth:`TargetGroups.register`).
 - **Classified errors.** Every failure is an :class:`~lbc.core.errors.LbcError`
   (:mod:`lbc.aws.errors`); a missing group is
   :class:`~lbc.core.errors.TargetGroupNotFoundError`, and its cached state is forgotten.
@@ -38,7 +39,7 @@ import copy
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import anyio
@@ -67,6 +68,10 @@ BATCH_SIZE: Final = 200
 DEFAULT_HEALTH_TTL: Final = 300.0
 DEFAULT_MAX_IN_FLIGHT: Final = 4
 ALL_ZONES: Final = "all"
+#: What ELBv2's ValidationError says when a group refuses zone ``all`` (LBC matches the same).
+ZONE_REQUIRED: Final = "you must specify an availability zone"
+#: How long a group that refused ``all`` gets node zones at once (LBC's 60 minutes).
+NODE_ZONES_PERIOD: Final = 3600.0
 
 _log = get_logger("lbc.aws.elbv2")
 
@@ -121,7 +126,13 @@ class TargetGroupAPI(Protocol):
 
     async def describe(self, arn: str, *, fresh: bool = False) -> Mapping[Target, TargetHealth]: ...
 
-    async def register(self, arn: str, targets: Sequence[Target]) -> None: ...
+    async def register(
+        self,
+        arn: str,
+        targets: Sequence[Target],
+        *,
+        zone_hints: Mapping[Target, str] | None = None,
+    ) -> None: ...
 
     async def deregister(self, arn: str, targets: Sequence[Target]) -> None: ...
 
@@ -145,6 +156,8 @@ class _Shared:
     infos: dict[tuple[Role | None, str], TargetGroupInfo]
     locks: KeyedLock[str]
     views: dict[Role | None, TargetGroups]
+    #: Groups that refused zone ``all`` (cross-zone off), until when node zones are used at once.
+    node_zones_until: dict[str, float] = field(default_factory=dict)
 
 
 @final
@@ -259,13 +272,47 @@ class TargetGroups:
 
     # -- mutations ---------------------------------------------------------------------------
 
-    async def register(self, arn: str, targets: Sequence[Target]) -> None:
-        """Register ``targets`` (idempotent in ELBv2), in batches; see :func:`batch_progress`."""
+    async def register(
+        self,
+        arn: str,
+        targets: Sequence[Target],
+        *,
+        zone_hints: Mapping[Target, str] | None = None,
+    ) -> None:
+        """Register ``targets`` (idempotent in ELBv2), in batches; see :func:`batch_progress`.
+
+        ``zone_hints`` are the zones of the nodes the targets' pods run on. A target outside
+        the VPC goes with zone ``all``; when ELBv2 answers that an Availability Zone must be
+        given (an ALB group with cross-zone load balancing off), the registration is retried
+        once with each such target's node zone (``all`` where none is known), and the group
+        uses node zones at once for the next hour (LBC's rule and period). Not for a binding
+        whose group is in another account (an assumed role): LBC keeps ``all`` there too.
+        """
         if not targets:
             return
+        hints = zone_hints or {}
         async with self._locks.hold(arn):
             zones = await self._zones(arn, targets, known_only=False)
-            await self._in_batches(arn, "RegisterTargets", targets, zones)
+            if self._node_zones_due(arn):
+                await self._in_batches(arn, "RegisterTargets", targets, _hinted(zones, hints))
+                return
+            try:
+                await self._in_batches(arn, "RegisterTargets", targets, zones)
+            except TerminalError as exc:
+                if self._role is not None or ZONE_REQUIRED not in str(exc).lower():
+                    raise
+                self._shared.node_zones_until[arn] = self._shared.clock() + NODE_ZONES_PERIOD
+                _log.info("register_retried_with_node_zones", target_group_arn=arn)
+                await self._in_batches(arn, "RegisterTargets", targets, _hinted(zones, hints))
+
+    def _node_zones_due(self, arn: str) -> bool:
+        until = self._shared.node_zones_until.get(arn)
+        if until is None:
+            return False
+        if self._shared.clock() < until:
+            return True
+        del self._shared.node_zones_until[arn]
+        return False
 
     async def deregister(self, arn: str, targets: Sequence[Target]) -> None:
         """Deregister ``targets``, in batches; zones as listed, or as registration would set."""
@@ -427,6 +474,11 @@ class TargetGroups:
         except TargetGroupNotFoundError:
             self.forget(arn)
             raise
+
+
+def _hinted(zones: Mapping[Target, str], hints: Mapping[Target, str]) -> dict[Target, str]:
+    """``zones`` with each ``all`` replaced by the target's node zone, where one is known."""
+    return {t: hints.get(t, z) if z == ALL_ZONES else z for t, z in zones.items()}
 
 
 def _descriptions(response: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -35,7 +35,7 @@ to the work queue: it says when to come back through ``Result.requeue_after`` or
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
@@ -71,6 +71,7 @@ from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 
 SLICE_SERVICE_INDEX: Final = "service"
+ZONE_LABEL: Final = "topology.kubernetes.io/zone"
 POD_GATE_INDEX: Final = "gate"
 
 log = get_logger("lbc.control.bindings")
@@ -111,7 +112,13 @@ class TargetGroupPort(Protocol):
 
     async def describe(self, arn: str, *, fresh: bool = False) -> Mapping[Target, TargetHealth]: ...
 
-    async def register(self, arn: str, targets: Sequence[Target]) -> None: ...
+    async def register(
+        self,
+        arn: str,
+        targets: Sequence[Target],
+        *,
+        zone_hints: Mapping[Target, str] | None = None,
+    ) -> None: ...
 
     async def deregister(self, arn: str, targets: Sequence[Target]) -> None: ...
 
@@ -347,7 +354,20 @@ class BindingReconciler:
             ledger=ledger,
             stored=stored,
             verify=verify or life is not Lifecycle.LIVE,
+            zone_hints=self._zone_hints(wanted, decided.registered),
         )
+
+    def _zone_hints(self, wanted: DesiredSet, targets: Iterable[Target]) -> dict[Target, str]:
+        """The zone of the node behind each target (``topology.kubernetes.io/zone``), if known:
+        what registration uses for a target outside the VPC when its group refuses ``all``."""
+        hints: dict[Target, str] = {}
+        for target in targets:
+            found = wanted.targets.get(target)
+            node = self._nodes.get(found.node_name) if found and found.node_name else None
+            zone = node.labels.get(ZONE_LABEL) if node is not None else None
+            if zone:
+                hints[target] = zone
+        return hints
 
     # -- inputs -----------------------------------------------------------------------------------
 
@@ -472,6 +492,7 @@ class BindingReconciler:
         ledger: LedgerState,
         stored: str | None,
         verify: bool,
+        zone_hints: Mapping[Target, str] | None = None,
     ) -> Result | None:
         """Carry ``decided`` out; ``verify`` means a completed pass counts as a verification."""
         step = "checkpoint"
@@ -495,7 +516,7 @@ class BindingReconciler:
                 await tgs.deregister(arn, sorted(decided.deregistered))
             if decided.registered:
                 step = "register"
-                await tgs.register(arn, sorted(decided.registered))
+                await tgs.register(arn, sorted(decided.registered), zone_hints=zone_hints)
             step = "ledger"
             if decided.ledger_settle is not None:
                 version = await self._ledgers.write(

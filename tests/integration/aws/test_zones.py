@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from lbc.aws.metrics import CALLS
+from lbc.core.errors import TerminalError
 from lbc.core.targets import Target
 
 from lbc_lab.elb_scenario import create_target_group, run_instances
@@ -77,3 +79,44 @@ async def test_instance_targets_never_carry_a_zone_nor_look_up_the_vpc(adapter: 
         CALLS._name + "_total", service="ec2", operation="DescribeVpcs", outcome="success"
     )
     assert after == before
+
+
+async def _cross_zone_off(adapter: Adapter, name: str) -> str:
+    tg = await create_target_group(adapter.elbv2, adapter.network, name)
+    await adapter.elbv2.modify_target_group_attributes(
+        TargetGroupArn=tg.arn,
+        Attributes=[{"Key": "load_balancing.cross_zone.enabled", "Value": "false"}],
+    )
+    return tg.arn
+
+
+async def test_group_refusing_zone_all_is_registered_again_with_the_node_zones(
+    adapter: Adapter,
+) -> None:
+    # LBC: RegisterTargets fails with ValidationError "...you must specify an Availability
+    # Zone..." (cross-zone off); it retries once with the pods' node zones, and remembers the
+    # group so the next registrations go with node zones at once.
+    arn = await _cross_zone_off(adapter, "cross-zone-off")
+    zone = adapter.network.subnets[1].zone
+    outside = Target("192.168.40.9", 8080)
+    inside = Target(adapter.network.ip(9), 8080)
+    await adapter.groups.register(arn, [inside, outside], zone_hints={outside: zone, inside: zone})
+    listed = await adapter.groups.describe(arn, fresh=True)
+    assert listed[outside].availability_zone == zone
+    assert listed[inside].availability_zone == adapter.network.subnets[0].zone
+
+    calls_before = len(adapter.lab.control.calls("RegisterTargets", target_group_arn=arn))
+    later = Target("192.168.40.10", 8080)
+    await adapter.groups.register(arn, [later], zone_hints={later: zone})
+    assert (
+        len(adapter.lab.control.calls("RegisterTargets", target_group_arn=arn)) == calls_before + 1
+    )
+    assert (await adapter.groups.describe(arn, fresh=True))[later].availability_zone == zone
+
+
+async def test_without_a_node_zone_the_refusal_is_reported(adapter: Adapter) -> None:
+    arn = await _cross_zone_off(adapter, "cross-zone-no-hint")
+    with pytest.raises(TerminalError) as info:
+        await adapter.groups.register(arn, [Target("192.168.40.11", 8080)])
+    assert info.value.reason == "ValidationError"
+    assert "Availability Zone" in str(info.value)

@@ -268,7 +268,13 @@ class MemoryGroup:
                     self.targets[target] = TargetHealth(HealthState.HEALTHY)
         return seen
 
-    async def register(self, arn: str, targets: Sequence[Target]) -> None:
+    async def register(
+        self,
+        arn: str,
+        targets: Sequence[Target],
+        *,
+        zone_hints: Mapping[Target, str] | None = None,
+    ) -> None:
         await anyio.lowlevel.checkpoint()
         self._call("register")
         for t in targets:
