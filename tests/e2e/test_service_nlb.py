@@ -8,6 +8,7 @@ unsupported annotation is hands-off, and deleting A's Service retains the stack 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -150,3 +151,55 @@ async def test_nlb_service_shares_its_target_group_and_is_retained_for_cluster_b
     await wait_targets(world, arn, pod_targets(b), what="B's pods only", timeout=60)
     assert [x["LoadBalancerArn"] for x in await load_balancers(world)] == [lb["LoadBalancerArn"]]
     assert any(e.get("reason") == "SharedStackRetained" for e in await a.events(NS))
+
+
+async def test_service_leaving_the_class_is_cleaned_up_like_a_deletion(world: World) -> None:
+    await tag_subnets_for_load_balancers(world)
+    a, kubectl, _ = await stack_cluster(world, "a", pod_cidr=POD_CIDR_A, stacks=False)
+    await world.start_daemon(a, name="lbc-a-nlb", env={**STACK_ENV, "LBC_VPC_ID": world.net.vpc_id})
+    http = {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP", "nodePort": 30090}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": NAME, "namespace": NS},
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerClass": "service.k8s.aws/nlb",
+            "selector": {"app": "echoserver"},
+            "ports": [http],
+        },
+    }
+    await kubectl.apply(service)
+
+    async def built() -> bool:
+        world.check_daemons()
+        found = await kubectl.get("service", NAME) or {}
+        return bool(((found.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
+
+    await eventually(built, timeout=60, what="the NLB stack")
+    (lb,) = await load_balancers(world)
+    (generated,) = await service_bindings(kubectl)
+    assert generated["spec"]["targetType"] == "instance"  # LBC_DEFAULT_TARGET_TYPE
+    nodes = {f"{i.instance_id}:30090" for i in a.instances.values()}
+    await wait_targets(world, generated["spec"]["targetGroupARN"], nodes, what="the nodes")
+
+    # Type NodePort (the class must go with LoadBalancer): lbc no longer claims it and cleans up.
+    service["spec"]["type"] = "NodePort"
+    del service["spec"]["loadBalancerClass"]
+    await kubectl.ok("replace", "-f", "-", stdin=json.dumps({
+        **service, "metadata": {**service["metadata"], "finalizers": ["service.k8s.aws/resources"]},
+    }))  # fmt: skip
+
+    async def cleaned() -> bool:
+        world.check_daemons()
+        found = await kubectl.get("service", NAME) or {}
+        status = ((found.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+        finalizers = (found.get("metadata") or {}).get("finalizers") or []
+        return not status and "service.k8s.aws/resources" not in finalizers
+
+    await eventually(cleaned, timeout=90, what="status cleared and the finalizer removed")
+    assert await load_balancers(world) == []
+    assert await service_bindings(kubectl) == []
+    assert lb["LoadBalancerArn"] not in {
+        x["LoadBalancerArn"] for x in (await world.elbv2.describe_load_balancers())["LoadBalancers"]
+    }
