@@ -11,24 +11,24 @@ Invariants: a bucket never holds more than ``burst`` tokens; over any window of 
 grants at most ``burst + rate * t`` acquisitions; waiters are served in arrival order (a big
 registration cannot starve a small one that came first, nor the reverse).
 
-Time is injected (``clock``, ``sleep``) so tests run in virtual time.
+The arithmetic is lbc's one token bucket (:mod:`lbc.rate`); time is the injected
+:class:`lbc.clock.Clock`, so tests run in virtual time.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, final
 
-import anyio
+import anyio.lowlevel
 
 from lbc.aws.metrics import RATE_LIMIT_WAIT
+from lbc.clock import Clock, MonotonicClock
+from lbc.rate import TokenBucket
 
 MUTATE: Final = "mutate"
 DESCRIBE: Final = "describe"
 
-_EPSILON: Final = 1e-9
 _READ_PREFIXES: Final = ("Describe", "Get", "List")
 
 
@@ -38,56 +38,42 @@ def bucket_for(operation: str) -> str:
 
 
 @final
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved; ``acquire`` waits for one."""
+class AwsBucket:
+    """A :class:`lbc.rate.TokenBucket` callers wait on: ``acquire`` sleeps until its token exists.
 
-    def __init__(
-        self,
-        rate: float,
-        burst: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-    ) -> None:
-        if not rate > 0:
-            raise ValueError(f"rate must be > 0, got {rate!r}")
-        if burst < 1:
-            raise ValueError(f"burst must be >= 1, got {burst!r}")
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = float(burst)
-        self._stamp = clock()
-        # FIFO: the lock is handed to waiters in arrival order, and the holder sleeps until its
-        # token exists, so a later caller can never take the token an earlier one waits for.
-        self._turn = anyio.Lock()
+    The token is reserved on arrival, so waiters are served in arrival order and a cancelled
+    wait leaves its token spent (the budget errs on the side of fewer calls).
+    """
 
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+    def __init__(self, rate: float, burst: int, *, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock if clock is not None else MonotonicClock()
+        self._bucket = TokenBucket(rate, burst, self._clock.now())
+
+    @property
+    def rate(self) -> float:
+        return self._bucket.rate
+
+    @property
+    def burst(self) -> int:
+        return self._bucket.burst
 
     async def acquire(self) -> float:
         """Take one token, waiting as long as needed; returns the seconds waited."""
-        async with self._turn:
-            start = self._clock()
-            self._refill()
-            # The tolerance stops float rounding from asking for sleeps too short to move the
-            # clock (an endless loop of zero-length sleeps).
-            while self._tokens < 1.0 - _EPSILON:
-                await self._sleep((1.0 - self._tokens) / self.rate)
-                self._refill()
-            self._tokens = max(0.0, self._tokens - 1.0)
-            return self._clock() - start
+        now = self._clock.now()
+        delay = self._bucket.reserve(now)
+        if delay > 0:
+            await self._clock.sleep_until(now + delay)
+        else:
+            await anyio.lowlevel.checkpoint()
+        return delay
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
     """The configured buckets; ``acquire(operation)`` spends from the operation's bucket."""
 
-    mutate: TokenBucket
-    describe: TokenBucket
+    mutate: AwsBucket
+    describe: AwsBucket
 
     @classmethod
     def per_second(
@@ -95,13 +81,12 @@ class RateLimits:
         mutate: float,
         describe: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Clock | None = None,
     ) -> RateLimits:
         """Buckets whose burst is one second's worth of calls (at least one)."""
         return cls(
-            TokenBucket(mutate, max(1, int(mutate)), clock=clock, sleep=sleep),
-            TokenBucket(describe, max(1, int(describe)), clock=clock, sleep=sleep),
+            AwsBucket(mutate, max(1, int(mutate)), clock=clock),
+            AwsBucket(describe, max(1, int(describe)), clock=clock),
         )
 
     async def acquire(self, operation: str) -> None:

@@ -31,7 +31,7 @@ Rate limiting choice: the default limiter is per-item exponential only (5 ms dou
 ``LBC_BACKOFF_MAX``), which is what the upstream TargetGroupBinding controller configures and
 what controller-runtime's priority queue uses since v0.23. client-go's older default, the max of
 that and a 10 qps / burst 100 token bucket over all retries, is available as
-``MaxOf(ItemExponentialBackoff(...), TokenBucket(...))`` for callers who want a global cap.
+``MaxOf(ItemExponentialBackoff(...), BucketRateLimiter(...))`` for callers who want a global cap.
 
 Time comes from an injected :class:`~lbc.clock.Clock`; delayed keys move into the queue
 from :meth:`WorkQueue.run`, which its owner (the worker pool) runs in its task group.
@@ -58,6 +58,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from lbc.clock import Clock, MonotonicClock, wait_event_until
 from lbc.observe.metrics import REGISTRY, gauge_from
+from lbc.rate import TokenBucket
 
 K = TypeVar("K", bound=Hashable)
 K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
@@ -157,11 +158,11 @@ class ItemExponentialBackoff(Generic[K]):
 
 
 @final
-class TokenBucket(Generic[K]):
-    """A token bucket over all keys (``qps`` refill, ``burst`` size); every ``when`` spends one.
+class BucketRateLimiter(Generic[K]):
+    """An overall token bucket over all keys (``qps`` refill, ``burst`` size).
 
-    Tokens may go negative: a call that finds none reserves a future token and returns how long
-    until it exists, as Go's ``rate.Limiter.Reserve().Delay()`` does.
+    Every ``when`` reserves one token (:meth:`lbc.rate.TokenBucket.reserve`) and returns how long
+    until it exists, as client-go's ``BucketRateLimiter`` does with Go's ``rate.Limiter``.
     """
 
     def __init__(self, qps: float, burst: int, clock: Clock) -> None:
@@ -170,16 +171,11 @@ class TokenBucket(Generic[K]):
         self.qps = qps
         self.burst = burst
         self._clock = clock
-        self._tokens = float(burst)
-        self._last = clock.now()
+        self._bucket = TokenBucket(qps, burst, clock.now())
 
     def when(self, key: K) -> float:
         del key
-        now = self._clock.now()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
-        self._last = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+        return self._bucket.reserve(self._clock.now())
 
     def forget(self, key: K) -> None:
         del key

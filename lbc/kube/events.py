@@ -31,6 +31,7 @@ from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import LbcError, NotFoundError
 from lbc.kube.client import EVENTS, KubeClient, PatchType, micro_time
 from lbc.observe.log import get_logger
+from lbc.rate import TokenBucket
 
 EventType = Literal["Normal", "Warning"]
 
@@ -80,12 +81,6 @@ class _Written:
     count: int
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
-
-
 class EventRecorder:
     """Writes Events on behalf of ``component``; one per process, shared by all reconciles."""
 
@@ -110,7 +105,7 @@ class EventRecorder:
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._wall = wall
         self._written: OrderedDict[tuple[str, ...], _Written] = OrderedDict()
-        self._buckets: OrderedDict[tuple[str, ...], _Bucket] = OrderedDict()
+        self._buckets: OrderedDict[tuple[str, ...], TokenBucket] = OrderedDict()
         self._seq = 0
 
     async def normal(self, ref: ObjectRef, reason: str, message: str) -> None:
@@ -188,17 +183,10 @@ class EventRecorder:
         now = self._clock.now()
         bucket = self._buckets.get(obj_key)
         if bucket is None:
-            bucket = _Bucket(float(self._burst), now)
+            bucket = TokenBucket(1.0 / self._refill, self._burst, now)
             self._buckets[obj_key] = bucket
             while len(self._buckets) > self._cache_size:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(obj_key)
-            bucket.tokens = min(
-                float(self._burst), bucket.tokens + (now - bucket.updated) / self._refill
-            )
-            bucket.updated = now
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
+        return bucket.take(now)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from lbc.clock import VirtualClock
 from lbc.control.workqueue import (
+    BucketRateLimiter,
     ItemExponentialBackoff,
     MaxOf,
     QueueShutDown,
-    TokenBucket,
     WorkQueue,
 )
 from lbc.observe.metrics import REGISTRY
@@ -273,7 +273,7 @@ async def test_metrics_follow_adds_gets_retries_and_work() -> None:
 
 async def test_token_bucket_allows_a_burst_then_spaces_calls_at_its_rate() -> None:
     clock = VirtualClock()
-    bucket: TokenBucket[str] = TokenBucket(qps=10.0, burst=3, clock=clock)
+    bucket: BucketRateLimiter[str] = BucketRateLimiter(qps=10.0, burst=3, clock=clock)
     assert [bucket.when("k") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert bucket.when("k") == pytest.approx(0.1)
     assert bucket.when("k") == pytest.approx(0.2)
@@ -284,7 +284,10 @@ async def test_token_bucket_allows_a_burst_then_spaces_calls_at_its_rate() -> No
 async def test_max_of_limiters_takes_the_longest_delay() -> None:
     clock = VirtualClock()
     limiter: MaxOf[str] = MaxOf(
-        [ItemExponentialBackoff(base=0.005, cap=10.0), TokenBucket(qps=1.0, burst=1, clock=clock)]
+        [
+            ItemExponentialBackoff(base=0.005, cap=10.0),
+            BucketRateLimiter(qps=1.0, burst=1, clock=clock),
+        ]
     )
     assert limiter.when("a") == 0.005
     assert limiter.when("b") == pytest.approx(1.0)  # the bucket is empty now
