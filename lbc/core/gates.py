@@ -121,7 +121,11 @@ def gates_pending(binding_name: str, desired: DesiredSet) -> bool:
     """Whether a desired target's pod carries the gate with a status other than True.
 
     Used by the checkpoint skip (a pending gate needs target health to progress) and costs only
-    cache reads.
+    cache reads. A gated pod with *no* condition is pending too, unlike LBC (which skips for
+    it): its inputs hash the same as at the last success, so a skipped pass would leave the pod
+    unready until a forced full pass (LBC: 30-45 minutes after a restart, then every 10 hours).
+    Measured in ``tests/e2e/test_gate_skip.py``: lbc writes the condition again within a pass,
+    with no extra DescribeTargetHealth (healthy targets come from the cache).
     """
     ctype = gate_type(binding_name)
     for dt in desired.targets.values():

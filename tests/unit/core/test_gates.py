@@ -70,3 +70,15 @@ def test_deleting_or_unresolved_bindings_never_skip() -> None:
     assert not can_skip(
         binding(checkpoint=stored), replace(d, resolution=Resolution.BACKEND_NOT_FOUND)
     )
+
+
+def test_gated_pod_without_a_condition_blocks_the_skip_unlike_lbc() -> None:
+    # LBC (needReadinessGateFlip) blocks the skip only for a condition that exists and is not
+    # True; a gated pod with no condition lets the pass be skipped, so nothing writes its
+    # condition until a forced pass. Deliberate difference, measured in
+    # tests/e2e/test_gate_skip.py: lbc restores such a pod on the next pass.
+    no_condition = gated_pod("p1", "10.0.0.1")
+    false = gated_pod("p2", "10.0.0.2", conditions=[PodCondition(GATE, FALSE)])
+    for waiting in (no_condition, false):
+        d = desired_of("10.0.0.1:80", pods={"10.0.0.1:80": waiting})
+        assert not can_skip(binding(checkpoint=checkpoint_for(binding(), d)), d)
