@@ -107,6 +107,8 @@ class StackWriter:
         self._sleep = sleep
         self._tg_retry = tg_in_use_retry
         self._sg_retry = sg_dependency_retry
+        self.backend_lock = anyio.Lock()
+        """Held while the cluster's shared backend group is looked up and maybe created."""
 
     async def _elb(self, operation: str, method: Any, **params: Any) -> Mapping[str, Any]:
         return await self._calls.call("elbv2", operation, method, **params)

@@ -220,13 +220,22 @@ class StackDeployer:
             DEPLOY_DURATION.labels(kind).observe(time.perf_counter() - started)
 
     async def _create_backend(self, stack: Stack) -> str:
+        """The cluster's backend group, created once: stacks deployed concurrently (and both
+        stack controllers) share one writer, whose lock makes them find or create it in turn,
+        each re-reading the group listing first."""
         wanted = stack.backend_security_group
         if wanted is None:
             raise ValueError("the stack needs no backend security group")
-        group = await self.writer.create_security_group(
-            wanted.name, wanted.description, self._vpc, dict(wanted.tags)
-        )
-        OPERATIONS.labels(stack.id.kind.name.lower(), "CreateBackendSecurityGroup", "success").inc()
+        async with self.writer.backend_lock:
+            self.inventory.invalidate("sgs")
+            found = await self.inventory.backend_security_group(stack.cluster_name)
+            if found is not None:
+                return found.group_id
+            group = await self.writer.create_security_group(
+                wanted.name, wanted.description, self._vpc, dict(wanted.tags)
+            )
+        kind = stack.id.kind.name.lower()
+        OPERATIONS.labels(kind, "CreateBackendSecurityGroup", "success").inc()
         _log.info("backend_security_group_created", stack_id=stack.id.value, group_id=group)
         return group
 

@@ -74,6 +74,7 @@ async def test_ingress_stack_converges_changes_in_place_replaces_and_deletes_in_
     # An unsupported annotation: hands-off, no write at all, one Warning naming the key.
     done = reconciles(daemon)
     since = last_seq(world)
+    before = await generated_binding(world, kubectl)
     await kubectl.ok(
         "annotate", "ingress", "echoserver", "-n", NS,
         f"{ANNOTATION}certificate-arn=arn:aws:acm:us-east-1:123456789012:certificate/x",
@@ -88,6 +89,14 @@ async def test_ingress_stack_converges_changes_in_place_replaces_and_deletes_in_
     await eventually(warned, timeout=30, what="the hands-off Warning")
     assert mutations(world, since) == {}
     assert reconciles(daemon) == done
+    after = await generated_binding(world, kubectl)
+    # (The binding controller may write status and checkpoints; the stack wrote nothing.)
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert after["metadata"].get("generation") == before["metadata"].get("generation")
+    assert after["metadata"].get("labels") == before["metadata"].get("labels")
+    found = await kubectl.get("ingress", "echoserver")
+    assert found is not None
+    assert found["metadata"]["finalizers"] == ["ingress.k8s.aws/resources"]
     await kubectl.ok("annotate", "ingress", "echoserver", "-n", NS, f"{ANNOTATION}certificate-arn-")
 
     # target-type ip: a new group and binding; the rule re-pointed; the old group deleted last.

@@ -41,7 +41,7 @@ from tests.perf.conftest import record
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark"),
-    pytest.mark.timeout(900),
+    pytest.mark.timeout(2400),
 ]
 
 STACKS = scaled(200)
@@ -88,7 +88,7 @@ async def test_restart_with_unchanged_ingress_stacks_makes_no_mutating_call(
             return done == STACKS
 
         started = time.monotonic()
-        await eventually(built, timeout=600, what=f"{STACKS} stacks built", interval=1.0)
+        await eventually(built, timeout=1800, what=f"{STACKS} stacks built", interval=1.0)
         record("stacks: build", time.monotonic() - started, "s", f"{STACKS} Ingress stacks")
         await builder.stop()
         a.daemons.remove(builder)

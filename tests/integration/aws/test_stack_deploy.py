@@ -205,3 +205,46 @@ async def test_own_creates_are_in_the_listing_without_a_relist(adapter: Adapter)
     assert [tg.arn for tg in seen.target_groups] == [built.target_groups[TG_ID]]
     listing = ("DescribeLoadBalancers", "DescribeTargetGroups")
     assert sum(adapter.lab.control.count(op, since=since) for op in listing) == 0
+
+
+async def test_concurrent_stacks_share_one_backend_group(adapter: Adapter) -> None:
+    from lbc.core.stack.model import StackId, StackKind
+
+    deploy = deployer(adapter)
+
+    def other(name: str) -> Stack:
+        sid = StackId(StackKind.INGRESS, "echoserver", name)
+        base = lab_stack(adapter)
+        assert base.load_balancer is not None
+        assert base.security_group is not None
+
+        def retag(tags: Any, rid: str) -> Any:
+            return tags_of(
+                {**dict(tags), "ingress.k8s.aws/stack": sid.value, "ingress.k8s.aws/resource": rid}
+            )
+
+        return replace(
+            base,
+            id=sid,
+            tags=sid.stack_tags(CLUSTER),
+            load_balancer=replace(base.load_balancer, name=f"lb-{name}",
+                                  tags=retag(base.load_balancer.tags, "LoadBalancer")),
+            security_group=replace(base.security_group, name=f"sg-{name}",
+                                   tags=retag(base.security_group.tags, "ManagedLBSecurityGroup")),
+            listeners=tuple(
+                replace(li, tags=retag(li.tags, li.resource_id)) for li in base.listeners
+            ),
+            rules=tuple(replace(r, tags=retag(r.tags, r.resource_id)) for r in base.rules),
+            target_groups=tuple(
+                replace(tg, name=f"tg-{name}", tags=retag(tg.tags, tg.resource_id))
+                for tg in base.target_groups
+            ),
+        )  # fmt: skip
+
+    async with anyio.create_task_group() as group:
+        for name in ("one", "two", "three"):
+            group.start_soon(deploy.deploy, other(name))
+    found = await adapter.ec2.describe_security_groups(
+        Filters=[{"Name": "tag:elbv2.k8s.aws/resource", "Values": ["backend-sg"]}]
+    )
+    assert len(found["SecurityGroups"]) == 1
