@@ -10,13 +10,17 @@ Then it builds the seed document's AWS side and the clusters' machines:
   cluster, EC2 instances in a private subnet registered as Ready Nodes (with
   ``spec.providerID`` ``aws:///<zone>/<instance id>``) whose ENIs sit in a node security group
   tagged ``kubernetes.io/cluster/<name>``, as an EKS node group's are;
-- the seed's load balancer: an internet-facing ALB with a frontend group and the shared backend
-  group (the one the seed's bindings name in ``spec.networking``), an HTTP:80 listener
-  forwarding to the seed's target group ``k8s-echoserv-echoserv-cc0122e143`` (HTTP, instance,
-  port 32197, health checks 15 s / 5 s / 2 / 2);
+- for bindings written by hand (without the Ingress), the load balancer and target group the
+  seed's first binding points at, made as LBC makes them: an internet-facing ALB with a
+  frontend group and the shared backend group (the one the seed's bindings name in
+  ``spec.networking``), an HTTP:80 listener forwarding to the target group
+  ``k8s-echoserv-echoserv-cc0122e143`` (HTTP, instance, port 32197, health checks 15 s / 5 s /
+  2 / 2), exported as ``TG_ARN``, ``LB_ARN``, ``LB_SG``;
 - one more instance in the VPC that belongs to no cluster (a target "from another source");
-- in each cluster, the IngressClass ``alb`` (controller ``ingress.k8s.aws/alb``) the seed's
-  Ingress names.
+- in each cluster, what installing lbc adds: the IngressClassParams CRD beside the
+  TargetGroupBinding one, and the IngressClass ``alb`` (controller ``ingress.k8s.aws/alb``) the
+  seed's Ingress names; the daemons' settings turn Ingress stacks on (``LBC_STACKS=ingress``,
+  ``LBC_VPC_ID``), so the seed's Ingress gets its load balancer from lbc.
 
 Everything the world made is written to its folder (default ``.lab-world``): a kubeconfig
 with a context per cluster (``lab-a``, ``lab-b``), ``env.sh`` with the ``export`` lines (the
@@ -51,7 +55,7 @@ from lbc_lab.apiserver.server import kubeconfig_document
 from lbc_lab.controllers import WorkloadControllers
 from lbc_lab.elb_scenario import Network, run_instances
 from lbc_lab.processes import free_port
-from lbc_lab.scenario import REGION, World
+from lbc_lab.scenario import CRD_PATH, REGION, World, load_yaml
 from lbc_lab.stack_network import create_stack_network
 
 SEED_TARGET_GROUP = "k8s-echoserv-echoserv-cc0122e143"
@@ -61,6 +65,7 @@ SEED_NODE_PORT = 32197
 CLUSTERS = (("a", 3, "10.0.24.0/22"), ("b", 2, "10.0.40.0/22"))
 DUMMY_KEY = "lab"  # the lab accepts any credentials; these are not secrets
 STATE_FILES = ("env.sh", "world.json")
+PARAMS_CRD = CRD_PATH.with_name("ingressclassparams.yaml")
 # What an install of the load balancer controller gives a cluster: the class the seed's Ingress
 # names (``ingressClassName: alb``).
 INGRESS_CLASS = {
@@ -242,8 +247,8 @@ def describe(facts: WorldFacts) -> str:
     """What the world prints once it is up."""
     folder = Path(facts.folder)
     out = [
-        f"lab world up: {len(facts.clusters)} cluster(s), the seed's load balancer and target "
-        "group. Ctrl-C stops it.",
+        f"lab world up: {len(facts.clusters)} cluster(s) with Ingress stacks on, the ELBv2 lab. "
+        "Ctrl-C stops it.",
         "",
         f"kubeconfig     {facts.kubeconfig}",
     ]
@@ -254,6 +259,7 @@ def describe(facts: WorldFacts) -> str:
     )
     out += [
         f"AWS endpoint   {facts.aws_endpoint} (ELBv2 + EC2, region {facts.region})",
+        "for bindings by hand (the seed's first binding points at these):",
         f"target group   {facts.target_group_arn}",
         f"load balancer  {facts.load_balancer_arn}",
         f"LB backend SG  {facts.backend_group} (the seed's spec.networking group)",
@@ -291,6 +297,12 @@ async def build(world: World, clusters: int, folder: Path, controllers: list[Any
     )
     for name, nodes, pod_cidr in CLUSTERS[:clusters]:
         cluster = await world.add_cluster(name, nodes=nodes, pod_cidr=pod_cidr)
+        # What installing lbc adds beside the TargetGroupBinding CRD: IngressClassParams, and
+        # the IngressClass the seed's Ingress names.
+        await cluster.kube.request(
+            "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            load_yaml(PARAMS_CRD), ok=(201, 409),
+        )  # fmt: skip
         await cluster.kube.request(
             "POST", "/apis/networking.k8s.io/v1/ingressclasses", INGRESS_CLASS, ok=(201, 409)
         )
@@ -311,6 +323,9 @@ async def build(world: World, clusters: int, folder: Path, controllers: list[Any
                 "LBC_METRICS_ADDR": f"127.0.0.1:{free_port()}",
                 "POD_NAME": f"lbc-{name}",
                 "POD_NAMESPACE": "kube-system",
+                # The seed starts from an Ingress: lbc builds its stack in the world's VPC.
+                "LBC_STACKS": "ingress",
+                "LBC_VPC_ID": world.net.vpc_id,
                 # Lab time runs faster than the clock: so do lbc's own waits here.
                 "LBC_REQUEUE_PERIOD": "2s",
                 "LBC_DRIFT_VERIFY_PERIOD": "1m",

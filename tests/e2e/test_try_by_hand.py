@@ -5,7 +5,7 @@ user would: commands marked ``# leave it running`` (the lab world, one daemon pe
 started in the background, every other command runs in one shell whose exported variables carry
 over from command to command, and each must exit 0. It then checks where the targets ended (both
 clusters' targets registered and healthy, then only cluster b's and the hand-registered one left
-after cluster a's node and binding went) and that Ctrl-C (SIGINT to each foreground process
+after cluster a's node and Ingress went) and that Ctrl-C (SIGINT to each foreground process
 group, as a terminal sends it) stops the daemons and the world with every child process gone.
 
 It runs in a temporary folder holding a link to the repository's ``manifests/``, so its
@@ -81,6 +81,10 @@ class Shell:
             timeout=timeout,
             check=False,
         )
+
+    def var(self, name: str) -> str:
+        """A variable as the commands left it exported."""
+        return self.run(f'printf %s "${name}"').stdout
 
     def start(self, command: str, log: Path) -> subprocess.Popen[bytes]:
         with log.open("wb") as out:
@@ -194,8 +198,12 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert set(ledgers[0].strip().split(",")) == {f"{i}:{NODE_PORT}" for i in a_nodes}
         assert set(ledgers[1].strip().split(",")) == {f"{i}:{NODE_PORT}" for i in b_nodes}
 
+        binding_a = next(out for cmd, out in outputs if '"$TGB_A" -o yaml' in cmd)
+        assert "multiClusterTargetGroup: true" in binding_a, binding_a
         rules = next(out for cmd, out in outputs if "describe-security-group-rules" in cmd)
-        lb_group = world["backend_group"]
+        lb_group = shell.var("SG_FROM_ABOVE")
+        assert lb_group.startswith("sg-"), lb_group
+        assert lb_group in binding_a
         for cluster in ("a", "b"):
             node_group = world["clusters"][cluster]["node_group"]
             assert f"{node_group}\ttcp\t{NODE_PORT}\t{lb_group}" in rules, rules
