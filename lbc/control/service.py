@@ -23,7 +23,13 @@ from lbc.core.stack.annotations import AnnotationError, delete_shared_stack_cons
 from lbc.core.stack.inputs import ServiceView, StackConfig
 from lbc.core.stack.model import SERVICE_PREFIX, BuildError, Built, HandsOff, Unclaimed
 from lbc.core.stack.observed import ObservedStack, existing_load_balancer
-from lbc.core.stack.service import ServiceInputs, build_service_stack
+from lbc.core.stack.service import (
+    SERVICE_FINALIZER,
+    ServiceInputs,
+    build_service_stack,
+    claims,
+    unclaimed_external_warning,
+)
 from lbc.kube.client import SERVICES, KubeClient, PatchType
 from lbc.kube.events import EventRecorder, ObjectRef
 from lbc.observe.log import get_logger
@@ -74,6 +80,13 @@ class ServiceReconciler:
             self._reported.pop(key, None)
             return None  # gone without lbc's finalizer: nothing of lbc's is left to clean
         service, uid, status = found
+        if not claims(service, self._config) and SERVICE_FINALIZER not in service.finalizers:
+            # Not lbc's and nothing of lbc's to clean: decided without a single AWS call (most
+            # Services of a cluster are ClusterIP ones).
+            warning = unclaimed_external_warning(service)
+            if warning and not service.deleting:
+                await self._once(key, service_ref(service, uid), UNCLAIMED, warning)
+            return None
         inventory = self._deployer.inventory
         stack_value = f"{service.namespace}/{service.name}"
         observed = await inventory.observe(self._config.cluster_name, SERVICE_PREFIX, stack_value)
