@@ -9,10 +9,11 @@ import pytest
 from botocore.exceptions import ClientError
 from lbc.aws.calls import AwsCalls
 from lbc.aws.ratelimit import RateLimits
+from lbc.clock import VirtualClock
 from lbc.core.errors import TargetGroupNotFoundError, TransientError
 from lbc.observe.metrics import REGISTRY
 
-from .test_ratelimit import VirtualTime
+from tests.unit.aws.timing import drive
 
 
 def calls_total(operation: str, outcome: str) -> float:
@@ -89,31 +90,35 @@ async def test_cancellation_passes_through_unconverted() -> None:
 
 
 async def test_each_call_spends_its_operation_budget_before_it_is_sent() -> None:
-    vt = VirtualTime()
-    limits = RateLimits.per_second(2, 100, clock=vt.clock, sleep=vt.sleep)
+    clock = VirtualClock(start=0.0)
+    limits = RateLimits.per_second(2, 100, clock=clock)
     sent_at: list[float] = []
 
     async def register(**_: Any) -> dict[str, Any]:
-        sent_at.append(vt.now)
+        sent_at.append(clock.now())
         return {}
 
     calls = AwsCalls(limits)
-    for _ in range(4):
-        await calls.call("elbv2", "RegisterTargets", register)
+
+    async def caller() -> None:
+        for _ in range(4):
+            await calls.call("elbv2", "RegisterTargets", register)
+
+    await drive(clock, caller)
     assert sent_at == [0.0, 0.0, 0.5, 1.0]
 
 
 async def test_one_accounts_spent_budget_never_delays_another_accounts_calls() -> None:
-    vt = VirtualTime()
+    clock = VirtualClock(start=0.0)
 
     def limits() -> RateLimits:
-        return RateLimits.per_second(1, 100, clock=vt.clock, sleep=vt.sleep)
+        return RateLimits.per_second(1, 100, clock=clock)
 
     sent: list[tuple[str, float]] = []
 
     def register(account: str) -> Any:
         async def send(**_: Any) -> dict[str, Any]:
-            sent.append((account, vt.now))
+            sent.append((account, clock.now()))
             return {}
 
         return send
@@ -121,11 +126,15 @@ async def test_one_accounts_spent_budget_never_delays_another_accounts_calls() -
     calls = AwsCalls(limits(), account_limits=limits)
     busy, quiet = calls.for_account("111111111111"), calls.for_account("222222222222")
     assert calls.for_account("111111111111") is busy
-    for _ in range(3):
-        await busy.call("elbv2", "RegisterTargets", register("busy"))
-    await quiet.call("elbv2", "RegisterTargets", register("quiet"))
+
+    async def caller() -> None:
+        for _ in range(3):
+            await busy.call("elbv2", "RegisterTargets", register("busy"))
+        await quiet.call("elbv2", "RegisterTargets", register("quiet"))
+
+    await drive(clock, caller)
     assert sent == [("busy", 0.0), ("busy", 1.0), ("busy", 2.0), ("quiet", 2.0)]
-    assert vt.now == 2.0  # the quiet account's call waited for nothing
+    assert clock.now() == 2.0  # the quiet account's call waited for nothing
 
 
 def test_calls_without_per_account_limits_share_one_budget() -> None:

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import anyio
 from lbc.aws.ratelimit import DESCRIBE, MUTATE, AwsBucket, RateLimits, bucket_for
 from lbc.clock import VirtualClock
 
-
-async def run(clock: VirtualClock, *callers: Callable[[], Awaitable[None]]) -> None:
-    """Run ``callers`` concurrently while time moves on until every one is done."""
-    async with anyio.create_task_group() as group:
-        for caller in callers:
-            group.start_soon(caller)
-            await anyio.lowlevel.checkpoint()  # arrival order is start order
-        while True:
-            await clock.settle()  # every caller runs until it sleeps or is done
-            deadline = clock.next_deadline
-            if deadline is None:
-                break
-            await clock.advance(deadline - clock.now())
+from tests.unit.aws.timing import drive
 
 
 async def test_burst_is_free_then_calls_are_spaced_by_the_rate() -> None:
@@ -31,7 +18,7 @@ async def test_burst_is_free_then_calls_are_spaced_by_the_rate() -> None:
     async def caller() -> None:
         waits.extend([await bucket.acquire() for _ in range(7)])
 
-    await run(clock, caller)
+    await drive(clock, caller)
     assert waits[:3] == [0.0, 0.0, 0.0]
     assert waits[3:] == [0.25, 0.25, 0.25, 0.25]
     assert clock.now() == 1.0
@@ -46,7 +33,7 @@ async def test_grants_never_exceed_burst_plus_rate_times_elapsed() -> None:
         await bucket.acquire()
         granted_at.append(clock.now())
 
-    await run(clock, *([caller] * 40))
+    await drive(clock, *([caller] * 40))
     assert len(granted_at) == 40
     for t in granted_at:
         assert sum(1 for g in granted_at if g <= t) <= 5 + 10 * t + 1e-9
@@ -63,7 +50,7 @@ async def test_idle_time_refills_up_to_burst_only() -> None:
         await clock.sleep(100.0)
         waits.extend([await bucket.acquire() for _ in range(3)])
 
-    await run(clock, caller)
+    await drive(clock, caller)
     assert waits == [0.0, 0.0, 1.0]
 
 
@@ -79,7 +66,7 @@ async def test_waiters_are_served_in_arrival_order() -> None:
 
         return call
 
-    await run(clock, *(caller(n) for n in range(5)))
+    await drive(clock, *(caller(n) for n in range(5)))
     assert order == [0, 1, 2, 3, 4]
 
 
@@ -99,5 +86,5 @@ async def test_mutations_and_describes_spend_from_separate_buckets() -> None:
         await limits.acquire("RegisterTargets")
         seen.append(clock.now())
 
-    await run(clock, caller)
+    await drive(clock, caller)
     assert seen == [0.0, 1.0]
