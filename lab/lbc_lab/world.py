@@ -436,9 +436,17 @@ async def serve(clusters: int, folder: Path, time_factor: float, out: Any) -> in
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="lbc lab world",
-        description="a whole lab world (clusters, the ELBv2 lab, the seed's load balancer)",
+        description="a whole lab world to try lbc by hand: lab clusters with workload "
+        "controllers and EC2-backed nodes, the ELBv2/EC2 lab, the seed's load balancer "
+        "(README: Try it by hand)",
     )
-    parser.add_argument("--clusters", type=int, choices=(1, 2), default=2)
+    parser.add_argument(
+        "--clusters",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="lab clusters: a (3 nodes), and b (2 nodes) (default 2)",
+    )
     parser.add_argument(
         "--dir",
         type=Path,
