@@ -119,6 +119,7 @@ def _row(row: Row) -> Doc:
         "target": row.target.identity,
         "id": row.target.id,
         "port": row.target.port,
+        "serverId": row.target.server_id or None,
         "registered": row.health is not None,
         **_health(row.health),
         "claimedBy": [_ref(r) for r in row.claimed_by],

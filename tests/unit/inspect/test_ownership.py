@@ -198,3 +198,22 @@ def test_rows_are_sorted_and_cover_every_target_known_to_any_source() -> None:
     result = assess(group(B1, A1), clusters)
     assert [r.target.identity for r in result.rows] == sorted([A1, A2, B1], key=Target.parse)
     assert sum(result.counts.values()) == len(result.rows)
+
+
+def test_quic_targets_are_told_apart_by_server_id_and_sorted_stably() -> None:
+    one, two = Target("10.0.8.1", 443, "0x2a"), Target("10.0.8.1", 443, "0x2b")
+    clusters = [
+        cluster("a", facts("a", desired_of(one.identity), LedgerPresent(targets(one.identity))))
+    ]
+    result = assess({two: health(), one: health()}, clusters)
+    assert [(r.target.identity, r.verdict.value) for r in result.rows] == [
+        ("10.0.8.1:443:0x2a", "owned"),
+        ("10.0.8.1:443:0x2b", "orphan"),
+    ]
+
+
+def test_an_lbc_port_0_ledger_entry_is_stale_and_says_why() -> None:
+    clusters = [cluster("a", facts("a", desired_of(), LedgerPresent(targets("i-0abc:0"))))]
+    [row] = assess({}, clusters).rows
+    assert row.verdict is Verdict.STALE
+    assert "port 0" in row.note
