@@ -169,6 +169,12 @@ def explain(inputs: BindingInputs) -> BindingReport:
         reasons.append(_LIFECYCLE[life])
     if inputs.observed is None and life is Lifecycle.LIVE:
         reasons.append(f"target group {inputs.arn or '(unresolved)'} not found: nothing changes")
+    role = binding.spec.iam_role_arn_to_assume
+    if role:
+        reasons.append(
+            f"the daemon reaches this group as {role}; the inspector read it with its own "
+            "credentials (give it that account's, e.g. AWS_PROFILE, if the group was not found)"
+        )
     reasons.append(_ownership_reason(inputs, mode, decided))
     reasons.append(_checkpoint_reason(facts, life))
     reasons.extend(f"{d.reason}: {d.message}" for d in wanted.diagnostics)

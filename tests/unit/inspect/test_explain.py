@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lbc.core.desired import DesiredSet
 from lbc.core.ledger import ABSENT, LedgerPresent, LedgerState, LedgerUnreadable
 from lbc.core.plan import checkpoint_for, plan
@@ -113,3 +115,12 @@ def test_a_missing_target_group_is_explained() -> None:
     report = explain(inputs(observed=None))
     assert any("not found" in r for r in report.reasons)
     assert report.plan.failure is not None
+
+
+def test_a_cross_account_binding_says_whose_credentials_read_the_group() -> None:
+    role = "arn:aws:iam::444455556666:role/lbc-targets"
+    cross = replace(
+        inputs(observed=None),
+        binding=binding("web", multi_cluster=True, iamRoleArnToAssume=role),
+    )
+    assert any(role in r and "own credentials" in r for r in explain(cross).reasons)
