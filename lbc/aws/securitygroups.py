@@ -21,6 +21,10 @@ guarantees:
   ``RulesPerSecurityGroupLimitExceeded``, ``InvalidSecurityGroupId``, ``RuleNotFound``,
   ``DuplicateRule``; everything else as :mod:`lbc.aws.errors` decides.
 - **Metrics**: ``lbc_security_group_rules_granted_total``, ``..._revoked_total``.
+- **lbc's own identity, always.** A binding naming ``spec.iamRoleArnToAssume`` reaches its
+  target group through that role, but the ENIs and security groups these calls read and change
+  are the cluster's nodes' and pods', which live in the cluster's account: the role of the
+  group's account could not see them (the reference controller makes the same choice).
 """
 
 from __future__ import annotations
