@@ -25,6 +25,7 @@ refresh windows without waiting.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,27 @@ _SESSION_NAME_CHARS: Final = re.compile(r"[^\w+=,.@-]")
 
 AssumeRoleCall = Callable[..., Awaitable[Any]]
 """The STS client's ``assume_role`` (or a test's stand-in)."""
+
+
+class _RefreshFailureFilter(logging.Filter):
+    """Drops botocore's own report of a failed refresh (a plain-text traceback on stderr).
+
+    lbc reports that failure itself, once per reconcile, as structured data: the binding's
+    ``AssumeRoleFailed`` event and condition and the worker's ``reconcile_failed`` log line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Refreshing temporary credentials failed")
+
+
+_REFRESH_FILTER: Final = _RefreshFailureFilter()
+
+
+def _quiet_refresh_failures() -> None:
+    for name in ("aiobotocore.credentials", "botocore.credentials"):
+        found = logging.getLogger(name)
+        if _REFRESH_FILTER not in found.filters:
+            found.addFilter(_REFRESH_FILTER)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -100,6 +122,7 @@ class RoleCredentials:
         self._duration = duration
         self._time = time_fetcher
         self._by_role: dict[Role, AioDeferredRefreshableCredentials] = {}
+        _quiet_refresh_failures()
 
     def credentials(self, role: Role) -> AioDeferredRefreshableCredentials:
         """The role's credentials; the same object every time for the same role."""

@@ -179,3 +179,16 @@ def test_the_session_name_carries_the_cluster_within_sts_limits() -> None:
     assert session_name("prod/eu west") == "lbc-prod-eu-west"
     assert session_name(None) == "lbc"
     assert len(session_name("c" * 100)) == 64
+
+
+async def test_a_failed_refresh_leaves_no_plain_text_traceback_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # lbc reports it as structured data; botocore's own warning would be a multi-line
+    # traceback on stderr on every retry.
+    clock = Clock()
+    sts = FakeSts(clock)
+    sts.failing = "AccessDenied"
+    with caplog.at_level("WARNING"), pytest.raises(AccessError):
+        await credentials(clock, sts).credentials(ROLE).get_frozen_credentials()
+    assert not [r for r in caplog.records if "Refreshing temporary credentials" in r.message]
