@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from lbc.backoff import Backoff, BackoffPolicy
 
 from lbc_lab import controller_rules as rules
 from lbc_lab.apiserver.authz import ADMIN_TOKEN
@@ -172,20 +173,19 @@ class WorkloadControllers:
 
     async def _watch(self, path: str) -> None:
         """Mark the cluster dirty on every change of one kind; re-list after any break."""
-        delay = 0.1
+        backoff = Backoff(BackoffPolicy(0.1, self._backoff_max))
         while True:
             try:
                 listed = await self._call("GET", path)
                 version = listed["metadata"]["resourceVersion"]
                 self.poke()
                 await self._stream(path, version)
-                delay = 0.1
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError, ControllerApiError) as exc:
                 _LOG.debug("watch %s broke: %s", path, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff_max)
+                await asyncio.sleep(backoff.delay(asyncio.get_running_loop().time()))
 
     async def _stream(self, path: str, version: str) -> None:
         if self._session is None:
@@ -212,7 +212,7 @@ class WorkloadControllers:
     # -- the loop -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        delay = 0.1
+        backoff = Backoff(BackoffPolicy(0.1, self._backoff_max))
         while True:
             await self._dirty.wait()
             self._dirty.clear()
@@ -223,11 +223,10 @@ class WorkloadControllers:
             except (aiohttp.ClientError, OSError, TimeoutError, ControllerApiError) as exc:
                 self.last_error = str(exc)
                 _LOG.warning("lab cluster %s: controller pass failed: %s", self.name, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff_max)
+                await asyncio.sleep(backoff.delay(asyncio.get_running_loop().time()))
                 self._dirty.set()
                 continue
-            delay = 0.1
+            backoff.reset()
             self.last_error = None
             if not wrote and not self._dirty.is_set():
                 self.converged.set()

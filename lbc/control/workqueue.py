@@ -56,6 +56,7 @@ import anyio
 import anyio.lowlevel
 from prometheus_client import Counter, Gauge, Histogram
 
+from lbc.backoff import BackoffPolicy
 from lbc.clock import Clock, MonotonicClock, wait_event_until
 from lbc.observe.metrics import REGISTRY, gauge_from
 from lbc.rate import TokenBucket
@@ -132,23 +133,20 @@ class ItemExponentialBackoff(Generic[K]):
     """``base * 2**failures`` per key, capped at ``cap`` (client-go's item exponential limiter).
 
     ``when`` returns the delay for the current failure count, then increments it, so the first
-    retry waits ``base``.
+    retry waits ``base``. The arithmetic is :class:`lbc.backoff.BackoffPolicy` (no jitter); this
+    keeps only one failure count per key.
     """
 
     def __init__(self, base: float = 0.005, cap: float = 1000.0) -> None:
         if base <= 0 or cap < base:
             raise ValueError("need 0 < base <= cap")
-        self.base = base
-        self.cap = cap
+        self.policy = BackoffPolicy(initial=base, cap=cap)
         self._failures: dict[K, int] = {}
 
     def when(self, key: K) -> float:
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
-        # Past 2**64 the float would overflow to inf long after the cap; stop doubling early.
-        if failures >= 64:
-            return self.cap
-        return min(self.cap, self.base * (2.0**failures))
+        return self.policy.nominal(failures)
 
     def forget(self, key: K) -> None:
         self._failures.pop(key, None)

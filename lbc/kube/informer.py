@@ -41,6 +41,7 @@ from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from lbc.backoff import Backoff, BackoffPolicy
 from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import LbcError, TransientError
 from lbc.kube.client import ExpiredError, KubeClient, Resource, WatchEvent
@@ -61,6 +62,10 @@ VERY_SHORT_WATCH: Final = 1.0
 """Seconds: a stream that ends cleanly sooner, having delivered nothing, counts as a failure."""
 DEFAULT_INACTIVITY_TIMEOUT: Final = 90.0
 """Seconds of silence before a stream is presumed dead; API servers bookmark about every 60 s."""
+# client-go's reflector backoff: 0.8 s doubling to 30 s, each wait jittered up to +100 %, and back
+# to 0.8 s once two minutes passed since the previous failure.
+REFLECTOR_BACKOFF: Final = BackoffPolicy(initial=0.8, cap=30.0, factor=2.0, jitter=1.0)
+REFLECTOR_RESET: Final = 120.0
 
 log = get_logger("lbc.kube.informer")
 
@@ -224,42 +229,6 @@ class Store(Generic[V]):
                         del index[value]
 
 
-class Backoff:
-    """client-go's reflector backoff: ``initial`` doubling to ``cap``, jittered, self-resetting.
-
-    Each wait of nominal ``d`` is drawn from ``[d, d·(1+jitter)]``; the nominal delay returns to
-    ``initial`` once ``reset_after`` seconds passed since the previous failure.
-    """
-
-    def __init__(
-        self,
-        initial: float = 0.8,
-        cap: float = 30.0,
-        *,
-        factor: float = 2.0,
-        jitter: float = 1.0,
-        reset_after: float = 120.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._initial = initial
-        self._cap = cap
-        self._factor = factor
-        self._jitter = jitter
-        self._reset_after = reset_after
-        self._rng = rng or random.Random()
-        self._next = initial
-        self._last_failure: float | None = None
-
-    def delay(self, now: float) -> float:
-        """The wait before the next attempt after a failure observed at ``now``."""
-        if self._last_failure is not None and now - self._last_failure >= self._reset_after:
-            self._next = self._initial
-        self._last_failure = now
-        nominal = self._next
-        self._next = min(self._next * self._factor, self._cap)
-        return nominal * (1.0 + self._jitter * self._rng.random())
-
-
 class _SilentStreamError(Exception):
     """The watchdog's verdict: the stream said nothing for ``inactivity_timeout`` seconds."""
 
@@ -311,7 +280,9 @@ class Informer(Generic[V]):
         self._list_timeout = list_timeout
         self._request_timeout = request_timeout
         self._rng = rng or random.Random()
-        self._backoff = backoff or Backoff(rng=self._rng)
+        self._backoff = backoff or Backoff(
+            REFLECTOR_BACKOFF, reset_after=REFLECTOR_RESET, rng=self._rng
+        )
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._handlers: list[EventHandlers[V]] = []
         self._synced = anyio.Event()

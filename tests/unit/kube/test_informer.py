@@ -15,10 +15,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
+from lbc.backoff import Backoff
 from lbc.clock import VirtualClock
 from lbc.core.errors import NotFoundError, TransientError
 from lbc.kube.client import PODS, ExpiredError, KubeClient, Resource, WatchEvent
-from lbc.kube.informer import Backoff, EventHandlers, Informer, Store, namespace_index
+from lbc.kube.informer import (
+    REFLECTOR_BACKOFF,
+    REFLECTOR_RESET,
+    EventHandlers,
+    Informer,
+    Store,
+    namespace_index,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +159,7 @@ class RecordingBackoff(Backoff):
     """The reflector's backoff, remembering every wait it asked for."""
 
     def __init__(self) -> None:
-        super().__init__(rng=random.Random(7))
+        super().__init__(REFLECTOR_BACKOFF, reset_after=REFLECTOR_RESET, rng=random.Random(7))
         self.waits: list[float] = []
 
     def delay(self, now: float) -> float:
@@ -409,18 +417,3 @@ def test_store_indexes_follow_every_change():
     store.remove("ns/b")
     assert store.index_keys("node", "n1") == frozenset()
     assert store.by_index("namespace", "ns") == [Slim("ns", "a", "1", "n2")]
-
-
-def test_backoff_doubles_to_the_cap_and_resets_after_two_quiet_minutes():
-    backoff = Backoff(rng=random.Random(1))
-    waits = [backoff.delay(float(t)) for t in range(8)]
-    nominal = [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0]
-    for wait, d in zip(waits, nominal, strict=True):
-        assert d <= wait <= 2 * d
-    assert 0.8 <= backoff.delay(7.0 + 120.0) <= 1.6
-
-
-def test_backoff_without_jitter_is_exact():
-    backoff = Backoff(jitter=0.0)
-    assert [backoff.delay(0.0) for _ in range(3)] == [0.8, 1.6, 3.2]
-    assert backoff.delay(119.0) == 6.4
