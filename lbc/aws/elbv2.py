@@ -39,10 +39,11 @@ import copy
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import anyio
+from cachetools import TTLCache
 
 from lbc.aws.arns import account_of, region_of
 from lbc.aws.calls import AwsCalls
@@ -72,6 +73,7 @@ ALL_ZONES: Final = "all"
 ZONE_REQUIRED: Final = "you must specify an availability zone"
 #: How long a group that refused ``all`` gets node zones at once (LBC's 60 minutes).
 NODE_ZONES_PERIOD: Final = 3600.0
+NODE_ZONES_SIZE: Final = 10_000
 
 _log = get_logger("lbc.aws.elbv2")
 
@@ -156,8 +158,9 @@ class _Shared:
     infos: dict[tuple[Role | None, str], TargetGroupInfo]
     locks: KeyedLock[str]
     views: dict[Role | None, TargetGroups]
-    #: Groups that refused zone ``all`` (cross-zone off), until when node zones are used at once.
-    node_zones_until: dict[str, float] = field(default_factory=dict)
+    #: Groups that refused zone ``all`` (cross-zone off): node zones are used at once for
+    #: ``NODE_ZONES_PERIOD`` seconds after the refusal.
+    node_zones: TTLCache[str, bool]
 
 
 @final
@@ -182,7 +185,8 @@ class TargetGroups:
         self._vpcs = vpcs
         self._max_in_flight = max_in_flight
         self._role: Role | None = None
-        self._shared = _Shared(health_ttl, clock, roles, {}, {}, KeyedLock(), {})
+        node_zones: TTLCache[str, bool] = TTLCache(NODE_ZONES_SIZE, NODE_ZONES_PERIOD, timer=clock)
+        self._shared = _Shared(health_ttl, clock, roles, {}, {}, KeyedLock(), {}, node_zones)
         self._shared.views[None] = self
         self._locks = self._shared.locks
 
@@ -301,18 +305,12 @@ class TargetGroups:
             except TerminalError as exc:
                 if self._role is not None or ZONE_REQUIRED not in str(exc).lower():
                     raise
-                self._shared.node_zones_until[arn] = self._shared.clock() + NODE_ZONES_PERIOD
+                self._shared.node_zones[arn] = True
                 _log.info("register_retried_with_node_zones", target_group_arn=arn)
                 await self._in_batches(arn, "RegisterTargets", targets, _hinted(zones, hints))
 
     def _node_zones_due(self, arn: str) -> bool:
-        until = self._shared.node_zones_until.get(arn)
-        if until is None:
-            return False
-        if self._shared.clock() < until:
-            return True
-        del self._shared.node_zones_until[arn]
-        return False
+        return arn in self._shared.node_zones
 
     async def deregister(self, arn: str, targets: Sequence[Target]) -> None:
         """Deregister ``targets``, in batches; zones as listed, or as registration would set."""

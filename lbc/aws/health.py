@@ -63,7 +63,13 @@ class _GroupView:
 
 @final
 class HealthCache:
-    """Per-ARN views with an expiry counted from the last full listing (reads never extend it)."""
+    """Per-ARN views with an expiry counted from the last full listing (reads never extend it).
+
+    More than a map whose values expire (so not a ``cachetools.TTLCache``): a view is merged from
+    partial listings, marked unknown after lbc's own writes and read again within one describe
+    even if its listing expired meanwhile (a TTL map would drop it between two reads of one
+    pass); only a full listing restarts its age. Expired views are dropped on the next listing.
+    """
 
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self._ttl = ttl

@@ -3,11 +3,12 @@
 :class:`SecurityGroups` is the only code that calls EC2's security-group APIs. What it
 guarantees:
 
-- **Bounded age.** ENIs per instance, branch ENIs by id and rules per group are cached for
-  at most ``ttl`` seconds (ENIs and a group's tags change rarely; rules change mostly
-  through lbc itself, which drops a group's entry after every change it makes). ``fresh=True`` reads
-  past the cache: revokes are decided on a fresh read, so a tag another cluster just added is
-  seen.
+- **Bounded age and size.** ENIs per instance, branch ENIs by id and rules per group are cached
+  for at most ``ttl`` seconds (ENIs and a group's tags change rarely; rules change mostly
+  through lbc itself, which drops a group's entry after every change it makes), in
+  ``cachetools.TTLCache`` maps timed by the injected clock and bounded to ``CACHE_SIZE`` entries
+  each, so expired ENIs of long-gone pods do not pile up. ``fresh=True`` reads past the cache:
+  revokes are decided on a fresh read, so a tag another cluster just added is seen.
 - **One source per rule.** Rules are read with ``DescribeSecurityGroupRules`` (rule ids and
   tags) joined with ``DescribeSecurityGroups`` (descriptions; some EC2 implementations leave
   group-sourced descriptions out of the rules call). Every rule becomes an
@@ -31,11 +32,12 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 from botocore.exceptions import ClientError
+from cachetools import TTLCache
 from prometheus_client import Counter
 
 from lbc.aws.calls import AwsCalls
@@ -58,7 +60,10 @@ if TYPE_CHECKING:
     from types_aiobotocore_ec2 import EC2Client
 
 DEFAULT_TTL: Final = 300.0
+CACHE_SIZE: Final = 100_000
+"""Entries per cache: far above any cluster's ENIs or groups, a bound on memory all the same."""
 _ID_BATCH: Final = 100
+T = TypeVar("T")
 
 GRANTED: Final = Counter(
     "lbc_security_group_rules_granted_total",
@@ -122,11 +127,9 @@ class SecurityGroups:
     ) -> None:
         self._ec2 = ec2
         self._calls = calls
-        self._ttl = ttl
-        self._clock = clock
-        self._instances: dict[str, tuple[float, tuple[Eni, ...]]] = {}
-        self._interfaces: dict[str, tuple[float, Eni]] = {}
-        self._groups: dict[str, tuple[float, GroupRules | None]] = {}
+        self._instances: TTLCache[str, tuple[Eni, ...]] = TTLCache(CACHE_SIZE, ttl, timer=clock)
+        self._interfaces: TTLCache[str, Eni] = TTLCache(CACHE_SIZE, ttl, timer=clock)
+        self._groups: TTLCache[str, GroupRules | None] = TTLCache(CACHE_SIZE, ttl, timer=clock)
         self._locks: KeyedLock[str] = KeyedLock()
 
     async def _call(self, operation: str, method: Any, **params: Any) -> Mapping[str, Any]:
@@ -135,68 +138,15 @@ class SecurityGroups:
         except LbcError as exc:
             raise reclassify(exc) from exc.__cause__
 
-    def _fresh(self, stamp: float) -> bool:
-        return self._clock() - stamp < self._ttl
-
     # -- ENIs ------------------------------------------------------------------------------------
 
     async def instance_enis(self, instance_ids: Iterable[str]) -> dict[str, tuple[Eni, ...]]:
         """ENIs of each instance; an instance EC2 does not know is absent from the result."""
-        wanted = sorted(set(instance_ids))
-        found: dict[str, tuple[Eni, ...]] = {}
-        missing: list[str] = []
-        for iid in wanted:
-            cached = self._instances.get(iid)
-            if cached is not None and self._fresh(cached[0]):
-                found[iid] = cached[1]
-            else:
-                missing.append(iid)
-        for start in range(0, len(missing), _ID_BATCH):
-            batch = missing[start : start + _ID_BATCH]
-            try:
-                described = await self._describe_instances(batch)
-            except NotFoundError:
-                # One unknown id fails the whole call: ask one by one to keep the others.
-                described = {}
-                for iid in batch:
-                    try:
-                        described.update(await self._describe_instances([iid]))
-                    except NotFoundError:
-                        continue
-            now = self._clock()
-            for iid, enis in described.items():
-                self._instances[iid] = (now, enis)
-                found[iid] = enis
-        return found
+        return await _cached_by_id(self._instances, instance_ids, self._describe_instances)
 
     async def network_interfaces(self, eni_ids: Iterable[str]) -> dict[str, Eni]:
         """ENIs by id (pods' branch ENIs); an id EC2 does not know is absent from the result."""
-        wanted = sorted(set(eni_ids))
-        found: dict[str, Eni] = {}
-        missing: list[str] = []
-        for eni_id in wanted:
-            cached = self._interfaces.get(eni_id)
-            if cached is not None and self._fresh(cached[0]):
-                found[eni_id] = cached[1]
-            else:
-                missing.append(eni_id)
-        for start in range(0, len(missing), _ID_BATCH):
-            batch = missing[start : start + _ID_BATCH]
-            try:
-                described = await self._describe_interfaces(batch)
-            except NotFoundError:
-                # One unknown id (a pod's branch ENI just deleted) fails the whole call.
-                described = {}
-                for eni_id in batch:
-                    try:
-                        described.update(await self._describe_interfaces([eni_id]))
-                    except NotFoundError:
-                        continue
-            now = self._clock()
-            for eni_id, eni in described.items():
-                self._interfaces[eni_id] = (now, eni)
-                found[eni_id] = eni
-        return found
+        return await _cached_by_id(self._interfaces, eni_ids, self._describe_interfaces)
 
     async def _describe_interfaces(self, ids: list[str]) -> dict[str, Eni]:
         out: dict[str, Eni] = {}
@@ -246,11 +196,10 @@ class SecurityGroups:
     async def rules(self, group_id: str, *, fresh: bool = False) -> GroupRules | None:
         """The group's tags and inbound rules, at most ``ttl`` old; ``None``: no such group."""
         async with self._locks.hold(group_id):
-            cached = self._groups.get(group_id)
-            if not fresh and cached is not None and self._fresh(cached[0]):
-                return cached[1]
+            if not fresh and group_id in self._groups:
+                return self._groups[group_id]
             found = await self._read(group_id)
-            self._groups[group_id] = (self._clock(), found)
+            self._groups[group_id] = found
             return found
 
     def forget(self, group_id: str) -> None:
@@ -474,4 +423,47 @@ def _ip_permission(perm: Permission) -> dict[str, Any]:
     return body
 
 
-__all__ = ["DEFAULT_TTL", "GRANTED", "REVOKED", "GroupRules", "SecurityGroups", "reclassify"]
+async def _cached_by_id(
+    cache: TTLCache[str, T],
+    ids: Iterable[str],
+    describe: Callable[[list[str]], Awaitable[dict[str, T]]],
+) -> dict[str, T]:
+    """Each id's value from ``cache`` or, for the rest, ``describe`` in batches of ``_ID_BATCH``.
+
+    One unknown id fails a whole EC2 describe call (an instance or a pod's branch ENI just
+    deleted), so a batch that fails with "not found" is asked again one id at a time to keep the
+    others; an id EC2 does not know is absent from the result and not cached.
+    """
+    found: dict[str, T] = {}
+    missing: list[str] = []
+    for key in sorted(set(ids)):
+        if key in cache:
+            found[key] = cache[key]
+        else:
+            missing.append(key)
+    for start in range(0, len(missing), _ID_BATCH):
+        batch = missing[start : start + _ID_BATCH]
+        try:
+            described = await describe(batch)
+        except NotFoundError:
+            described = {}
+            for key in batch:
+                try:
+                    described.update(await describe([key]))
+                except NotFoundError:
+                    continue
+        for key, value in described.items():
+            cache[key] = value
+            found[key] = value
+    return found
+
+
+__all__ = [
+    "CACHE_SIZE",
+    "DEFAULT_TTL",
+    "GRANTED",
+    "REVOKED",
+    "GroupRules",
+    "SecurityGroups",
+    "reclassify",
+]

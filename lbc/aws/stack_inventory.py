@@ -5,7 +5,8 @@ Discovery (reference §2.3, ``tagging_manager.go`` with the Resource Groups Tagg
 - load balancers: ``DescribeLoadBalancers`` (every page), kept when ``VpcId`` is the cluster's;
 - target groups: ``DescribeTargetGroups`` (every page), same VPC filter;
 - their tags: ``DescribeTags`` in chunks of at most 20 ARNs (AWS's limit), each ARN's tags cached
-  for ``tag_ttl`` (LBC: 20 minutes), dropped when lbc itself changes them;
+  for ``tag_ttl`` (LBC: 20 minutes; a ``cachetools.TTLCache`` on the injected clock, bounded to
+  ``TAG_CACHE_SIZE`` ARNs), dropped when lbc itself changes them;
 - security groups: ``DescribeSecurityGroups`` filtered by ``vpc-id`` and the cluster tag keys;
 - listeners and rules of a found load balancer: ``DescribeListeners`` / ``DescribeRules`` read
   live on every observation (they are the stack's drift), their tags through the same cache.
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
 import anyio
+from cachetools import TTLCache
 
 from lbc.aws.calls import AwsCalls
 from lbc.core.errors import LbcError, NotFoundError
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
 TAGS_PER_CALL: Final = 20
 """DescribeTags accepts at most 20 resource ARNs (AWS)."""
 DEFAULT_TAG_TTL: Final = 1200.0
+TAG_CACHE_SIZE: Final = 100_000
 DEFAULT_LIST_TTL: Final = 30.0
 DEFAULT_SUBNET_TTL: Final = 300.0
 _LB_PAGE: Final = 400
@@ -114,13 +117,12 @@ class StackInventory:
         self._calls = calls
         self.vpc_id = vpc_id
         self._list_ttl = list_ttl
-        self._tag_ttl = tag_ttl
         self._clock = clock
         self._parts: dict[str, _Part | None] = dict.fromkeys(_PARTS)
         self._listing_lock = anyio.Lock()
-        self._tags: dict[str, tuple[float, dict[str, str]]] = {}
-        self._subnet_ttl = subnet_ttl
-        self._subnets: tuple[float, tuple[SubnetFacts, ...]] | None = None
+        self._tags: TTLCache[str, dict[str, str]] = TTLCache(TAG_CACHE_SIZE, tag_ttl, timer=clock)
+        # One entry (this VPC's subnets): the same expiring map as the tags, for one mechanism.
+        self._subnets: TTLCache[str, tuple[SubnetFacts, ...]] = TTLCache(1, subnet_ttl, timer=clock)
         self._subnet_lock = anyio.Lock()
 
     # -- cache control (called by the writer after lbc's own changes) -----------------------------
@@ -149,7 +151,7 @@ class StackInventory:
 
     def remember_tags(self, arn: str, tags: Mapping[str, str]) -> None:
         """Tags lbc just wrote (a create carries them): no DescribeTags needed to know them."""
-        self._tags[arn] = (self._clock(), dict(tags))
+        self._tags[arn] = dict(tags)
 
     # -- listings --------------------------------------------------------------------------------
 
@@ -235,17 +237,20 @@ class StackInventory:
 
     async def tags_of(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
         """Tags of ELBv2 resources, cached per ARN; an ARN AWS no longer knows maps to ``{}``."""
-        now = self._clock()
-        wanted = [
-            arn
-            for arn in dict.fromkeys(arns)
-            if (hit := self._tags.get(arn)) is None or now - hit[0] >= self._tag_ttl
-        ]
+        # Collected here, not re-read from the cache: an entry may expire during the calls.
+        found: dict[str, dict[str, str]] = {}
+        wanted: list[str] = []
+        for arn in dict.fromkeys(arns):
+            if (hit := self._tags.get(arn)) is None:
+                wanted.append(arn)
+            else:
+                found[arn] = hit
         for start in range(0, len(wanted), TAGS_PER_CALL):
             chunk = wanted[start : start + TAGS_PER_CALL]
             for arn, tags in (await self._describe_tags(chunk)).items():
-                self._tags[arn] = (now, tags)
-        return {arn: dict(self._tags.get(arn, (now, {}))[1]) for arn in arns}
+                self._tags[arn] = tags
+                found[arn] = tags
+        return {arn: dict(found.get(arn, {})) for arn in arns}
 
     async def _describe_tags(self, chunk: list[str]) -> dict[str, dict[str, str]]:
         try:
@@ -375,11 +380,11 @@ class StackInventory:
         """Every subnet of the VPC with its reachability (public: a route to an ``igw-``),
         cached for ``subnet_ttl``; the builders choose among them as LBC does."""
         async with self._subnet_lock:
-            cached = self._subnets
-            if cached is not None and self._clock() - cached[0] < self._subnet_ttl:
-                return cached[1]
+            cached = self._subnets.get(self.vpc_id)
+            if cached is not None:
+                return cached
             facts = await self._describe_subnets()
-            self._subnets = (self._clock(), facts)
+            self._subnets[self.vpc_id] = facts
             return facts
 
     async def _describe_subnets(self) -> tuple[SubnetFacts, ...]:

@@ -3,8 +3,9 @@
 ELBv2 requires ``AvailabilityZone="all"`` for an ip target whose address lies outside the
 target group's VPC (peered VPCs, on-premises ranges); inside the VPC the zone must be left out.
 Deciding needs the VPC's CIDR blocks, IPv4 and IPv6. They change rarely (a secondary CIDR
-added by hand), so one DescribeVpcs per VPC per ``ttl`` is enough, and concurrent
-registrations into one VPC share a single lookup.
+added by hand), so one DescribeVpcs per VPC per ``ttl`` is enough (a ``cachetools.TTLCache``
+timed by the injected clock, at most ``CACHE_SIZE`` VPCs), and concurrent registrations into one
+VPC share a single lookup.
 
 A VPC that EC2 cannot see (``InvalidVpcID.NotFound``: a cross-account group in a peered VPC) has
 no known ranges, so every address counts as outside it and gets ``all``, as the reference does.
@@ -22,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, final
 
+from cachetools import TTLCache
+
 from lbc.aws.calls import AwsCalls
 from lbc.aws.keyedlock import KeyedLock
 from lbc.aws.roles import Role
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_VPC_TTL = 300.0
+CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +70,10 @@ class VpcDirectory:
     ) -> None:
         self._ec2 = ec2
         self._calls = calls
-        self._ttl = ttl
-        self._clock = clock
         self._roles = roles
-        self._cache: dict[tuple[Role | None, str, str], tuple[float, VpcRanges]] = {}
+        self._cache: TTLCache[tuple[Role | None, str, str], VpcRanges] = TTLCache(
+            CACHE_SIZE, ttl, timer=clock
+        )
         self._locks: KeyedLock[tuple[Role | None, str, str]] = KeyedLock()
 
     async def ranges(self, vpc_id: str, *, role: Role | None = None, region: str = "") -> VpcRanges:
@@ -77,8 +81,8 @@ class VpcDirectory:
         key = (role, region if role is not None else "", vpc_id)
         async with self._locks.hold(key):
             cached = self._cache.get(key)
-            if cached is not None and self._clock() - cached[0] < self._ttl:
-                return cached[1]
+            if cached is not None:
+                return cached
             ec2, calls = self._ec2, self._calls
             if role is not None:
                 if self._roles is None:
@@ -95,7 +99,7 @@ class VpcDirectory:
                 found = VpcRanges(vpc_id, ())
             else:
                 found = VpcRanges(vpc_id, _networks(response.get("Vpcs", [])))
-            self._cache[key] = (self._clock(), found)
+            self._cache[key] = found
             return found
 
 

@@ -1,48 +1,38 @@
-"""Which addresses lie inside a VPC (the AvailabilityZone "all" rule's input)."""
+"""A VPC's ranges are asked of EC2 once per ``ttl``, timed by the injected clock."""
 
 from __future__ import annotations
 
-import ipaddress
+from typing import Any
 
-import pytest
-from lbc.aws.vpc import VpcRanges, _networks
+from lbc.aws.calls import AwsCalls
+from lbc.aws.ratelimit import RateLimits
+from lbc.aws.vpc import VpcDirectory
 
 
-def test_ipv4_and_ipv6_blocks_of_a_vpc_answer_membership() -> None:
-    ranges = VpcRanges(
-        "vpc-1",
-        _networks(
-            [
-                {
-                    "CidrBlock": "10.0.0.0/16",
-                    "CidrBlockAssociationSet": [
-                        {"CidrBlock": "10.0.0.0/16", "CidrBlockState": {"State": "associated"}},
-                        {"CidrBlock": "100.64.0.0/16", "CidrBlockState": {"State": "associated"}},
-                        {"CidrBlock": "172.16.0.0/16", "CidrBlockState": {"State": "failed"}},
-                    ],
-                    "Ipv6CidrBlockAssociationSet": [
-                        {
-                            "Ipv6CidrBlock": "2600:1f18::/56",
-                            "Ipv6CidrBlockState": {"State": "associated"},
-                        }
-                    ],
-                }
-            ]
-        ),
+class FakeEc2:
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+        self.cidr = "10.0.0.0/16"
+
+    async def describe_vpcs(self, *, VpcIds: list[str]) -> dict[str, Any]:  # noqa: N803 - AWS's
+        self.asked.append(VpcIds)
+        return {"Vpcs": [{"VpcId": VpcIds[0], "CidrBlock": self.cidr}]}
+
+
+async def test_ranges_are_reused_until_the_ttl_passes_then_asked_again() -> None:
+    now = [0.0]
+    ec2 = FakeEc2()
+    ec2_client: Any = ec2
+    vpcs = VpcDirectory(
+        ec2_client, AwsCalls(RateLimits.per_second(1000, 1000)), ttl=300.0, clock=lambda: now[0]
     )
-    assert ranges.contains("10.0.200.1")
-    assert ranges.contains("100.64.3.4")  # secondary CIDR (custom pod networking)
-    assert not ranges.contains("172.16.0.5")  # a failed association routes nothing
-    assert not ranges.contains("192.168.1.1")
-    assert ranges.contains("2600:1f18::17")
-    assert not ranges.contains("2600:1f19::17")
-
-
-def test_a_vpc_we_cannot_see_contains_nothing() -> None:
-    assert not VpcRanges("vpc-peer", ()).contains("10.0.0.1")
-
-
-def test_a_non_address_is_refused() -> None:
-    ranges = VpcRanges("vpc-1", (ipaddress.ip_network("10.0.0.0/16"),))
-    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
-        ranges.contains("i-0123456789abcdef0")
+    assert (await vpcs.ranges("vpc-1")).contains("10.0.1.1")
+    ec2.cidr = "192.168.0.0/16"  # a change EC2 would show; the cached ranges hide it for a while
+    now[0] = 299.0
+    assert (await vpcs.ranges("vpc-1")).contains("10.0.1.1")
+    assert len(ec2.asked) == 1
+    now[0] = 300.0
+    assert (await vpcs.ranges("vpc-1")).contains("192.168.1.1")
+    assert len(ec2.asked) == 2
+    await vpcs.ranges("vpc-2")
+    assert ec2.asked[-1] == ["vpc-2"], "one VPC's cached ranges served another"
