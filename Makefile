@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 IMG ?= lbc:dev
 PYTEST_ARGS ?=
 
-.PHONY: help dev test lint typecheck check demo bench run manifests image clean fmt readme lock
+.PHONY: help dev test lint typecheck check demo bench bench-readme run manifests image clean fmt readme lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -57,8 +57,11 @@ demo: $(STAMP) ## the two-cluster shared target group scenario on the lab (under
 	@echo "== the demo: two lab clusters share one target group (python -m lbc demo)"
 	@$(BIN)/python -m lbc demo
 
-bench: $(STAMP) ## run the benchmarks in tests/perf and print their figures
-	$(BIN)/python -m lbc bench
+bench: $(STAMP) ## run the benchmarks in tests/perf, print their figures, write build/bench.json
+	$(BIN)/python -m lbc bench --json build/bench.json
+
+bench-readme: ## regenerate README.md's benchmark table from build/bench.json (the last make bench)
+	$(BIN)/python -m lbc bench --readme README.md --json build/bench.json
 
 run: $(STAMP) ## run the daemon against the current kubeconfig (LBC_* variables configure it)
 	$(BIN)/python -m lbc run

@@ -100,13 +100,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if not perf.is_dir():
         print(f"lbc: benchmarks not found at {perf} (run from a source checkout)", file=sys.stderr)
         return EXIT_USAGE
+    if args.readme:
+        # Regenerate the README's table from the figures of the last run (no benchmark runs).
+        source = args.json or os.environ.get("LBC_BENCH_JSON") or "build/bench.json"
+        report = [sys.executable, str(perf / "report.py"), source, args.readme]
+        return subprocess.call(report)  # noqa: S603 - fixed argv
     cmd = [sys.executable, "-m", "pytest", str(perf), "-q", "-s", "-p", "no:cacheprovider"]
     # The project's norecursedirs leaves tests/perf out of `make test`; here it must go in.
     cmd += ["-o", "norecursedirs=.* build dist *.egg venv node_modules"]
     cmd += ["-o", "timeout=600", "-o", "python_files=bench_*.py"]
     if args.only:
         cmd += ["-k", args.only]
-    return subprocess.call(cmd, env={**os.environ, "LBC_BENCH": "1"})  # noqa: S603 - fixed argv
+    env = {**os.environ, "LBC_BENCH": "1", "LBC_BENCH_ONLY": args.only}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        env["LBC_BENCH_JSON"] = args.json
+    return subprocess.call(cmd, env=env)  # noqa: S603 - fixed argv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench = add("bench", "run the benchmarks in tests/perf and print their figures", _cmd_bench)
     bench.add_argument("--path", default="tests/perf", help="folder of the benchmarks")
     bench.add_argument("--only", default="", help="pytest -k expression selecting benchmarks")
+    bench.add_argument(
+        "--json", default="", help="write the figures there as JSON (default: LBC_BENCH_JSON)"
+    )
+    bench.add_argument(
+        "--readme",
+        default="",
+        metavar="README",
+        help="do not run: regenerate README's benchmark table from --json (build/bench.json)",
+    )
     add("version", "print the version", _cmd_version)
     return parser
 

@@ -36,6 +36,8 @@ from lbc.kube.client import PODS, KubeClient, WatchEvent, _watch_event
 from lbc.kube.informer import EventHandlers, Informer, namespace_index
 from lbc.kube.views import pod_view
 
+from tests.perf.conftest import record
+
 pytestmark = pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark")
 
 PODS_CACHED = 50_000
@@ -223,6 +225,13 @@ def test_bench_informer_memory_per_cached_pod() -> None:
             ("aim for the cached view", "< 600"),
         ],
     )
+    record(
+        "informer: store + indexes per cached pod",
+        indexed,
+        "B/pod",
+        f"{PODS_CACHED:,} pods, tracemalloc, views + key + dict + indexes",
+        aim="< 600",
+    )
 
 
 SERVER = textwrap.dedent(
@@ -361,4 +370,14 @@ def test_bench_informer_watch_events_per_second() -> None:
             ("aim", "< 3x"),
             ("pods cached at the end", f"{cached:,}"),
         ],
+    )
+    record(
+        "informer: watch CPU / orjson floor",
+        cpu / floor,
+        "x",
+        f"{len(lines):,} events over HTTP, KubeClient.watch",
+        aim="< 3",
+    )
+    record(
+        "informer: same without HTTP / orjson floor", inproc / floor, "x", "decode+project+store"
     )

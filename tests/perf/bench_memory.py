@@ -99,4 +99,5 @@ async def test_pod_cache_memory_grows_linearly(bench_lab: BenchLab) -> None:
         (after_start[high] - after_start[low]) / (high - low),
         "B/pod",
         f"RSS slope {low:,} -> {high:,}, initial list",
+        aim="< 500",
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from lbc.cli import main
@@ -69,3 +71,49 @@ def test_stacks_without_cluster_name_exit_2_naming_the_variable() -> None:
     assert len(lines) == 1, out.stderr
     assert "LBC_CLUSTER_NAME" in lines[0]
     assert "Traceback" not in out.stderr
+
+
+def test_bench_readme_rewrites_only_the_table_from_the_figures_json(tmp_path: Path) -> None:
+    figures = tmp_path / "bench.json"
+    figures.write_text(
+        json.dumps(
+            {
+                "date": "2026-12-03 12:00 UTC",
+                "machine": {"cpu": "Test CPU", "cpus": 2, "system": "Linux", "python": "3.11"},
+                "load_average": {"start": 1.0, "end": 2.0},
+                "seconds": 300.0,
+                "scale": 1.0,
+                "figures": [
+                    {
+                        "name": "cpu: ratio",
+                        "value": 2.1,
+                        "unit": "x",
+                        "note": "",
+                        "aim": "< 2.5",
+                        "met": True,
+                    },
+                    {
+                        "name": "churn: ratio",
+                        "value": 1.2,
+                        "unit": "x",
+                        "note": "a | b",
+                        "aim": "<= 1.05",
+                        "met": False,
+                    },
+                ],
+            }
+        )
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "intro\n<!-- bench-table:begin -->\nold table\n<!-- bench-table:end -->\nnote 1\n"
+    )
+    out = _lbc("bench", "--readme", str(readme), "--json", str(figures))
+    assert out.returncode == 0, out.stderr
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- bench-table:begin -->\n")
+    assert text.endswith("note 1\n")
+    assert "old table" not in text
+    assert "2026-12-03 12:00 UTC on Test CPU (2 CPUs)" in text
+    assert "| cpu: ratio | 2.10 x | < 2.5 | met |" in text
+    assert "| churn: ratio (a \\| b) | 1.20 x | <= 1.05 | **missed** |" in text
