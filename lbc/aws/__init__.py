@@ -1,7 +1,8 @@
 """AWS adapters: the only code that speaks ELBv2 and EC2.
 
 Open once per process with :func:`lbc.aws.adapter.open_aws` and hand
-``adapter.target_groups`` (a :class:`lbc.aws.elbv2.TargetGroupAPI`) to the reconciler.
+``adapter.target_groups`` (a :class:`lbc.aws.elbv2.TargetGroups`) to the reconciler, which sees
+it through its own port (:class:`lbc.control.bindings.TargetGroupPort`).
 
 Modules: ``adapter`` (assembly from settings), ``session`` (aiobotocore clients, retries,
 timeouts), ``calls`` (one guarded call: rate limit, deadline, metrics, classification),

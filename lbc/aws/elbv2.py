@@ -40,7 +40,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import anyio
 from cachetools import TTLCache
@@ -118,33 +118,6 @@ _PROGRESS: weakref.WeakKeyDictionary[BaseException, BatchProgress] = weakref.Wea
 def batch_progress(error: BaseException) -> BatchProgress | None:
     """The progress of the batch sequence that ``error`` stopped, if it came from one."""
     return _PROGRESS.get(error)
-
-
-class TargetGroupAPI(Protocol):
-    """What the control layer needs from ELBv2; :class:`TargetGroups` is the implementation.
-
-    Fakes for reconciler unit tests implement this; integration tests use the lab instead.
-    """
-
-    async def describe(self, arn: str, *, fresh: bool = False) -> Mapping[Target, TargetHealth]: ...
-
-    async def register(
-        self,
-        arn: str,
-        targets: Sequence[Target],
-        *,
-        zone_hints: Mapping[Target, str] | None = None,
-    ) -> None: ...
-
-    async def deregister(self, arn: str, targets: Sequence[Target]) -> None: ...
-
-    async def describe_target_group(self, arn: str) -> TargetGroupInfo: ...
-
-    async def describe_target_group_by_name(self, name: str) -> TargetGroupInfo: ...
-
-    def forget(self, arn: str) -> None: ...
-
-    def as_role(self, role: Role | None) -> TargetGroupAPI: ...
 
 
 @dataclass(slots=True)
@@ -491,8 +464,3 @@ def _description(target: Target, zone: str | None) -> dict[str, Any]:
     if target.server_id:
         description["QuicServerId"] = target.server_id
     return description
-
-
-def _conforms(groups: TargetGroups) -> TargetGroupAPI:
-    # mypy checks here that the implementation keeps satisfying the port.
-    return groups
