@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import yaml
 from aiobotocore.config import AioConfig
@@ -50,18 +51,33 @@ WEBHOOK_COMPONENT = ROOT / "manifests" / "components" / "webhook"
 T = TypeVar("T")
 
 
+@overload
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]],
-    *,
-    timeout: float,
-    what: str,
-    interval: float = 0.1,
-) -> T:
-    """Poll ``probe`` until it returns something other than ``None``/``False``; else fail."""
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float, what: str, interval: float = 0.1
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.1
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1
+) -> Any:
+    """Poll ``probe`` until it returns something other than ``None``/``False``; else fail.
+
+    The one polling helper of the tests, benchmarks and the lab: ``probe`` may be a plain
+    function or a coroutine function; it runs at least once, even past the deadline, and the
+    :class:`TimeoutError` names ``what`` was awaited and for how long.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        found = await probe()
+        found = probe()
+        if inspect.isawaitable(found):
+            found = await found
         if found is not None and found is not False:
             return found
         if loop.time() > deadline:

@@ -14,17 +14,15 @@ calls from the lab ELB's call log, Kubernetes writes from the API server's reque
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import sys
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import yaml
@@ -36,8 +34,7 @@ from lbc_lab.apiserver import LabApiServer
 from lbc_lab.elb_control import LabElbControl
 from lbc_lab.elb_scenario import Network, create_network
 from lbc_lab.processes import LabProcess, ProcessGroup, free_port
-
-T = TypeVar("T")
+from lbc_lab.scenario import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "manifests" / "crds" / "targetgroupbindings.yaml"
@@ -100,20 +97,6 @@ def total(samples: Samples, name: str, **labels: str) -> float:
         for (n, lbls), value in samples.items()
         if n == name and all(dict(lbls).get(k) == v for k, v in labels.items())
     )
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float, what: str, interval: float = 0.05
-) -> T:
-    """Poll ``probe`` until it returns something other than None/False, or fail."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await probe()
-        if found is not None and found is not False:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 # -- the lab ----------------------------------------------------------------------------------

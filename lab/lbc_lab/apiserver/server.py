@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 from aiohttp import web
@@ -231,15 +232,32 @@ class LabApiServer:
             if was_enabled:
                 gc.enable()
 
-    async def wait_for(self, condition: Callable[[], T], timeout: float = 10.0) -> T:
-        """Wait until ``condition()`` is truthy, re-checking after every write to the store."""
-        async with asyncio.timeout(timeout):
-            while True:
-                changed = self.store.changed()
-                result = condition()
-                if result:
-                    return result
-                await changed.wait()
+    async def wait_for(
+        self,
+        condition: Callable[[], Awaitable[T] | T],
+        timeout: float = 10.0,
+        what: str = "the condition",
+    ) -> T:
+        """Wait until ``condition()`` is truthy, re-checking after every write to the store.
+
+        ``condition`` may be a plain function or a coroutine function (one that reads through
+        the HTTP API, say). No polling: the store's change signal wakes the check. For what the
+        store does not see, poll with :func:`lbc_lab.scenario.eventually`.
+        """
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                while True:
+                    changed = self.store.changed()
+                    result = condition()
+                    if inspect.isawaitable(result):
+                        result = await result
+                    if result:
+                        return cast(T, result)
+                    await changed.wait()
+        except TimeoutError:
+            if scope.expired():
+                raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}") from None
+            raise
 
     def type_of(self, api_version: str, kind: str) -> ResourceType:
         group, _, version = api_version.rpartition("/")

@@ -17,6 +17,7 @@ from tests.integration.kube.conftest import pod
 
 from lbc_lab.apiserver import LabApiServer
 from lbc_lab.kube_fixtures import api_client_for
+from lbc_lab.scenario import eventually
 
 
 class Seen:
@@ -33,13 +34,6 @@ class Seen:
             on_update=lambda k, _o, _n: self.updated.append(k),
             on_delete=lambda k, _v: self.deleted.append(k),
         )
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        # Conditions over the informer's state have no event to wait on; poll under a deadline.
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -81,7 +75,9 @@ async def test_deletes_during_a_dropped_watch_are_delivered_on_rewatch(
     lab_apiserver.faults.close_watches()
     await kube.delete(PODS, "web-1", "default")
     await kube.delete(PODS, "web-3", "default")
-    await eventually(lambda: len(seen.deleted) == 2)
+    await eventually(
+        lambda: len(seen.deleted) == 2, timeout=10, what="two deletions", interval=0.01
+    )
     assert sorted(seen.deleted) == ["default/web-1", "default/web-3"]
     assert set(informer.store.keys()) == server_pods(lab_apiserver)
 
@@ -104,9 +100,13 @@ async def test_deletes_hidden_by_a_forced_410_are_synthesised_after_relist(
         lab_apiserver.objects.delete(lab_apiserver.type_of("v1", "Pod"), "default", name)
     lab_apiserver.create(pod("web-9", "10.0.0.9"))
     lab_apiserver.faults.expire_history()
-    await eventually(lambda: len(seen.deleted) == 3)
+    await eventually(
+        lambda: len(seen.deleted) == 3, timeout=10, what="three deletions", interval=0.01
+    )
     assert sorted(seen.deleted) == ["default/web-0", "default/web-2", "default/web-5"]
-    await eventually(lambda: "default/web-9" in seen.added)
+    await eventually(
+        lambda: "default/web-9" in seen.added, timeout=10, what="web-9 added", interval=0.01
+    )
     assert set(informer.store.keys()) == server_pods(lab_apiserver)
     after = REGISTRY.get_sample_value(
         "lbc_informer_relists_total", {"resource": "pods", "reason": "expired"}
@@ -137,7 +137,12 @@ async def test_churn_with_random_drops_and_410s_converges_without_missing_a_dele
         if step % 91 == 0:
             lab_apiserver.faults.close_watches()
             lab_apiserver.faults.expire_history()
-    await eventually(lambda: set(informer.store.keys()) == {f"default/{n}" for n in live})
+    await eventually(
+        lambda: set(informer.store.keys()) == {f"default/{n}" for n in live},
+        timeout=10,
+        what="the store to hold exactly the live pods",
+        interval=0.01,
+    )
     # A pod deleted and re-created while the informer was away may fold into an update; every
     # pod that is gone at the end must have been reported deleted at least once.
     gone = {k for k in deleted if k.removeprefix("default/") not in live}
@@ -159,7 +164,9 @@ async def test_namespace_scope_and_label_selector_limit_the_cache(
     assert informer.store.keys() == ["shop/a"]
     await kube.create(PODS, pod("d", "10.0.0.4", ns="shop"))
     await kube.create(PODS, pod("e", "10.0.0.5", ns="default"))
-    await eventually(lambda: "shop/d" in informer.store)
+    await eventually(
+        lambda: "shop/d" in informer.store, timeout=10, what="shop/d in the store", interval=0.01
+    )
     assert sorted(informer.store.keys()) == ["shop/a", "shop/d"]
 
 
@@ -173,7 +180,12 @@ async def test_bookmarks_keep_a_quiet_watch_alive() -> None:
             try:
                 await asyncio.wait_for(informer.wait_synced(), 5)
                 # Bookmarks every 0.1 s for longer than the watchdog's 0.5 s: one stream.
-                await eventually(lambda: informer.event_counts["BOOKMARK"] >= 10)
+                await eventually(
+                    lambda: informer.event_counts["BOOKMARK"] >= 10,
+                    timeout=10,
+                    what="ten bookmarks",
+                    interval=0.01,
+                )
                 assert lab.faults.requests[("watch", "pods")] == 1
                 assert informer.last_event_age() < 0.5
             finally:
@@ -192,7 +204,12 @@ async def test_a_silent_stream_is_reopened_by_the_watchdog() -> None:
             task = asyncio.create_task(informer.run())
             try:
                 await asyncio.wait_for(informer.wait_synced(), 5)
-                await eventually(lambda: lab.faults.requests[("watch", "pods")] >= 3)
+                await eventually(
+                    lambda: lab.faults.requests[("watch", "pods")] >= 3,
+                    timeout=10,
+                    what="three watches of pods",
+                    interval=0.01,
+                )
                 assert lab.faults.requests[("list", "pods")] == 1
             finally:
                 task.cancel()
@@ -227,7 +244,12 @@ async def test_a_metadata_only_informer_sees_names_and_versions_but_never_a_body
     updated = config_map("aws-lbc-targets-a", "10.0.0.1:80,10.0.0.2:80")
     updated["metadata"]["resourceVersion"] = listed
     await kube.replace(CONFIG_MAPS, updated, "default")
-    await eventually(lambda: informer.store.get("default/aws-lbc-targets-a") != listed)
+    await eventually(
+        lambda: informer.store.get("default/aws-lbc-targets-a") != listed,
+        timeout=10,
+        what="the ConfigMap change in the store",
+        interval=0.01,
+    )
     assert len(seen) >= 2
     assert all(obj["kind"] == "PartialObjectMetadata" for obj in seen)
     assert all("data" not in obj for obj in seen)

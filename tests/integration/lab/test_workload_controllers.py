@@ -122,17 +122,6 @@ def ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
 
-async def until(lab: LabApiServer, probe: Any, timeout: float = 15.0) -> Any:
-    """Wait for an async probe to return something truthy, re-checking after store writes."""
-    async with asyncio.timeout(timeout):
-        while True:
-            changed = lab.store.changed()
-            found = await probe()
-            if found:
-                return found
-            await changed.wait()
-
-
 @pytest_asyncio.fixture
 async def cluster(lab_apiserver: LabApiServer, api: Api) -> LabApiServer:
     lab_apiserver.create(node("n1", "10.0.0.11"))
@@ -155,7 +144,7 @@ async def test_a_deployment_gets_ready_pods_with_ips_on_ready_nodes(
         pods = await api.pods()
         return pods if len(pods) == 3 and all(ready(p) for p in pods) else None
 
-    pods = await until(cluster, three_ready)
+    pods = await cluster.wait_for(three_ready, 15.0, "three ready")
     ips = [p["status"]["podIP"] for p in pods]
     assert len(set(ips)) == 3
     assert all(ipaddress.ip_address(ip) in ipaddress.ip_network(POD_CIDR) for ip in ips)
@@ -171,7 +160,7 @@ async def test_a_deployment_gets_ready_pods_with_ips_on_ready_nodes(
         status = got.get("status", {})
         return status.get("availableReplicas") == 3 and status.get("updatedReplicas") == 3
 
-    await until(cluster, available)
+    await cluster.wait_for(available, 15.0, "available")
 
 
 async def test_a_service_gets_endpoint_slices_with_its_named_port_resolved(
@@ -186,7 +175,7 @@ async def test_a_service_gets_endpoint_slices_with_its_named_port_resolved(
         ok = len(endpoints) == 2 and all(e["conditions"]["ready"] for e in endpoints)
         return slices if ok else None
 
-    slices = await until(cluster, two_ready_endpoints)
+    slices = await cluster.wait_for(two_ready_endpoints, 15.0, "two ready endpoints")
     assert len(slices) == 1
     piece = slices[0]
     assert piece["metadata"]["labels"]["kubernetes.io/service-name"] == "echo"
@@ -202,7 +191,7 @@ async def test_a_service_gets_endpoint_slices_with_its_named_port_resolved(
     async def no_slices() -> bool:
         return not await api.slices()
 
-    await until(cluster, no_slices)
+    await cluster.wait_for(no_slices, 15.0, "no slices")
 
 
 async def test_pods_follow_the_replica_count_and_leave_a_deleted_node(
@@ -214,14 +203,14 @@ async def test_pods_follow_the_replica_count_and_leave_a_deleted_node(
         pods = await api.pods()
         return pods if len(pods) == n and all(ready(p) for p in pods) else None
 
-    await until(cluster, lambda: count(3))
+    await cluster.wait_for(lambda: count(3), 15.0, "three pods")
     await api.call(
         "PATCH",
         "/apis/apps/v1/namespaces/echo/deployments/echo",
         {"spec": {"replicas": 1}},
         ctype="application/merge-patch+json",
     )
-    [pod] = await until(cluster, lambda: count(1))
+    [pod] = await cluster.wait_for(lambda: count(1), 15.0, "one pod")
     gone_node = pod["spec"]["nodeName"]
     await api.call("DELETE", f"/api/v1/nodes/{gone_node}")
 
@@ -231,7 +220,7 @@ async def test_pods_follow_the_replica_count_and_leave_a_deleted_node(
             return pods[0]
         return None
 
-    replacement = await until(cluster, moved)
+    replacement = await cluster.wait_for(moved, 15.0, "moved")
     assert replacement["metadata"]["name"] != pod["metadata"]["name"]
 
     await api.call("DELETE", "/apis/apps/v1/namespaces/echo/deployments/echo")
@@ -239,7 +228,7 @@ async def test_pods_follow_the_replica_count_and_leave_a_deleted_node(
     async def none_left() -> bool:
         return not await api.pods()
 
-    await until(cluster, none_left)
+    await cluster.wait_for(none_left, 15.0, "none left")
 
 
 async def test_a_readiness_gate_holds_the_pod_and_its_endpoint_until_its_condition_is_true(
@@ -258,7 +247,7 @@ async def test_a_readiness_gate_holds_the_pod_and_its_endpoint_until_its_conditi
             return pods[0]
         return None
 
-    pod = await until(cluster, held)
+    pod = await cluster.wait_for(held, 15.0, "held")
     await asyncio.wait_for(controllers.converged.wait(), 15)
     pod = (await api.pods())[0]
     assert not ready(pod)
@@ -276,7 +265,7 @@ async def test_a_readiness_gate_holds_the_pod_and_its_endpoint_until_its_conditi
         endpoints = [e for s in await api.slices() for e in s["endpoints"] or ()]
         return ready(pods[0]) and [e["conditions"]["ready"] for e in endpoints] == [True]
 
-    await until(cluster, released)
+    await cluster.wait_for(released, 15.0, "released")
     conds = {c["type"]: c["status"] for c in (await api.pods())[0]["status"]["conditions"]}
     assert conds[GATE] == "True", "the kubelet overwrote the gate condition lbc owns"
 
@@ -291,7 +280,7 @@ async def test_a_converged_cluster_gets_no_more_writes(
         pods = await api.pods()
         return len(pods) == 2 and all(ready(p) for p in pods) and bool(await api.slices())
 
-    await until(cluster, settled)
+    await cluster.wait_for(settled, 15.0, "settled")
     await asyncio.wait_for(controllers.converged.wait(), 15)
     writes = controllers.writes
     assert await controllers.sync() is False
@@ -308,7 +297,7 @@ async def test_a_service_without_pods_keeps_one_empty_slice(
         slices = await api.slices()
         return slices if slices else None
 
-    [piece] = await until(cluster, one_slice)
+    [piece] = await cluster.wait_for(one_slice, 15.0, "one slice")
     assert piece["endpoints"] in (None, [])
 
 
@@ -324,7 +313,9 @@ async def test_a_new_template_replaces_every_pod(
         )
         return pods if ok else None
 
-    before = await until(cluster, lambda: ready_pods("echoserver:2.5"))
+    before = await cluster.wait_for(
+        lambda: ready_pods("echoserver:2.5"), 15.0, "ready pods of echoserver:2.5"
+    )
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "echo", "image": "e:2.6"}]}}}}
     await api.call(
         "PATCH",
@@ -332,5 +323,5 @@ async def test_a_new_template_replaces_every_pod(
         patch,
         ctype="application/strategic-merge-patch+json",
     )
-    after = await until(cluster, lambda: ready_pods("e:2.6"))
+    after = await cluster.wait_for(lambda: ready_pods("e:2.6"), 15.0, "ready pods of e:2.6")
     assert not {p["metadata"]["name"] for p in before} & {p["metadata"]["name"] for p in after}

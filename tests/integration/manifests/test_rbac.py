@@ -38,6 +38,7 @@ from lbc_lab.apiserver.rbac import RbacAuthorizer as LabRbac
 from lbc_lab.apiserver.server import LabApiServer
 from lbc_lab.elb_fixtures import ElbLab
 from lbc_lab.elb_scenario import create_network, create_target_group, run_instances
+from lbc_lab.scenario import eventually
 from lbc_lab.workloads import LabCluster
 from tests.integration.manifests.layout import (
     CRD_FILE,
@@ -283,11 +284,13 @@ async def _eventually(
 
     A 403 ends the wait at once: it is the failure this module exists to report.
     """
-    with anyio.fail_after(30):
-        while not await check():
-            assert recorder.denied() == [], f"forbidden while waiting for {what}"
-            assert daemon.returncode is None, f"the daemon exited while waiting for {what}"
-            await anyio.sleep(0.1)
+
+    async def probe() -> bool:
+        assert recorder.denied() == [], f"forbidden while waiting for {what}"
+        assert daemon.returncode is None, f"the daemon exited while waiting for {what}"
+        return await check()
+
+    await eventually(probe, timeout=30, what=what)
 
 
 def _gate_status(server: LabApiServer, pod: str) -> str | None:
