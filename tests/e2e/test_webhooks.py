@@ -7,56 +7,22 @@ manifests/components/webhook (clientConfig pointed at the daemon, caBundle = the
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from lbc_lab.processes import LabProcess, free_port
 from lbc_lab.scenario import Cluster, World, eventually
 from tests.e2e.conftest import APP, NS, POD_CIDR_A, echoserver, pod_targets, wait_targets
 from tests.integration.webhook.pki import Authority, serial_of
+from tests.kubectl import Kubectl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 GATE = "target-health.elbv2.k8s.aws/web"
 INJECT = "elbv2.k8s.aws/pod-readiness-gate-inject"
-
-
-class Kubectl:
-    def __init__(self, cluster: Cluster, cache: Path) -> None:
-        self.base = ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "--cache-dir", str(cache)]
-
-    async def run(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            *self.base,
-            *args,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else None,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            async with asyncio.timeout(30):
-                out, err = await process.communicate(stdin.encode() if stdin else None)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
-
-    async def apply(self, obj: dict[str, Any]) -> tuple[int, str]:
-        code, out, err = await self.run("apply", "-f", "-", stdin=yaml.safe_dump(obj))
-        return code, out + err
-
-    async def get(self, kind: str, name: str, ns: str = NS) -> dict[str, Any]:
-        code, out, err = await self.run("get", kind, name, "-n", ns, "-o", "json")
-        assert code == 0, err
-        found: dict[str, Any] = json.loads(out)
-        return found
 
 
 def tgb(name: str, **spec: Any) -> dict[str, Any]:
@@ -116,11 +82,11 @@ async def test_bindings_are_defaulted_and_invalid_ones_refused_through_kubectl(
     await echoserver(a, 2)
     authority = Authority.create()
     await _daemon_with_webhooks(world, a, authority)
-    kubectl = Kubectl(a, world.workdir / "kube-cache")
+    kubectl = Kubectl(a.kubeconfig, world.workdir / "kube-cache")
 
     code, out = await kubectl.apply(tgb("web", targetGroupName="web-ip"))
     assert code == 0, out
-    spec = (await kubectl.get("targetgroupbinding", "web"))["spec"]
+    spec = (await kubectl.get("targetgroupbinding", "web", NS))["spec"]
     assert spec["targetGroupARN"] == tg.arn
     assert spec["targetType"] == "ip"
     assert spec["ipAddressType"] == "ipv4"
@@ -152,7 +118,7 @@ async def test_bindings_are_defaulted_and_invalid_ones_refused_through_kubectl(
     # Immutable fields and the MultiCluster flip, on the stored binding.
     code, _out, err = await kubectl.run(
         "patch", "targetgroupbinding", "web", "-n", NS, "--type", "merge",
-        "-p", '{"spec": {"targetType": "instance"}}',
+        "-p", '{"spec": {"targetType": "instance"}}', ok=False,
     )  # fmt: skip
     assert code != 0
     assert "spec.targetType: is immutable" in err
@@ -187,8 +153,8 @@ async def test_pods_of_labelled_namespaces_get_gates_that_follow_target_health(
     tg = await world.target_group("gated", target_type="ip")
     a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
     await a.kube.ensure_namespace(NS)
-    kubectl = Kubectl(a, world.workdir / "kube-cache")
-    code, _out, err = await kubectl.run("label", "namespace", NS, f"{INJECT}=enabled")
+    kubectl = Kubectl(a.kubeconfig, world.workdir / "kube-cache")
+    code, _out, err = await kubectl.run("label", "namespace", NS, f"{INJECT}=enabled", ok=False)
     assert code == 0, err
     await echoserver(a, 0)
     authority = Authority.create()
@@ -198,14 +164,14 @@ async def test_pods_of_labelled_namespaces_get_gates_that_follow_target_health(
 
     async def binding_cached() -> bool:
         # The finalizer is the daemon's: its caches (which the pod webhook reads) hold the binding.
-        found = await kubectl.get("targetgroupbinding", "web")
+        found = await kubectl.get("targetgroupbinding", "web", NS)
         return bool(found["metadata"].get("finalizers"))
 
     await eventually(binding_cached, timeout=20, what="the binding reconciled")
     await a.kube.scale(NS, APP, 2)
     pods = a.kube.pod_names(NS, APP)
     for pod in pods:
-        gates = (await kubectl.get("pod", pod))["spec"].get("readinessGates", [])
+        gates = (await kubectl.get("pod", pod, NS))["spec"].get("readinessGates", [])
         assert gates == [{"conditionType": GATE}], pod
     held, free = pods
     world.control.set_health(
@@ -215,7 +181,7 @@ async def test_pods_of_labelled_namespaces_get_gates_that_follow_target_health(
     await wait_targets(world, tg.arn, pod_targets(a), what="gated pods registered")
 
     async def gate(pod: str) -> dict[str, Any] | None:
-        found = await kubectl.get("pod", pod)
+        found = await kubectl.get("pod", pod, NS)
         for cond in found.get("status", {}).get("conditions", []):
             if cond.get("type") == GATE:
                 return dict(cond)
@@ -248,7 +214,7 @@ async def test_pods_of_labelled_namespaces_get_gates_that_follow_target_health(
 
 
 async def _ready(kubectl: Any, pod: str) -> str:
-    found = await kubectl.get("pod", pod)
+    found = await kubectl.get("pod", pod, NS)
     conditions = {c["type"]: c["status"] for c in found.get("status", {}).get("conditions", [])}
     return str(conditions.get("Ready"))
 
@@ -261,7 +227,7 @@ async def test_rotation_is_served_without_restart_and_a_stopped_lbc_fails_creati
     await echoserver(a, 1)
     authority = Authority.create()
     daemon, port, cert_dir = await _daemon_with_webhooks(world, a, authority)
-    kubectl = Kubectl(a, world.workdir / "kube-cache")
+    kubectl = Kubectl(a.kubeconfig, world.workdir / "kube-cache")
     first = await _serial(port, authority)
 
     rotated = authority.write_serving(cert_dir)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lbc_lab.apiserver import LabApiServer
+from tests.kubectl import Kubectl
 
 pytestmark = [
     pytest.mark.kubectl,
@@ -23,42 +24,9 @@ TGB = "targetgroupbindings.elbv2.k8s.aws"
 BINDING = "k8s-echoserv-echoserv-cc0122e143"
 
 
-class Kubectl:
-    def __init__(self, api: LabApiServer, cache: Path) -> None:
-        self.base = ["kubectl", "--kubeconfig", str(api.kubeconfig_path), "--cache-dir", str(cache)]
-
-    async def start(self, *args: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            *self.base, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-
-    async def run(
-        self, *args: str, ok: bool = True, stdin: str | None = None
-    ) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            *self.base,
-            *args,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else None,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            async with asyncio.timeout(30):
-                out, err = await process.communicate(stdin.encode() if stdin else None)
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-        code = process.returncode
-        assert code is not None
-        if ok:
-            assert code == 0, f"kubectl {' '.join(args)} failed: {err.decode()}"
-        return code, out.decode(), err.decode()
-
-
 @pytest.fixture
 def kubectl(lab_apiserver: LabApiServer, tmp_path: Path) -> Kubectl:
-    return Kubectl(lab_apiserver, tmp_path / "kube-cache")
+    return Kubectl(lab_apiserver.kubeconfig_path, tmp_path / "kube-cache")
 
 
 @pytest.fixture

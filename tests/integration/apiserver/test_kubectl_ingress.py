@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from lbc_lab.apiserver import LabApiServer
-from tests.integration.apiserver.test_kubectl import EXAMPLES, REPO, Kubectl
+from tests.integration.apiserver.test_kubectl import EXAMPLES, REPO
+from tests.kubectl import Kubectl
 
 pytestmark = [
     pytest.mark.kubectl,
@@ -59,7 +60,7 @@ spec:
 
 @pytest.fixture
 def kubectl(lab_apiserver: LabApiServer, tmp_path: Path) -> Kubectl:
-    return Kubectl(lab_apiserver, tmp_path / "kube-cache")
+    return Kubectl(lab_apiserver.kubeconfig_path, tmp_path / "kube-cache")
 
 
 @pytest.fixture
