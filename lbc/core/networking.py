@@ -67,7 +67,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lbc.core.binding import Networking
+from lbc.core.binding import IngressRule, Networking
 from lbc.core.errors import TerminalError
 from lbc.core.objects import PodView
 
@@ -302,21 +302,8 @@ def expand(networking: Networking, *, pod_targets: bool) -> Expansion:
     unresolved: set[Guard] = set()
     errors: list[str] = []
     for rule in networking.ingress:
-        sources: list[str] = []
-        for peer in rule.peers:
-            if peer.security_group:
-                sources.append(peer.security_group.strip())
-            elif peer.cidr is not None:
-                try:
-                    sources.append(normalise_cidr(peer.cidr))
-                except NetworkingError as exc:
-                    errors.append(str(exc))
-            else:
-                # LBC fails the binding's networking here too; the binding's other rules are
-                # guarded (never revoked), its targets unaffected.
-                errors.append(f"{peer.at or 'a peer'} has neither ipBlock nor securityGroup")
         ports = rule.ports or ()
-        for source in sources:
+        for source in _sources(rule, errors):
             if not ports:
                 perms.add(Permission("tcp", *ALL_PORTS, source))
                 continue
@@ -336,6 +323,24 @@ def expand(networking: Networking, *, pod_targets: bool) -> Expansion:
     return Expansion(
         frozenset(perms), frozenset(unresolved), tuple(dict.fromkeys(errors)), frozenset(named)
     )
+
+
+def _sources(rule: IngressRule, errors: list[str]) -> list[str]:
+    """The rule's peers as sources (a group id or a normalised CIDR); faults go to ``errors``."""
+    sources: list[str] = []
+    for peer in rule.peers:
+        if peer.security_group:
+            sources.append(peer.security_group.strip())
+        elif peer.cidr is not None:
+            try:
+                sources.append(normalise_cidr(peer.cidr))
+            except NetworkingError as exc:
+                errors.append(str(exc))
+        else:
+            # LBC fails the binding's networking here too; the binding's other rules are
+            # guarded (never revoked), its targets unaffected.
+            errors.append(f"{peer.at or 'a peer'} has neither ipBlock nor securityGroup")
+    return sources
 
 
 def resolve_named(
@@ -366,16 +371,7 @@ def guards_of(networking: Networking) -> frozenset[Guard]:
     """Everything ``networking`` could ask for, on any group (for a binding of unknown wishes)."""
     guards: set[Guard] = set()
     for rule in networking.ingress:
-        sources: list[str] = []
-        for peer in rule.peers:
-            if peer.security_group:
-                sources.append(peer.security_group.strip())
-            elif peer.cidr is not None:
-                try:
-                    sources.append(normalise_cidr(peer.cidr))
-                except NetworkingError:
-                    continue
-        for source in sources:
+        for source in _sources(rule, []):
             if not rule.ports:
                 guards.add(Guard("tcp", source, ALL_PORTS))
             for port in rule.ports:
