@@ -18,6 +18,8 @@ from typing import Any
 
 from lbc.core.binding import FINALIZER, Binding, identity_fields, parse_binding
 from lbc.core.errors import TerminalError
+from lbc.kube.client import TARGET_GROUP_BINDINGS
+from lbc.kube.events import ObjectRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,17 @@ class BindingEntry:
     @property
     def has_finalizer(self) -> bool:
         return FINALIZER in self.finalizers
+
+    @property
+    def ref(self) -> ObjectRef:
+        """The binding as the ``involvedObject`` of its Events."""
+        return ObjectRef(
+            TARGET_GROUP_BINDINGS.api_version,
+            TARGET_GROUP_BINDINGS.kind,
+            self.namespace,
+            self.name,
+            self.uid,
+        )
 
 
 def _ready(status: Mapping[str, Any]) -> ReadyCondition | None:

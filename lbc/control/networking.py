@@ -65,7 +65,6 @@ from lbc.core.networking import (
     guards_of,
     outcome,
 )
-from lbc.kube.client import TARGET_GROUP_BINDINGS
 from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Informer, Store
 from lbc.observe.log import get_logger
@@ -417,7 +416,7 @@ class NetworkingController:
             log.warning("networking_failed", binding=key, reason=state.reason, error=state.message)
             entry = self._bindings.get(key)
             if entry is not None:
-                await self._events.emit(_ref(entry), "Warning", FAILED, state.message)
+                await self._events.emit(entry.ref, "Warning", FAILED, state.message)
         if wake and not self.status_current(key):
             self._wake_binding(key)
 
@@ -528,16 +527,6 @@ def _guarding(wishes: Wishes | None) -> frozenset[Guard]:
 
 def _names(rules: Sequence[ExistingRule]) -> list[str]:
     return [f"{r.rule_id} {r.permission}" for r in rules]
-
-
-def _ref(entry: BindingEntry) -> ObjectRef:
-    return ObjectRef(
-        TARGET_GROUP_BINDINGS.api_version,
-        TARGET_GROUP_BINDINGS.kind,
-        entry.namespace,
-        entry.name,
-        entry.uid,
-    )
 
 
 def condition_body(state: NetworkingState, *, since: str, generation: int) -> dict[str, Any]:

@@ -74,13 +74,7 @@ class BindingWrites:
         self._checkpoints.pop(key, None)
 
     def ref(self, entry: BindingEntry) -> ObjectRef:
-        return ObjectRef(
-            TARGET_GROUP_BINDINGS.api_version,
-            TARGET_GROUP_BINDINGS.kind,
-            entry.namespace,
-            entry.name,
-            entry.uid,
-        )
+        return entry.ref
 
     async def _patch_binding(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         """Merge-patch the binding's metadata; a binding already gone needs nothing."""
