@@ -256,26 +256,13 @@ def desired_ip(
         )
     used_fail_open = fail_open and not ready and bool(unknown_node)
     candidates = _first_of_each(unknown_node)
-    if used_fail_open:
-        diagnostics.append(
-            Diagnostic(
-                "FailOpen",
-                f"no endpoint qualifies; using {len(candidates)} endpoint(s) on nodes whose "
-                "Ready condition is Unknown",
-                True,
-                _sample([t.identity for t in candidates]),
-            )
-        )
-    elif not ready and unknown_node:
-        diagnostics.append(
-            Diagnostic(
-                "FailOpenDisabled",
-                f"no endpoint qualifies and fail-open is off; {len(candidates)} endpoint(s) on "
-                "nodes whose Ready condition is Unknown are not used",
-                True,
-                _sample([t.identity for t in candidates]),
-            )
-        )
+    diagnostics += _fail_open(
+        used_fail_open,
+        not ready and bool(unknown_node),
+        [t.identity for t in candidates],
+        "no endpoint qualifies",
+        "endpoint(s) on nodes whose Ready condition is Unknown",
+    )
     listed = unknown_node if used_fail_open else ready
     chosen = candidates if used_fail_open else _first_of_each(ready)
     if quic:
@@ -382,25 +369,13 @@ def desired_instance(
                 _sample(bad),
             )
         )
-    if used_fail_open:
-        diagnostics.append(
-            Diagnostic(
-                "FailOpen",
-                f"no suitable node is Ready; using {len(unknown)} node(s) whose Ready is Unknown",
-                True,
-                _sample([n.name for n in unknown]),
-            )
-        )
-    elif not ready and unknown:
-        diagnostics.append(
-            Diagnostic(
-                "FailOpenDisabled",
-                f"no suitable node is Ready and fail-open is off; {len(unknown)} node(s) whose "
-                "Ready is Unknown are not used",
-                True,
-                _sample([n.name for n in unknown]),
-            )
-        )
+    diagnostics += _fail_open(
+        used_fail_open,
+        not ready and bool(unknown),
+        [n.name for n in unknown],
+        "no suitable node is Ready",
+        "node(s) whose Ready is Unknown",
+    )
     return DesiredSet(
         Resolution.RESOLVED,
         _first_of_each(listed),
@@ -408,6 +383,19 @@ def desired_instance(
         used_fail_open,
         occurrences=tuple(listed),
     )
+
+
+def _fail_open(
+    used: bool, refused: bool, names: list[str], nothing: str, things: str
+) -> list[Diagnostic]:
+    """The Warning when only targets of Unknown readiness are left: used (fail-open) or not."""
+    if used:
+        message = f"{nothing}; using {len(names)} {things}"
+        return [Diagnostic("FailOpen", message, True, _sample(names))]
+    if refused:
+        message = f"{nothing} and fail-open is off; {len(names)} {things} are not used"
+        return [Diagnostic("FailOpenDisabled", message, True, _sample(names))]
+    return []
 
 
 def desired(
