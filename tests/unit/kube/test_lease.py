@@ -53,12 +53,7 @@ class FakeLeases:
         name = obj["metadata"]["name"]
         if name in self.leases:
             raise ConflictError("exists")
-        self.rv += 1
-        stored = copy.deepcopy(obj)
-        stored["metadata"]["resourceVersion"] = str(self.rv)
-        self.leases[name] = stored
-        self.writes.append(stored["spec"])
-        return copy.deepcopy(stored)
+        return self._store(name, obj)
 
     async def replace(self, resource: Resource, obj: dict[str, Any], namespace: str, **_kw: Any):
         self._check()
@@ -66,6 +61,10 @@ class FakeLeases:
         current = self.leases[name]
         if obj["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
             raise ConflictError("stale")
+        return self._store(name, obj)
+
+    def _store(self, name: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """Keep ``obj`` at a new resourceVersion and log the write, as the API server would."""
         self.rv += 1
         stored = copy.deepcopy(obj)
         stored["metadata"]["resourceVersion"] = str(self.rv)
@@ -105,6 +104,21 @@ def elector(leases: FakeLeases, clock: VirtualTime, **kw: Any) -> LeaderElector:
     )
 
 
+async def leading(e: LeaderElector) -> asyncio.Task[None]:
+    """``e`` running in a task, once it leads (virtual time: two real seconds are plenty)."""
+    task = asyncio.create_task(e.run())
+    async with asyncio.timeout(2):
+        await e.wait_leading()
+    return task
+
+
+async def cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel the elector's task; it must end by that cancellation, not by failing."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def master_status() -> float | None:
     return REGISTRY.get_sample_value("leader_election_master_status", {"name": "lbc"})
 
@@ -113,18 +127,14 @@ async def test_a_missing_lease_is_created_and_held():
     leases, clock = FakeLeases(), VirtualTime()
     started: list[bool] = []
     e = elector(leases, clock, on_started_leading=lambda: started.append(True))
-    task = asyncio.create_task(e.run())
-    async with asyncio.timeout(2):
-        await e.wait_leading()
+    task = await leading(e)
     assert started == [True]
     assert master_status() == 1
     spec = leases.leases["lbc"]["spec"]
     assert spec["holderIdentity"] == "me"
     assert spec["leaseDurationSeconds"] == 15
     assert spec["renewTime"] == "2026-11-24T12:00:00.000000Z"
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
 
 
 async def test_a_lease_renewed_by_its_holder_is_never_taken():
@@ -138,9 +148,7 @@ async def test_a_lease_renewed_by_its_holder_is_never_taken():
         await asyncio.sleep(0)
     assert not e.is_leader
     assert leases.leases["lbc"]["spec"]["holderIdentity"] == "other"
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
 
 
 async def test_expiry_is_judged_on_the_local_clock_not_the_remote_renew_time():
@@ -150,26 +158,20 @@ async def test_expiry_is_judged_on_the_local_clock_not_the_remote_renew_time():
     leases.hold("other", "2099-01-01T00:00:00.000000Z")
     e = elector(leases, clock)
     seen_at = clock.time
-    task = asyncio.create_task(e.run())
-    async with asyncio.timeout(2):
-        await e.wait_leading()
+    task = await leading(e)
     assert clock.time - seen_at >= 15.0
     assert clock.time - seen_at <= 15.0 + 2.2 * CONFIG.retry_period
     spec = leases.leases["lbc"]["spec"]
     assert spec["holderIdentity"] == "me"
     assert spec["leaseTransitions"] == 4
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
 
 
 async def test_failing_renewals_lose_leadership_after_the_renew_deadline():
     leases, clock = FakeLeases(), VirtualTime()
     stopped: list[bool] = []
     e = elector(leases, clock, on_stopped_leading=lambda: stopped.append(True))
-    task = asyncio.create_task(e.run())
-    async with asyncio.timeout(2):
-        await e.wait_leading()
+    task = await leading(e)
     leases.failing = True
     failing_since = clock.time
     with pytest.raises(LeaderElectionLostError):
@@ -184,9 +186,7 @@ async def test_failing_renewals_lose_leadership_after_the_renew_deadline():
 async def test_another_holder_in_the_lease_ends_leadership_at_once():
     leases, clock = FakeLeases(), VirtualTime()
     e = elector(leases, clock)
-    task = asyncio.create_task(e.run())
-    async with asyncio.timeout(2):
-        await e.wait_leading()
+    task = await leading(e)
     leases.hold("usurper", "2026-11-24T12:00:00.000000Z")
     with pytest.raises(LeaderElectionLostError, match="usurper"):
         await task
@@ -195,12 +195,8 @@ async def test_another_holder_in_the_lease_ends_leadership_at_once():
 async def test_cancellation_releases_the_lease_for_a_fast_handover():
     leases, clock = FakeLeases(), VirtualTime()
     e = elector(leases, clock)
-    task = asyncio.create_task(e.run())
-    async with asyncio.timeout(2):
-        await e.wait_leading()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    task = await leading(e)
+    await cancelled(task)
     spec = leases.leases["lbc"]["spec"]
     assert spec.get("holderIdentity") in (None, "")
     assert spec["leaseDurationSeconds"] == 1
@@ -210,28 +206,20 @@ async def test_cancellation_releases_the_lease_for_a_fast_handover():
 async def test_a_crashed_leader_leaves_the_lease_held():
     leases, clock = FakeLeases(), VirtualTime()
     e = elector(leases, clock, release_on_cancel=False)
-    task = asyncio.create_task(e.run())
-    async with asyncio.timeout(2):
-        await e.wait_leading()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    task = await leading(e)
+    await cancelled(task)
     assert leases.leases["lbc"]["spec"]["holderIdentity"] == "me"
 
 
 async def test_renewals_keep_acquire_time_and_transitions():
     leases, clock = FakeLeases(), VirtualTime()
     e = elector(leases, clock)
-    task = asyncio.create_task(e.run())
-    async with asyncio.timeout(2):
-        await e.wait_leading()
+    task = await leading(e)
     async with asyncio.timeout(2):
         # Renewals happen in virtual time; yielding lets the elector's task take its turns.
         while len(leases.writes) < 4:  # noqa: ASYNC110
             await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
     renewals = leases.writes[1:3]
     assert all(w["holderIdentity"] == "me" for w in renewals)
     assert {w["leaseTransitions"] for w in renewals} == {leases.writes[0]["leaseTransitions"]}
