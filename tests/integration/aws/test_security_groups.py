@@ -145,8 +145,14 @@ class Cluster:
 
 
 def cluster(
-    adapter: Adapter, name: str, *, ttl: float = 300.0, pass_timeout: float = 30.0
+    adapter: Adapter,
+    name: str,
+    *,
+    node: str | None = None,
+    ttl: float = 300.0,
+    pass_timeout: float = 30.0,
 ) -> Cluster:
+    """One cluster's networking controller on ``adapter``; ``node``: instance of its node n1."""
     groups = SecurityGroups(adapter.ec2, adapter.calls, ttl=ttl)
     bindings: Store[BindingEntry] = Store()
     nodes: Store[NodeView] = Store()
@@ -167,7 +173,10 @@ def cluster(
         backoff_max=1.0,
         pass_timeout=pass_timeout,
     )
-    return Cluster(name, manager, bindings, nodes, desired, events, woken)
+    made = Cluster(name, manager, bindings, nodes, desired, events, woken)
+    if node is not None:
+        made.add_node("n1", node)
+    return made
 
 
 def from_group(group: str, *ports: int | None) -> list[dict[str, Any]]:
@@ -236,6 +245,16 @@ async def inbound(adapter: Adapter, group: str) -> list[Seen]:
     return out
 
 
+async def grant_by_hand(
+    adapter: Adapter, group: str, ports: Iterable[int], **source: list[dict[str, str]]
+) -> None:
+    """Rules someone else made: one TCP rule per port into ``group`` from ``source``."""
+    await adapter.ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": p, "ToPort": p, **source} for p in ports],
+    )
+
+
 def ports(rules: list[Seen], source: str) -> set[tuple[int, int]]:
     return {(r.from_port, r.to_port) for r in rules if r.source == source}
 
@@ -253,8 +272,7 @@ async def test_instance_rule_lands_on_the_node_primary_group_marked_for_its_clus
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid)
     entry = a.put("tgb", from_group(lb, 32197), [(iid, 32197, "n1")])
     granted = metric("lbc_security_group_rules_granted_total")
     await a.reconcile(entry)
@@ -299,8 +317,7 @@ async def test_nonexistent_source_group_fails_only_its_own_binding(
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid)
     bad = a.put("bad", from_group(MISSING_GROUP, 1000), [(iid, 80, "n1")])
     good = a.put("good", from_group(lb, 2000), [(iid, 80, "n1")])
     await a.reconcile(bad)
@@ -323,8 +340,7 @@ async def test_empty_ports_open_all_tcp_and_normalised_cidrs_are_not_granted_aga
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    a = cluster(adapter, "a", ttl=0.001)  # every pass reads EC2 again
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid, ttl=0.001)  # every pass reads EC2 again
     ingress = [
         {"from": [{"securityGroup": {"groupID": lb}}], "ports": []},
         {"from": [{"ipBlock": {"cidr": "10.1.2.3/16"}}], "ports": [{"port": 8443}]},
@@ -345,8 +361,7 @@ async def test_restart_revokes_a_rule_no_binding_wants_before_any_binding_is_rec
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    before = cluster(adapter, "a")
-    before.add_node("n1", iid)
+    before = cluster(adapter, "a", node=iid)
     x = before.put("x", from_group(lb, 30001), [(iid, 80, "n1")])
     y = before.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
     await before.reconcile(x)
@@ -356,8 +371,7 @@ async def test_restart_revokes_a_rule_no_binding_wants_before_any_binding_is_rec
     # A new process; x's networking changed while it was down. Only y is reconciled so far:
     # x's wishes are not known, but its spec says what it could want (30003), so x's old rule
     # is revocable at once; x's own first pass brings its new rule.
-    after = cluster(adapter, "a")
-    after.add_node("n1", iid)
+    after = cluster(adapter, "a", node=iid)
     x = after.put("x", from_group(lb, 30003), [(iid, 80, "n1")])
     y = after.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
     await after.reconcile(y)
@@ -370,13 +384,11 @@ async def test_binding_of_unknown_wishes_keeps_its_rules_while_others_are_cleane
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    before = cluster(adapter, "a")
-    before.add_node("n1", iid)
+    before = cluster(adapter, "a", node=iid)
     for name, port in (("x", 30001), ("gone", 30009)):
         await before.reconcile(before.put(name, from_group(lb, port), [(iid, 80, "n1")]))
 
-    after = cluster(adapter, "a")
-    after.add_node("n1", iid)
+    after = cluster(adapter, "a", node=iid)
     # x's node is not known to EC2 any more: its wishes cannot be computed.
     after.add_node("lost", "i-0ffffffffffffffff")
     x = after.put("x", from_group(lb, 30001), [("i-0ffffffffffffffff", 80, "lost")])
@@ -392,20 +404,13 @@ async def test_reference_rule_is_adopted_then_revoked_when_no_longer_wanted(
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    await adapter.ec2.authorize_security_group_ingress(
-        GroupId=node,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": p,
-                "ToPort": p,
-                "UserIdGroupPairs": [{"GroupId": lb, "Description": SHARED_DESCRIPTION}],
-            }
-            for p in (32197, 31000)
-        ],
+    await grant_by_hand(
+        adapter,
+        node,
+        (32197, 31000),
+        UserIdGroupPairs=[{"GroupId": lb, "Description": SHARED_DESCRIPTION}],
     )
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid)
     entry = a.put("tgb", from_group(lb, 32197), [(iid, 80, "n1")])
     await a.reconcile(entry)
     rules = {(r.from_port, r.clusters) for r in await inbound(adapter, node)}
@@ -437,8 +442,7 @@ async def test_pod_rules_land_on_the_group_of_the_eni_holding_the_pod_address(
         InstanceId=iid,
         DeviceIndex=1,
     )
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid)
     entry = a.put("tgb", from_group(lb, 8080), [("10.0.8.10", 8080, "n1")], pods={"10.0.8.10": "p"})
     await a.reconcile(entry)
     assert ports(await inbound(adapter, pods_group), lb) == {(8080, 8080)}
@@ -462,8 +466,7 @@ async def test_pod_on_a_branch_eni_gets_the_rule_on_its_own_group_not_the_nodes(
     iid, node_ip, _eni = await make_instance(adapter, node)
     pod_group = await make_group(adapter, "pod-sg")
     eni = await make_branch_eni(adapter, pod_group, "10.0.8.21")
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid)
     calls = metric_sum("lbc_aws_api_calls_total", operation="DescribeNetworkInterfaces")
     # Same binding: one pod on a branch ENI, one host-network pod on the node's own address.
     entry = a.put(
@@ -500,8 +503,7 @@ async def test_unknown_branch_eni_is_reported_and_never_replaced_by_the_node_eni
     iid, node_ip, _eni = await make_instance(adapter, node)
     pod_group = await make_group(adapter, "pod-sg")
     known = await make_branch_eni(adapter, pod_group, "10.0.8.22")
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid)
     # The pod's address is the node's: a fallback to the node ENI would find it.
     entry = a.put(
         "tgb",
@@ -571,20 +573,8 @@ async def test_rule_limit_is_reported_with_the_group_and_its_count(
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    await adapter.ec2.authorize_security_group_ingress(
-        GroupId=node,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": p,
-                "ToPort": p,
-                "IpRanges": [{"CidrIp": "10.9.0.0/16"}],
-            }
-            for p in range(1, 56)
-        ],
-    )
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    await grant_by_hand(adapter, node, range(1, 56), IpRanges=[{"CidrIp": "10.9.0.0/16"}])
+    a = cluster(adapter, "a", node=iid)
     entry = a.put("tgb", from_group(lb, *range(40000, 40008)), [(iid, 80, "n1")])
     await a.reconcile(entry)
     state = a.state(entry)
@@ -601,8 +591,7 @@ async def test_removing_networking_revokes_and_bindings_without_it_cost_no_call_
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid)
     await a.reconcile(a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")]))
     assert ports(await inbound(adapter, node), lb) == {(30001, 30001)}
 
@@ -632,8 +621,7 @@ async def test_networking_without_a_cluster_name_is_reported_and_touches_nothing
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    a = cluster(adapter, "")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "", node=iid)
     entry = a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")])
     assert await a.reconcile(entry) is True
     assert "LBC_CLUSTER_NAME" in a.state(entry).message
@@ -645,8 +633,7 @@ async def test_binding_turned_invalid_keeps_its_rules(
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    a = cluster(adapter, "a")
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid)
     await a.reconcile(a.put("x", from_group(lb, 30001), [(iid, 80, "n1")]))
     broken = binding_entry(
         {"metadata": {"name": "x", "namespace": "echoserver"}, "spec": {"networking": {}}}
@@ -666,8 +653,7 @@ async def test_slow_ec2_fails_the_pass_in_time_and_the_next_pass_converges(
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, iid = seed
-    a = cluster(adapter, "a", pass_timeout=0.5)
-    a.add_node("n1", iid)
+    a = cluster(adapter, "a", node=iid, pass_timeout=0.5)
     entry = a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")])
     adapter.lab.control.delay("DescribeSecurityGroups", latency_ms=3000)
     loop = asyncio.get_running_loop()
