@@ -140,7 +140,10 @@ def build(
     concurrency: int = 1,
     keys: Sequence[str] = ("ns/a",),
     clock: Clock | None = None,
+    elected: bool = True,
+    controlled: bool = True,
 ) -> World:
+    """A daemon of fakes; ``elected=False``: no leader election; ``controlled=False``: none."""
     journal: list[str] = []
     informer = FakeInformer(journal, "tgb")
     elector = FakeElector(journal)
@@ -149,8 +152,8 @@ def build(
     health = Health()
     endpoints = HttpEndpoints(health, probe_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0")
     daemon = Daemon(
-        controllers=[controller],
-        elector=elector,
+        controllers=[controller] if controlled else [],
+        elector=elector if elected else None,
         health=health,
         endpoints=endpoints,
         grace_period=grace,
@@ -297,61 +300,31 @@ async def test_a_silent_watch_fails_liveness() -> None:
 
 
 async def test_without_leader_election_the_replica_works_once_synced() -> None:
-    journal: list[str] = []
-    informer = FakeInformer(journal, "tgb")
-    controller = FakeController(journal)
-    controller.informers.append(informer)
-    controller.gate.set()
-    daemon = Daemon(
-        controllers=[controller],
-        elector=None,
-        health=Health(),
-        endpoints=HttpEndpoints(Health(), probe_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0"),
-        grace_period=5.0,
-        handle_signals=False,
-    )
-    codes: list[int] = []
-
-    async def run() -> None:
-        codes.append(await daemon.run())
-
+    world = build(concurrency=2, elected=False)
+    world.controller.gate.set()
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(run)
-            informer.allow_sync.set()
-            await daemon.wait_leading()
-            await controller.reconciling.wait()
-            daemon.request_shutdown()
-    assert codes == [EXIT_OK]
-    assert "reconcile:ns/a:end" in journal
+            tg.start_soon(run_daemon, world)
+            world.informer.allow_sync.set()
+            await world.daemon.wait_leading()
+            await world.controller.reconciling.wait()
+            world.daemon.request_shutdown()
+    assert world.exit_code == [EXIT_OK]
+    assert "reconcile:ns/a:end" in world.journal
 
 
 async def test_a_leader_without_controllers_holds_the_lease_until_shutdown() -> None:
-    journal: list[str] = []
-    elector = FakeElector(journal)
-    daemon = Daemon(
-        controllers=[],
-        elector=elector,
-        health=Health(),
-        endpoints=HttpEndpoints(Health(), probe_addr="127.0.0.1:0", metrics_addr="127.0.0.1:0"),
-        grace_period=5.0,
-        handle_signals=False,
-    )
-    codes: list[int] = []
-
-    async def run() -> None:
-        codes.append(await daemon.run())
-
+    world = build(controlled=False)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(run)
-            elector.grant.set()
-            await daemon.wait_leading()
+            tg.start_soon(run_daemon, world)
+            world.elector.grant.set()
+            await world.daemon.wait_leading()
             await anyio.wait_all_tasks_blocked()
-            assert journal == ["campaign", "leading"], "gave the Lease up while still running"
-            daemon.request_shutdown()
-    assert codes == [EXIT_OK]
-    assert journal == ["campaign", "leading", "released"]
+            assert world.journal == ["campaign", "leading"], "gave the Lease up while still running"
+            world.daemon.request_shutdown()
+    assert world.exit_code == [EXIT_OK]
+    assert world.journal == ["campaign", "leading", "released"]
 
 
 async def test_a_second_signal_cancels_the_graceful_shutdown() -> None:
