@@ -52,6 +52,14 @@ class Kubectl:
         code, out, err = await self.run("apply", "-f", "-", stdin=yaml.safe_dump(obj), ok=False)
         return code, out + err
 
+    async def merge_patch(
+        self, kind: str, name: str, namespace: str, patch: dict[str, Any], *, ok: bool = True
+    ) -> tuple[int, str, str]:
+        """``kubectl patch --type merge`` of one object with ``patch``."""
+        return await self.run(
+            "patch", kind, name, "-n", namespace, "--type", "merge", "-p", json.dumps(patch), ok=ok
+        )
+
     async def get(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
         """One object as kubectl shows it (``-o json``)."""
         _, out, _ = await self.run("get", kind, name, "-n", namespace, "-o", "json")

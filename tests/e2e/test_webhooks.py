@@ -116,10 +116,9 @@ async def test_bindings_are_defaulted_and_invalid_ones_refused_through_kubectl(
         assert field in out, out
 
     # Immutable fields and the MultiCluster flip, on the stored binding.
-    code, _out, err = await kubectl.run(
-        "patch", "targetgroupbinding", "web", "-n", NS, "--type", "merge",
-        "-p", '{"spec": {"targetType": "instance"}}', ok=False,
-    )  # fmt: skip
+    code, _out, err = await kubectl.merge_patch(
+        "targetgroupbinding", "web", NS, {"spec": {"targetType": "instance"}}, ok=False
+    )
     assert code != 0
     assert "spec.targetType: is immutable" in err
 

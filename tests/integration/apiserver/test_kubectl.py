@@ -91,17 +91,7 @@ async def test_kubectl_get_watch_sees_a_change(
             assert b"TARGET-TYPE" in header
             first = await process.stdout.readline()
             assert b"instance" in first
-            await seeded.run(
-                "patch",
-                TGB,
-                BINDING,
-                "-n",
-                "echoserver",
-                "--type",
-                "merge",
-                "-p",
-                '{"spec":{"targetType":"ip"}}',
-            )
+            await seeded.merge_patch(TGB, BINDING, "echoserver", {"spec": {"targetType": "ip"}})
             changed = await process.stdout.readline()
         assert changed.split()[:4] == [BINDING.encode(), b"echoserver", b"80", b"ip"]
     finally:
@@ -112,16 +102,8 @@ async def test_kubectl_get_watch_sees_a_change(
 async def test_kubectl_patch_merge_changes_the_spec_and_generation(
     lab_apiserver: LabApiServer, seeded: Kubectl
 ) -> None:
-    _, out, _ = await seeded.run(
-        "patch",
-        TGB,
-        BINDING,
-        "-n",
-        "echoserver",
-        "--type",
-        "merge",
-        "-p",
-        '{"spec":{"serviceRef":{"port":8080}}}',
+    _, out, _ = await seeded.merge_patch(
+        TGB, BINDING, "echoserver", {"spec": {"serviceRef": {"port": 8080}}}
     )
     assert "patched" in out
     obj = binding(lab_apiserver)
@@ -133,16 +115,8 @@ async def test_kubectl_patch_merge_changes_the_spec_and_generation(
 async def test_kubectl_delete_waits_for_the_finalizer(
     lab_apiserver: LabApiServer, seeded: Kubectl
 ) -> None:
-    await seeded.run(
-        "patch",
-        TGB,
-        BINDING,
-        "-n",
-        "echoserver",
-        "--type",
-        "merge",
-        "-p",
-        '{"metadata":{"finalizers":["elbv2.k8s.aws/resources"]}}',
+    await seeded.merge_patch(
+        TGB, BINDING, "echoserver", {"metadata": {"finalizers": ["elbv2.k8s.aws/resources"]}}
     )
     process = await seeded.start("delete", TGB, BINDING, "-n", "echoserver")
     try:
@@ -156,17 +130,7 @@ async def test_kubectl_delete_waits_for_the_finalizer(
             async with asyncio.timeout(0.5):
                 await process.wait()
         assert process.returncode is None, "kubectl delete returned while the finalizer held"
-        await seeded.run(
-            "patch",
-            TGB,
-            BINDING,
-            "-n",
-            "echoserver",
-            "--type",
-            "merge",
-            "-p",
-            '{"metadata":{"finalizers":null}}',
-        )
+        await seeded.merge_patch(TGB, BINDING, "echoserver", {"metadata": {"finalizers": None}})
         async with asyncio.timeout(20):
             assert await process.wait() == 0
         assert binding(lab_apiserver) is None
