@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -170,52 +171,49 @@ async def test_namespace_scope_and_label_selector_limit_the_cache(
     assert sorted(informer.store.keys()) == ["shop/a", "shop/d"]
 
 
-async def test_bookmarks_keep_a_quiet_watch_alive() -> None:
-    async with LabApiServer.running(bookmark_interval=0.1) as lab:
+@asynccontextmanager
+async def synced_pod_informer(
+    bookmark_interval: float, inactivity_timeout: float
+) -> AsyncIterator[tuple[LabApiServer, Informer[PodView]]]:
+    """A lab bookmarking every ``bookmark_interval`` s and a synced pod informer on it."""
+    async with LabApiServer.running(bookmark_interval=bookmark_interval) as lab:
         api = await api_client_for(lab.kubeconfig_path)
         try:
             kube = KubeClient(api, timeout=5)
-            informer, _seen = pod_informer(kube, inactivity_timeout=0.5)
+            informer, _seen = pod_informer(kube, inactivity_timeout=inactivity_timeout)
             task = asyncio.create_task(informer.run())
             try:
                 await asyncio.wait_for(informer.wait_synced(), 5)
-                # Bookmarks every 0.1 s for longer than the watchdog's 0.5 s: one stream.
-                await eventually(
-                    lambda: informer.event_counts["BOOKMARK"] >= 10,
-                    timeout=10,
-                    what="ten bookmarks",
-                    interval=0.01,
-                )
-                assert lab.faults.requests[("watch", "pods")] == 1
-                assert informer.last_event_age() < 0.5
+                yield lab, informer
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         finally:
             await api.close()
+
+
+async def test_bookmarks_keep_a_quiet_watch_alive() -> None:
+    async with synced_pod_informer(0.1, inactivity_timeout=0.5) as (lab, informer):
+        # Bookmarks every 0.1 s for longer than the watchdog's 0.5 s: one stream.
+        await eventually(
+            lambda: informer.event_counts["BOOKMARK"] >= 10,
+            timeout=10,
+            what="ten bookmarks",
+            interval=0.01,
+        )
+        assert lab.faults.requests[("watch", "pods")] == 1
+        assert informer.last_event_age() < 0.5
 
 
 async def test_a_silent_stream_is_reopened_by_the_watchdog() -> None:
-    async with LabApiServer.running(bookmark_interval=60.0) as lab:
-        api = await api_client_for(lab.kubeconfig_path)
-        try:
-            kube = KubeClient(api, timeout=5)
-            informer, _seen = pod_informer(kube, inactivity_timeout=0.3)
-            task = asyncio.create_task(informer.run())
-            try:
-                await asyncio.wait_for(informer.wait_synced(), 5)
-                await eventually(
-                    lambda: lab.faults.requests[("watch", "pods")] >= 3,
-                    timeout=10,
-                    what="three watches of pods",
-                    interval=0.01,
-                )
-                assert lab.faults.requests[("list", "pods")] == 1
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        finally:
-            await api.close()
+    async with synced_pod_informer(60.0, inactivity_timeout=0.3) as (lab, _informer):
+        await eventually(
+            lambda: lab.faults.requests[("watch", "pods")] >= 3,
+            timeout=10,
+            what="three watches of pods",
+            interval=0.01,
+        )
+        assert lab.faults.requests[("list", "pods")] == 1
 
 
 async def test_a_metadata_only_informer_sees_names_and_versions_but_never_a_body(
