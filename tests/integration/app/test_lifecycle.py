@@ -10,7 +10,8 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -167,6 +168,15 @@ async def run_daemon(world: World) -> None:
     world.exit_code.append(await world.daemon.run())
 
 
+@asynccontextmanager
+async def running(world: World) -> AsyncIterator[None]:
+    """The world's daemon running in a task group for the block; ten seconds at most in all."""
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run_daemon, world)
+            yield
+
+
 async def get_status(port: int, path: str) -> int:
     async with (
         aiohttp.ClientSession(timeout=TIMEOUT) as session,
@@ -177,20 +187,18 @@ async def get_status(port: int, path: str) -> int:
 
 async def test_graceful_shutdown_finishes_work_before_releasing_the_lease() -> None:
     world = build(keys=("ns/a", "ns/b"), concurrency=1)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            world.informer.allow_sync.set()
-            await world.elector.campaigning.wait()
-            world.elector.grant.set()
-            await world.controller.reconciling.wait()
-            assert world.health.is_ready()
+    async with running(world):
+        world.informer.allow_sync.set()
+        await world.elector.campaigning.wait()
+        world.elector.grant.set()
+        await world.controller.reconciling.wait()
+        assert world.health.is_ready()
 
-            world.daemon.request_shutdown()
-            await anyio.wait_all_tasks_blocked()
-            assert not world.health.is_ready(), "readiness must fail as soon as shutdown starts"
-            assert "released" not in world.journal, "released the Lease during a reconcile"
-            world.controller.gate.set()
+        world.daemon.request_shutdown()
+        await anyio.wait_all_tasks_blocked()
+        assert not world.health.is_ready(), "readiness must fail as soon as shutdown starts"
+        assert "released" not in world.journal, "released the Lease during a reconcile"
+        world.controller.gate.set()
     assert world.exit_code == [EXIT_OK]
     assert world.journal.index("reconcile:ns/a:end") < world.journal.index("released")
     assert "reconcile:ns/b:start" not in world.journal, "started new work after shutdown"
@@ -199,30 +207,26 @@ async def test_graceful_shutdown_finishes_work_before_releasing_the_lease() -> N
 async def test_reconciles_outliving_the_grace_period_are_cancelled_and_exit_non_zero() -> None:
     clock = VirtualClock()
     world = build(grace=20.0, clock=clock)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            world.informer.allow_sync.set()
-            world.elector.grant.set()
-            await world.controller.reconciling.wait()
-            world.daemon.request_shutdown()
-            await clock.advance(19.9)
-            assert world.exit_code == [], "cancelled before the grace period ran out"
-            assert "reconcile:ns/a:cancelled" not in world.journal
-            await clock.advance(0.1)
+    async with running(world):
+        world.informer.allow_sync.set()
+        world.elector.grant.set()
+        await world.controller.reconciling.wait()
+        world.daemon.request_shutdown()
+        await clock.advance(19.9)
+        assert world.exit_code == [], "cancelled before the grace period ran out"
+        assert "reconcile:ns/a:cancelled" not in world.journal
+        await clock.advance(0.1)
     assert world.exit_code == [EXIT_GRACE_EXCEEDED]
     assert world.journal.index("reconcile:ns/a:cancelled") < world.journal.index("released")
 
 
 async def test_losing_the_lease_cancels_reconciles_at_once_and_exits_non_zero() -> None:
     world = build(grace=60.0)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            world.informer.allow_sync.set()
-            world.elector.grant.set()
-            await world.controller.reconciling.wait()
-            world.elector.lose.set()
+    async with running(world):
+        world.informer.allow_sync.set()
+        world.elector.grant.set()
+        await world.controller.reconciling.wait()
+        world.elector.lose.set()
     assert world.exit_code == [EXIT_LEADERSHIP_LOST]
     assert "reconcile:ns/a:cancelled" in world.journal
     assert "released" not in world.journal
@@ -230,57 +234,51 @@ async def test_losing_the_lease_cancels_reconciles_at_once_and_exits_non_zero() 
 
 async def test_a_replica_campaigns_only_after_its_caches_synced() -> None:
     world = build()
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            await anyio.wait_all_tasks_blocked()
-            assert world.journal == ["tgb:listing"]
-            assert not world.health.is_ready()
-            world.informer.allow_sync.set()
-            await world.elector.campaigning.wait()
-            assert world.health.is_ready()
-            world.daemon.request_shutdown()
+    async with running(world):
+        await anyio.wait_all_tasks_blocked()
+        assert world.journal == ["tgb:listing"]
+        assert not world.health.is_ready()
+        world.informer.allow_sync.set()
+        await world.elector.campaigning.wait()
+        assert world.health.is_ready()
+        world.daemon.request_shutdown()
     assert world.exit_code == [EXIT_OK]
 
 
 async def test_a_standby_is_ready_and_does_not_reconcile() -> None:
     world = build()
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            world.informer.allow_sync.set()
-            await world.elector.campaigning.wait()
-            world.controller.queue.add("ns/changed")  # a watch event on a standby
-            await anyio.wait_all_tasks_blocked()
-            assert world.health.is_ready()
-            assert not world.daemon.leading
-            assert not any(step.startswith("reconcile") for step in world.journal)
-            world.daemon.request_shutdown()
+    async with running(world):
+        world.informer.allow_sync.set()
+        await world.elector.campaigning.wait()
+        world.controller.queue.add("ns/changed")  # a watch event on a standby
+        await anyio.wait_all_tasks_blocked()
+        assert world.health.is_ready()
+        assert not world.daemon.leading
+        assert not any(step.startswith("reconcile") for step in world.journal)
+        world.daemon.request_shutdown()
     assert world.exit_code == [EXIT_OK]
     assert "released" not in world.journal
 
 
 async def test_probes_answer_over_http_through_the_lifecycle() -> None:
     world = build()
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            while not world.daemon.endpoints.probe_port:
-                await anyio.wait_all_tasks_blocked()
-            port = world.daemon.endpoints.probe_port
-            assert await get_status(port, "/healthz") == 200
-            assert await get_status(port, "/readyz") == 500
-            world.informer.allow_sync.set()
-            await world.elector.campaigning.wait()
-            assert await get_status(port, "/readyz") == 200
-            metrics = world.daemon.endpoints.metrics_port
-            assert await get_status(metrics, "/metrics") == 200
-            world.elector.grant.set()
-            await world.controller.reconciling.wait()
-            world.daemon.request_shutdown()
-            assert await get_status(port, "/readyz") == 500, "ready while shutting down"
-            assert await get_status(port, "/healthz") == 200
-            world.controller.gate.set()
+    async with running(world):
+        while not world.daemon.endpoints.probe_port:
+            await anyio.wait_all_tasks_blocked()
+        port = world.daemon.endpoints.probe_port
+        assert await get_status(port, "/healthz") == 200
+        assert await get_status(port, "/readyz") == 500
+        world.informer.allow_sync.set()
+        await world.elector.campaigning.wait()
+        assert await get_status(port, "/readyz") == 200
+        metrics = world.daemon.endpoints.metrics_port
+        assert await get_status(metrics, "/metrics") == 200
+        world.elector.grant.set()
+        await world.controller.reconciling.wait()
+        world.daemon.request_shutdown()
+        assert await get_status(port, "/readyz") == 500, "ready while shutting down"
+        assert await get_status(port, "/healthz") == 200
+        world.controller.gate.set()
     assert world.exit_code == [EXIT_OK]
     with pytest.raises(aiohttp.ClientConnectionError):
         await get_status(port, "/healthz")
@@ -288,41 +286,35 @@ async def test_probes_answer_over_http_through_the_lifecycle() -> None:
 
 async def test_a_silent_watch_fails_liveness() -> None:
     world = build()
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            world.informer.allow_sync.set()
-            await world.elector.campaigning.wait()
-            assert world.health.is_live()
-            world.informer.age = 301.0
-            assert not world.health.is_live()
-            world.daemon.request_shutdown()
+    async with running(world):
+        world.informer.allow_sync.set()
+        await world.elector.campaigning.wait()
+        assert world.health.is_live()
+        world.informer.age = 301.0
+        assert not world.health.is_live()
+        world.daemon.request_shutdown()
 
 
 async def test_without_leader_election_the_replica_works_once_synced() -> None:
     world = build(concurrency=2, elected=False)
     world.controller.gate.set()
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            world.informer.allow_sync.set()
-            await world.daemon.wait_leading()
-            await world.controller.reconciling.wait()
-            world.daemon.request_shutdown()
+    async with running(world):
+        world.informer.allow_sync.set()
+        await world.daemon.wait_leading()
+        await world.controller.reconciling.wait()
+        world.daemon.request_shutdown()
     assert world.exit_code == [EXIT_OK]
     assert "reconcile:ns/a:end" in world.journal
 
 
 async def test_a_leader_without_controllers_holds_the_lease_until_shutdown() -> None:
     world = build(controlled=False)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            world.elector.grant.set()
-            await world.daemon.wait_leading()
-            await anyio.wait_all_tasks_blocked()
-            assert world.journal == ["campaign", "leading"], "gave the Lease up while still running"
-            world.daemon.request_shutdown()
+    async with running(world):
+        world.elector.grant.set()
+        await world.daemon.wait_leading()
+        await anyio.wait_all_tasks_blocked()
+        assert world.journal == ["campaign", "leading"], "gave the Lease up while still running"
+        world.daemon.request_shutdown()
     assert world.exit_code == [EXIT_OK]
     assert world.journal == ["campaign", "leading", "released"]
 
@@ -330,18 +322,16 @@ async def test_a_leader_without_controllers_holds_the_lease_until_shutdown() -> 
 async def test_a_second_signal_cancels_the_graceful_shutdown() -> None:
     world = build(grace=60.0)
     world.daemon._handle_signals = True
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_daemon, world)
-            world.informer.allow_sync.set()
-            world.elector.grant.set()
-            await world.controller.reconciling.wait()
-            await anyio.wait_all_tasks_blocked()  # the signal receiver is installed
-            os.kill(os.getpid(), signal.SIGTERM)
-            while world.health.is_ready():
-                await anyio.wait_all_tasks_blocked()
-            assert "reconcile:ns/a:cancelled" not in world.journal, "the first signal forced"
-            os.kill(os.getpid(), signal.SIGINT)
+    async with running(world):
+        world.informer.allow_sync.set()
+        world.elector.grant.set()
+        await world.controller.reconciling.wait()
+        await anyio.wait_all_tasks_blocked()  # the signal receiver is installed
+        os.kill(os.getpid(), signal.SIGTERM)
+        while world.health.is_ready():
+            await anyio.wait_all_tasks_blocked()
+        assert "reconcile:ns/a:cancelled" not in world.journal, "the first signal forced"
+        os.kill(os.getpid(), signal.SIGINT)
     assert world.exit_code == [EXIT_FORCED]
     assert "reconcile:ns/a:cancelled" in world.journal
 
