@@ -173,8 +173,14 @@ def clock() -> VirtualClock:
     return VirtualClock()
 
 
-async def eventually(clock: VirtualClock, predicate: Callable[[], bool], rounds: int = 200) -> None:
-    """Let the tasks run, moving time only when nothing else can make progress."""
+async def settle_until(
+    clock: VirtualClock, predicate: Callable[[], bool], rounds: int = 200
+) -> None:
+    """Let the tasks run, moving virtual time only when nothing else can make progress.
+
+    Not a poll in real time (that is ``lbc_lab.scenario.eventually``): it needs no deadline in
+    seconds, ``rounds`` jumps of the clock bound it.
+    """
     for _ in range(rounds):
         for _ in range(10):
             if predicate():
@@ -222,7 +228,7 @@ async def test_initial_list_uses_resource_version_zero_and_marks_synced(running,
     informer, recorder, _ = make(source, clock)
     assert not informer.has_synced()
     running(informer)
-    await eventually(clock, informer.has_synced)
+    await settle_until(clock, informer.has_synced)
     assert source.list_calls[0]["resource_version"] == "0"
     assert recorder.added == ["default/a"]
     assert informer.store.get("default/a") == Slim("default", "a", "10.0.0.1", "n1")
@@ -234,7 +240,7 @@ async def test_paginated_list_follows_continue_tokens(running, clock):
         await source.put(pod(f"p{i}", f"10.0.0.{i}"))
     informer, recorder, _ = make(source, clock, page_size=3)
     running(informer)
-    await eventually(clock, informer.has_synced)
+    await settle_until(clock, informer.has_synced)
     assert len(source.list_calls) == 3
     assert [c["continue_token"] for c in source.list_calls] == [None, "3", "6"]
     assert source.list_calls[1]["resource_version"] is None
@@ -245,15 +251,15 @@ async def test_watch_delivers_adds_updates_and_deletes_and_keeps_indexes(running
     source = FakeSource()
     informer, recorder, _ = make(source, clock)
     running(informer)
-    await eventually(clock, informer.has_synced)
+    await settle_until(clock, informer.has_synced)
     await source.put(pod("a", "10.0.0.1", node="n1"))
-    await eventually(clock, lambda: "default/a" in informer.store)
+    await settle_until(clock, lambda: "default/a" in informer.store)
     await source.put(pod("a", "10.0.0.1", node="n2"))
-    await eventually(clock, lambda: len(recorder.updated) == 1)
+    await settle_until(clock, lambda: len(recorder.updated) == 1)
     assert informer.store.index_keys("node", "n2") == frozenset({"default/a"})
     assert informer.store.index_keys("node", "n1") == frozenset()
     await source.delete("a")
-    await eventually(clock, lambda: len(recorder.deleted) == 1)
+    await settle_until(clock, lambda: len(recorder.deleted) == 1)
     assert recorder.deleted[0][1].node == "n2"
     assert informer.store.index_keys("node", "n2") == frozenset()
     assert informer.resource_version == str(source.rv)
@@ -264,11 +270,11 @@ async def test_an_update_that_changes_nothing_the_view_holds_is_not_delivered(ru
     await source.put(pod("a", "10.0.0.1"))
     informer, recorder, _ = make(source, clock)
     running(informer)
-    await eventually(clock, informer.has_synced)
+    await settle_until(clock, informer.has_synced)
     noisy = pod("a", "10.0.0.1")
     noisy["status"]["restartCount"] = 3
     await source.put(noisy)
-    await eventually(clock, lambda: informer.resource_version == str(source.rv))
+    await settle_until(clock, lambda: informer.resource_version == str(source.rv))
     assert recorder.updated == []
 
 
@@ -278,8 +284,8 @@ async def test_deletes_missed_during_a_410_are_reported_after_relist(running, cl
         await source.put(pod(name, "10.0.0.1"))
     informer, recorder, _ = make(source, clock)
     running(informer)
-    await eventually(clock, informer.has_synced)
-    await eventually(clock, lambda: len(source.watch_calls) == 1)
+    await settle_until(clock, informer.has_synced)
+    await settle_until(clock, lambda: len(source.watch_calls) == 1)
     # The network partitions: b is deleted, c changes and d appears while nothing reaches the
     # informer; the server compacts its history; then the stream drops, so the rewatch from the
     # old resourceVersion gets 410.
@@ -291,8 +297,8 @@ async def test_deletes_missed_during_a_410_are_reported_after_relist(running, cl
     source.partitioned = False
     source.watch_script.append("broken")
     await source.end_streams()
-    await eventually(clock, lambda: len(source.list_calls) == 2)
-    await eventually(clock, lambda: len(recorder.deleted) == 1)
+    await settle_until(clock, lambda: len(source.list_calls) == 2)
+    await settle_until(clock, lambda: len(recorder.deleted) == 1)
     assert recorder.deleted[0][0] == "default/b"
     assert source.list_calls[1]["resource_version"] == ""
     assert [k for k, _o, _n in recorder.updated] == ["default/c"]
@@ -304,11 +310,11 @@ async def test_a_clean_stream_end_rewatches_from_the_last_resource_version(runni
     source = FakeSource()
     informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await eventually(clock, informer.has_synced)
+    await settle_until(clock, informer.has_synced)
     await source.put(pod("a", "10.0.0.1"))
-    await eventually(clock, lambda: "default/a" in informer.store)
+    await settle_until(clock, lambda: "default/a" in informer.store)
     await source.end_streams()
-    await eventually(clock, lambda: len(source.watch_calls) == 2)
+    await settle_until(clock, lambda: len(source.watch_calls) == 2)
     assert source.watch_calls[1]["resource_version"] == str(source.rv)
     assert len(source.list_calls) == 1
     assert backoff.waits == []
@@ -321,7 +327,7 @@ async def test_broken_streams_back_off_with_growing_jittered_waits(running, cloc
     source.watch_script.extend(["broken"] * 4)
     informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await eventually(clock, lambda: len(source.watch_calls) == 5)
+    await settle_until(clock, lambda: len(source.watch_calls) == 5)
     assert len(backoff.waits) == 4
     for wait, nominal in zip(backoff.waits, (0.8, 1.6, 3.2, 6.4), strict=True):
         assert nominal <= wait <= 2 * nominal
@@ -333,7 +339,7 @@ async def test_streams_that_end_at_once_without_events_are_backed_off(running, c
     source.watch_script.extend(["empty"] * 3)
     informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await eventually(clock, lambda: len(source.watch_calls) == 4)
+    await settle_until(clock, lambda: len(source.watch_calls) == 4)
     assert len(backoff.waits) == 3
     assert len(source.list_calls) == 1
 
@@ -343,9 +349,9 @@ async def test_a_silent_stream_is_abandoned_by_the_watchdog(running, clock):
     source.watch_script.append("silent")
     informer, _recorder, _backoff = make(source, clock, inactivity_timeout=0.05)
     running(informer)
-    await eventually(clock, lambda: len(source.watch_calls) == 2)
+    await settle_until(clock, lambda: len(source.watch_calls) == 2)
     await source.put(pod("a", "10.0.0.1"))
-    await eventually(clock, lambda: "default/a" in informer.store)
+    await settle_until(clock, lambda: "default/a" in informer.store)
 
 
 async def test_a_failing_list_is_retried_with_backoff_until_it_succeeds(running, clock):
@@ -353,7 +359,7 @@ async def test_a_failing_list_is_retried_with_backoff_until_it_succeeds(running,
     source.list_failures.extend([NotFoundError("no such resource"), TransientError("503")])
     informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await eventually(clock, informer.has_synced)
+    await settle_until(clock, informer.has_synced)
     assert len(source.list_calls) == 3
     assert len(backoff.waits) == 2
 
@@ -363,9 +369,9 @@ async def test_resync_replays_the_cache_as_same_object_updates(running, clock):
     await source.put(pod("a", "10.0.0.1"))
     informer, recorder, _backoff = make(source, clock, resync_period=10.0)
     running(informer)
-    await eventually(clock, informer.has_synced)
+    await settle_until(clock, informer.has_synced)
     synced_at = clock.now()
-    await eventually(clock, lambda: len(recorder.updated) >= 1)
+    await settle_until(clock, lambda: len(recorder.updated) >= 1)
     key, old, new = recorder.updated[0]
     assert key == "default/a"
     assert old is new
@@ -378,7 +384,7 @@ async def test_a_quiet_stream_is_kept_while_it_hears_bookmarks_and_dropped_once_
     source = FakeSource()
     informer, _recorder, backoff = make(source, clock, inactivity_timeout=90.0)
     running(informer)
-    await eventually(clock, lambda: len(source.watch_calls) == 1)
+    await settle_until(clock, lambda: len(source.watch_calls) == 1)
     for _ in range(5):  # a bookmark every 60 s keeps the stream
         await clock.advance(60.0)
         await source.bookmark()
@@ -389,7 +395,7 @@ async def test_a_quiet_stream_is_kept_while_it_hears_bookmarks_and_dropped_once_
     await clock.settle()
     assert len(source.watch_calls) == 1, "abandoned before inactivity_timeout"
     await clock.advance(1.0)
-    await eventually(clock, lambda: len(source.watch_calls) == 2)
+    await settle_until(clock, lambda: len(source.watch_calls) == 2)
     assert backoff.waits == [], "a silent stream is re-opened at once, not backed off"
     assert len(source.list_calls) == 1
 
@@ -399,7 +405,7 @@ async def test_handlers_added_late_see_the_cached_objects(running, clock):
     await source.put(pod("a", "10.0.0.1"))
     informer, _recorder, _ = make(source, clock)
     running(informer)
-    await eventually(clock, informer.has_synced)
+    await settle_until(clock, informer.has_synced)
     late = Recorder()
     informer.add_handlers(late.handlers())
     assert late.added == ["default/a"]
