@@ -32,6 +32,15 @@ def pod(name: str) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+async def custom(kube_api_client: client.ApiClient) -> client.CustomObjectsApi:
+    """The widget CRD installed and one widget ``w`` in ``default``."""
+    await client.ApiextensionsV1Api(kube_api_client).create_custom_resource_definition(widget_crd())
+    api = client.CustomObjectsApi(kube_api_client)
+    await api.create_namespaced_custom_object(GROUP, "v1", "default", PLURAL, widget("w"))
+    return api
+
+
 async def test_merge_patch_merges_objects_and_null_deletes(
     lab_apiserver: LabApiServer, kube_api_client: client.ApiClient
 ) -> None:
@@ -145,11 +154,8 @@ async def test_service_ports_merge_by_port(kube_api_client: client.ApiClient) ->
 
 
 async def test_strategic_merge_patch_on_a_custom_resource_is_415(
-    kube_api_client: client.ApiClient,
+    custom: client.CustomObjectsApi,
 ) -> None:
-    await client.ApiextensionsV1Api(kube_api_client).create_custom_resource_definition(widget_crd())
-    custom = client.CustomObjectsApi(kube_api_client)
-    await custom.create_namespaced_custom_object(GROUP, "v1", "default", PLURAL, widget("w"))
     with pytest.raises(ApiException) as info:
         await custom.patch_namespaced_custom_object(
             GROUP, "v1", "default", PLURAL, "w", {"spec": {"size": 2}}, _content_type=STRATEGIC
@@ -223,11 +229,8 @@ async def test_server_side_apply_needs_a_field_manager(kube_api_client: client.A
 
 
 async def test_update_of_a_custom_resource_without_resource_version_is_refused(
-    kube_api_client: client.ApiClient,
+    custom: client.CustomObjectsApi,
 ) -> None:
-    await client.ApiextensionsV1Api(kube_api_client).create_custom_resource_definition(widget_crd())
-    custom = client.CustomObjectsApi(kube_api_client)
-    await custom.create_namespaced_custom_object(GROUP, "v1", "default", PLURAL, widget("w"))
     with pytest.raises(ApiException) as info:
         await custom.replace_namespaced_custom_object(
             GROUP, "v1", "default", PLURAL, "w", widget("w", size=4)
