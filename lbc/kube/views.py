@@ -17,6 +17,7 @@ import base64
 import binascii
 import sys
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -191,29 +192,116 @@ def quic_server_ids(spec: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
     return tuple(found)
 
 
+# ``PodView`` is a frozen dataclass, whose generated ``__init__`` stores each of its 13 fields
+# through ``object.__setattr__``: for a pod update that changes nothing lbc reads, that alone
+# cost about as much as the rest of the projection. ``pod_view`` therefore allocates the view
+# and fills its slots through their descriptors (the same slots, the same frozen, hashable,
+# comparable value afterwards). The import-time check below keeps the two in step: a field
+# added to ``PodView`` and not filled here stops the import instead of leaving a slot unset.
+_new = object.__new__
+_POD_SLOTS = (
+    "namespace",
+    "name",
+    "uid",
+    "ips",
+    "node_name",
+    "created_ms",
+    "readiness_gates",
+    "containers_ready",
+    "gate_conditions",
+    "deleting",
+    "branch_enis",
+    "named_ports",
+    "quic_server_ids",
+)
+if tuple(f.name for f in fields(PodView)) != _POD_SLOTS:  # pragma: no cover - import guard
+    raise ImportError("lbc.kube.views.pod_view does not fill every PodView field in order")
+(
+    _set_namespace,
+    _set_name,
+    _set_uid,
+    _set_ips,
+    _set_node_name,
+    _set_created_ms,
+    _set_readiness_gates,
+    _set_containers_ready,
+    _set_gate_conditions,
+    _set_deleting,
+    _set_branch_enis,
+    _set_named_ports,
+    _set_quic_server_ids,
+) = (getattr(PodView, slot).__set__ for slot in _POD_SLOTS)
+
+# Creation timestamps never change for a pod and repeat across its updates: parsing them once
+# per distinct string (bounded like ``_shared``) saves a datetime per event.
+_TIMESTAMPS_MAX = 1 << 17
+_timestamps: dict[str, int] = {}
+
+
+def _created_ms(value: str | None) -> int:
+    if not value:
+        return 0
+    found = _timestamps.get(value)
+    if found is None:
+        if len(_timestamps) >= _TIMESTAMPS_MAX:
+            _timestamps.clear()
+        found = _timestamps[value] = timestamp_ms(value)
+    return found
+
+
+def _named_ports_of(containers: Any) -> tuple[tuple[str, int, str], ...]:
+    """``named_ports`` with a fast answer for the usual pod: no container port has a name."""
+    if type(containers) is list:
+        for container in containers:
+            ports = container.get("ports") if type(container) is dict else None
+            if ports and any(type(p) is not dict or p.get("name") for p in ports):
+                return named_ports(containers)
+        return ()
+    return named_ports(containers)
+
+
 def pod_view(obj: Mapping[str, Any]) -> PodView:
-    meta = _meta(obj)
-    spec = _spec(obj)
-    status = _spec(obj, "status")
+    """The pod's slim view: one pass over the fields lbc reads (see ``PodView``).
+
+    The hottest function of the daemon (every pod event of the cluster), so the field reads
+    are inlined and the common shapes (one pod IP, no gates, no annotations lbc reads, no
+    named ports) take the shortest path; the result is exactly what the general path gives.
+    """
+    meta = obj.get("metadata")
+    if type(meta) is not dict:
+        meta = _EMPTY
+    spec = obj.get("spec")
+    if type(spec) is not dict:
+        spec = _EMPTY
+    status = obj.get("status")
+    if type(status) is not dict:
+        status = _EMPTY
     ips: tuple[str, ...]
     pod_ips = status.get("podIPs")
     if pod_ips:
-        ips = tuple(p["ip"] for p in pod_ips if isinstance(p, dict) and p.get("ip"))
+        if len(pod_ips) == 1 and type(first := pod_ips[0]) is dict:
+            ip = first.get("ip")
+            ips = (ip,) if ip else ()
+        else:
+            ips = tuple(p["ip"] for p in pod_ips if isinstance(p, dict) and p.get("ip"))
     else:
         ip = status.get("podIP")
         ips = (ip,) if ip else ()
     gates = spec.get("readinessGates")
     readiness_gates = (
-        tuple(_intern(g["conditionType"]) for g in gates if g.get("conditionType")) if gates else ()
+        _share(tuple(_intern(g["conditionType"]) for g in gates if g.get("conditionType")))
+        if gates
+        else ()
     )
-    annotations = meta.get("annotations")
     containers_ready = False
-    gate_conditions: list[PodCondition] = []
+    gate_conditions: list[PodCondition] | None = None
     for cond in status.get("conditions") or ():
         ctype = cond.get("type", "")
         if ctype == "ContainersReady":
             containers_ready = cond.get("status") == TRUE
         elif ctype.startswith(GATE_PREFIX):
+            if gate_conditions is None:
+                gate_conditions = []
             gate_conditions.append(
                 PodCondition(
                     _intern(ctype),
@@ -222,25 +310,29 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
                     _intern(cond.get("message") or ""),
                 )
             )
-    return PodView(
-        namespace=_intern(meta.get("namespace", "")),
-        name=meta.get("name", ""),
-        uid=meta.get("uid", ""),
-        ips=ips,
-        node_name=_intern(spec.get("nodeName") or ""),
-        created_ms=timestamp_ms(meta.get("creationTimestamp")),
-        readiness_gates=readiness_gates,
-        containers_ready=containers_ready,
-        gate_conditions=_share(tuple(gate_conditions)),
-        deleting=meta.get("deletionTimestamp") is not None,
-        branch_enis=branch_enis(annotations) if isinstance(annotations, dict) else (),
-        named_ports=named_ports(spec.get("containers")),
-        quic_server_ids=(
-            quic_server_ids(spec)
-            if isinstance(annotations, dict) and QUIC_ENABLED_ANNOTATION in annotations
-            else ()
-        ),
-    )
+    annotations = meta.get("annotations")
+    enis: tuple[str, ...] = ()
+    quic: tuple[tuple[int, str], ...] = ()
+    if annotations and type(annotations) is dict:
+        if POD_ENI_ANNOTATION in annotations:
+            enis = branch_enis(annotations)
+        if QUIC_ENABLED_ANNOTATION in annotations:
+            quic = quic_server_ids(spec)
+    view = _new(PodView)
+    _set_namespace(view, _intern(meta.get("namespace", "")))
+    _set_name(view, meta.get("name", ""))
+    _set_uid(view, meta.get("uid", ""))
+    _set_ips(view, ips)
+    _set_node_name(view, _intern(spec.get("nodeName") or ""))
+    _set_created_ms(view, _created_ms(meta.get("creationTimestamp")))
+    _set_readiness_gates(view, readiness_gates)
+    _set_containers_ready(view, containers_ready)
+    _set_gate_conditions(view, _share(tuple(gate_conditions)) if gate_conditions else ())
+    _set_deleting(view, meta.get("deletionTimestamp") is not None)
+    _set_branch_enis(view, enis)
+    _set_named_ports(view, _named_ports_of(spec.get("containers")))
+    _set_quic_server_ids(view, quic)
+    return view
 
 
 def node_view(obj: Mapping[str, Any]) -> NodeView:

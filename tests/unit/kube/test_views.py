@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import tracemalloc
 from typing import Any
@@ -10,7 +11,7 @@ import orjson
 import pytest
 from lbc.core.binding import InvalidBindingError, TargetType
 from lbc.core.ledger import ABSENT, LedgerPresent, LedgerUnreadable
-from lbc.core.objects import FALSE, UNKNOWN, PodCondition, Taint
+from lbc.core.objects import FALSE, UNKNOWN, PodCondition, PodView, Taint
 from lbc.core.targets import Target
 from lbc.kube.views import (
     binding_view,
@@ -164,6 +165,18 @@ def test_malformed_pod_eni_annotation_means_no_branch_eni_never_an_exception(val
     raw = raw_pod()
     raw["metadata"]["annotations"]["vpc.amazonaws.com/pod-eni"] = value
     assert pod_view(raw).branch_enis == ()
+
+
+def test_pod_view_is_the_same_frozen_value_its_constructor_builds() -> None:
+    # pod_view fills the slots directly (speed); the result must be indistinguishable.
+    view = pod_view(raw_pod(3))
+    rebuilt = PodView(**{f.name: getattr(view, f.name) for f in dataclasses.fields(PodView)})
+    assert view == rebuilt
+    assert hash(view) == hash(rebuilt)
+    assert repr(view) == repr(rebuilt)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.name = "other"  # type: ignore[misc]
+    assert dataclasses.replace(view, name="x").name == "x"
 
 
 def test_pod_view_of_a_pending_pod_has_no_ip_and_is_not_ready() -> None:
