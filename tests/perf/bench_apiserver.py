@@ -24,12 +24,13 @@ import orjson
 import pytest
 
 from lbc_lab.apiserver import LabApiServer
+from tests.perf.benchlab import scaled
 from tests.perf.conftest import record
 
 pytestmark = pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark")
 
-PODS = 100_000
-UPDATES = 20_000
+PODS = scaled(100_000)
+UPDATES = scaled(20_000)
 WATCHERS = 5
 HEADERS = {"Authorization": "Bearer lbc-lab-admin"}
 
@@ -135,7 +136,7 @@ async def test_apiserver_throughput() -> None:
             for i in range(PODS):
                 api.objects.create(pods, "default", pod(i), keep_status=True)
         took = time.perf_counter() - started
-        rows.append(("load 100k pods", f"{took:.1f} s", f"{PODS / took:,.0f} pods/s"))
+        rows.append((f"load {PODS:,} pods", f"{took:.1f} s", f"{PODS / took:,.0f} pods/s"))
         rows.append(
             (
                 "memory held",
@@ -177,7 +178,11 @@ async def test_apiserver_throughput() -> None:
             finished = await asyncio.gather(*tasks)
         took = max(finished) - started
         rows.append(
-            ("write 20k status updates", f"{written:.2f} s", f"{UPDATES / written:,.0f} writes/s")
+            (
+                f"write {UPDATES:,} status updates",
+                f"{written:.2f} s",
+                f"{UPDATES / written:,.0f} writes/s",
+            )
         )
         rows.append(
             (

@@ -36,12 +36,13 @@ from lbc.kube.client import PODS, KubeClient, WatchEvent, _watch_event
 from lbc.kube.informer import EventHandlers, Informer, namespace_index
 from lbc.kube.views import pod_view
 
+from tests.perf.benchlab import scaled
 from tests.perf.conftest import record
 
 pytestmark = pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark")
 
-PODS_CACHED = 50_000
-EVENTS_STREAMED = 60_000
+PODS_CACHED = scaled(50_000)
+EVENTS_STREAMED = scaled(60_000)
 
 
 def realistic_pod(i: int, rv: int, *, ready: bool = True) -> dict[str, Any]:

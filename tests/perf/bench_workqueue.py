@@ -14,7 +14,9 @@ from lbc.control.worker import Result, Workers
 from lbc.control.workqueue import WorkQueue
 from lbc.observe.log import configure
 
-KEYS = 50_000
+from tests.perf.benchlab import scaled
+
+KEYS = scaled(50_000)
 EVENTS_PER_KEY = 4
 
 
