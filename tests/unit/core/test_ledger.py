@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from lbc.core.ledger import (
     LedgerAbsent,
     LedgerCorruptError,
@@ -146,7 +146,8 @@ def test_decode_inverts_encode(ts: frozenset[Target]) -> None:
     assert decode(encode(ts)) == ts
 
 
-@settings(max_examples=300)
+# Generating the lists is the slow part on a busy machine; the property itself is cheap.
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_targets, max_size=20), st.randoms())
 def test_any_order_of_lbc_output_decodes_to_the_same_set(ts: list[Target], rnd: object) -> None:
     entries = [t.identity for t in ts]
