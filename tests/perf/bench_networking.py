@@ -66,6 +66,7 @@ class NetFleet:
         self.node_group = ""
         self.instances: list[str] = []
         self.namespace = "bench-net" if networking else "bench-plain"
+        self.first_port = 30000 if networking else 31000
 
     async def build(self, count: int) -> None:
         lab, api = self.lab, self.lab.api
@@ -87,7 +88,8 @@ class NetFleet:
             for n, iid in enumerate(self.instances):
                 api.create(_node(f"{suffix}-node-{n}", iid))
             for i in range(count):
-                api.create(_service(self.namespace, f"{suffix}-{i:04d}", 30000 + i))
+                # Node ports are cluster-wide: each fleet has a range of its own.
+                api.create(_service(self.namespace, f"{suffix}-{i:04d}", self.first_port + i))
                 api.create(self._binding(f"{suffix}-{i:04d}", arns[i]))
 
     async def _target_group(self, i: int, suffix: str) -> str:
