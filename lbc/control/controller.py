@@ -20,10 +20,9 @@ from lbc.aws.roles import role_of
 from lbc.aws.securitygroups import SecurityGroups
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
 from lbc.control.entry import BindingEntry, binding_entry
+from lbc.control.keyed import KeyedController
 from lbc.control.networking import NetworkingController
 from lbc.control.triggers import BINDING_INDEXERS, Triggers
-from lbc.control.worker import Result
-from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
 from lbc.core.ledger import PREFIX
 from lbc.core.objects import GATE_PREFIX, EndpointSliceView, PodView
 from lbc.kube.client import (
@@ -65,8 +64,8 @@ def ledger_version(obj: dict[str, Any]) -> str | None:
     return None
 
 
-class BindingController:
-    """Satisfies ``lbc.app.Controller`` for TargetGroupBindings."""
+class BindingController(KeyedController[str]):
+    """The TargetGroupBindings' controller (``lbc.app.Controller``)."""
 
     def __init__(
         self,
@@ -75,6 +74,12 @@ class BindingController:
         target_groups: TargetGroups,
         security_groups: SecurityGroups | None = None,
     ) -> None:
+        super().__init__(
+            NAME,
+            concurrency=settings.workers,
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+        )
         ns = settings.watch_namespace
         resync = settings.resync_period
         # Read by the admission webhooks (lbc.webhook), which run on every replica.
@@ -105,9 +110,13 @@ class BindingController:
         self.ledgers_informer = informer(
             CONFIG_MAPS, ledger_version, namespace=ns, metadata_only=True
         )
-        self._queue: WorkQueue[str] = WorkQueue(
-            NAME,
-            rate_limiter=ItemExponentialBackoff(settings.backoff_base, settings.backoff_max),
+        self.informers = (
+            self.bindings,
+            self.services,
+            self.slices,
+            self.pods,
+            self.nodes,
+            self.ledgers_informer,
         )
         ledgers = Ledgers(kube)
         self._synced = False
@@ -123,7 +132,7 @@ class BindingController:
                 cluster_name=settings.cluster_name,
                 extra_tags=settings.endpoint_group_tags,
                 events=events,
-                wake_binding=self._queue.add,
+                wake_binding=self.queue.add,
                 requeue_period=settings.requeue_period,
                 concurrency=settings.workers,
                 backoff_base=settings.backoff_base,
@@ -150,11 +159,11 @@ class BindingController:
             ),
         )
         triggers = Triggers(
-            self._queue.add,
+            self.queue.add,
             self.bindings.store.by_index,
             own_checkpoint=self.reconciler.own_checkpoint,
             own_ledger_version=ledgers.written_version,
-            enqueue_low=lambda key: self._queue.add(key, low_priority=True),
+            enqueue_low=lambda key: self.queue.add(key, low_priority=True),
             initial=self._initial_lists,
         )
         self.bindings.add_handlers(triggers.binding_handlers())
@@ -163,7 +172,6 @@ class BindingController:
         self.pods.add_handlers(triggers.pod_handlers())
         self.nodes.add_handlers(triggers.node_handlers())
         self.ledgers_informer.add_handlers(triggers.ledger_handlers())
-        self._concurrency = settings.workers
 
     def _initial_lists(self) -> bool:
         """Whether the informers are still delivering their first lists (sticky once false)."""
@@ -172,36 +180,9 @@ class BindingController:
         self._synced = all(i.has_synced() for i in self.informers)
         return not self._synced
 
-    @property
-    def name(self) -> str:
-        return NAME
-
-    @property
-    def informers(self) -> Sequence[Informer[Any]]:
-        return (
-            self.bindings,
-            self.services,
-            self.slices,
-            self.pods,
-            self.nodes,
-            self.ledgers_informer,
-        )
-
-    @property
-    def queue(self) -> WorkQueue[str]:
-        return self._queue
-
-    @property
-    def concurrency(self) -> int:
-        return self._concurrency
-
-    async def reconcile(self, key: str) -> Result | None:
-        return await self.reconciler.reconcile(key)
-
-    def started_leading(self) -> None:
-        # Low priority: a live event for any binding overtakes the initial sweep.
-        for key in self.bindings.store.keys():  # noqa: SIM118 - Store is not iterable
-            self._queue.add(key, low_priority=True)
+    def owned_keys(self) -> Iterable[str]:
+        # Low priority (the sweep): a live event for any binding overtakes it.
+        return self.bindings.store.keys()
 
 
 @asynccontextmanager

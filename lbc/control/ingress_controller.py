@@ -16,15 +16,14 @@ status and Service views are projected small: only what a build or a status comp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 from lbc.control.ingress import IngressReconciler
+from lbc.control.keyed import KeyedController
 from lbc.control.stack_bindings import StackBindings, observed_binding
 from lbc.control.stackdeploy import StackDeployer
-from lbc.control.worker import Result
-from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.ingress_groups import IngressCatalog, group_ids, pending_groups
 from lbc.core.stack.inputs import IngressView, StackConfig
@@ -91,8 +90,8 @@ def stack_config(settings: Settings) -> StackConfig:
     )
 
 
-class IngressController:
-    """Satisfies ``lbc.app.Controller`` for Ingress groups."""
+class IngressController(KeyedController[StackId]):
+    """The Ingress groups' controller (``lbc.app.Controller``)."""
 
     def __init__(
         self,
@@ -101,6 +100,12 @@ class IngressController:
         deployer_for: Any,
         events: EventRecorder,
     ) -> None:
+        super().__init__(
+            NAME,
+            concurrency=max(1, min(settings.workers, 4)),
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+        )
         ns = settings.watch_namespace
         resync = settings.resync_period
 
@@ -121,10 +126,16 @@ class IngressController:
         self.explicit_bindings: Informer[ObservedBinding] = informer(
             TARGET_GROUP_BINDINGS, observed_binding, namespace=ns, label_selector=f"{PREFIX}/stack"
         )
-        self._ingress_class = settings.ingress_class
-        self._queue: WorkQueue[StackId] = WorkQueue(
-            NAME, rate_limiter=ItemExponentialBackoff(settings.backoff_base, settings.backoff_max)
+        self.informers = (
+            self.ingresses,
+            self.classes,
+            self.params,
+            self.namespaces,
+            self.services,
+            self.implicit_bindings,
+            self.explicit_bindings,
         )
+        self._ingress_class = settings.ingress_class
         self.bindings = StackBindings(
             kube, (self.implicit_bindings.store, self.explicit_bindings.store)
         )
@@ -141,7 +152,6 @@ class IngressController:
             status_of=self._status_of,
             ingress_class=settings.ingress_class,
         )
-        self._concurrency = max(1, min(settings.workers, 4))
         self._wire()
 
     def catalog(self) -> IngressCatalog:
@@ -159,18 +169,22 @@ class IngressController:
         found = group_ids(view, self.catalog(), self._ingress_class)
         return pending_groups(view) if isinstance(found, BuildError) else found
 
-    def _enqueue_ingress(self, entry: IngressEntry, *, low: bool = False) -> None:
+    def _enqueue_ingress(self, entry: IngressEntry) -> None:
         for group in self._groups_of(entry.view):
-            self._queue.add(group, low_priority=low)
+            self.queue.add(group)
 
     def _enqueue_namespace(self, namespace: str) -> None:
         for entry in self.ingresses.store.values():
             if entry.view.namespace == namespace:
                 self._enqueue_ingress(entry)
 
-    def _enqueue_all(self, *, low: bool = False) -> None:
+    def _enqueue_all(self) -> None:
         for entry in self.ingresses.store.values():
-            self._enqueue_ingress(entry, low=low)
+            self._enqueue_ingress(entry)
+
+    def owned_keys(self) -> Iterator[StackId]:
+        for entry in self.ingresses.store.values():
+            yield from self._groups_of(entry.view)
 
     def _wire(self) -> None:
         def ingress_changed(_key: str, old: IngressEntry, new: IngressEntry) -> None:
@@ -202,7 +216,7 @@ class IngressController:
         def binding_event(view: ObservedBinding) -> None:
             stack = stack_of_labels(view.labels)
             if stack is not None:
-                self._queue.add(stack)
+                self.queue.add(stack)
 
         def binding_changed(_key: str, old: ObservedBinding, new: ObservedBinding) -> None:
             if (old.spec, old.labels, old.refused) != (new.spec, new.labels, new.refused):
@@ -213,35 +227,3 @@ class IngressController:
         )
         self.implicit_bindings.add_handlers(bindings)
         self.explicit_bindings.add_handlers(bindings)
-
-    # -- Controller protocol ---------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return NAME
-
-    @property
-    def informers(self) -> Sequence[Informer[Any]]:
-        return (
-            self.ingresses,
-            self.classes,
-            self.params,
-            self.namespaces,
-            self.services,
-            self.implicit_bindings,
-            self.explicit_bindings,
-        )
-
-    @property
-    def queue(self) -> WorkQueue[StackId]:
-        return self._queue
-
-    @property
-    def concurrency(self) -> int:
-        return self._concurrency
-
-    async def reconcile(self, key: StackId) -> Result | None:
-        return await self.reconciler.reconcile(key)
-
-    def started_leading(self) -> None:
-        self._enqueue_all(low=True)

@@ -46,9 +46,9 @@ from prometheus_client import Counter
 
 from lbc.aws.securitygroups import GroupRules
 from lbc.control.entry import BindingEntry
+from lbc.control.keyed import KeyedController
 from lbc.control.wishes import WishResolver, unfinished
 from lbc.control.worker import Result
-from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
 from lbc.core.desired import DesiredSet
 from lbc.core.errors import LbcError, NotFoundError
 from lbc.core.networking import (
@@ -66,7 +66,7 @@ from lbc.core.networking import (
     outcome,
 )
 from lbc.kube.events import EventType, ObjectRef
-from lbc.kube.informer import Informer, Store
+from lbc.kube.informer import Store
 from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY
 
@@ -116,8 +116,14 @@ class EventSink(Protocol):
     async def emit(self, ref: ObjectRef, type_: EventType, reason: str, message: str) -> None: ...
 
 
-class NetworkingController:
-    """Satisfies ``lbc.app.Controller`` for security groups (module docstring)."""
+class NetworkingController(KeyedController[str]):
+    """The security groups' controller (``lbc.app.Controller``; module docstring).
+
+    It has no informers of its own (it is fed by the binding controller's caches) and owns no
+    key to sweep on winning the lease: groups are queued as bindings report their wishes (the
+    binding controller's initial sweep) and by discovery; what a standby queued meanwhile waits
+    in the queue.
+    """
 
     def __init__(
         self,
@@ -135,19 +141,18 @@ class NetworkingController:
         backoff_max: float,
         pass_timeout: float = DEFAULT_PASS_TIMEOUT,
     ) -> None:
+        super().__init__(
+            NAME, concurrency=concurrency, backoff_base=backoff_base, backoff_max=backoff_max
+        )
         self._groups = groups
         self._bindings = bindings
         self._cluster = cluster_name
         self._events = events
         self._wake_binding = wake_binding
         self._requeue_period = requeue_period
-        self._concurrency = concurrency
         self._pass_timeout = pass_timeout
         self._resolver = WishResolver(
             groups=groups, nodes=nodes, cluster_name=cluster_name, extra_tags=extra_tags
-        )
-        self._queue: WorkQueue[str] = WorkQueue(
-            NAME, rate_limiter=ItemExponentialBackoff(backoff_base, backoff_max)
         )
         self._wishes: dict[str, Wishes] = {}
         # Which bindings want something on a group (the group's side of ``_wishes``).
@@ -165,30 +170,6 @@ class NetworkingController:
         self._states: dict[str, NetworkingState] = {}
         self._written: dict[str, NetworkingState | None] = {}
         self._since: dict[str, tuple[bool, str]] = {}
-
-    # -- lbc.app.Controller -----------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return NAME
-
-    @property
-    def informers(self) -> Sequence[Informer[Any]]:
-        # Fed by the binding controller's caches; nothing of its own to watch.
-        return ()
-
-    @property
-    def queue(self) -> WorkQueue[str]:
-        return self._queue
-
-    @property
-    def concurrency(self) -> int:
-        return self._concurrency
-
-    def started_leading(self) -> None:
-        # Groups are queued as bindings report their wishes (the binding controller's initial
-        # sweep) and by discovery; what a standby queued meanwhile waits in the queue.
-        return
 
     # -- what the binding reconciler asks ---------------------------------------------------------
 
@@ -294,13 +275,13 @@ class NetworkingController:
             self._pending[key] = dict.fromkeys(own.per_group, self._version)
         self._tracked.update(touched)
         for gid in touched:
-            self._queue.add(gid)
+            self.queue.add(gid)
         if guards_changed:
             # What unknown or incomplete wishes protected may be revocable now: the groups where
             # guards kept rules at their last pass look again (new guards only ever keep more,
             # and a group not passed yet is queued already).
             for gid in self._held:
-                self._queue.add(gid)
+                self.queue.add(gid)
 
     def _guards(self) -> frozenset[Guard]:
         """What must not be revoked anywhere: incomplete wishes and bindings not yet known."""
@@ -332,7 +313,7 @@ class NetworkingController:
         self._discovered = True
         self._tracked.update(found)
         for gid in found:
-            self._queue.add(gid)
+            self.queue.add(gid)
 
     # -- groups -----------------------------------------------------------------------------------
 

@@ -9,16 +9,15 @@ the status alone (lbc's own write) wakes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from lbc.control.ingress_controller import stack_config
+from lbc.control.keyed import KeyedController
 from lbc.control.service import ServiceReconciler
 from lbc.control.stack_bindings import StackBindings, observed_binding
 from lbc.control.stackdeploy import StackDeployer
-from lbc.control.worker import Result
-from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.inputs import ServiceView
 from lbc.core.stack.model import StackKind
@@ -45,12 +44,18 @@ def service_entry(obj: dict[str, Any]) -> ServiceEntry:
     return ServiceEntry(service_view(obj), uid, status)
 
 
-class ServiceController:
-    """Satisfies ``lbc.app.Controller`` for NLB Services."""
+class ServiceController(KeyedController[str]):
+    """The NLB Services' controller (``lbc.app.Controller``)."""
 
     def __init__(
         self, settings: Settings, kube: KubeClient, deployer_for: Any, events: EventRecorder
     ) -> None:
+        super().__init__(
+            NAME,
+            concurrency=max(1, min(settings.workers, 4)),
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+        )
         ns = settings.watch_namespace
 
         def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
@@ -65,9 +70,7 @@ class ServiceController:
             namespace=ns,
             label_selector=f"{PREFIX}/stack-name",
         )
-        self._queue: WorkQueue[str] = WorkQueue(
-            NAME, rate_limiter=ItemExponentialBackoff(settings.backoff_base, settings.backoff_max)
-        )
+        self.informers = (self.services, self.stack_bindings)
         self.bindings = StackBindings(kube, (self.stack_bindings.store,))
         self.deployer: StackDeployer = deployer_for(self.bindings)
         self.reconciler = ServiceReconciler(
@@ -78,7 +81,6 @@ class ServiceController:
             config=stack_config(settings),
             service_of=self._service_of,
         )
-        self._concurrency = max(1, min(settings.workers, 4))
         self._wire()
 
     def _service_of(self, key: str) -> tuple[ServiceView, str, Any] | None:
@@ -88,13 +90,13 @@ class ServiceController:
     def _wire(self) -> None:
         def changed(key: str, old: ServiceEntry, new: ServiceEntry) -> None:
             if old.view != new.view:
-                self._queue.add(key)
+                self.queue.add(key)
 
         self.services.add_handlers(
             EventHandlers(
-                on_add=lambda key, _e: self._queue.add(key),
+                on_add=lambda key, _e: self.queue.add(key),
                 on_update=changed,
-                on_delete=lambda key, _e: self._queue.add(key),
+                on_delete=lambda key, _e: self.queue.add(key),
             )
         )
 
@@ -102,7 +104,7 @@ class ServiceController:
             ns = view.labels.get(f"{PREFIX}/stack-namespace")
             name = view.labels.get(f"{PREFIX}/stack-name")
             if ns and name:
-                self._queue.add(f"{ns}/{name}")
+                self.queue.add(f"{ns}/{name}")
 
         def binding_changed(_key: str, old: ObservedBinding, new: ObservedBinding) -> None:
             if (old.spec, old.labels, old.refused) != (new.spec, new.labels, new.refused):
@@ -113,25 +115,5 @@ class ServiceController:
         )
         self.stack_bindings.add_handlers(bindings)
 
-    @property
-    def name(self) -> str:
-        return NAME
-
-    @property
-    def informers(self) -> Sequence[Informer[Any]]:
-        return (self.services, self.stack_bindings)
-
-    @property
-    def queue(self) -> WorkQueue[str]:
-        return self._queue
-
-    @property
-    def concurrency(self) -> int:
-        return self._concurrency
-
-    async def reconcile(self, key: str) -> Result | None:
-        return await self.reconciler.reconcile(key)
-
-    def started_leading(self) -> None:
-        for key in self.services.store.keys():  # noqa: SIM118 - Store is not iterable
-            self._queue.add(key, low_priority=True)
+    def owned_keys(self) -> Iterable[str]:
+        return self.services.store.keys()

@@ -1,0 +1,57 @@
+"""What every controller is to the daemon (``lbc.app.Controller``), written once.
+
+A controller is a key space of its own on the shared machinery: a name (its work queue's and
+its metrics' label), the informers it reads, its own work queue with client-go's per-key
+exponential backoff, a number of workers, a reconcile of one key, and the keys it owns, queued
+at low priority once this replica leads so that live events are served first.
+
+:class:`KeyedController` holds that shape; a controller adds its informers, their handlers and
+its reconciler. It belongs to no controller, so every controller module may import it (the
+import contracts of ``pyproject.toml`` forbid a controller's modules only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+from lbc.control.worker import Result
+from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
+from lbc.kube.informer import Informer
+
+K = TypeVar("K")
+K_contra = TypeVar("K_contra", contravariant=True)
+
+
+class Reconciler(Protocol[K_contra]):
+    """One key per call; the worker decides what happens to the key from the result or error."""
+
+    async def reconcile(self, key: K_contra) -> Result | None: ...
+
+
+class KeyedController(Generic[K]):
+    """Satisfies ``lbc.app.Controller``: ``reconcile`` is the reconciler's, ``started_leading``
+    queues :meth:`owned_keys` at low priority (override either where a controller differs)."""
+
+    informers: Sequence[Informer[Any]] = ()
+    reconciler: Reconciler[K]
+
+    def __init__(
+        self, name: str, *, concurrency: int, backoff_base: float, backoff_max: float
+    ) -> None:
+        self.name = name
+        self.concurrency = concurrency
+        self.queue: WorkQueue[K] = WorkQueue(
+            name, rate_limiter=ItemExponentialBackoff(backoff_base, backoff_max)
+        )
+
+    async def reconcile(self, key: K) -> Result | None:
+        return await self.reconciler.reconcile(key)
+
+    def owned_keys(self) -> Iterable[K]:
+        """Every key this controller owns (from its caches), for the sweep on winning the lease."""
+        return ()
+
+    def started_leading(self) -> None:
+        for key in self.owned_keys():
+            self.queue.add(key, low_priority=True)
