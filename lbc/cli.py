@@ -105,11 +105,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         source = args.json or os.environ.get("LBC_BENCH_JSON") or "build/bench.json"
         report = [sys.executable, str(perf / "report.py"), source, args.readme]
         return subprocess.call(report)  # noqa: S603 - fixed argv
-    cmd = [sys.executable, "-m", "pytest", str(perf), "-q", "-s", "-p", "no:cacheprovider"]
+    # `--only restart` names one benchmark file (bench_restart.py); anything else is a pytest
+    # -k expression over test names (where "restart" would also pick the stack restart test).
+    one = perf / f"bench_{args.only}.py"
+    target = one if args.only and one.is_file() else perf
+    cmd = [sys.executable, "-m", "pytest", str(target), "-q", "-s", "-p", "no:cacheprovider"]
     # The project's norecursedirs leaves tests/perf out of `make test`; here it must go in.
     cmd += ["-o", "norecursedirs=.* build dist *.egg venv node_modules"]
-    cmd += ["-o", "timeout=600", "-o", "python_files=bench_*.py"]
-    if args.only:
+    cmd += ["-o", "timeout=600", "-o", "python_files=bench_*.py", "--durations=0"]
+    if args.only and target == perf:
         cmd += ["-k", args.only]
     env = {**os.environ, "LBC_BENCH": "1", "LBC_BENCH_ONLY": args.only}
     if args.json:
@@ -149,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("inspect_args", nargs="*", help="target-group ARN|NAME | binding NS/NAME")
     bench = add("bench", "run the benchmarks in tests/perf and print their figures", _cmd_bench)
     bench.add_argument("--path", default="tests/perf", help="folder of the benchmarks")
-    bench.add_argument("--only", default="", help="pytest -k expression selecting benchmarks")
+    bench.add_argument(
+        "--only",
+        default="",
+        help="one benchmark (NAME runs bench_NAME.py), or a pytest -k expression",
+    )
     bench.add_argument(
         "--json", default="", help="write the figures there as JSON (default: LBC_BENCH_JSON)"
     )

@@ -153,6 +153,32 @@ class LabElbControl:
         )
         return result
 
+    # -- bulk set-up ----------------------------------------------------------------------------
+
+    def create_target_groups(
+        self,
+        vpc_id: str,
+        groups: Iterable[tuple[str, Iterable[tuple[str, int]]]],
+        *,
+        protocol: str = "TCP",
+        port: int = 80,
+        target_type: str = "ip",
+    ) -> list[str]:
+        """Create ``(name, targets)`` groups in ``vpc_id`` and register their ``(id, port)``
+        targets, as ``CreateTargetGroup`` and ``RegisterTargets`` would (same checks), in one
+        control call and without the call log: set-up for benchmarks of thousands of groups.
+        Returns the ARNs in order."""
+        body = {
+            "vpc_id": vpc_id,
+            "protocol": protocol,
+            "port": port,
+            "target_type": target_type,
+            "groups": [
+                {"name": name, "targets": [list(t) for t in targets]} for name, targets in groups
+            ],
+        }
+        return [str(arn) for arn in self._call("POST", "target-groups", body)]
+
     # -- accounts -----------------------------------------------------------------------------
 
     def account_user(self, account_id: str, user_name: str = "lbc") -> dict[str, str]:

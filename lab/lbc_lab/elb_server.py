@@ -10,7 +10,7 @@ One HTTP port serves three things:
   call log, both decided from the request's service (SigV4 credential scope), ``Action`` and
   account;
 - ``/_lab/...``: the JSON control plane (reset, clock, settings, fidelity rules, health
-  overrides, faults, buckets, call log, account users) that
+  overrides, faults, buckets, call log, account users, target groups seeded in bulk) that
   :class:`~lbc_lab.elb_control.LabElbControl` speaks.
 
 moto's backends are not thread-safe, and werkzeug serves each request on its own thread, so
@@ -33,6 +33,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
+from moto.core.exceptions import ServiceException
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.elbv2.models import elbv2_backends
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import (
@@ -108,6 +110,24 @@ class AccountUserBody(_Body):
 
 class ResetBody(_Body):
     seed: int | None = None
+
+
+class SeedGroup(_Body):
+    name: str
+    targets: list[tuple[str, int]] = Field(default_factory=list)
+
+
+class SeedGroupsBody(_Body):
+    """Target groups made (and their targets registered) in one control call: what a fleet of
+    ``CreateTargetGroup`` and ``RegisterTargets`` calls would leave, without the wire."""
+
+    vpc_id: str
+    groups: list[SeedGroup]
+    protocol: str = "TCP"
+    port: int = Field(default=80, ge=1, le=65535)
+    target_type: str = "ip"
+    region: str = "us-east-1"
+    account: str = Field(default=DEFAULT_ACCOUNT_ID, pattern=r"^\d{12}$")
 
 
 class _ControlError(Exception):
@@ -322,6 +342,8 @@ class LabElbApp:
             case ("DELETE", "calls"):
                 self.calls.clear()
                 return {}
+            case ("POST", "target-groups"):
+                return self._seed_groups(SeedGroupsBody.model_validate(data))
             case ("POST", "accounts"):
                 body_a = AccountUserBody.model_validate(data)
                 return create_user(body_a.account_id, body_a.user_name)
@@ -342,6 +364,31 @@ class LabElbApp:
             "settings": asdict(self.state.settings),
             "faults": self.faults.view(),
         }
+
+    def _seed_groups(self, body: SeedGroupsBody) -> list[str]:
+        """Create the groups and register their targets through the backend's own operations
+        (moto's creation checks, the lab's target validation), skipping only HTTP and SigV4."""
+        backend = elbv2_backends[body.account][body.region]
+        if not isinstance(backend, LabElbv2Backend):
+            raise TypeError("the lab's ELBv2 backend is not installed")
+        arns: list[str] = []
+        for seed in body.groups:
+            try:
+                group = backend.create_target_group(
+                    seed.name,
+                    vpc_id=body.vpc_id,
+                    protocol=body.protocol,
+                    port=str(body.port),
+                    target_type=body.target_type,
+                )
+                if seed.targets:
+                    backend.register_targets(
+                        group.arn, [{"Id": ip, "Port": port} for ip, port in seed.targets]
+                    )
+            except ServiceException as err:
+                raise _ControlError(400, f"{seed.name}: {err.code}: {err.message}") from err
+            arns.append(group.arn)
+        return arns
 
     def _override(self, body: HealthBody) -> int:
         rule = HealthOverride(

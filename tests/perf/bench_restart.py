@@ -24,29 +24,24 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
-from lbc.control.writes import CHECKPOINT
 
 from lbc_lab.processes import LabProcess
 from tests.perf.benchlab import (
     MUTATING,
     BenchLab,
-    by_operation,
-    elb_calls,
     eventually,
-    last_call_seq,
-    log_time,
-    pid_of,
-    rss_bytes,
     scaled,
-    total,
-    writes,
 )
 from tests.perf.conftest import record
-from tests.perf.fleet import NAMESPACE, Fleet, change_to_register
+from tests.perf.fleet import (
+    Fleet,
+    blank_checkpoints,
+    change_to_register,
+    checkpointed,
+    restart,
+)
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("LBC_BENCH"), reason="benchmark"),
@@ -57,73 +52,12 @@ BINDINGS = scaled(1000)
 PODS = 50
 
 
-async def _restart(
-    lab: BenchLab, name: str, during: Callable[[], Awaitable[float]] | None = None
-) -> tuple[LabProcess, dict[str, Any]]:
-    """Start a daemon and wait until it reconciled every binding; what it cost.
-
-    ``during`` runs as soon as the daemon's caches are synced (while it sweeps the bindings);
-    its result is returned as ``"during"``.
-    """
-    mark = await last_call_seq(lab)
-    before = lab.kube_requests()
-    started = time.time()
-    daemon = await lab.start_daemon(name)
-    cpu = (0.0, 0)
-    measured = None
-    if during is not None:
-
-        async def synced() -> bool:
-            lab.check(daemon)
-            return '"caches_synced"' in daemon.log_text()
-
-        await eventually(synced, timeout=120, what="caches synced", interval=0.02)
-        measured = await during()
-    samples = await lab.wait_idle(daemon, BINDINGS, timeout=240)
-    elapsed = time.time() - started
-    synced = log_time(daemon, "caches_synced") - started
-    calls = await elb_calls(lab, mark)
-    return daemon, {
-        "seconds": elapsed,
-        "synced": synced,
-        "sweep": elapsed - synced,
-        "cpu": await lab.own_cpu(daemon, cpu),
-        "rss": rss_bytes(pid_of(daemon)),
-        "calls": by_operation(calls),
-        "writes": writes(lab.kube_requests() - before),
-        "skips": total(samples, "lbc_reconcile_skips_total"),
-        "reconciles": total(samples, "controller_runtime_reconcile_total"),
-        "during": measured,
-    }
-
-
 async def _serve_one_change(lab: BenchLab, fleet: Fleet, daemon: LabProcess) -> float:
     """One new ready pod behind the first binding, once the daemon has the pod cached."""
     app = fleet.apps[0]
     fleet.add_pod(app)
     await lab.wait_pods_cached(daemon, sum(len(a.pods) for a in fleet.apps), timeout=30)
     return await change_to_register(lab, fleet, app)
-
-
-def _blank_checkpoints(lab: BenchLab, fleet: Fleet) -> None:
-    rtype = lab.api.type_of("elbv2.k8s.aws/v1beta1", "TargetGroupBinding")
-    for app in fleet.apps:
-        lab.api.objects.patch(
-            rtype,
-            NAMESPACE,
-            app.binding,
-            patch_type="merge",
-            body={"metadata": {"annotations": {CHECKPOINT: ""}}},
-        )
-
-
-def _checkpointed(lab: BenchLab, fleet: Fleet) -> int:
-    count = 0
-    for app in fleet.apps:
-        obj = lab.api.get("elbv2.k8s.aws/v1beta1", "TargetGroupBinding", app.binding, NAMESPACE)
-        if obj and (obj["metadata"].get("annotations") or {}).get(CHECKPOINT):
-            count += 1
-    return count
 
 
 def _summary(calls: dict[str, int]) -> str:
@@ -137,17 +71,17 @@ async def test_restart_with_valid_checkpoints_makes_no_aws_call(bench_lab: Bench
     await fleet.build(BINDINGS, PODS)
     print(f"\nrestart: fleet of {BINDINGS} x {PODS} built in {time.monotonic() - started:.1f} s")
 
-    daemon, warm = await _restart(lab, "lbc-restart")
+    daemon, warm = await restart(lab, fleet, "lbc-restart")
     served = await _serve_one_change(lab, fleet, daemon)
     await daemon.stop()
-    _blank_checkpoints(lab, fleet)
+    blank_checkpoints(lab, fleet)
     last = fleet.apps[-1]
     fleet.add_pod(last)  # in the initial list; its endpoint appears once the sweep has begun
-    daemon, cold = await _restart(
-        lab, "lbc-full", during=lambda: change_to_register(lab, fleet, last)
+    daemon, cold = await restart(
+        lab, fleet, "lbc-full", during=lambda: change_to_register(lab, fleet, last)
     )
     await eventually(
-        lambda: _async(_checkpointed(lab, fleet) == BINDINGS),
+        lambda: _async(checkpointed(lab, fleet) == BINDINGS),
         timeout=30,
         what="every checkpoint written again",
     )

@@ -1,9 +1,15 @@
 """A fleet of bindings written straight into the lab store, converged or not.
 
 :class:`Fleet` builds Services with their pods and one EndpointSlice each, target groups in the
-lab ELB and TargetGroupBindings. Converged means what a daemon would have left behind: targets
-registered, ledgers written, finalizers present, valid checkpoints. The benchmark then plays the
-kubelet and the EndpointSlice controller (:meth:`Fleet.add_pod`, :meth:`Fleet.write_slice`).
+lab ELB and TargetGroupBindings (one or more per Service). Converged means what a daemon would
+have left behind: targets registered, ledgers written, finalizers present, valid checkpoints.
+The benchmark then plays the kubelet and the EndpointSlice controller (:meth:`Fleet.add_pod`,
+:meth:`Fleet.write_slice`).
+
+Set-up never goes through the wire: Kubernetes objects are written into the in-process API
+server's store, target groups are made and their targets registered by the lab ELB's bulk
+control call (the backend's own checks, no HTTP per group), so 10,000 bindings build in
+seconds rather than minutes.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,17 +36,36 @@ from lbc.kube.views import (
     service_view,
 )
 
-from tests.perf.benchlab import BenchLab, elb_calls, eventually, last_call_seq
+from lbc_lab.elb_scenario import Network, create_network
+from lbc_lab.processes import LabProcess
+from tests.perf.benchlab import (
+    BenchLab,
+    by_operation,
+    elb_calls,
+    eventually,
+    last_call_seq,
+    log_time,
+    pid_of,
+    rss_bytes,
+    total,
+    writes,
+)
 
 NAMESPACE = "bench"
 NODES = 10
 POD_PORT = 8080
-# Pod addresses: counted up from here through four /18 subnets (the whole VPC, 65,000 addresses;
-# IP targets must lie in a subnet of the group's VPC). Subnet boundaries are skipped.
-_FIRST_POD_IP = int(ipaddress.ip_address("10.0.0.16"))
+# Pod addresses: counted up from here through four /18 subnets of each /16 VPC (65,000 addresses
+# a VPC; IP targets must lie in a subnet of the group's VPC). Subnet boundaries are skipped;
+# a fleet larger than one VPC gets more VPCs (10.1.0.0/16, ...), its groups in their pods' VPC.
+_BASE_IP = int(ipaddress.ip_address("10.0.0.0"))
+_FIRST_POD_IP = _BASE_IP + 16
+_VPC_SIZE = 65536
+_SEED_BATCH = 500  # target groups per control call of the lab ELB (each call well under 10 s)
 
 
-def pod_object(name: str, app: str, ip: str, *, ready: bool = True) -> dict[str, Any]:
+def pod_object(
+    name: str, app: str, ip: str, *, ready: bool = True, nodes: int = NODES
+) -> dict[str, Any]:
     """A running pod as a kubelet reports it (owner, conditions, container status)."""
     status = "True" if ready else "False"
     return {
@@ -61,7 +86,7 @@ def pod_object(name: str, app: str, ip: str, *, ready: bool = True) -> dict[str,
             ],
         },
         "spec": {
-            "nodeName": f"node-{hash(name) % NODES}",
+            "nodeName": f"node-{hash(name) % nodes}",
             "containers": [
                 {
                     "name": "app",
@@ -93,12 +118,17 @@ def pod_object(name: str, app: str, ip: str, *, ready: bool = True) -> dict[str,
 
 @dataclass(slots=True)
 class App:
-    """One Service, its pods (name -> ip), its single EndpointSlice and its binding."""
+    """One binding and what it binds: its Service, the Service's pods (name -> ip, shared by
+    every binding of the Service) and its single EndpointSlice."""
 
     index: int
     name: str
     arn: str
     pods: dict[str, str]
+    service: str = ""
+
+    def __post_init__(self) -> None:
+        self.service = self.service or self.name
 
     @property
     def binding(self) -> str:
@@ -118,11 +148,13 @@ class Fleet:
     daemon's inputs are what was written.
     """
 
-    def __init__(self, lab: BenchLab) -> None:
+    def __init__(self, lab: BenchLab, *, nodes: int = NODES) -> None:
         self.lab = lab
+        self.nodes = nodes
         self.apps: list[App] = []
         self._next_ip = _FIRST_POD_IP
         self._serial = 0
+        self._networks: list[Network] = [lab.net]
 
     def new_ip(self) -> str:
         """A fresh pod address (in a subnet of the VPC for the first 65,000; beyond that
@@ -141,59 +173,80 @@ class Fleet:
         self._serial += 1
         return f"{app}-7d9f8c6b5-{self._serial:06x}"
 
-    async def build(self, bindings: int, pods: int, *, converged: bool = True) -> None:
+    async def build(
+        self, bindings: int, pods: int, *, converged: bool = True, per_service: int = 1
+    ) -> None:
+        """``bindings`` bindings over ``bindings / per_service`` Services of ``pods`` pods each
+        (``per_service`` bindings share a Service, its pods and its slice: one Service behind
+        two load balancers), each bound to a target group of its own."""
         api = self.lab.api
         api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        arns = await self._target_groups(bindings)
+        services = -(-bindings // per_service)
         with api.bulk():
-            for n in range(NODES):
+            for n in range(self.nodes):
                 api.create(node_object(f"node-{n}"))
-            for i in range(bindings):
-                name = f"svc-{i:04d}"
-                app = App(i, name, arns[i], {})
+            for s in range(services):
+                service = f"svc-{s:04d}"
+                members: dict[str, str] = {}
+                self._fit(pods)
                 for _ in range(pods):
-                    pod = self.new_pod_name(name)
-                    app.pods[pod] = self.new_ip()
-                    api.create(pod_object(pod, name, app.pods[pod]))
-                api.create(service_object(name))
-                api.create(self.slice_object(app))
-                self.apps.append(app)
+                    pod = self.new_pod_name(service)
+                    members[pod] = self.new_ip()
+                    api.create(pod_object(pod, service, members[pod], nodes=self.nodes))
+                api.create(service_object(service))
+                count = min(per_service, bindings - len(self.apps))
+                for k in range(count):
+                    name = service if per_service == 1 else f"{service}-{k}"
+                    self.apps.append(App(len(self.apps), name, "", members, service))
+                api.create(self.slice_object(self.apps[-1]))
+        await self._target_groups(converged=converged)
+        with api.bulk():
+            views: dict[str, Any] = {}
             for app in self.apps:
-                api.create(self.binding_object(app, converged=converged))
+                api.create(self.binding_object(app, converged=converged, views=views))
                 if converged:
                     api.create(ledger_object(app))
-        if converged:
-            await self._register_all()
 
-    async def _target_groups(self, count: int) -> list[str]:
-        gate = asyncio.Semaphore(8)
+    def _fit(self, count: int) -> None:
+        """Start the next ``count`` addresses in a fresh VPC when they would straddle two."""
+        vpc = (self._next_ip - _BASE_IP) // _VPC_SIZE
+        # new_ip skips 17 addresses at each /18 boundary: 64 more is enough for any count
+        if (self._next_ip + count + 64 - _BASE_IP) // _VPC_SIZE != vpc:
+            self._next_ip = _BASE_IP + (vpc + 1) * _VPC_SIZE
 
-        async def one(i: int) -> str:
-            async with gate:
-                made = await self.lab.elbv2.create_target_group(
-                    Name=f"bench-{i:04d}",
-                    Protocol="TCP",
-                    Port=80,
-                    VpcId=self.lab.net.vpc_id,
-                    TargetType="ip",
+    async def _network_of(self, ip: str) -> Network:
+        index = (int(ipaddress.ip_address(ip)) - _BASE_IP) // _VPC_SIZE
+        while len(self._networks) <= index:
+            cidr = f"10.{len(self._networks)}.0.0/16"
+            self._networks.append(
+                await create_network(
+                    self.lab.ec2, cidr=cidr, zones=("a", "b", "c", "d"), subnet_prefix=18
                 )
-            arn: str = made["TargetGroups"][0]["TargetGroupArn"]
-            return arn
+            )
+        return self._networks[index]
 
-        return list(await asyncio.gather(*(one(i) for i in range(count))))
-
-    async def _register_all(self) -> None:
-        gate = asyncio.Semaphore(8)
-
-        async def one(app: App) -> None:
-            targets = [{"Id": ip, "Port": POD_PORT} for ip in app.pods.values()]
-            async with gate:
-                for start in range(0, len(targets), 200):
-                    await self.lab.elbv2.register_targets(
-                        TargetGroupArn=app.arn, Targets=targets[start : start + 200]
+    async def _target_groups(self, *, converged: bool) -> None:
+        """One group per binding, in its pods' VPC; registered when converged (one bulk call
+        per batch instead of a CreateTargetGroup and RegisterTargets per group)."""
+        by_vpc: dict[str, list[App]] = {}
+        for app in self.apps:
+            net = await self._network_of(next(iter(app.pods.values())))
+            by_vpc.setdefault(net.vpc_id, []).append(app)
+        for vpc_id, apps in by_vpc.items():
+            for start in range(0, len(apps), _SEED_BATCH):
+                batch = apps[start : start + _SEED_BATCH]
+                groups = [
+                    (
+                        f"bench-{app.index:04d}",
+                        [(ip, POD_PORT) for ip in app.pods.values()] if converged else [],
                     )
-
-        await asyncio.gather(*(one(app) for app in self.apps))
+                    for app in batch
+                ]
+                arns = await asyncio.to_thread(
+                    self.lab.control.create_target_groups, vpc_id, groups
+                )
+                for app, arn in zip(batch, arns, strict=True):
+                    app.arn = arn
 
     def slice_object(self, app: App) -> dict[str, Any]:
         """The app's one EndpointSlice as the EndpointSlice controller writes it."""
@@ -201,10 +254,10 @@ class Fleet:
             "apiVersion": "discovery.k8s.io/v1",
             "kind": "EndpointSlice",
             "metadata": {
-                "name": f"{app.name}-abcde",
+                "name": f"{app.service}-abcde",
                 "namespace": NAMESPACE,
                 "labels": {
-                    "kubernetes.io/service-name": app.name,
+                    "kubernetes.io/service-name": app.service,
                     "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
                 },
             },
@@ -214,7 +267,7 @@ class Fleet:
                 {
                     "addresses": [ip],
                     "conditions": {"ready": True, "serving": True, "terminating": False},
-                    "nodeName": f"node-{hash(pod) % NODES}",
+                    "nodeName": f"node-{hash(pod) % self.nodes}",
                     "targetRef": {"kind": "Pod", "namespace": NAMESPACE, "name": pod},
                 }
                 for pod, ip in sorted(app.pods.items())
@@ -225,14 +278,16 @@ class Fleet:
         """Replace the app's slice in the store with one made from ``app.pods`` (a watch event)."""
         api = self.lab.api
         rtype = api.type_of("discovery.k8s.io/v1", "EndpointSlice")
-        name = f"{app.name}-abcde"
+        name = f"{app.service}-abcde"
         current = api.store.get(rtype.storage, NAMESPACE, name)
         obj = self.slice_object(app)
         if current is not None:
             obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         api.objects.update(rtype, NAMESPACE, name, obj)
 
-    def binding_object(self, app: App, *, converged: bool) -> dict[str, Any]:
+    def binding_object(
+        self, app: App, *, converged: bool, views: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "apiVersion": "elbv2.k8s.aws/v1beta1",
             "kind": "TargetGroupBinding",
@@ -241,30 +296,40 @@ class Fleet:
                 "targetGroupARN": app.arn,
                 "targetType": "ip",
                 "multiClusterTargetGroup": True,
-                "serviceRef": {"name": app.name, "port": 80},
+                "serviceRef": {"name": app.service, "port": 80},
             },
         }
         if converged:
             obj["metadata"]["finalizers"] = [FINALIZER]
-            obj["metadata"]["annotations"] = {CHECKPOINT: self.checkpoint(app, obj)}
+            obj["metadata"]["annotations"] = {
+                CHECKPOINT: self.checkpoint(app, obj, {} if views is None else views)
+            }
         return obj
 
-    def checkpoint(self, app: App, binding: Mapping[str, Any]) -> str:
-        """The checkpoint a successful reconcile of ``binding`` writes for the stored inputs."""
+    def checkpoint(
+        self, app: App, binding: Mapping[str, Any], views: dict[str, Any] | None = None
+    ) -> str:
+        """The checkpoint a successful reconcile of ``binding`` writes for the stored inputs.
+
+        ``views`` keeps the projected pods and nodes between calls (bindings of one Service
+        share them), read from the stored objects as the daemon's informers would see them."""
         api = self.lab.api
-        pods = {
-            (NAMESPACE, name): pod_view(api.get("v1", "Pod", name, NAMESPACE) or {})
-            for name in app.pods
-        }
-        nodes = {
-            f"node-{n}": node_view(api.get("v1", "Node", f"node-{n}") or {}) for n in range(NODES)
-        }
+        views = {} if views is None else views
+        if "nodes" not in views:
+            views["nodes"] = {
+                f"node-{n}": node_view(api.get("v1", "Node", f"node-{n}") or {})
+                for n in range(self.nodes)
+            }
+        pods = views.setdefault("pods", {})
+        for name in app.pods:
+            if (NAMESPACE, name) not in pods:
+                pods[(NAMESPACE, name)] = pod_view(api.get("v1", "Pod", name, NAMESPACE) or {})
         wanted = desired(
             binding_view(binding),
-            service_view(api.get("v1", "Service", app.name, NAMESPACE) or {}),
+            service_view(api.get("v1", "Service", app.service, NAMESPACE) or {}),
             [endpoint_slice_view(self.slice_object(app))],
             lambda ns, name: pods.get((ns, name)),
-            nodes,
+            views["nodes"],
         )
         if len(wanted.targets) != len(app.pods):
             raise AssertionError(f"{app.name}: desired {len(wanted.targets)} of {len(app.pods)}")
@@ -272,9 +337,11 @@ class Fleet:
 
     def add_pod(self, app: App, *, ready: bool = True) -> str:
         """A new pod of ``app`` in the store (its slice is not touched)."""
-        name = self.new_pod_name(app.name)
+        name = self.new_pod_name(app.service)
         app.pods[name] = self.new_ip()
-        self.lab.api.create(pod_object(name, app.name, app.pods[name], ready=ready))
+        self.lab.api.create(
+            pod_object(name, app.service, app.pods[name], ready=ready, nodes=self.nodes)
+        )
         return name
 
     def remove_pod(self, app: App, name: str) -> None:
@@ -354,3 +421,79 @@ async def change_to_register(lab: BenchLab, fleet: Fleet, app: App) -> float:
     return await eventually(
         arrived, timeout=30, what="RegisterTargets after a change", interval=0.005
     )
+
+
+# -- a daemon restarted on the fleet ----------------------------------------------------------
+
+
+async def restart(
+    lab: BenchLab,
+    fleet: Fleet,
+    name: str,
+    *,
+    during: Callable[[], Awaitable[float]] | None = None,
+    timeout: float = 240,
+    env: Mapping[str, str] | None = None,
+) -> tuple[LabProcess, dict[str, Any]]:
+    """Start a daemon and wait until it reconciled every binding of ``fleet``; what it cost.
+
+    ``during`` runs as soon as the daemon's caches are synced (while it sweeps the bindings);
+    its result is returned as ``"during"``. ``seconds`` runs from just before the process was
+    started to the first /metrics poll that saw every binding reconciled and the queue empty;
+    ``synced`` to the daemon's ``caches_synced`` log line, ``sweep`` is the rest.
+    """
+    bindings = len(fleet.apps)
+    mark = await last_call_seq(lab)
+    before = lab.kube_requests()
+    started = time.time()
+    daemon = await lab.start_daemon(name, env)
+    cpu = (0.0, 0)
+    measured = None
+    if during is not None:
+
+        async def synced() -> bool:
+            lab.check(daemon)
+            return '"caches_synced"' in daemon.log_text()
+
+        await eventually(synced, timeout=timeout, what="caches synced", interval=0.02)
+        measured = await during()
+    samples = await lab.wait_idle(daemon, bindings, timeout=timeout)
+    elapsed = time.time() - started
+    synced_at = log_time(daemon, "caches_synced") - started
+    calls = await elb_calls(lab, mark)
+    return daemon, {
+        "seconds": elapsed,
+        "synced": synced_at,
+        "sweep": elapsed - synced_at,
+        "cpu": await lab.own_cpu(daemon, cpu),
+        "rss": rss_bytes(pid_of(daemon)),
+        "calls": by_operation(calls),
+        "writes": writes(lab.kube_requests() - before),
+        "skips": total(samples, "lbc_reconcile_skips_total"),
+        "reconciles": total(samples, "controller_runtime_reconcile_total"),
+        "during": measured,
+    }
+
+
+def blank_checkpoints(lab: BenchLab, fleet: Fleet) -> None:
+    """Every binding's checkpoint set to ``""`` ("reconcile fully"), straight in the store."""
+    rtype = lab.api.type_of("elbv2.k8s.aws/v1beta1", "TargetGroupBinding")
+    with lab.api.bulk():
+        for app in fleet.apps:
+            lab.api.objects.patch(
+                rtype,
+                NAMESPACE,
+                app.binding,
+                patch_type="merge",
+                body={"metadata": {"annotations": {CHECKPOINT: ""}}},
+            )
+
+
+def checkpointed(lab: BenchLab, fleet: Fleet) -> int:
+    """How many of the fleet's bindings carry a checkpoint."""
+    count = 0
+    for app in fleet.apps:
+        obj = lab.api.get("elbv2.k8s.aws/v1beta1", "TargetGroupBinding", app.binding, NAMESPACE)
+        if obj and (obj["metadata"].get("annotations") or {}).get(CHECKPOINT):
+            count += 1
+    return count

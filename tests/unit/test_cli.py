@@ -117,3 +117,19 @@ def test_bench_readme_rewrites_only_the_table_from_the_figures_json(tmp_path: Pa
     assert "2026-12-03 12:00 UTC on Test CPU (2 CPUs)" in text
     assert "| cpu: ratio | 2.10 x | < 2.5 | met |" in text
     assert "| churn: ratio (a \\| b) | 1.20 x | <= 1.05 | **missed** |" in text
+
+
+def test_bench_only_names_one_benchmark_file_else_selects_tests_by_expression(
+    tmp_path: Path,
+) -> None:
+    perf = tmp_path / "perf"
+    perf.mkdir()
+    for name in ("restart", "stacks"):
+        (perf / f"bench_{name}.py").write_text(f"def test_{name}_restart():\n    pass\n")
+    one = _lbc("bench", "--path", str(perf), "--only", "restart")
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert "1 passed" in one.stdout
+    # Not a file's name: a -k expression over test names ("restart" is in both).
+    both = _lbc("bench", "--path", str(perf), "--only", "restart and not nothing")
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert "2 passed" in both.stdout
