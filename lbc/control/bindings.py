@@ -2,6 +2,11 @@
 
 One reconcile of one binding key:
 
+0. **Hold** while a rollout is in flight: a binding whose endpoints (or Service, or nodes)
+   changed twice within ``SETTLE_WINDOW`` is put off, with no call and no write, until they
+   have been quiet that long (at most ``SETTLE_LIMIT`` in a row), so the steps of a rolling
+   update join one RegisterTargets and one DeregisterTargets (:class:`Rollouts`). A lone
+   change is served at once. Deletion is never held.
 1. **Gather** from the informer caches: the binding, its Service, EndpointSlices, pods and
    nodes; resolve the desired targets (``core.desired``).
 2. **Skip** when the checkpoint says the inputs did not change since the last full success and
@@ -27,7 +32,9 @@ that looked at AWS with a fresh describe, or that has nothing to verify (its bin
 live), moves the verification one period ahead. So a binding stuck on a terminal outcome
 (Service missing, corrupt ledger, MultiCluster disable refused) costs at most one pass per
 drift period until an input changes, and only backoff (transient failures) or progress
-(settling targets, readiness gates) makes it come back sooner. The reconciler never writes
+(settling targets, readiness gates) makes it come back sooner. A held pass (step 0) is not
+a completed one: it may ask to come back sooner, but only for changes that keep arriving, and
+its hold ends by ``SETTLE_LIMIT`` at the latest. The reconciler never writes
 to the work queue: it says when to come back through ``Result.requeue_after`` or
 ``TerminalError.requeue_after``.
 """
@@ -43,7 +50,7 @@ from prometheus_client import Counter, Gauge
 
 from lbc.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
-from lbc.control.schedule import LedgerSightings, VerifySchedule
+from lbc.control.schedule import LedgerSightings, Rollouts, VerifySchedule
 from lbc.control.worker import Result
 from lbc.control.writes import BindingWrites, NetworkingStatus
 from lbc.core.binding import FINALIZER, Binding, target_group_arn_problem
@@ -84,6 +91,11 @@ SKIPS = Counter(
 DRIFT_REPAIRS = Counter(
     "lbc_drift_repairs_total",
     "Targets registered again by a drift verification after they vanished out of band.",
+    registry=REGISTRY,
+)
+HOLDS = Counter(
+    "lbc_reconcile_holds_total",
+    "Reconciles put off because the binding's inputs were still changing (a rollout in flight).",
     registry=REGISTRY,
 )
 DRIFT_VERIFICATIONS = Counter(
@@ -192,6 +204,7 @@ class BindingReconciler:
         self._requeue_period = requeue_period
         clock = clock if clock is not None else MonotonicClock()
         self._schedule = VerifySchedule(drift_verify_period, clock, rng or random.Random())
+        self._rollouts = Rollouts(clock)
         self._writes = BindingWrites(kube, pods, wall=wall, networking=networking)
         self._settling: set[str] = set()
         self._states: dict[str, dict[str, int]] = {}
@@ -207,8 +220,13 @@ class BindingReconciler:
         """The checkpoint value this process last wrote on binding ``key``."""
         return self._writes.own_checkpoint(key)
 
+    def input_changed(self, key: str) -> None:
+        """An endpoint, Service or node change reached binding ``key`` (paces rollouts)."""
+        self._rollouts.changed(key)
+
     def _forget(self, key: str) -> None:
         self._schedule.forget(key)
+        self._rollouts.forget(key)
         self._writes.forget(key)
         self._settling.discard(key)
         self._ledger_sightings.forget(key)
@@ -250,6 +268,13 @@ class BindingReconciler:
         if entry.deleting and not entry.has_finalizer:
             self._forget(key)
             return None
+        held = 0.0 if entry.deleting else self._rollouts.hold(key)
+        if held > 0:
+            # A rollout in flight: the steps still coming join the pass that serves them all,
+            # which comes back by itself once the inputs pause (or by the next change's wake).
+            HOLDS.inc()
+            log.debug("reconcile_held", hold_seconds=held)
+            return Result(requeue_after=held)
         if not entry.deleting and not entry.has_finalizer:
             await self._writes.set_finalizers(entry, (*entry.finalizers, FINALIZER))
 

@@ -165,6 +165,7 @@ class BindingController(KeyedController[str]):
             own_ledger_version=ledgers.written_version,
             enqueue_low=lambda key: self.queue.add(key, low_priority=True),
             initial=self._initial_lists,
+            changed=self.reconciler.input_changed,
         )
         self.bindings.add_handlers(triggers.binding_handlers())
         self.services.add_handlers(triggers.service_handlers())

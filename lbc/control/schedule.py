@@ -1,6 +1,6 @@
 """When a binding is looked at again, and what defeats its checkpoint skip besides its inputs.
 
-Two pieces of per-binding memory the reconciler keeps between passes, apart from the pass
+Three pieces of per-binding memory the reconciler keeps between passes, apart from the pass
 itself so that each states its invariant in one place:
 
 - :class:`VerifySchedule`: the drift verification deadline of each binding and the delay a
@@ -9,8 +9,12 @@ itself so that each states its invariant in one place:
 - :class:`LedgerSightings`: the ledger ConfigMap version each binding's last pass saw, so a
   ledger changed by someone else (corrupted, repaired, deleted as consent) is reconciled at
   once even though the checkpoint, which covers endpoints and spec only, still matches.
+- :class:`Rollouts`: when each binding's inputs last changed, so a binding whose endpoints
+  change in quick succession (a rollout in flight) is served once the rollout pauses rather
+  than once per step. Invariant: a lone change is never held, and no binding is held longer
+  than :data:`SETTLE_LIMIT` in a row.
 
-Both are in-memory and per process; a restart starts them afresh without costing AWS calls.
+All three are in-memory and per process; a restart starts them afresh without costing AWS calls.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ from lbc.kube.informer import Store
 
 MIN_REQUEUE: Final = 1.0
 """Seconds: the earliest a completed pass asks to look at its binding again by itself."""
+
+SETTLE_WINDOW: Final = 1.0
+"""Seconds: two input changes of one binding closer than this are one rollout in flight."""
+
+SETTLE_LIMIT: Final = 10.0
+"""Seconds: the longest a rollout in flight holds its binding back in a row."""
 
 
 class VerifySchedule:
@@ -106,3 +116,63 @@ class LedgerSightings:
 
     def forget(self, key: str) -> None:
         self._seen.pop(key, None)
+
+
+class Rollouts:
+    """Holds a binding back while its inputs change in quick succession: a rollout in flight.
+
+    A rolling update rewrites a Service's EndpointSlices step after step (pods added, then old
+    ones removed). Serving every step at once spends a RegisterTargets and a DeregisterTargets
+    per step on a group that needs one of each for the whole rollout, and the client-side rate
+    limit that all bindings share pays for it (README, Benchmarks, note 2). So once a binding's
+    inputs changed twice within ``window`` seconds, its passes are held until ``window`` has
+    passed without a change; the change of a quiet binding is served at once, at no cost in
+    latency.
+
+    Invariants: a change with no other in the ``window`` before it never holds its binding; a
+    binding is held at most ``limit`` seconds in a row (a binding whose inputs never pause is
+    still served once per ``limit``); holding drops nothing, it only puts off the pass, which
+    comes back by the held pass's ``requeue_after`` or the next change's wake-up. The informer
+    handlers report changes (:meth:`changed`) and the reconciler asks before a pass
+    (:meth:`hold`); neither touches the work queue.
+    """
+
+    def __init__(
+        self, clock: Clock, *, window: float = SETTLE_WINDOW, limit: float = SETTLE_LIMIT
+    ) -> None:
+        if not 0 < window <= limit:
+            raise ValueError(f"need 0 < window <= limit, got {window!r}, {limit!r}")
+        self._clock = clock
+        self._window = window
+        self._limit = limit
+        self._last: dict[str, float] = {}  # key -> when its inputs last changed
+        self._since: dict[str, float] = {}  # key -> when its current hold began
+
+    def changed(self, key: str) -> None:
+        """The inputs of binding ``key`` changed now (an informer event, not a start-up list)."""
+        now = self._clock.now()
+        last = self._last.get(key)
+        self._last[key] = now
+        if last is not None and now - last < self._window:
+            self._since.setdefault(key, last)
+        else:
+            self._since.pop(key, None)
+
+    def hold(self, key: str) -> float:
+        """Seconds to put the pass of ``key`` off by (0: serve it now)."""
+        since = self._since.get(key)
+        if since is None:
+            return 0.0
+        now = self._clock.now()
+        quiet_at = self._last[key] + self._window
+        if now >= quiet_at:
+            del self._since[key]  # the rollout paused: serve what it has done so far
+            return 0.0
+        if now >= since + self._limit:
+            self._since[key] = now  # held long enough: serve this pass, hold afresh after it
+            return 0.0
+        return min(quiet_at, since + self._limit) - now
+
+    def forget(self, key: str) -> None:
+        self._last.pop(key, None)
+        self._since.pop(key, None)

@@ -14,6 +14,10 @@ cluster with thousands of bindings must not pay for each pod update thousands of
   (or only a new resourceVersion/observedGeneration): those would wake a reconcile that has
   nothing to do.
 - A ledger ConfigMap changed or deleted by someone other than this process → its binding.
+
+Changes of a binding's inputs (EndpointSlice, Service, node) are also reported through
+``changed``, after the start-up lists, so the reconciler can tell a rollout in flight from a
+lone change (:class:`lbc.control.schedule.Rollouts`); the key is enqueued either way.
 """
 
 from __future__ import annotations
@@ -79,8 +83,10 @@ class Triggers:
         own_ledger_version: Callable[[str, str], str | None],
         enqueue_low: Enqueue | None = None,
         initial: Callable[[], bool] = lambda: False,
+        changed: Callable[[str], None] = lambda _key: None,
     ) -> None:
         self._enqueue_normal = enqueue
+        self._changed = changed
         self._enqueue_low = enqueue_low or enqueue
         self._initial = initial
         self._by_index = bindings
@@ -93,6 +99,14 @@ class Triggers:
         if self._initial():
             self._enqueue_low(key)
         else:
+            self._enqueue_normal(key)
+
+    def _input_changed(self, key: str) -> None:
+        # A start-up list is no rollout: only live changes count towards one.
+        if self._initial():
+            self._enqueue_low(key)
+        else:
+            self._changed(key)
             self._enqueue_normal(key)
 
     # -- bindings ------------------------------------------------------------------------------
@@ -124,7 +138,7 @@ class Triggers:
         for entry in self._by_index(SERVICE_INDEX, f"{namespace}/{service}"):
             spec = entry.binding.spec if entry.binding is not None else None
             if only is None or spec is None or spec.target_type is only:
-                self._enqueue(entry.key)
+                self._input_changed(entry.key)
 
     def slice_handlers(self) -> EventHandlers[EndpointSliceView]:
         def wake(_key: str, view: EndpointSliceView) -> None:
@@ -159,7 +173,7 @@ class Triggers:
     def _node_changed(self, old: NodeView | None, new: NodeView | None) -> None:
         for entry in self._by_index(TARGET_TYPE_INDEX, TargetType.INSTANCE.value):
             if entry.binding is not None and node_change_matters(entry.binding, old, new):
-                self._enqueue(entry.key)
+                self._input_changed(entry.key)
 
     # -- pods ----------------------------------------------------------------------------------
 

@@ -485,6 +485,7 @@ async def controller(
         stores[TARGET_GROUP_BINDINGS.plural].by_index,
         own_checkpoint=reconciler.own_checkpoint,
         own_ledger_version=ledgers.written_version,
+        changed=reconciler.input_changed,
     )
     kube.kind(TARGET_GROUP_BINDINGS).handlers.append(triggers.binding_handlers())
     kube.kind(SERVICES).handlers.append(triggers.service_handlers())

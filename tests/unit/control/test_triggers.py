@@ -143,3 +143,36 @@ def test_initial_list_adds_are_low_priority_and_live_changes_normal() -> None:
     initial[0] = False
     triggers.binding_handlers().on_add(entry.key, entry)
     assert (low, normal) == ([entry.key], [entry.key])
+
+
+def test_only_live_input_changes_are_reported_as_changes() -> None:
+    changed: list[str] = []
+    woken: list[str] = []
+    initial = [True]
+    store: Store[BindingEntry] = Store(BINDING_INDEXERS)
+    for obj in (binding_obj("ip-web"), binding_obj("inst-web", target_type="instance")):
+        entry = binding_entry(obj)
+        store.put(entry.key, entry)
+    triggers = Triggers(
+        woken.append,
+        store.by_index,
+        own_checkpoint=lambda _key: None,
+        own_ledger_version=lambda _ns, _name: None,
+        enqueue_low=woken.append,
+        initial=lambda: initial[0],
+        changed=changed.append,
+    )
+    triggers.slice_handlers().on_add("k", _slice("web"))  # the start-up list: no rollout
+    assert changed == []
+    initial[0] = False
+    triggers.slice_handlers().on_update("k", _slice("web"), _slice("web"))
+    triggers.node_handlers().on_add("n", node("n1"))
+    triggers.service_handlers().on_update(f"{NS}/web", object(), object())
+    assert changed[:2] == [f"{NS}/ip-web", f"{NS}/inst-web"]  # the slice's, the node's
+    assert sorted(changed[2:]) == [f"{NS}/inst-web", f"{NS}/ip-web"]  # the Service's
+    entry = store.get(f"{NS}/ip-web")
+    assert entry is not None
+    triggers.binding_handlers().on_add(entry.key, entry)  # the binding itself: no input change
+    triggers.pod_handlers().on_add("k", gated_pod("p", "10.0.0.1"))
+    assert len(changed) == 4
+    assert len(woken) == 7
