@@ -23,11 +23,12 @@ from typing import Any, Final
 from lbc.control.ingress import IngressReconciler
 from lbc.control.keyed import KeyedController
 from lbc.control.stack_bindings import StackBindings, observed_binding
+from lbc.control.stack_reconcile import stack_config
 from lbc.control.stackdeploy import StackDeployer
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.ingress_groups import IngressCatalog, group_ids, pending_groups
-from lbc.core.stack.inputs import IngressView, StackConfig
-from lbc.core.stack.model import BuildError, Scheme, StackId, StackKind, TargetType, tags_of
+from lbc.core.stack.inputs import IngressView
+from lbc.core.stack.model import BuildError, StackId, StackKind
 from lbc.core.stack.views import (
     ingress_class_params_view,
     ingress_class_view,
@@ -74,20 +75,6 @@ def stack_of_labels(labels: dict[str, str] | Any) -> StackId | None:
     if ns and name:
         return StackId(StackKind.INGRESS, str(ns), str(name))
     return None
-
-
-def stack_config(settings: Settings) -> StackConfig:
-    """The builders' config from the daemon's settings (checked there: stacks need both)."""
-    return StackConfig(
-        cluster_name=settings.cluster_name or "",
-        vpc_id=settings.vpc_id or "",
-        ingress_class=settings.ingress_class,
-        load_balancer_class=settings.load_balancer_class,
-        default_scheme=Scheme(settings.default_scheme),
-        default_target_type=TargetType(settings.default_target_type),
-        default_tags=tags_of(settings.default_tag_map),
-        external_managed_tags=tuple(sorted(settings.external_managed_tag_keys)),
-    )
 
 
 class IngressController(KeyedController[StackId]):

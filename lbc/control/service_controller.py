@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from lbc.control.ingress_controller import stack_config
 from lbc.control.keyed import KeyedController
 from lbc.control.service import ServiceReconciler
 from lbc.control.stack_bindings import StackBindings, observed_binding
+from lbc.control.stack_reconcile import stack_config
 from lbc.control.stackdeploy import StackDeployer
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.inputs import ServiceView
