@@ -36,6 +36,7 @@ from lbc.core.errors import LbcError, NotFoundError, TerminalError, TransientErr
 from lbc.core.stack.changes import health_check_params
 from lbc.core.stack.model import Attribute, IPPermission, LoadBalancer, TargetGroup
 from lbc.core.stack.observed import Permission, tags_match
+from lbc.core.stack.tags import TagChanges
 
 if TYPE_CHECKING:
     from types_aiobotocore_ec2 import EC2Client
@@ -264,19 +265,22 @@ class StackWriter:
             )
             self.inventory.invalidate("sgs")
 
-    async def tag_group(self, group_id: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
-        if add:
+    async def tag_group(self, group_id: str, changes: TagChanges) -> None:
+        if changes.add:
             await self._ec2_call(
-                "CreateTags", self._ec2.create_tags, Resources=[group_id], Tags=_tag_list(add)
+                "CreateTags",
+                self._ec2.create_tags,
+                Resources=[group_id],
+                Tags=_tag_list(dict(changes.add)),
             )
-        if remove:
+        if changes.remove:
             await self._ec2_call(
                 "DeleteTags",
                 self._ec2.delete_tags,
                 Resources=[group_id],
-                Tags=[{"Key": k} for k in remove],
+                Tags=[{"Key": k} for k in changes.remove],
             )
-        if add or remove:
+        if not changes.empty:
             self.inventory.invalidate("sgs")
 
     async def delete_security_group(self, group_id: str) -> None:
@@ -294,16 +298,22 @@ class StackWriter:
 
     # -- ELBv2 modifications ---------------------------------------------------------------------
 
-    async def tag(self, arn: str, add: Mapping[str, str], remove: Sequence[str]) -> None:
-        if add:
+    async def tag(self, arn: str, changes: TagChanges) -> None:
+        if changes.add:
             await self._elb(
-                "AddTags", self._elbv2.add_tags, ResourceArns=[arn], Tags=_tag_list(add)
+                "AddTags",
+                self._elbv2.add_tags,
+                ResourceArns=[arn],
+                Tags=_tag_list(dict(changes.add)),
             )
-        if remove:
+        if changes.remove:
             await self._elb(
-                "RemoveTags", self._elbv2.remove_tags, ResourceArns=[arn], TagKeys=list(remove)
+                "RemoveTags",
+                self._elbv2.remove_tags,
+                ResourceArns=[arn],
+                TagKeys=list(changes.remove),
             )
-        if add or remove:
+        if not changes.empty:
             self.inventory.forget_tags([arn])
 
     async def modify_target_group(self, arn: str, params: Mapping[str, Any]) -> None:

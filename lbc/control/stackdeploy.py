@@ -258,8 +258,8 @@ class StackDeployer:
         if isinstance(op, UpdateSecurityGroup):
             await w.authorize(op.group_id, op.authorize)
             await w.revoke(op.group_id, op.revoke)
-            await w.tag_group(op.group_id, op.add_tags, op.remove_tags)
-            return bool(op.authorize or op.revoke or op.add_tags or op.remove_tags)
+            await w.tag_group(op.group_id, op.tags)
+            return not op.empty
         if isinstance(op, DeleteSecurityGroup):
             self._guard(state, op.tags, f"security group {op.group_id}")
             await w.delete_security_group(op.group_id)
@@ -279,8 +279,8 @@ class StackDeployer:
                 changed = True
             if op.attributes:
                 changed |= await w.ensure_target_group_attributes(op.arn, op.attributes)
-            await w.tag(op.arn, op.add_tags, op.remove_tags)
-            return changed or bool(op.add_tags or op.remove_tags)
+            await w.tag(op.arn, op.tags)
+            return changed or not op.tags.empty
         if isinstance(op, DeleteTargetGroup):
             self._guard(state, op.tags, f"target group {op.arn}")
             await w.delete_target_group(op.arn)
@@ -307,8 +307,8 @@ class StackDeployer:
                 changed = True
             if op.attributes:
                 changed |= await w.ensure_load_balancer_attributes(op.arn, op.attributes)
-            await w.tag(op.arn, op.add_tags, op.remove_tags)
-            return changed or bool(op.add_tags or op.remove_tags)
+            await w.tag(op.arn, op.tags)
+            return changed or not op.tags.empty
         if isinstance(op, DeleteLoadBalancer):
             self._guard(state, op.tags, f"load balancer {op.arn}")
             await w.delete_load_balancer(op.arn)
@@ -331,12 +331,8 @@ class StackDeployer:
                         None if op.default_actions is None else api_actions(op.default_actions, tgs)
                     ),
                 )
-            await w.tag(op.arn, op.add_tags, op.remove_tags)
-            return (
-                op.protocol is not None
-                or op.default_actions is not None
-                or bool(op.add_tags or op.remove_tags)
-            )
+            await w.tag(op.arn, op.tags)
+            return not op.empty
         if isinstance(op, DeleteListener):
             await w.delete_listener(op.arn)
             return True
@@ -357,8 +353,8 @@ class StackDeployer:
                 await w.modify_rule(
                     op.arn, api_conditions(op.spec), api_actions(op.spec.actions, tgs)
                 )
-            await w.tag(op.arn, op.add_tags, op.remove_tags)
-            return op.rewrite or bool(op.add_tags or op.remove_tags)
+            await w.tag(op.arn, op.tags)
+            return not op.empty
         if isinstance(op, DeleteRule):
             await w.delete_rule(op.arn)
             return True

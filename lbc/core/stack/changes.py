@@ -50,6 +50,7 @@ from lbc.core.stack.model import (
     SecurityGroupRef,
     SecurityGroupRefKind,
     Stack,
+    Tags,
     TargetGroup,
 )
 from lbc.core.stack.observed import (
@@ -64,7 +65,7 @@ from lbc.core.stack.observed import (
     canonical_conditions,
     owned,
 )
-from lbc.core.stack.tags import legacy_tag_keys, tag_changes
+from lbc.core.stack.tags import NO_TAG_CHANGES, TagChanges, legacy_tag_keys, tag_changes
 
 FREE_PRIORITY_TOP = 50000
 """ALB rule priorities go up to 50000; rules moved out of the way take the highest free ones."""
@@ -114,8 +115,11 @@ class UpdateSecurityGroup:
     resource_id: str
     authorize: tuple[IPPermission, ...] = ()
     revoke: tuple[Permission, ...] = ()
-    add_tags: Mapping[str, str] = field(default_factory=dict)
-    remove_tags: tuple[str, ...] = ()
+    tags: TagChanges = NO_TAG_CHANGES
+
+    @property
+    def empty(self) -> bool:
+        return not (self.authorize or self.revoke) and self.tags.empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +142,11 @@ class UpdateTargetGroup:
     resource_id: str
     health_check: HealthCheck | None = None
     attributes: tuple[Attribute, ...] = ()
-    add_tags: Mapping[str, str] = field(default_factory=dict)
-    remove_tags: tuple[str, ...] = ()
+    tags: TagChanges = NO_TAG_CHANGES
+
+    @property
+    def empty(self) -> bool:
+        return self.health_check is None and not self.attributes and self.tags.empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +170,16 @@ class UpdateLoadBalancer:
     current_security_groups: frozenset[str] = frozenset()
     subnets: tuple[str, ...] | None = None
     attributes: tuple[Attribute, ...] = ()
-    add_tags: Mapping[str, str] = field(default_factory=dict)
-    remove_tags: tuple[str, ...] = ()
+    tags: TagChanges = NO_TAG_CHANGES
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.security_groups is None
+            and self.subnets is None
+            and not self.attributes
+            and self.tags.empty
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +203,11 @@ class UpdateListener:
     port: int
     protocol: str | None = None
     default_actions: tuple[Action, ...] | None = None
-    add_tags: Mapping[str, str] = field(default_factory=dict)
-    remove_tags: tuple[str, ...] = ()
+    tags: TagChanges = NO_TAG_CHANGES
+
+    @property
+    def empty(self) -> bool:
+        return self.protocol is None and self.default_actions is None and self.tags.empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +235,11 @@ class UpdateRule:
     spec: Rule
     rewrite: bool
     """Whether conditions/actions change (ModifyRule); else only the tags do."""
-    add_tags: Mapping[str, str] = field(default_factory=dict)
-    remove_tags: tuple[str, ...] = ()
+    tags: TagChanges = NO_TAG_CHANGES
+
+    @property
+    def empty(self) -> bool:
+        return not self.rewrite and self.tags.empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +280,9 @@ Operation = (
     | ApplyBindings
     | DeleteUnwantedBindings
 )
+
+_UPDATES = (UpdateSecurityGroup, UpdateTargetGroup, UpdateLoadBalancer, UpdateListener, UpdateRule)
+"""The operations that may find nothing to do (``empty``: the tags and the rest in sync)."""
 
 MUTATING_AWS = (
     CreateSecurityGroup,
@@ -307,25 +331,7 @@ class ChangePlan:
 
 
 def _noop(op: Operation) -> bool:
-    if isinstance(op, UpdateSecurityGroup):
-        return not (op.authorize or op.revoke or op.add_tags or op.remove_tags)
-    if isinstance(op, UpdateTargetGroup):
-        return op.health_check is None and not (op.attributes or op.add_tags or op.remove_tags)
-    if isinstance(op, UpdateLoadBalancer):
-        return (
-            op.security_groups is None
-            and op.subnets is None
-            and not (op.attributes or op.add_tags or op.remove_tags)
-        )
-    if isinstance(op, UpdateListener):
-        return (
-            op.protocol is None
-            and op.default_actions is None
-            and not (op.add_tags or op.remove_tags)
-        )
-    if isinstance(op, UpdateRule):
-        return not op.rewrite and not (op.add_tags or op.remove_tags)
-    return False
+    return isinstance(op, _UPDATES) and op.empty
 
 
 # -- the planner -----------------------------------------------------------------------------
@@ -355,12 +361,8 @@ class _Context:
             )
         return rid
 
-
-def _tag_diff(
-    desired: Mapping[str, str], current: Mapping[str, str], ignored: frozenset[str]
-) -> tuple[dict[str, str], tuple[str, ...]]:
-    changes = tag_changes(desired, current, ignored)
-    return dict(changes.add), changes.remove
+    def tags(self, desired: Tags, current: Mapping[str, str]) -> TagChanges:
+        return tag_changes(dict(desired), current, self.ignored)
 
 
 def plan_changes(
@@ -424,15 +426,14 @@ def _plan_security_group(ctx: _Context) -> str:
     for group in extra:  # LBC keeps the first group per resource id and deletes the rest
         ctx.post.append(DeleteSecurityGroup(group.group_id, group.tags))
     wanted = {_permission(p): p for p in desired.ingress}
-    add, remove = _tag_diff(dict(desired.tags), keep.tags, ctx.ignored)
+    tags = ctx.tags(desired.tags, keep.tags)
     ctx.forward.append(
         UpdateSecurityGroup(
             keep.group_id,
             desired.resource_id,
             authorize=tuple(p for key, p in wanted.items() if key not in keep.inbound),
             revoke=tuple(sorted(keep.inbound - wanted.keys(), key=repr)),
-            add_tags=add,
-            remove_tags=remove,
+            tags=tags,
         )
     )
     return keep.group_id
@@ -494,7 +495,7 @@ def _plan_target_groups(ctx: _Context) -> None:
         # Several groups under one id: all are updated (LBC); the first carries the traffic.
         ctx.target_groups[rid] = groups[0].arn
         for found in groups:
-            add, remove = _tag_diff(dict(desired.tags), found.tags, ctx.ignored)
+            tags = ctx.tags(desired.tags, found.tags)
             ctx.forward.append(
                 UpdateTargetGroup(
                     found.arn,
@@ -505,8 +506,7 @@ def _plan_target_groups(ctx: _Context) -> None:
                         else None
                     ),
                     attributes=desired.attributes,
-                    add_tags=add,
-                    remove_tags=remove,
+                    tags=tags,
                 )
             )
 
@@ -540,7 +540,7 @@ def _plan_load_balancer(
         ctx.forward.append(CreateLoadBalancer(desired))
         return "", ()
     found = keep[0]
-    add, remove = _tag_diff(dict(desired.tags), found.tags, ctx.ignored)
+    tags = ctx.tags(desired.tags, found.tags)
     groups = tuple(GroupId(ref) for ref in desired.security_groups)
     known = bool(frontend_id) and bool(backend_id)
     same_groups = known and frozenset(resolve_groups(groups, frontend_id, backend_id)) == (
@@ -558,8 +558,7 @@ def _plan_load_balancer(
                 else None
             ),
             attributes=desired.attributes,
-            add_tags=add,
-            remove_tags=remove,
+            tags=tags,
         )
     )
     return found.arn, ctx.observed.listeners.get(found.arn, ())
@@ -631,15 +630,14 @@ def _plan_listeners(ctx: _Context, found: tuple[ObservedListener, ...]) -> None:
         same_actions = existing.default_actions == tuple(
             action_key(a, ctx.target_groups) for a in desired.default_actions
         )
-        add, remove = _tag_diff(dict(desired.tags), existing.tags, ctx.ignored)
+        tags = ctx.tags(desired.tags, existing.tags)
         ctx.forward.append(
             UpdateListener(
                 existing.arn,
                 port,
                 protocol=None if existing.protocol == desired.protocol.value else desired.protocol,
                 default_actions=None if same_actions else desired.default_actions,
-                add_tags=add,
-                remove_tags=remove,
+                tags=tags,
             )
         )
     for port in sorted(wanted):
@@ -681,11 +679,11 @@ def _plan_rules(
         moves += [(o.arn, next(free)) for o in remaining if o.priority in targets]
         ctx.forward.append(SetRulePriorities(port, tuple(moves)))
     for rule, twin in by_identity:
-        add, remove = _tag_diff(dict(rule.tags), twin.tags, ctx.ignored)
-        ctx.forward.append(UpdateRule(twin.arn, rule, False, add, remove))
+        tags = ctx.tags(rule.tags, twin.tags)
+        ctx.forward.append(UpdateRule(twin.arn, rule, False, tags))
     for rule, twin in by_priority:
-        add, remove = _tag_diff(dict(rule.tags), twin.tags, ctx.ignored)
-        ctx.forward.append(UpdateRule(twin.arn, rule, True, add, remove))
+        tags = ctx.tags(rule.tags, twin.tags)
+        ctx.forward.append(UpdateRule(twin.arn, rule, True, tags))
     ctx.forward.extend(CreateRule(rule) for rule in to_create)
     ctx.forward.extend(DeleteRule(o.arn, port, o.priority) for o in remaining)
 

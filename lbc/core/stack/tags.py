@@ -76,6 +76,9 @@ class TagChanges:
         return not self.add and not self.remove
 
 
+NO_TAG_CHANGES = TagChanges(add=(), remove=())
+
+
 def tag_changes(
     desired: Mapping[str, str], current: Mapping[str, str], ignored: Iterable[str] = ()
 ) -> TagChanges:

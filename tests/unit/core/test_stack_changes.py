@@ -366,14 +366,14 @@ def test_legacy_and_external_tags_are_left_alone() -> None:
     )  # fmt: skip
     ops = plan(seed_stack(), replace(seen, target_groups=(tg,)), external_tags=["cost-center"])
     (update,) = [op for op in ops if isinstance(op, UpdateTargetGroup)]
-    assert update.remove_tags == ("stale",)
-    assert update.add_tags == {}
+    assert update.tags.remove == ("stale",)
+    assert update.tags.add == ()
 
 
 def test_user_tag_change_is_one_tag_update() -> None:
     stack = seed_stack(target_groups=(target_group(tags=tags_of(tags(TG_ID, Team="web"))),))
     (update,) = [op for op in plan(stack, observed_seed()) if isinstance(op, UpdateTargetGroup)]
-    assert update.add_tags == {"Team": "web"}
+    assert dict(update.tags.add) == {"Team": "web"}
     assert update.health_check is None
 
 
