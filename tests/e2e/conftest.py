@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,31 @@ POD_CIDR_A = "10.0.8.0/22"
 POD_CIDR_B = "10.0.12.0/22"
 
 pytestmark = pytest.mark.e2e
+
+
+def wait_blocking(
+    probe: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1
+) -> None:
+    """:func:`eventually` for a synchronous test watching other processes' files and pids."""
+    asyncio.run(eventually(probe, timeout=timeout, what=what, interval=interval))
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (orphans are reaped by init, maybe late)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "zombie" not in status
+
+
+def wait_exited(pids: Iterable[int], *, timeout: float, what: str) -> None:
+    """Wait until none of ``pids`` runs any more; else fail naming those left."""
+    pids = list(pids)
+    try:
+        wait_blocking(lambda: not any(running(p) for p in pids), timeout=timeout, what=what)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}: {[p for p in pids if running(p)]} still run") from None
 
 
 @pytest_asyncio.fixture

@@ -15,7 +15,6 @@ checkpoint inputs do not change) and measures what each rule costs and gives:
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -72,7 +71,6 @@ async def test_gated_pod_whose_condition_vanished_gets_it_back_without_a_forced_
     pod = await _pod(a, victim)
     index = next(i for i, c in enumerate(pod["status"]["conditions"]) if c["type"] == GATE)
     describes = len(control.calls("DescribeTargetHealth", target_group_arn=tg.arn))
-    started = time.monotonic()
     await a.kube.request(
         "PATCH",
         f"/api/v1/namespaces/{NS}/pods/{victim}/status",
@@ -88,13 +86,8 @@ async def test_gated_pod_whose_condition_vanished_gets_it_back_without_a_forced_
         conditions = await _conditions(a, victim)
         return conditions.get(GATE) == "True" and conditions["Ready"] == "True"
 
+    # LBC's rule waits for the next forced pass (600 s here): the deadline of 30 s fails it.
     await eventually(restored, timeout=30, what="the condition written again, the pod Ready")
-    elapsed = time.monotonic() - started
     spent = len(control.calls("DescribeTargetHealth", target_group_arn=tg.arn)) - describes
-    print(
-        f"\ngate condition removed -> pod Ready again: {elapsed:.2f} s, "
-        f"{spent} DescribeTargetHealth call(s); LBC's rule: not before the next forced pass "
-        "(600 s here)"
-    )
-    assert elapsed < 60, "restored only by a forced pass"
+    print(f"\ngate condition removed -> pod Ready again: {spent} DescribeTargetHealth call(s)")
     assert spent <= 3

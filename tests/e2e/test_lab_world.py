@@ -9,16 +9,18 @@ kernel stops its children).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.conftest import wait_blocking, wait_exited
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -39,15 +41,6 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def running(pid: int) -> bool:
-    """The process exists and is not a zombie (orphans are reaped by init, maybe late)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "zombie" not in status
-
-
 def start_world(folder: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LBC_", "KUBECONFIG"))}
     return subprocess.Popen(
@@ -63,18 +56,20 @@ def start_world(folder: Path, *args: str) -> subprocess.Popen[str]:
 def wait_until(
     condition: Callable[[], bool], proc: subprocess.Popen[str], timeout: float, what: str
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
+    def probe() -> bool:
         assert proc.poll() is None, f"the world exited early: {proc.communicate()[0]}"
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)  # watching another process's files: nothing to await
+        return condition()
+
+    wait_blocking(probe, timeout=timeout, what=what)
 
 
 def gone_within(folder: Path, timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while (left := processes_mentioning(str(folder))) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
+    """The processes still mentioning ``folder`` once none does, or ``timeout`` passed."""
+    with contextlib.suppress(TimeoutError):
+        wait_blocking(
+            lambda: not processes_mentioning(str(folder)), timeout=timeout, what="no process left"
+        )
+    return processes_mentioning(str(folder))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
@@ -139,10 +134,8 @@ def test_a_killed_world_takes_its_children_with_it(tmp_path: Path) -> None:
         proc.kill()
         proc.communicate(timeout=30)
         assert gone_within(folder, 30) == []
-        deadline = time.monotonic() + 30
-        while any(running(pid) for pid in children) and time.monotonic() < deadline:
-            time.sleep(0.1)  # the kernel signals the orphans; nothing to await here
-        assert [pid for pid in children if running(pid)] == []
+        # The kernel signals the orphans; init reaps them, maybe late.
+        wait_exited(children, timeout=30, what="the killed world's children")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -367,8 +367,6 @@ async def test_restart_with_a_deleted_target_group_revokes_an_unwanted_rule_at_o
     await a.kube.request("PUT", f"{TGB_PATH.format(ns=NS)}/y", found)
 
     await world.start_daemon(a, env={**FAST, "LBC_REQUEUE_PERIOD": "1s"})
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     y_new = ("tcp", 30003, 30003, lb)
     await wait_rules(
         world,
@@ -377,7 +375,6 @@ async def test_restart_with_a_deleted_target_group_revokes_an_unwanted_rule_at_o
         what="the unwanted rule revoked although x's target group is gone",
         timeout=15,
     )
-    assert loop.time() - started < 15
 
     async def x_failed() -> bool:
         return "TargetGroupNotFound" in await warning_reasons(a)

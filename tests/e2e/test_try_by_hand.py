@@ -21,11 +21,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e.conftest import running, wait_blocking, wait_exited
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Try it by hand"
@@ -125,27 +126,15 @@ def targets(output: str) -> dict[tuple[str, str], str]:
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in _status(pid)
-
-
-def _status(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/status").read_text().lower()
-    except OSError:
-        return ""
-
-
 def wait_for_file(path: Path, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
+    def probe() -> bool:
         assert proc.poll() is None, f"the lab world exited:\n{log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"no {path.name} after {timeout}s:\n{log.read_text()}"
-        time.sleep(0.2)  # polling a file another process writes; no event to wait on
+        return path.exists()
+
+    try:
+        wait_blocking(probe, timeout=timeout, what=path.name, interval=0.2)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}:\n{log.read_text()}") from None
 
 
 def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
@@ -228,11 +217,8 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
             os.killpg(proc.pid, signal.SIGINT)
             code = proc.wait(timeout=60)
             assert code == 0, f"{command} exited {code}"
-        children = world["pids"].values()
-        deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
-            time.sleep(0.1)  # reparented children are reaped by init, not by us
-        assert not [pid for pid in children if alive(pid)], "the world left processes behind"
+        # Reparented children are reaped by init, not by us.
+        wait_exited(world["pids"].values(), timeout=10, what="the world's processes to exit")
         assert not (tmp_path / ".lab-world" / "env.sh").exists()
     finally:
         for _command, proc in shell.background:
@@ -240,5 +226,5 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         for pid in world.get("pids", {}).values():
-            if alive(pid):
+            if running(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import itertools
 from dataclasses import asdict
 from typing import Any
 
@@ -21,7 +21,6 @@ async def test_every_call_is_logged_with_group_target_count_and_outcome(
 ) -> None:
     tg = await create_target_group(elbv2, net, "logged")
     mark = elb_lab.control.last_seq()
-    before = time.time()
     await elbv2.register_targets(
         TargetGroupArn=tg.arn, Targets=[{"Id": net.ip(n), "Port": 80} for n in range(7)]
     )
@@ -41,7 +40,10 @@ async def test_every_call_is_logged_with_group_target_count_and_outcome(
         ("elbv2", "RegisterTargets", tg.arn, 1, "ValidationError"),
     ]
     assert calls[2].result_count == 7, "five registered and two draining"
-    assert all(before <= c.time <= time.time() for c in calls)
+    # Each call is stamped when answered, with its duration: one after the other, their spans
+    # (what tests of concurrency compare) follow each other without overlap.
+    spans = [(c.time - c.duration_ms / 1000.0, c.time) for c in calls]
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans)), spans
     assert [c.seq for c in calls] == sorted({c.seq for c in calls})
 
 

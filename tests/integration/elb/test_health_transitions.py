@@ -6,13 +6,13 @@ Defaults: registration 10 s, then interval 30 s x healthy threshold 5 (or unheal
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from lbc_lab.elb_fixtures import ElbLab
 from lbc_lab.elb_scenario import Network, create_target_group
+from lbc_lab.scenario import eventually
 
 from .conftest import states
 
@@ -155,12 +155,15 @@ async def test_time_factor_shortens_real_delays(elb_lab: ElbLab, elbv2: Any, net
     elb_lab.control.set_clock(time_factor=0.001)  # 160 lab seconds to healthy = 0.16 s
     key = (net.ip(0), 80)
     await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
-    deadline = time.monotonic() + 10
-    seen = await states(elbv2, tg.arn)
-    while seen[key][0] != "healthy" and time.monotonic() < deadline:
-        seen = await states(elbv2, tg.arn)
-    assert seen[key][0] == "healthy"
+
+    async def healthy() -> bool:
+        return (await states(elbv2, tg.arn)).get(key) == ("healthy", "")
+
+    async def gone() -> bool:
+        return key not in await states(elbv2, tg.arn)
+
+    # 160 lab seconds to healthy and 300 of draining are 0.16 s and 0.3 s of real time: well
+    # within the 10 s that only bound the waits (unscaled, they would be minutes).
+    await eventually(healthy, timeout=10, what="healthy within real seconds")
     await elbv2.deregister_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
-    while key in seen and time.monotonic() < deadline:
-        seen = await states(elbv2, tg.arn)
-    assert key not in seen
+    await eventually(gone, timeout=10, what="drained within real seconds")

@@ -13,20 +13,7 @@ from lbc.core.errors import ConflictError, NotFoundError, TransientError
 from lbc.kube.client import KubeClient, Resource
 from lbc.kube.lease import ElectionConfig, LeaderElectionLostError, LeaderElector
 from lbc.observe.metrics import REGISTRY
-
-
-class VirtualTime:
-    """A clock whose sleeps return at once, having moved time to their deadline."""
-
-    def __init__(self) -> None:
-        self.time = 1000.0
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep_until(self, deadline: float) -> None:
-        self.time = max(self.time, deadline)
-        await asyncio.sleep(0)
+from tests.stepping import SteppedClock
 
 
 class FakeLeases:
@@ -93,7 +80,7 @@ class FakeLeases:
 CONFIG = ElectionConfig("lbc", "kube-system", "me", 15.0, 10.0, 2.0)
 
 
-def elector(leases: FakeLeases, clock: VirtualTime, **kw: Any) -> LeaderElector:
+def elector(leases: FakeLeases, clock: SteppedClock, **kw: Any) -> LeaderElector:
     return LeaderElector(
         cast(KubeClient, leases),
         kw.pop("config", CONFIG),
@@ -104,11 +91,12 @@ def elector(leases: FakeLeases, clock: VirtualTime, **kw: Any) -> LeaderElector:
     )
 
 
-async def leading(e: LeaderElector) -> asyncio.Task[None]:
-    """``e`` running in a task, once it leads (virtual time: two real seconds are plenty)."""
+async def leading(
+    e: LeaderElector, clock: SteppedClock, *, within: float = CONFIG.lease_duration + 5.0
+) -> asyncio.Task[None]:
+    """``e`` running in a task, once it leads (at most ``within`` virtual seconds later)."""
     task = asyncio.create_task(e.run())
-    async with asyncio.timeout(2):
-        await e.wait_leading()
+    await clock.until(lambda: e.is_leader, [task], within=within)
     return task
 
 
@@ -124,10 +112,10 @@ def master_status() -> float | None:
 
 
 async def test_a_missing_lease_is_created_and_held():
-    leases, clock = FakeLeases(), VirtualTime()
+    leases, clock = FakeLeases(), SteppedClock()
     started: list[bool] = []
     e = elector(leases, clock, on_started_leading=lambda: started.append(True))
-    task = await leading(e)
+    task = await leading(e, clock)
     assert started == [True]
     assert master_status() == 1
     spec = leases.leases["lbc"]["spec"]
@@ -138,29 +126,28 @@ async def test_a_missing_lease_is_created_and_held():
 
 
 async def test_a_lease_renewed_by_its_holder_is_never_taken():
-    leases, clock = FakeLeases(), VirtualTime()
+    leases, clock = FakeLeases(), SteppedClock()
     leases.hold("other", "2020-01-01T00:00:00.000000Z")
     e = elector(leases, clock)
     task = asyncio.create_task(e.run())
     for i in range(60):  # two simulated minutes of the other holder renewing
         leases.hold("other", f"2026-11-24T12:00:{i:02d}.000000Z")
-        await clock.sleep_until(clock.now() + 2.0)
-        await asyncio.sleep(0)
+        await clock.virtual.advance(2.0)
     assert not e.is_leader
     assert leases.leases["lbc"]["spec"]["holderIdentity"] == "other"
     await cancelled(task)
 
 
 async def test_expiry_is_judged_on_the_local_clock_not_the_remote_renew_time():
-    leases, clock = FakeLeases(), VirtualTime()
+    leases, clock = FakeLeases(), SteppedClock()
     # The holder's clock is far ahead: its renewTime is in our future. It has stopped renewing,
     # so 15 local seconds after we first saw this record, the lease is ours.
     leases.hold("other", "2099-01-01T00:00:00.000000Z")
     e = elector(leases, clock)
-    seen_at = clock.time
-    task = await leading(e)
-    assert clock.time - seen_at >= 15.0
-    assert clock.time - seen_at <= 15.0 + 2.2 * CONFIG.retry_period
+    seen_at = clock.now()
+    task = await leading(e, clock)
+    assert clock.now() - seen_at >= 15.0
+    assert clock.now() - seen_at <= 15.0 + 2.2 * CONFIG.retry_period
     spec = leases.leases["lbc"]["spec"]
     assert spec["holderIdentity"] == "me"
     assert spec["leaseTransitions"] == 4
@@ -168,34 +155,36 @@ async def test_expiry_is_judged_on_the_local_clock_not_the_remote_renew_time():
 
 
 async def test_failing_renewals_lose_leadership_after_the_renew_deadline():
-    leases, clock = FakeLeases(), VirtualTime()
+    leases, clock = FakeLeases(), SteppedClock()
     stopped: list[bool] = []
     e = elector(leases, clock, on_stopped_leading=lambda: stopped.append(True))
-    task = await leading(e)
+    task = await leading(e, clock)
     leases.failing = True
-    failing_since = clock.time
+    took = await clock.until(task.done, [task], within=CONFIG.lease_duration)
     with pytest.raises(LeaderElectionLostError):
         await task
-    assert CONFIG.renew_deadline <= clock.time - failing_since <= CONFIG.renew_deadline + 2.0
-    assert clock.time - failing_since < CONFIG.lease_duration
+    assert CONFIG.renew_deadline <= took <= CONFIG.renew_deadline + CONFIG.retry_period
+    assert took < CONFIG.lease_duration
     assert stopped == [True]
     assert not e.is_leader
     assert master_status() == 0
 
 
 async def test_another_holder_in_the_lease_ends_leadership_at_once():
-    leases, clock = FakeLeases(), VirtualTime()
+    leases, clock = FakeLeases(), SteppedClock()
     e = elector(leases, clock)
-    task = await leading(e)
+    task = await leading(e, clock)
     leases.hold("usurper", "2026-11-24T12:00:00.000000Z")
+    took = await clock.until(task.done, [task], within=CONFIG.lease_duration)
+    assert took <= CONFIG.retry_period, "not at the next renewal"
     with pytest.raises(LeaderElectionLostError, match="usurper"):
         await task
 
 
 async def test_cancellation_releases_the_lease_for_a_fast_handover():
-    leases, clock = FakeLeases(), VirtualTime()
+    leases, clock = FakeLeases(), SteppedClock()
     e = elector(leases, clock)
-    task = await leading(e)
+    task = await leading(e, clock)
     await cancelled(task)
     spec = leases.leases["lbc"]["spec"]
     assert spec.get("holderIdentity") in (None, "")
@@ -204,21 +193,18 @@ async def test_cancellation_releases_the_lease_for_a_fast_handover():
 
 
 async def test_a_crashed_leader_leaves_the_lease_held():
-    leases, clock = FakeLeases(), VirtualTime()
+    leases, clock = FakeLeases(), SteppedClock()
     e = elector(leases, clock, release_on_cancel=False)
-    task = await leading(e)
+    task = await leading(e, clock)
     await cancelled(task)
     assert leases.leases["lbc"]["spec"]["holderIdentity"] == "me"
 
 
 async def test_renewals_keep_acquire_time_and_transitions():
-    leases, clock = FakeLeases(), VirtualTime()
+    leases, clock = FakeLeases(), SteppedClock()
     e = elector(leases, clock)
-    task = await leading(e)
-    async with asyncio.timeout(2):
-        # Renewals happen in virtual time; yielding lets the elector's task take its turns.
-        while len(leases.writes) < 4:  # noqa: ASYNC110
-            await asyncio.sleep(0)
+    task = await leading(e, clock)
+    await clock.until(lambda: len(leases.writes) >= 4, [task], within=4 * CONFIG.retry_period)
     await cancelled(task)
     renewals = leases.writes[1:3]
     assert all(w["holderIdentity"] == "me" for w in renewals)
