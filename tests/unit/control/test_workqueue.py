@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 from lbc.clock import VirtualClock
 from lbc.control.workqueue import (
     BucketRateLimiter,
@@ -302,7 +302,6 @@ _ops = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
 @given(ops=_ops)
 def test_invariants_hold_under_any_sequence_of_operations(ops: list[tuple[str, str]]) -> None:
     async def scenario() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 from lbc.core.binding import IngressRule, Networking, NetworkingPeer, NetworkingPort
 from lbc.core.networking import (
     ALL_PORTS,
@@ -273,7 +273,6 @@ rules = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.frozensets(perms), st.lists(rules, max_size=8), st.frozensets(perms, max_size=2))
 def test_diff_never_lets_go_of_a_wanted_guarded_or_foreign_rule(
     wanted: frozenset[Permission], existing: list[ExistingRule], guarded: frozenset[Permission]

@@ -3,7 +3,7 @@ outcome (a stack, a build error, hands-off) and never raises into the reconciler
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 from lbc.core.stack.annotations import INGRESS_SUFFIXES, SERVICE_SUFFIXES
 from lbc.core.stack.ingress import IngressInputs, build_ingress_stack
 from lbc.core.stack.ingress_groups import ClassifiedIngress, IngressGroup, implicit_group
@@ -21,7 +21,6 @@ from lbc.core.stack.service import ServiceInputs, build_service_stack
 
 from .stack_fixtures import CONFIG, PRIVATE_SUBNETS, PUBLIC_SUBNETS
 
-EXAMPLES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 values = st.one_of(
     st.sampled_from(
         [
@@ -121,7 +120,6 @@ existing = st.one_of(
 )
 
 
-@EXAMPLES
 @given(
     ann=ingress_ann,
     paths=st.lists(path, max_size=4),
@@ -155,7 +153,6 @@ def test_ingress_builds_never_raise(  # noqa: PLR0917 - hypothesis passes argume
     assert isinstance(build_ingress_stack(inputs), OUTCOMES)
 
 
-@EXAMPLES
 @given(
     ann=service_ann,
     svc_ports=st.lists(service_port, min_size=1, max_size=3),
