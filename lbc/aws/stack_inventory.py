@@ -24,7 +24,7 @@ its tags say this cluster and this stack (:func:`~lbc.core.stack.observed.tags_m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -68,12 +68,36 @@ _LB_PAGE: Final = 400
 _PARTS: Final = ("lbs", "tgs", "sgs")
 
 
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """One account listing: the key identifying its items and, for the ELBv2 listings, the
+    operation and the key of its items in a page."""
+
+    id_key: str
+    operation: str = ""
+    items_key: str = ""
+
+
+# Not a dict of strings: the runbook test reads those as reason tables.
+_KINDS: Final = {
+    "lbs": _Kind("LoadBalancerArn", "DescribeLoadBalancers", "LoadBalancers"),
+    "tgs": _Kind("TargetGroupArn", "DescribeTargetGroups", "TargetGroups"),
+    "sgs": _Kind("GroupId"),
+}
+_EC2_OPERATIONS: Final = ("SecurityGroups", "SecurityGroupRules", "Subnets", "RouteTables")
+
+
 def _id_of(part: str, raw: Mapping[str, Any]) -> str:
-    if part == "lbs":
-        return str(raw["LoadBalancerArn"])
-    if part == "tgs":
-        return str(raw["TargetGroupArn"])
-    return str(raw["GroupId"])
+    return str(raw[_KINDS[part].id_key])
+
+
+def _paging(service: str) -> tuple[str, str]:
+    """The API's paging words: the request's marker and the response's next one."""
+    return ("NextToken", "NextToken") if service == "ec2" else ("Marker", "NextMarker")
+
+
+def _service(operation: str) -> str:
+    return "ec2" if operation.endswith(_EC2_OPERATIONS) else "elbv2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,64 +200,41 @@ class StackInventory:
         return [] if cached is None else list(cached.items.values())
 
     async def _list_part(self, part: str) -> list[Mapping[str, Any]]:
-        if part == "lbs":
-            lbs = await self._pages(
-                "DescribeLoadBalancers",
-                self._elbv2.describe_load_balancers,
-                "LoadBalancers",
-                marker="Marker",
-                next_key="NextMarker",
-                PageSize=_LB_PAGE,
+        if part == "sgs":
+            return await self._pages(
+                "DescribeSecurityGroups",
+                self._ec2.describe_security_groups,
+                "SecurityGroups",
+                Filters=[
+                    {"Name": "vpc-id", "Values": [self.vpc_id]},
+                    {"Name": "tag-key", "Values": [CLUSTER_TAG, LEGACY_CLUSTER_TAG]},
+                ],
             )
-            return [lb for lb in lbs if lb.get("VpcId") == self.vpc_id]
-        if part == "tgs":
-            tgs = await self._pages(
-                "DescribeTargetGroups",
-                self._elbv2.describe_target_groups,
-                "TargetGroups",
-                marker="Marker",
-                next_key="NextMarker",
-                PageSize=_LB_PAGE,
-            )
-            return [tg for tg in tgs if tg.get("VpcId") == self.vpc_id]
-        return await self._pages(
-            "DescribeSecurityGroups",
-            self._ec2.describe_security_groups,
-            "SecurityGroups",
-            marker="NextToken",
-            next_key="NextToken",
-            Filters=[
-                {"Name": "vpc-id", "Values": [self.vpc_id]},
-                {"Name": "tag-key", "Values": [CLUSTER_TAG, LEGACY_CLUSTER_TAG]},
-            ],
+        kind = _KINDS[part]
+        method = (
+            self._elbv2.describe_load_balancers
+            if part == "lbs"
+            else self._elbv2.describe_target_groups
         )
+        found = await self._pages(kind.operation, method, kind.items_key, PageSize=_LB_PAGE)
+        return [raw for raw in found if raw.get("VpcId") == self.vpc_id]
 
     async def _pages(
-        self,
-        operation: str,
-        method: Any,
-        key: str,
-        *,
-        marker: str,
-        next_key: str,
-        **params: Any,
+        self, operation: str, method: Any, key: str, **params: Any
     ) -> list[Mapping[str, Any]]:
+        service = _service(operation)
+        marker, next_key = _paging(service)
         found: list[Mapping[str, Any]] = []
         token: str | None = None
         while True:
             request = dict(params)
             if token:
                 request[marker] = token
-            page = await self._calls.call(self._service(operation), operation, method, **request)
+            page = await self._calls.call(service, operation, method, **request)
             found.extend(page.get(key, []))
             token = page.get(next_key)
             if not token:
                 return found
-
-    @staticmethod
-    def _service(operation: str) -> str:
-        ec2 = ("SecurityGroups", "SecurityGroupRules", "Subnets", "RouteTables")
-        return "ec2" if operation.endswith(ec2) else "elbv2"
 
     async def tags_of(self, arns: Sequence[str]) -> dict[str, dict[str, str]]:
         """Tags of ELBv2 resources, cached per ARN; an ARN AWS no longer knows maps to ``{}``."""
@@ -280,19 +281,18 @@ class StackInventory:
     ) -> ObservedStack:
         """Everything tagged for ``cluster`` and stack ``stack_id`` (see the module docstring)."""
         listing = await self._list(fresh=fresh)
-        lb_arns = [str(lb["LoadBalancerArn"]) for lb in listing.load_balancers]
-        tg_arns = [str(tg["TargetGroupArn"]) for tg in listing.target_groups]
+        lb_arns = [_id_of("lbs", lb) for lb in listing.load_balancers]
+        tg_arns = [_id_of("tgs", tg) for tg in listing.target_groups]
         tags = await self.tags_of(lb_arns + tg_arns)
-        lbs = [
-            _load_balancer(lb, tags[str(lb["LoadBalancerArn"])])
-            for lb in listing.load_balancers
-            if tags_match(tags[str(lb["LoadBalancerArn"])], cluster, prefix, stack_id)
-        ]
-        tgs = [
-            _target_group(tg, tags[str(tg["TargetGroupArn"])])
-            for tg in listing.target_groups
-            if tags_match(tags[str(tg["TargetGroupArn"])], cluster, prefix, stack_id)
-        ]
+
+        def matching(part: str, raws: Iterable[Mapping[str, Any]]) -> Iterator[Any]:
+            for raw in raws:
+                found = tags[_id_of(part, raw)]
+                if tags_match(found, cluster, prefix, stack_id):
+                    yield raw, found
+
+        lbs = [_load_balancer(*hit) for hit in matching("lbs", listing.load_balancers)]
+        tgs = [_target_group(*hit) for hit in matching("tgs", listing.target_groups)]
         sgs = [
             sg
             for raw in listing.security_groups
@@ -328,8 +328,6 @@ class StackInventory:
             "DescribeListeners",
             self._elbv2.describe_listeners,
             "Listeners",
-            marker="Marker",
-            next_key="NextMarker",
             LoadBalancerArn=lb_arn,
         )
         raw_rules: dict[str, list[Mapping[str, Any]]] = {}
@@ -342,8 +340,6 @@ class StackInventory:
                 "DescribeRules",
                 self._elbv2.describe_rules,
                 "Rules",
-                marker="Marker",
-                next_key="NextMarker",
                 ListenerArn=arn,
             )
             raw_rules[arn] = [r for r in page if not r.get("IsDefault")]
@@ -393,16 +389,12 @@ class StackInventory:
             "DescribeSubnets",
             self._ec2.describe_subnets,
             "Subnets",
-            marker="NextToken",
-            next_key="NextToken",
             Filters=vpc_filter,
         )
         tables = await self._pages(
             "DescribeRouteTables",
             self._ec2.describe_route_tables,
             "RouteTables",
-            marker="NextToken",
-            next_key="NextToken",
             Filters=vpc_filter,
         )
         public_of: dict[str, bool] = {}
@@ -431,21 +423,21 @@ class StackInventory:
         )
 
     async def load_balancer_attributes(self, arn: str) -> dict[str, str]:
-        response = await self._calls.call(
-            "elbv2",
+        return await self._attributes(
             "DescribeLoadBalancerAttributes",
             self._elbv2.describe_load_balancer_attributes,
             LoadBalancerArn=arn,
         )
-        return {str(a["Key"]): str(a.get("Value", "")) for a in response.get("Attributes", [])}
 
     async def target_group_attributes(self, arn: str) -> dict[str, str]:
-        response = await self._calls.call(
-            "elbv2",
+        return await self._attributes(
             "DescribeTargetGroupAttributes",
             self._elbv2.describe_target_group_attributes,
             TargetGroupArn=arn,
         )
+
+    async def _attributes(self, operation: str, method: Any, **arn: str) -> dict[str, str]:
+        response = await self._calls.call("elbv2", operation, method, **arn)
         return {str(a["Key"]): str(a.get("Value", "")) for a in response.get("Attributes", [])}
 
     async def target_ids(self, arn: str) -> frozenset[tuple[str, int]]:
