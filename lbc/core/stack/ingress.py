@@ -179,15 +179,20 @@ def _group_tags(members: Sequence[ClassifiedIngress], config: StackConfig) -> di
     )
 
 
-def _scheme(members: Sequence[ClassifiedIngress], config: StackConfig) -> Scheme:
+def _explicit(members: Sequence[ClassifiedIngress], field: str, key: str) -> set[str]:
+    """The values the members ask for: each member's IngressClassParams ``field`` when set
+    (it wins over the member's annotations), else its annotation ``key``."""
     explicit: set[str] = set()
     for member in members:
-        if member.params is not None and member.params.scheme:
-            explicit.add(member.params.scheme)
-            continue
-        raw = ingress_annotations(dict(member.ingress.annotations)).string("scheme")
+        value = getattr(member.params, field) if member.params is not None else None
+        raw = value or ingress_annotations(dict(member.ingress.annotations)).string(key)
         if raw is not None:
             explicit.add(raw)
+    return explicit
+
+
+def _scheme(members: Sequence[ClassifiedIngress], config: StackConfig) -> Scheme:
+    explicit = _explicit(members, "scheme", "scheme")
     if not explicit:
         return config.default_scheme
     if len(explicit) > 1:
@@ -199,14 +204,7 @@ def _scheme(members: Sequence[ClassifiedIngress], config: StackConfig) -> Scheme
 
 
 def _check_ip_address_type(members: Sequence[ClassifiedIngress]) -> None:
-    explicit: set[str] = set()
-    for member in members:
-        if member.params is not None and member.params.ip_address_type:
-            explicit.add(member.params.ip_address_type)
-            continue
-        raw = ingress_annotations(dict(member.ingress.annotations)).string("ip-address-type")
-        if raw is not None:
-            explicit.add(raw)
+    explicit = _explicit(members, "ip_address_type", "ip-address-type")
     if len(explicit) > 1:
         raise BuildFailure(f"conflicting IPAddressType: {go_list(sorted(explicit))}")
     # Dual-stack values are hands-off before the build; anything else but ipv4 is unknown.
@@ -218,14 +216,7 @@ def _check_ip_address_type(members: Sequence[ClassifiedIngress]) -> None:
 def _lb_name(
     members: Sequence[ClassifiedIngress], cluster: str, group: StackId, scheme: Scheme
 ) -> str:
-    explicit: set[str] = set()
-    for member in members:
-        if member.params is not None and member.params.load_balancer_name:
-            explicit.add(member.params.load_balancer_name)
-            continue
-        raw = ingress_annotations(dict(member.ingress.annotations)).string("load-balancer-name")
-        if raw is not None:
-            explicit.add(raw)
+    explicit = _explicit(members, "load_balancer_name", "load-balancer-name")
     if len(explicit) > 1:
         raise BuildFailure(f"conflicting load balancer name: {_go_set(explicit)}")
     if explicit:

@@ -61,6 +61,28 @@ def find_port(service: ServiceView, port: int | str) -> ServicePortView:
     raise BuildFailure(f"unable to find port {port} on service {service.key}")
 
 
+def health_check_port(service: ServiceView, raw: str | None, target_type: TargetType) -> str:
+    """LBC's health-check port of a Service's target group: the traffic port (unset or
+    ``traffic-port``), a number, or a named Service port as the target type reaches it."""
+    if raw is None or raw == TRAFFIC_PORT:
+        return TRAFFIC_PORT
+    parsed = parse_intstr(raw)
+    if isinstance(parsed, int):
+        return str(parsed)
+    try:
+        named = find_port(service, parsed)
+    except BuildFailure as err:
+        raise BuildFailure(f"failed to resolve healthCheckPort: {err}") from err
+    if target_type is TargetType.INSTANCE:
+        return str(named.node_port)
+    if isinstance(named.target_port, int):
+        return str(named.target_port)
+    raise BuildFailure(
+        "cannot use named healthCheckPort for IP TargetType when service's targetPort is a "
+        "named port"
+    )
+
+
 def check_external_tags(tags: Mapping[str, str], config: StackConfig, where: str) -> None:
     for key in tags:
         if key in config.external_managed_tags:
@@ -181,7 +203,7 @@ class BackendBuilder:
         protocol: Protocol,
         version: ProtocolVersion,
     ) -> HealthCheck:
-        port = self._health_check_port(service, a.string("healthcheck-port"), target_type)
+        port = health_check_port(service, a.string("healthcheck-port"), target_type)
         hc_protocol = _choice(
             _or(a.string("healthcheck-protocol"), protocol.value),
             (Protocol.HTTP, Protocol.HTTPS),
@@ -201,26 +223,6 @@ class BackendBuilder:
             timeout_seconds=_int_or(a.int32("healthcheck-timeout-seconds"), _TIMEOUT),
             healthy_threshold=_int_or(a.int32("healthy-threshold-count"), _HEALTHY),
             unhealthy_threshold=_int_or(a.int32("unhealthy-threshold-count"), _UNHEALTHY),
-        )
-
-    @staticmethod
-    def _health_check_port(service: ServiceView, raw: str | None, target_type: TargetType) -> str:
-        if raw is None or raw == TRAFFIC_PORT:
-            return TRAFFIC_PORT
-        parsed = parse_intstr(raw)
-        if isinstance(parsed, int):
-            return str(parsed)
-        try:
-            named = find_port(service, parsed)
-        except BuildFailure as err:
-            raise BuildFailure(f"failed to resolve healthCheckPort: {err}") from err
-        if target_type is TargetType.INSTANCE:
-            return str(named.node_port)
-        if isinstance(named.target_port, int):
-            return str(named.target_port)
-        raise BuildFailure(
-            "cannot use named healthCheckPort for IP TargetType when service's targetPort is a "
-            "named port"
         )
 
     def _tags(self, member: ClassifiedIngress, service: ServiceView) -> dict[str, str]:

@@ -27,7 +27,7 @@ from lbc.core.stack.annotations import (
     service_annotations,
 )
 from lbc.core.stack.failures import BuildFailure
-from lbc.core.stack.ingress_backends import find_port
+from lbc.core.stack.ingress_backends import health_check_port
 from lbc.core.stack.inputs import ServicePortView, ServiceView, StackConfig
 from lbc.core.stack.model import (
     TRAFFIC_PORT,
@@ -80,26 +80,6 @@ def target_type(service: ServiceView, config: StackConfig) -> TargetType:
     return TargetType.INSTANCE
 
 
-def _health_check_port(service: ServiceView, raw: str, kind: TargetType) -> str:
-    if raw == TRAFFIC_PORT:
-        return raw
-    parsed = parse_intstr(raw)
-    if isinstance(parsed, int):
-        return str(parsed)
-    try:
-        named = find_port(service, parsed)
-    except BuildFailure as err:
-        raise BuildFailure(f"failed to resolve healthCheckPort: {err}") from err
-    if kind is TargetType.INSTANCE:
-        return str(named.node_port)
-    if isinstance(named.target_port, int):
-        return str(named.target_port)
-    raise BuildFailure(
-        "cannot use named healthCheckPort for IP TargetType when service's targetPort is a "
-        "named port"
-    )
-
-
 def health_check(service: ServiceView, kind: TargetType, config: StackConfig) -> HealthCheck:
     ann = service_annotations(dict(service.annotations))
     local = (
@@ -131,7 +111,7 @@ def health_check(service: ServiceView, kind: TargetType, config: StackConfig) ->
         else None
     )
     return HealthCheck(
-        port=_health_check_port(service, port if raw_port is None else raw_port, kind),
+        port=health_check_port(service, port if raw_port is None else raw_port, kind),
         protocol=hc_protocol,
         path="" if tcp else (path if raw_path is None else raw_path),
         matcher=matcher,
