@@ -20,7 +20,7 @@ from lbc.aws.roles import role_of
 from lbc.aws.securitygroups import SecurityGroups
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
 from lbc.control.entry import BindingEntry, binding_entry
-from lbc.control.keyed import KeyedController
+from lbc.control.keyed import KeyedController, informer_factory
 from lbc.control.networking import NetworkingController
 from lbc.control.triggers import BINDING_INDEXERS, Triggers
 from lbc.core.ledger import PREFIX
@@ -41,7 +41,6 @@ from lbc.kube.views import endpoint_slice_view, node_view, pod_view, service_vie
 from lbc.settings import Settings
 
 NAME: Final = "targetGroupBinding"
-LIST_PAGE_SIZE: Final = 500
 
 
 def slice_service_index(view: EndpointSliceView) -> Iterable[str]:
@@ -85,12 +84,7 @@ class BindingController(KeyedController[str]):
         # Read by the admission webhooks (lbc.webhook), which run on every replica.
         self.target_groups = target_groups
 
-        def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
-            # Pages bound the memory of the initial list: one 100,000-pod document decoded at once
-            # leaves ~5 KB per pod of freed-but-pinned arenas (README, Benchmarks, note 2).
-            return Informer(
-                kube, resource, project, resync_period=resync, page_size=LIST_PAGE_SIZE, **kw
-            )
+        informer = informer_factory(kube, resync)
 
         self.bindings: Informer[BindingEntry] = informer(
             TARGET_GROUP_BINDINGS, binding_entry, namespace=ns, indexers=BINDING_INDEXERS

@@ -28,21 +28,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from lbc.control.stack_bindings import StackBindings
 from lbc.control.stack_reconcile import ObjectKind, StackObject, StackReconcile
-from lbc.control.stackdeploy import StackDeployer
 from lbc.control.worker import Result
 from lbc.core.stack.ingress import IngressInputs, build_ingress_stack
 from lbc.core.stack.ingress_groups import IngressCatalog, IngressGroup, load_group
-from lbc.core.stack.inputs import IngressView, ServiceView, StackConfig
+from lbc.core.stack.inputs import IngressView, ServiceView
 from lbc.core.stack.model import INGRESS_PREFIX, BuildError, StackId
-from lbc.core.stack.observed import existing_load_balancer
-from lbc.kube.client import INGRESSES, KubeClient
-from lbc.kube.events import EventRecorder, ObjectRef
+from lbc.kube.client import INGRESSES
+from lbc.kube.events import ObjectRef
 
 # LBC reports every ALB listener's port as TCP in an Ingress's status.
 INGRESS_KIND = ObjectKind(
-    INGRESSES, guard="uid", gone_ok=False, clears_status=False, port_protocol=lambda _li: "TCP"
+    INGRESSES,
+    INGRESS_PREFIX,
+    guard="uid",
+    gone_ok=False,
+    clears_status=False,
+    port_protocol=lambda _li: "TCP",
 )
 
 
@@ -55,50 +57,39 @@ class IngressReconciler:
 
     def __init__(
         self,
+        flow: StackReconcile,
         *,
-        kube: KubeClient,
-        deployer: StackDeployer,
-        bindings: StackBindings,
-        events: EventRecorder,
-        config: StackConfig,
         ingresses: Any,
         services: Any,
         catalog: Any,
         status_of: Any,
-        ingress_class: str,
     ) -> None:
-        """``ingresses``, ``services``, ``catalog`` and ``status_of`` read the informers' caches
-        at call time (all Ingress views, all Service views, the IngressCatalog, and an
-        Ingress's current ``status.loadBalancer.ingress`` by ``ns/name``)."""
-        self._deployer = deployer
-        self._config = config
+        """``flow`` is on :data:`INGRESS_KIND`. ``ingresses``, ``services``, ``catalog`` and
+        ``status_of`` read the informers' caches at call time (all Ingress views, all Service
+        views, the IngressCatalog, and an Ingress's current ``status.loadBalancer.ingress`` by
+        ``ns/name``)."""
+        self._flow = flow
         self._ingresses = ingresses
         self._services = services
         self._catalog = catalog
         self._status_of = status_of
-        self._ingress_class = ingress_class
-        self._flow = StackReconcile(
-            kind=INGRESS_KIND, kube=kube, deployer=deployer, bindings=bindings, events=events
-        )
 
     async def reconcile(self, group_id: StackId) -> Result | None:
         ingresses: list[IngressView] = self._ingresses()
         catalog: IngressCatalog = self._catalog()
-        loaded = load_group(group_id, ingresses, catalog, self._ingress_class)
+        config = self._flow.config
+        loaded = load_group(group_id, ingresses, catalog, config.ingress_class)
         involved = [ingress_ref(i) for i in ingresses if _involved(i, group_id, loaded)]
         if isinstance(loaded, BuildError):
             await self._flow.fail(involved, loaded)
-        inventory = self._deployer.inventory
-        observed = await inventory.observe(
-            self._config.cluster_name, INGRESS_PREFIX, group_id.value
-        )
+        observed, subnets, existing = await self._flow.observe(group_id.value)
         outcome = build_ingress_stack(
             IngressInputs(
                 group=loaded,
-                config=self._config,
+                config=config,
                 services=tuple(self._services_of(loaded)),
-                subnets=await inventory.subnets(),
-                existing=existing_load_balancer(observed),
+                subnets=subnets,
+                existing=existing,
             )
         )
         built = await self._flow.built(group_id, group_id.value, outcome, involved)

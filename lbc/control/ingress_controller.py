@@ -16,15 +16,17 @@ status and Service views are projected small: only what a build or a status comp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from lbc.control.ingress import IngressReconciler
-from lbc.control.keyed import KeyedController
-from lbc.control.stack_bindings import StackBindings, observed_binding
-from lbc.control.stack_reconcile import stack_config
-from lbc.control.stackdeploy import StackDeployer
+from lbc.control.ingress import INGRESS_KIND, IngressReconciler
+from lbc.control.keyed import KeyedController, informer_factory
+from lbc.control.stack_bindings import binding_handlers, observed_binding
+from lbc.control.stack_reconcile import (
+    CachedObject,
+    FlowFactory,
+    cached_object,
+)
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.ingress_groups import IngressCatalog, group_ids, pending_groups
 from lbc.core.stack.inputs import IngressView
@@ -45,7 +47,6 @@ from lbc.kube.client import (
     TARGET_GROUP_BINDINGS,
     KubeClient,
 )
-from lbc.kube.events import EventRecorder
 from lbc.kube.informer import EventHandlers, Informer
 from lbc.settings import Settings
 
@@ -53,20 +54,12 @@ NAME: Final = "ingress"
 PREFIX: Final = StackKind.INGRESS.value
 
 
-@dataclass(frozen=True, slots=True)
-class IngressEntry:
-    """The cached Ingress: the builders' view and its current load-balancer status."""
-
-    view: IngressView
-    status: Any
+IngressEntry = CachedObject[IngressView]
+"""The cached Ingress: the builders' view and its current load-balancer status."""
+ingress_entry = cached_object(ingress_view)
 
 
-def ingress_entry(obj: dict[str, Any]) -> IngressEntry:
-    status = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-    return IngressEntry(ingress_view(obj), status)
-
-
-def stack_of_labels(labels: dict[str, str] | Any) -> StackId | None:
+def stack_of_labels(labels: Mapping[str, str]) -> StackId | None:
     """The Ingress stack a binding's labels name (``None``: not an Ingress stack's binding)."""
     explicit = labels.get(f"{PREFIX}/stack")
     if explicit:
@@ -84,8 +77,7 @@ class IngressController(KeyedController[StackId]):
         self,
         settings: Settings,
         kube: KubeClient,
-        deployer_for: Any,
-        events: EventRecorder,
+        flow_for: FlowFactory,
     ) -> None:
         super().__init__(
             NAME,
@@ -94,11 +86,7 @@ class IngressController(KeyedController[StackId]):
             backoff_max=settings.backoff_max,
         )
         ns = settings.watch_namespace
-        resync = settings.resync_period
-
-        def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
-            return Informer(kube, resource, project, resync_period=resync, page_size=500, **kw)
-
+        informer = informer_factory(kube, settings.resync_period)
         self.ingresses: Informer[IngressEntry] = informer(INGRESSES, ingress_entry, namespace=ns)
         self.classes = informer(INGRESS_CLASSES, ingress_class_view)
         self.params = informer(INGRESS_CLASS_PARAMS, ingress_class_params_view)
@@ -123,21 +111,14 @@ class IngressController(KeyedController[StackId]):
             self.explicit_bindings,
         )
         self._ingress_class = settings.ingress_class
-        self.bindings = StackBindings(
-            kube, (self.implicit_bindings.store, self.explicit_bindings.store)
-        )
-        self.deployer: StackDeployer = deployer_for(self.bindings)
+        stores = (self.implicit_bindings.store, self.explicit_bindings.store)
+        flow = flow_for(INGRESS_KIND, stores)
         self.reconciler = IngressReconciler(
-            kube=kube,
-            deployer=self.deployer,
-            bindings=self.bindings,
-            events=events,
-            config=stack_config(settings),
+            flow,
             ingresses=lambda: [e.view for e in self.ingresses.store.values()],
             services=self.services.store.values,
             catalog=self.catalog,
             status_of=self._status_of,
-            ingress_class=settings.ingress_class,
         )
         self._wire()
 
@@ -200,17 +181,6 @@ class IngressController(KeyedController[StackId]):
         for informer in (self.classes, self.params, self.namespaces):
             informer.add_handlers(everything)
 
-        def binding_event(view: ObservedBinding) -> None:
-            stack = stack_of_labels(view.labels)
-            if stack is not None:
-                self.queue.add(stack)
-
-        def binding_changed(_key: str, old: ObservedBinding, new: ObservedBinding) -> None:
-            if (old.spec, old.labels, old.refused) != (new.spec, new.labels, new.refused):
-                binding_event(new)
-
-        bindings: EventHandlers[ObservedBinding] = EventHandlers(
-            on_update=binding_changed, on_delete=lambda _k, view: binding_event(view)
-        )
+        bindings = binding_handlers(stack_of_labels, self.queue.add)
         self.implicit_bindings.add_handlers(bindings)
         self.explicit_bindings.add_handlers(bindings)

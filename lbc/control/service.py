@@ -16,13 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lbc.control.stack_bindings import StackBindings
 from lbc.control.stack_reconcile import UNCLAIMED, ObjectKind, StackObject, StackReconcile
-from lbc.control.stackdeploy import StackDeployer
 from lbc.control.worker import Result
-from lbc.core.stack.inputs import ServiceView, StackConfig
+from lbc.core.stack.inputs import ServiceView
 from lbc.core.stack.model import SERVICE_PREFIX
-from lbc.core.stack.observed import existing_load_balancer
 from lbc.core.stack.service import (
     SERVICE_FINALIZER,
     ServiceInputs,
@@ -30,11 +27,12 @@ from lbc.core.stack.service import (
     claims,
     unclaimed_external_warning,
 )
-from lbc.kube.client import SERVICES, KubeClient
-from lbc.kube.events import EventRecorder, ObjectRef
+from lbc.kube.client import SERVICES
+from lbc.kube.events import ObjectRef
 
 SERVICE_KIND = ObjectKind(
     SERVICES,
+    SERVICE_PREFIX,
     guard="name",
     gone_ok=True,
     clears_status=True,
@@ -49,23 +47,11 @@ def service_ref(view: ServiceView, uid: str) -> ObjectRef:
 class ServiceReconciler:
     """Reconciles one Service per call (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        kube: KubeClient,
-        deployer: StackDeployer,
-        bindings: StackBindings,
-        events: EventRecorder,
-        config: StackConfig,
-        service_of: Any,
-    ) -> None:
-        """``service_of(key)`` is ``(ServiceView, uid, current status ingress)`` or None."""
-        self._deployer = deployer
-        self._config = config
+    def __init__(self, flow: StackReconcile, *, service_of: Any) -> None:
+        """``flow`` is on :data:`SERVICE_KIND`; ``service_of(key)`` is ``(ServiceView, uid,
+        current status ingress)`` or None."""
+        self._flow = flow
         self._service_of = service_of
-        self._flow = StackReconcile(
-            kind=SERVICE_KIND, kube=kube, deployer=deployer, bindings=bindings, events=events
-        )
 
     async def reconcile(self, key: str) -> Result | None:
         found = self._service_of(key)
@@ -74,23 +60,18 @@ class ServiceReconciler:
             return None  # gone without lbc's finalizer: nothing of lbc's is left to clean
         service, uid, status = found
         ref = service_ref(service, uid)
-        if not claims(service, self._config) and SERVICE_FINALIZER not in service.finalizers:
+        config = self._flow.config
+        if not claims(service, config) and SERVICE_FINALIZER not in service.finalizers:
             # Not lbc's and nothing of lbc's to clean: decided without a single AWS call (most
             # Services of a cluster are ClusterIP ones).
             warning = unclaimed_external_warning(service)
             if warning and not service.deleting:
                 await self._flow.once(key, [ref], UNCLAIMED, warning)
             return None
-        inventory = self._deployer.inventory
         stack_value = f"{service.namespace}/{service.name}"
-        observed = await inventory.observe(self._config.cluster_name, SERVICE_PREFIX, stack_value)
+        observed, subnets, existing = await self._flow.observe(stack_value)
         outcome = build_service_stack(
-            ServiceInputs(
-                service=service,
-                config=self._config,
-                subnets=await inventory.subnets(),
-                existing=existing_load_balancer(observed),
-            )
+            ServiceInputs(service=service, config=config, subnets=subnets, existing=existing)
         )
         built = await self._flow.built(key, stack_value, outcome, [ref])
         if built is not None:

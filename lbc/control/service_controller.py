@@ -9,21 +9,22 @@ the status alone (lbc's own write) wakes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from lbc.control.keyed import KeyedController
-from lbc.control.service import ServiceReconciler
-from lbc.control.stack_bindings import StackBindings, observed_binding
-from lbc.control.stack_reconcile import stack_config
-from lbc.control.stackdeploy import StackDeployer
+from lbc.control.keyed import KeyedController, informer_factory
+from lbc.control.service import SERVICE_KIND, ServiceReconciler
+from lbc.control.stack_bindings import binding_handlers, observed_binding
+from lbc.control.stack_reconcile import (
+    CachedObject,
+    FlowFactory,
+    cached_object,
+)
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.inputs import ServiceView
 from lbc.core.stack.model import StackKind
 from lbc.core.stack.views import service_view
 from lbc.kube.client import SERVICES, TARGET_GROUP_BINDINGS, KubeClient
-from lbc.kube.events import EventRecorder
 from lbc.kube.informer import EventHandlers, Informer
 from lbc.settings import Settings
 
@@ -31,25 +32,20 @@ NAME: Final = "service"
 PREFIX: Final = StackKind.SERVICE.value
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceEntry:
-    view: ServiceView
-    uid: str
-    status: Any
+ServiceEntry = CachedObject[ServiceView]
+service_entry = cached_object(service_view)
 
 
-def service_entry(obj: dict[str, Any]) -> ServiceEntry:
-    status = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-    uid = str((obj.get("metadata") or {}).get("uid", ""))
-    return ServiceEntry(service_view(obj), uid, status)
+def stack_of_labels(labels: Mapping[str, str]) -> str | None:
+    """The Service stack (``namespace/name``) a binding's labels name."""
+    ns, name = labels.get(f"{PREFIX}/stack-namespace"), labels.get(f"{PREFIX}/stack-name")
+    return f"{ns}/{name}" if ns and name else None
 
 
 class ServiceController(KeyedController[str]):
     """The NLB Services' controller (``lbc.app.Controller``)."""
 
-    def __init__(
-        self, settings: Settings, kube: KubeClient, deployer_for: Any, events: EventRecorder
-    ) -> None:
+    def __init__(self, settings: Settings, kube: KubeClient, flow_for: FlowFactory) -> None:
         super().__init__(
             NAME,
             concurrency=max(1, min(settings.workers, 4)),
@@ -57,12 +53,7 @@ class ServiceController(KeyedController[str]):
             backoff_max=settings.backoff_max,
         )
         ns = settings.watch_namespace
-
-        def informer(resource: Any, project: Any, **kw: Any) -> Informer[Any]:
-            return Informer(
-                kube, resource, project, resync_period=settings.resync_period, page_size=500, **kw
-            )
-
+        informer = informer_factory(kube, settings.resync_period)
         self.services: Informer[ServiceEntry] = informer(SERVICES, service_entry, namespace=ns)
         self.stack_bindings: Informer[ObservedBinding] = informer(
             TARGET_GROUP_BINDINGS,
@@ -71,14 +62,10 @@ class ServiceController(KeyedController[str]):
             label_selector=f"{PREFIX}/stack-name",
         )
         self.informers = (self.services, self.stack_bindings)
-        self.bindings = StackBindings(kube, (self.stack_bindings.store,))
-        self.deployer: StackDeployer = deployer_for(self.bindings)
+        stores = (self.stack_bindings.store,)
+        flow = flow_for(SERVICE_KIND, stores)
         self.reconciler = ServiceReconciler(
-            kube=kube,
-            deployer=self.deployer,
-            bindings=self.bindings,
-            events=events,
-            config=stack_config(settings),
+            flow,
             service_of=self._service_of,
         )
         self._wire()
@@ -100,20 +87,7 @@ class ServiceController(KeyedController[str]):
             )
         )
 
-        def binding_event(view: ObservedBinding) -> None:
-            ns = view.labels.get(f"{PREFIX}/stack-namespace")
-            name = view.labels.get(f"{PREFIX}/stack-name")
-            if ns and name:
-                self.queue.add(f"{ns}/{name}")
-
-        def binding_changed(_key: str, old: ObservedBinding, new: ObservedBinding) -> None:
-            if (old.spec, old.labels, old.refused) != (new.spec, new.labels, new.refused):
-                binding_event(new)
-
-        bindings: EventHandlers[ObservedBinding] = EventHandlers(
-            on_update=binding_changed, on_delete=lambda _k, view: binding_event(view)
-        )
-        self.stack_bindings.add_handlers(bindings)
+        self.stack_bindings.add_handlers(binding_handlers(stack_of_labels, self.queue.add))
 
     def owned_keys(self) -> Iterable[str]:
         return self.services.store.keys()

@@ -10,7 +10,7 @@ group must not be deleted under it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio
 
@@ -23,7 +23,7 @@ from lbc.core.stack.binding_changes import (
 )
 from lbc.core.stack.model import Stack, TargetGroupBinding
 from lbc.kube.client import TARGET_GROUP_BINDINGS, KubeClient, PatchType
-from lbc.kube.informer import Store
+from lbc.kube.informer import EventHandlers, Store
 from lbc.observe.log import get_logger
 
 _log = get_logger("lbc.stacks")
@@ -57,6 +57,28 @@ def observed_binding(obj: dict[str, Any]) -> ObservedBinding:
         uid=str(meta.get("uid", "")),
         refused=refused,
     )
+
+
+K = TypeVar("K")
+
+
+def binding_handlers(
+    stack_of: Callable[[Mapping[str, str]], K | None], wake: Callable[[K], None]
+) -> EventHandlers[ObservedBinding]:
+    """Handlers waking the stack a binding's labels name (``stack_of``) when the binding changed
+    or was deleted, so a generated binding deleted by hand comes back (LBC #4880); the binding
+    controller's own status writes wake nothing."""
+
+    def binding_event(view: ObservedBinding) -> None:
+        stack = stack_of(view.labels)
+        if stack is not None:
+            wake(stack)
+
+    def binding_changed(_key: str, old: ObservedBinding, new: ObservedBinding) -> None:
+        if (old.spec, old.labels, old.refused) != (new.spec, new.labels, new.refused):
+            binding_event(new)
+
+    return EventHandlers(on_update=binding_changed, on_delete=lambda _k, view: binding_event(view))
 
 
 class StackBindings:

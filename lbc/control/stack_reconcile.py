@@ -22,34 +22,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Any, Final, Generic, NoReturn, TypeVar
 
 from lbc.control.stack_bindings import StackBindings
 from lbc.control.stack_retention import RETAINED, retain_if_shared
 from lbc.control.stackdeploy import DeployResult, StackDeployer
 from lbc.core.errors import LbcError, NotFoundError, TerminalError
 from lbc.core.stack.annotations import AnnotationError, delete_shared_stack_consent
-from lbc.core.stack.inputs import StackConfig
+from lbc.core.stack.binding_changes import ObservedBinding
+from lbc.core.stack.inputs import ExistingLoadBalancer, StackConfig, SubnetFacts
 from lbc.core.stack.model import (
     BuildError,
     BuildOutcome,
     Built,
     HandsOff,
     Listener,
-    Scheme,
     Stack,
     Tags,
-    TargetType,
     Unclaimed,
-    tags_of,
 )
-from lbc.core.stack.observed import ObservedStack
+from lbc.core.stack.observed import ObservedStack, existing_load_balancer
 from lbc.kube.client import KubeClient, PatchType, Resource
 from lbc.kube.events import EventRecorder, ObjectRef
+from lbc.kube.informer import Store
 from lbc.observe.log import get_logger
-from lbc.settings import Settings
 
 _log = get_logger("lbc.stacks")
+
+V = TypeVar("V")
 
 SUCCESS: Final = "SuccessfullyReconciled"
 FAILED_BUILD: Final = "FailedBuildModel"
@@ -63,18 +63,28 @@ UNCLAIMED: Final = "UnclaimedLoadBalancer"
 MULTI_CLUSTER_REFUSED: Final = "MultiClusterDisableRefused"
 
 
-def stack_config(settings: Settings) -> StackConfig:
-    """The builders' config from the daemon's settings (checked there: stacks need both)."""
-    return StackConfig(
-        cluster_name=settings.cluster_name or "",
-        vpc_id=settings.vpc_id or "",
-        ingress_class=settings.ingress_class,
-        load_balancer_class=settings.load_balancer_class,
-        default_scheme=Scheme(settings.default_scheme),
-        default_target_type=TargetType(settings.default_target_type),
-        default_tags=tags_of(settings.default_tag_map),
-        external_managed_tags=tuple(sorted(settings.external_managed_tag_keys)),
-    )
+@dataclass(frozen=True, slots=True)
+class CachedObject(Generic[V]):
+    """An informer's entry for an object stacks are reconciled for: the builders' view, its uid
+    (for events) and its current ``status.loadBalancer.ingress`` (patched only when it differs,
+    so lbc's own status write is a change of the entry's status alone and wakes nothing)."""
+
+    view: V
+    uid: str
+    status: Any
+
+
+def cached_object(
+    view_of: Callable[[dict[str, Any]], V],
+) -> Callable[[dict[str, Any]], CachedObject[V]]:
+    """The informer projection to a :class:`CachedObject` with the builders' ``view_of``."""
+
+    def project(obj: dict[str, Any]) -> CachedObject[V]:
+        status = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+        uid = str((obj.get("metadata") or {}).get("uid", ""))
+        return CachedObject(view_of(obj), uid, status)
+
+    return project
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,7 @@ class ObjectKind:
     """
 
     resource: Resource
+    prefix: str
     guard: str
     gone_ok: bool
     clears_status: bool
@@ -107,6 +118,11 @@ class StackObject:
     status: Any
 
 
+FlowFactory = Callable[[ObjectKind, Sequence[Store[ObservedBinding]]], "StackReconcile"]
+"""What a stack controller is given (``lbc.control.stacks``): the flow for its kind of object,
+its generated bindings read from the binding caches it names."""
+
+
 class StackReconcile:
     """The shared flow (module docstring) on one kind of object; a reconciler holds one."""
 
@@ -118,13 +134,24 @@ class StackReconcile:
         deployer: StackDeployer,
         bindings: StackBindings,
         events: EventRecorder,
+        config: StackConfig,
     ) -> None:
         self._kind = kind
+        self.config = config
         self._kube = kube
         self._deployer = deployer
         self._bindings = bindings
         self._events = events
         self._reported: dict[Hashable, str] = {}
+
+    async def observe(
+        self, stack_value: str
+    ) -> tuple[ObservedStack, tuple[SubnetFacts, ...], ExistingLoadBalancer | None]:
+        """What AWS holds under the stack's tags, and the AWS facts a build reads (the VPC's
+        subnets, the load balancer found)."""
+        inventory = self._deployer.inventory
+        observed = await inventory.observe(self.config.cluster_name, self._kind.prefix, stack_value)
+        return observed, await inventory.subnets(), existing_load_balancer(observed)
 
     # -- the builder's outcome -------------------------------------------------------------------
 

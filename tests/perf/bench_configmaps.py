@@ -22,7 +22,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from lbc.control.controller import LIST_PAGE_SIZE, ledger_version
+from lbc.control.controller import ledger_version
+from lbc.control.keyed import LIST_PAGE_SIZE
 from lbc.kube.client import CONFIG_MAPS, JSON, METADATA_ONLY, KubeClient
 from lbc.kube.informer import Informer
 
