@@ -382,7 +382,10 @@ def service_object(name: str) -> dict[str, Any]:
         "kind": "Service",
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
+            # Headless: the daemon never reads a cluster IP, and the lab allocates one by
+            # scanning every Service (thousands of them would make set-up quadratic).
             "type": "ClusterIP",
+            "clusterIP": "None",
             "selector": {"app": name},
             "ports": [{"name": "http", "port": 80, "targetPort": POD_PORT, "protocol": "TCP"}],
         },

@@ -77,18 +77,43 @@ def admit(obj: Obj, old: Obj | None, others: Iterator[Obj]) -> None:
     _validate(spec, old_spec, causes)
     causes.raise_if_any("Service", "", obj["metadata"]["name"])
     me = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-    used_ips: set[str] = set()
-    used_ports: set[int] = set()
-    for other in others:
-        meta = other["metadata"]
-        if (meta.get("namespace", ""), meta["name"]) == me:
-            continue
-        other_spec = other.get("spec") or {}
-        used_ips.update(other_spec.get("clusterIPs") or [other_spec.get("clusterIP") or ""])
-        used_ports.update(int(p.get("nodePort") or 0) for p in _ports(other_spec))
-        used_ports.add(int(other_spec.get("healthCheckNodePort") or 0))
-    _allocate(spec, old_spec, used_ips, used_ports, causes)
+    _allocate(spec, old_spec, _Allocated(others, me), causes)
     causes.raise_if_any("Service", "", obj["metadata"]["name"])
+
+
+class _Allocated:
+    """What the other Services hold, gathered on first use only: a Service that allocates and
+    checks nothing (headless, no node ports, or keeping its IP) never scans the others, so
+    loading thousands of them stays linear."""
+
+    def __init__(self, others: Iterator[Obj], me: tuple[str, str]) -> None:
+        self._others: Iterator[Obj] | None = others
+        self._me = me
+        self._ips: set[str] = set()
+        self._ports: set[int] = set()
+
+    def _gather(self) -> None:
+        if self._others is None:
+            return
+        for other in self._others:
+            meta = other["metadata"]
+            if (meta.get("namespace", ""), meta["name"]) == self._me:
+                continue
+            other_spec = other.get("spec") or {}
+            self._ips.update(other_spec.get("clusterIPs") or [other_spec.get("clusterIP") or ""])
+            self._ports.update(int(p.get("nodePort") or 0) for p in _ports(other_spec))
+            self._ports.add(int(other_spec.get("healthCheckNodePort") or 0))
+        self._others = None
+
+    @property
+    def ips(self) -> set[str]:
+        self._gather()
+        return self._ips
+
+    @property
+    def ports(self) -> set[int]:
+        self._gather()
+        return self._ports
 
 
 def _default(obj: Obj, spec: Obj, creating: bool) -> None:
@@ -216,17 +241,15 @@ def _go_pointer(value: Any) -> str:
     return "null" if value is None else f'"{value}"'
 
 
-def _allocate(
-    spec: Obj, old: Obj | None, used_ips: set[str], used_ports: set[int], causes: CauseList
-) -> None:
+def _allocate(spec: Obj, old: Obj | None, used: _Allocated, causes: CauseList) -> None:
     if spec.get("type") != "ExternalName":
         wanted = spec.get("clusterIP")
         if wanted and wanted != "None":
             if old is None or old.get("clusterIP") != wanted:
-                _check_ip(str(wanted), used_ips, causes)
+                _check_ip(str(wanted), used.ips, causes)
             spec["clusterIPs"] = [wanted]
         elif not wanted:
-            spec["clusterIP"] = _free_ip(used_ips)
+            spec["clusterIP"] = _free_ip(used.ips)
             spec["clusterIPs"] = [spec["clusterIP"]]
         else:
             spec["clusterIPs"] = ["None"]
@@ -236,16 +259,16 @@ def _allocate(
     for i, port in enumerate(_ports(spec)):
         given = int(port.get("nodePort") or 0)
         if given:
-            _check_port(given, used_ports, own, f"spec.ports[{i}].nodePort", causes)
-            used_ports.add(given)
+            _check_port(given, used.ports, own, f"spec.ports[{i}].nodePort", causes)
+            used.ports.add(given)
         elif _needs_node_ports(spec):
-            port["nodePort"] = _free_port(used_ports)
+            port["nodePort"] = _free_port(used.ports)
     if _needs_health_port(spec):
         given = int(spec.get("healthCheckNodePort") or 0)
         if given:
-            _check_port(given, used_ports, own, "spec.healthCheckNodePort", causes)
+            _check_port(given, used.ports, own, "spec.healthCheckNodePort", causes)
         else:
-            spec["healthCheckNodePort"] = _free_port(used_ports)
+            spec["healthCheckNodePort"] = _free_port(used.ports)
 
 
 def _check_ip(wanted: str, used: set[str], causes: CauseList) -> None:
