@@ -24,7 +24,9 @@ One reconcile of one binding key:
 Drift verification: every binding is verified about every ``LBC_DRIFT_VERIFY_PERIOD`` (jittered
 so a fleet of bindings spreads its describes), costing one ``DescribeTargetHealth``; a target
 removed out of band is registered again by that pass. After a restart the first verification
-is drawn from the second half of the period, so a restart costs no AWS call at all.
+is drawn from the second half of the period, so a restart costs no AWS call at all; a binding
+whose first pass must reach AWS anyway (its checkpoint does not match) lists its group then,
+and that pass is its verification.
 
 Call budget (invariant): every pass that completes, whatever its outcome, leaves the binding's
 next look at least ``MIN_REQUEUE`` seconds ahead (:mod:`lbc.control.schedule`), and a pass
@@ -306,6 +308,11 @@ class BindingReconciler:
         ):
             SKIPS.inc()
             return Result(requeue_after=self._schedule.next_look(key), converged=True)
+        # The first pass that reaches AWS in this process lists the group in full anyway (no
+        # health is cached yet), so it is the binding's drift verification: otherwise a full
+        # sweep after a restart describes every group a second time as the first deadlines,
+        # drawn from the second half of the period, come due during the sweep.
+        verify = verify or (life is Lifecycle.LIVE and key not in self._groups)
 
         # Cleanup must see the group as it is: a cached view could hide targets to deregister.
         fresh = verify or life in (Lifecycle.DELETING, Lifecycle.BACKEND_GONE)

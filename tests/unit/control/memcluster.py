@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -447,6 +448,7 @@ async def controller(
     backoff_base: float = 0.005,
     backoff_max: float = 300.0,
     prepare: Callable[[MemoryKube], None] = lambda _kube: None,
+    rng: random.Random | None = None,
 ) -> AsyncIterator[Controller]:
     """The binding controller, wired as ``lbc.control.controller`` wires it, on memory I/O.
 
@@ -479,6 +481,7 @@ async def controller(
         clock=clock,
         wall=lambda: datetime.fromtimestamp(clock.now(), UTC),
         ledger_versions=stores[CONFIG_MAPS.plural],
+        rng=rng,
     )
     triggers = Triggers(
         queue.add,

@@ -21,6 +21,7 @@ one per drift period.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -258,3 +259,28 @@ async def test_an_hour_of_any_outcome_costs_bounded_passes_and_aws_calls(case: C
     if case.reason is not None:
         assert ready is not None
         assert ready["reason"] == case.reason
+
+
+class _Earliest(random.Random):
+    """Every jittered deadline at the earliest end of its range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+async def test_the_first_full_pass_after_a_start_is_the_drift_verification_of_its_period() -> None:
+    # Deadlines at their earliest: the first one 150 s after the start, the next 270 s after
+    # a verification. The first pass lists the group (nothing cached): it must count as one.
+    async with controller(
+        drift_verify_period=DRIFT,
+        requeue_period=REQUEUE,
+        prepare=_with(workload, _binding()),
+        rng=_Earliest(),
+    ) as c:
+        await c.run_for(100)
+        describes = c.group.calls.count("describe")
+        assert describes >= 1
+        await c.run_for(160)
+        assert c.group.calls.count("describe") == describes, "described again before 270 s"
+        await c.run_for(20)
+        assert c.group.calls.count("describe") == describes + 1
