@@ -53,9 +53,15 @@ class Cluster:
     woken: list[str]
     passes: list[str] = field(default_factory=list)
     retries: list[str] = field(default_factory=list)
+    node_id: str | None = None  # the instance of node n1, when it has one
 
     def add_node(self, name: str, instance_id: str) -> None:
         self.nodes.put(name, NodeView(name, {}, f"aws:///us-east-1a/{instance_id}", "True", 0))
+
+    def bind(self, name: str, source: str, *ports: int | None) -> BindingEntry:
+        """Binding ``name`` letting ``source`` reach ``ports``, for targets on node n1 (port 80)."""
+        assert self.node_id is not None, "the cluster was made without a node"
+        return self.put(name, from_group(source, *ports), [(self.node_id, 80, "n1")])
 
     def put(
         self,
@@ -119,6 +125,11 @@ class Cluster:
         await self.drain()
         return not self.manager.status_current(entry.key)
 
+    async def reconcile_all(self, *entries: BindingEntry) -> None:
+        """:meth:`reconcile` of each entry, in order."""
+        for entry in entries:
+            await self.reconcile(entry)
+
     async def drain(self) -> None:
         """Reconcile queued groups until none is left.
 
@@ -175,7 +186,13 @@ def cluster(
     made = Cluster(name, manager, bindings, nodes, desired, events, woken)
     if node is not None:
         made.add_node("n1", node)
+        made.node_id = node
     return made
+
+
+async def opened(adapter: Adapter, node: str, source: str) -> set[tuple[int, int]]:
+    """The port ranges ``node``'s group opens to ``source``."""
+    return ports(await inbound(adapter, node), source)
 
 
 def from_group(group: str, *ports: int | None) -> list[dict[str, Any]]:
@@ -317,11 +334,10 @@ async def test_nonexistent_source_group_fails_only_its_own_binding(
 ) -> None:
     lb, node, iid = seed
     a = cluster(adapter, "a", node=iid)
-    bad = a.put("bad", from_group(MISSING_GROUP, 1000), [(iid, 80, "n1")])
-    good = a.put("good", from_group(lb, 2000), [(iid, 80, "n1")])
-    await a.reconcile(bad)
-    await a.reconcile(good)
-    assert ports(await inbound(adapter, node), lb) == {(2000, 2000)}
+    bad = a.bind("bad", MISSING_GROUP, 1000)
+    good = a.bind("good", lb, 2000)
+    await a.reconcile_all(bad, good)
+    assert await opened(adapter, node, lb) == {(2000, 2000)}
     bad_state, good_state = a.state(bad), a.state(good)
     assert not bad_state.ready
     assert MISSING_GROUP in bad_state.message
@@ -361,22 +377,21 @@ async def test_restart_revokes_a_rule_no_binding_wants_before_any_binding_is_rec
 ) -> None:
     lb, node, iid = seed
     before = cluster(adapter, "a", node=iid)
-    x = before.put("x", from_group(lb, 30001), [(iid, 80, "n1")])
-    y = before.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
-    await before.reconcile(x)
-    await before.reconcile(y)
-    assert ports(await inbound(adapter, node), lb) == {(30001, 30001), (30002, 30002)}
+    x = before.bind("x", lb, 30001)
+    y = before.bind("y", lb, 30002)
+    await before.reconcile_all(x, y)
+    assert await opened(adapter, node, lb) == {(30001, 30001), (30002, 30002)}
 
     # A new process; x's networking changed while it was down. Only y is reconciled so far:
     # x's wishes are not known, but its spec says what it could want (30003), so x's old rule
     # is revocable at once; x's own first pass brings its new rule.
     after = cluster(adapter, "a", node=iid)
-    x = after.put("x", from_group(lb, 30003), [(iid, 80, "n1")])
-    y = after.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
+    x = after.bind("x", lb, 30003)
+    y = after.bind("y", lb, 30002)
     await after.reconcile(y)
-    assert ports(await inbound(adapter, node), lb) == {(30002, 30002)}
+    assert await opened(adapter, node, lb) == {(30002, 30002)}
     await after.reconcile(x)
-    assert ports(await inbound(adapter, node), lb) == {(30002, 30002), (30003, 30003)}
+    assert await opened(adapter, node, lb) == {(30002, 30002), (30003, 30003)}
 
 
 async def test_binding_of_unknown_wishes_keeps_its_rules_while_others_are_cleaned(
@@ -391,10 +406,9 @@ async def test_binding_of_unknown_wishes_keeps_its_rules_while_others_are_cleane
     # x's node is not known to EC2 any more: its wishes cannot be computed.
     after.add_node("lost", "i-0ffffffffffffffff")
     x = after.put("x", from_group(lb, 30001), [("i-0ffffffffffffffff", 80, "lost")])
-    y = after.put("y", from_group(lb, 30002), [(iid, 80, "n1")])
-    await after.reconcile(y)
-    await after.reconcile(x)
-    assert ports(await inbound(adapter, node), lb) == {(30001, 30001), (30002, 30002)}
+    y = after.bind("y", lb, 30002)
+    await after.reconcile_all(y, x)
+    assert await opened(adapter, node, lb) == {(30001, 30001), (30002, 30002)}
     assert not after.state(x).ready
     assert "i-0ffffffffffffffff" in after.state(x).message
 
@@ -410,7 +424,7 @@ async def test_reference_rule_is_adopted_then_revoked_when_no_longer_wanted(
         UserIdGroupPairs=[{"GroupId": lb, "Description": SHARED_DESCRIPTION}],
     )
     a = cluster(adapter, "a", node=iid)
-    entry = a.put("tgb", from_group(lb, 32197), [(iid, 80, "n1")])
+    entry = a.bind("tgb", lb, 32197)
     await a.reconcile(entry)
     rules = {(r.from_port, r.clusters) for r in await inbound(adapter, node)}
     # Adopted, not duplicated; the legacy rule nobody here wants is left to its maker.
@@ -477,7 +491,7 @@ async def test_pod_on_a_branch_eni_gets_the_rule_on_its_own_group_not_the_nodes(
     )
     await a.reconcile(entry)
     assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
-    assert ports(await inbound(adapter, node), lb) == {(8080, 8080)}
+    assert await opened(adapter, node, lb) == {(8080, 8080)}
     assert a.state(entry).ready
     # The host-network pod goes: the node group's rule goes with it, the branch group keeps its.
     entry = a.put(
@@ -489,7 +503,7 @@ async def test_pod_on_a_branch_eni_gets_the_rule_on_its_own_group_not_the_nodes(
     )
     await a.reconcile(entry)
     assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
-    assert ports(await inbound(adapter, node), lb) == set()
+    assert await opened(adapter, node, lb) == set()
     # Branch ENIs are cached like instances: two passes, one describe.
     after = metric_sum("lbc_aws_api_calls_total", operation="DescribeNetworkInterfaces")
     assert after == calls + 1
@@ -591,8 +605,8 @@ async def test_removing_networking_revokes_and_bindings_without_it_cost_no_call_
 ) -> None:
     lb, node, iid = seed
     a = cluster(adapter, "a", node=iid)
-    await a.reconcile(a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")]))
-    assert ports(await inbound(adapter, node), lb) == {(30001, 30001)}
+    await a.reconcile(a.bind("tgb", lb, 30001))
+    assert await opened(adapter, node, lb) == {(30001, 30001)}
 
     # The same binding without networking: its wish goes, and its rule with it.
     plain = binding_entry(
@@ -621,7 +635,7 @@ async def test_networking_without_a_cluster_name_is_reported_and_touches_nothing
 ) -> None:
     lb, node, iid = seed
     a = cluster(adapter, "", node=iid)
-    entry = a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")])
+    entry = a.bind("tgb", lb, 30001)
     assert await a.reconcile(entry) is True
     assert "LBC_CLUSTER_NAME" in a.state(entry).message
     assert a.manager.retry_after(entry.key) == 1.0
@@ -633,19 +647,19 @@ async def test_binding_turned_invalid_keeps_its_rules(
 ) -> None:
     lb, node, iid = seed
     a = cluster(adapter, "a", node=iid)
-    await a.reconcile(a.put("x", from_group(lb, 30001), [(iid, 80, "n1")]))
+    await a.reconcile(a.bind("x", lb, 30001))
     broken = binding_entry(
         {"metadata": {"name": "x", "namespace": "echoserver"}, "spec": {"networking": {}}}
     )
     assert broken.binding is None
     a.bindings.put(broken.key, broken)
-    await a.reconcile(a.put("y", from_group(lb, 30002), [(iid, 80, "n1")]))
-    assert ports(await inbound(adapter, node), lb) == {(30001, 30001), (30002, 30002)}
+    await a.reconcile(a.bind("y", lb, 30002))
+    assert await opened(adapter, node, lb) == {(30001, 30001), (30002, 30002)}
     # x deleted: the binding reconciler forgets it, and its rule goes.
     a.bindings.remove(broken.key)
     a.manager.forget(broken.key)
-    await a.reconcile(a.put("y", from_group(lb, 30002), [(iid, 80, "n1")]))
-    assert ports(await inbound(adapter, node), lb) == {(30002, 30002)}
+    await a.reconcile(a.bind("y", lb, 30002))
+    assert await opened(adapter, node, lb) == {(30002, 30002)}
 
 
 async def test_slow_ec2_fails_the_pass_in_time_and_the_next_pass_converges(
@@ -653,7 +667,7 @@ async def test_slow_ec2_fails_the_pass_in_time_and_the_next_pass_converges(
 ) -> None:
     lb, node, iid = seed
     a = cluster(adapter, "a", node=iid, pass_timeout=0.5)
-    entry = a.put("tgb", from_group(lb, 30001), [(iid, 80, "n1")])
+    entry = a.bind("tgb", lb, 30001)
     adapter.lab.control.delay("DescribeSecurityGroups", latency_ms=3000)
     mark = adapter.lab.control.last_seq()
     assert await a.reconcile(entry) is True
@@ -665,7 +679,7 @@ async def test_slow_ec2_fails_the_pass_in_time_and_the_next_pass_converges(
     adapter.lab.control.clear_faults()
     await a.reconcile(entry)
     assert a.state(entry).ready
-    assert ports(await inbound(adapter, node), lb) == {(30001, 30001)}
+    assert await opened(adapter, node, lb) == {(30001, 30001)}
 
 
 async def test_restart_finds_and_cleans_an_untagged_group_no_binding_uses_any_more(

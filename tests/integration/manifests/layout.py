@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -23,6 +24,11 @@ IAM_POLICY = MANIFESTS / "iam" / "policy.json"
 DOCKERFILE = ROOT / "Dockerfile"
 
 KUBECTL = shutil.which("kubectl")
+# The marks of a module whose tests run kubectl (kustomize, or a client against the lab).
+NEEDS_KUBECTL = [
+    pytest.mark.kubectl,
+    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
+]
 
 Obj = dict[str, Any]
 

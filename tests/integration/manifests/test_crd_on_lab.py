@@ -25,16 +25,14 @@ from tests.integration.manifests.layout import (
     INVALID_EXAMPLES,
     KUBECTL,
     MANIFESTS,
+    NEEDS_KUBECTL,
     Obj,
     example_files,
     load_documents,
     render,
 )
 
-pytestmark = [
-    pytest.mark.kubectl,
-    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
-]
+pytestmark = NEEDS_KUBECTL
 
 KUBECTL_DEADLINE = 30.0
 

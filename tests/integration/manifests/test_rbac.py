@@ -42,8 +42,8 @@ from lbc_lab.scenario import eventually
 from lbc_lab.workloads import LabCluster
 from tests.integration.manifests.layout import (
     CRD_FILE,
-    KUBECTL,
     MANIFESTS,
+    NEEDS_KUBECTL,
     Obj,
     find,
     load_documents,
@@ -56,10 +56,7 @@ from tests.integration.manifests.rbac import (
     service_account_user,
 )
 
-pytestmark = [
-    pytest.mark.kubectl,
-    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
-]
+pytestmark = NEEDS_KUBECTL
 
 NAMESPACE = "lbc-system"
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
@@ -148,6 +145,63 @@ def test_controller_may_do_what_the_design_needs(install: list[Obj], controller:
 def _deployment_env(install: list[Obj]) -> dict[str, str]:
     (container,) = find(install, "Deployment", "lbc")["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+@asynccontextmanager
+async def rbac_cluster(
+    install: list[Obj], *kinds: str
+) -> AsyncIterator[tuple[LabApiServer, LabCluster, Recorder]]:
+    """The lab API server enforcing the rendered RBAC objects (stored with the install's other
+    ``kinds``), a workload cluster on it, and the recorder of every authorization decision."""
+    recorder = Recorder()
+    async with (
+        LabApiServer.running(authorizer=recorder) as server,
+        # Pod IPs inside the first subnet of the lab VPC, as the VPC CNI assigns them.
+        LabCluster(server.url, token=ADMIN_TOKEN, pod_cidr="10.0.12.0/22") as cluster,
+    ):
+        # The lab enforces RBAC over the Roles and bindings stored in it: the rendered ones.
+        recorder.inner = LabRbac(server.store)
+        server.create(find(install, "Namespace", NAMESPACE))
+        for obj in install:
+            if obj["kind"] in RBAC_KINDS | set(kinds):
+                server.create(obj)
+        yield server, cluster, recorder
+
+
+def daemon_env(
+    install: list[Obj],
+    server: LabApiServer,
+    user: str,
+    tmp_path: Path,
+    elb_lab: ElbLab,
+    **extra: str,
+) -> dict[str, str]:
+    """The Deployment's environment for a daemon acting as ``user`` against the lab."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LBC_")},
+        **_deployment_env(install),
+        **TIMINGS,
+        "LBC_KUBECONFIG": str(server.kubeconfig_for(user, tmp_path / "kubeconfig")),
+        "LBC_PROBE_ADDR": "127.0.0.1:0",
+        "LBC_METRICS_ADDR": "127.0.0.1:0",
+        "LBC_CLUSTER_NAME": CLUSTER,
+        # AWS is the ELB lab on 127.0.0.1, never a real endpoint or the instance metadata.
+        **elb_lab.env,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "POD_NAME": "lbc-0",
+        "POD_NAMESPACE": NAMESPACE,
+        **extra,
+    }
+    env.pop("KUBECONFIG", None)
+    return env
+
+
+async def stopped(daemon: anyio.abc.Process) -> int:
+    """SIGTERM to the daemon (unless it exited already); its exit code."""
+    if daemon.returncode is None:
+        daemon.send_signal(signal.SIGTERM)
+    with anyio.fail_after(15):
+        return await daemon.wait()
 
 
 @asynccontextmanager
@@ -335,35 +389,9 @@ def _node_of(scenario: Scenario, n: int) -> str:
 async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_a_403(
     install: list[Obj], monitor: Obj, controller: str, tmp_path: Path, elb_lab: ElbLab
 ) -> None:
-    recorder = Recorder()
-    async with (
-        LabApiServer.running(authorizer=recorder) as server,
-        # Pod IPs inside the first subnet of the lab VPC, as the VPC CNI assigns them.
-        LabCluster(server.url, token=ADMIN_TOKEN, pod_cidr="10.0.12.0/22") as cluster,
-    ):
-        # The lab enforces RBAC over the Roles and bindings stored in it: the rendered ones.
-        recorder.inner = LabRbac(server.store)
-        server.create(find(install, "Namespace", NAMESPACE))
-        for obj in install:
-            if obj["kind"] in RBAC_KINDS:
-                server.create(obj)
+    async with rbac_cluster(install) as (server, cluster, recorder):
         scenario = await _seed(server, elb_lab, cluster)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("LBC_")},
-            **_deployment_env(install),
-            **TIMINGS,
-            "LBC_KUBECONFIG": str(server.kubeconfig_for(controller, tmp_path / "kubeconfig")),
-            "LBC_PROBE_ADDR": "127.0.0.1:0",
-            "LBC_METRICS_ADDR": "127.0.0.1:0",
-            "LBC_REQUEUE_PERIOD": "0.2",
-            "LBC_CLUSTER_NAME": CLUSTER,
-            # AWS is the ELB lab on 127.0.0.1, never a real endpoint or the instance metadata.
-            **elb_lab.env,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "POD_NAME": "lbc-0",
-            "POD_NAMESPACE": NAMESPACE,
-        }
-        env.pop("KUBECONFIG", None)
+        env = daemon_env(install, server, controller, tmp_path, elb_lab, LBC_REQUEUE_PERIOD="0.2")
         log = tmp_path / "daemon.log"
         async with _daemon(env, log) as daemon:
 
@@ -446,10 +474,7 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
                     cleaned_up, "deregistration and ledger deletion", daemon, recorder
                 )
             finally:
-                if daemon.returncode is None:
-                    daemon.send_signal(signal.SIGTERM)
-                with anyio.fail_after(15):
-                    code = await daemon.wait()
+                code = await stopped(daemon)
         tail = log.read_text()[-3000:]
         assert recorder.denied() == [], tail
         assert code == 0, tail

@@ -9,38 +9,26 @@ stack torn down. No request may be refused, and every rule of the component must
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
-import anyio
 import pytest
 
-from lbc_lab.apiserver.authz import ADMIN_TOKEN
-from lbc_lab.apiserver.rbac import RbacAuthorizer as LabRbac
-from lbc_lab.apiserver.server import LabApiServer
 from lbc_lab.elb_fixtures import ElbLab
 from lbc_lab.elb_scenario import create_network, run_instances
-from lbc_lab.workloads import LabCluster
-from tests.integration.manifests.layout import KUBECTL, MANIFESTS, Obj, find, render
-from tests.integration.manifests.rbac import Recorder, RenderedRules, grants
+from tests.integration.manifests.layout import MANIFESTS, NEEDS_KUBECTL, Obj, find, render
+from tests.integration.manifests.rbac import RenderedRules, grants
 from tests.integration.manifests.test_rbac import (
+    APP_NS,
     NAMESPACE,
-    RBAC_KINDS,
-    TIMINGS,
+    NODE_PORT,
     _daemon,
-    _deployment_env,
     _eventually,
+    daemon_env,
+    rbac_cluster,
+    stopped,
 )
 
-pytestmark = [
-    pytest.mark.kubectl,
-    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
-]
-
-APP_NS = "echoserver"
-NODE_PORT = 30080
-CLUSTER = "lab"
+pytestmark = NEEDS_KUBECTL
 
 
 def _service() -> Obj:
@@ -115,16 +103,11 @@ async def test_stack_lifecycle_under_the_shipped_stack_rbac_without_a_403(
     install = render(MANIFESTS / "overlays" / overlay)
     account = find(install, "Deployment", "lbc")["spec"]["template"]["spec"]["serviceAccountName"]
     user = f"system:serviceaccount:{NAMESPACE}:{account}"
-    recorder = Recorder()
-    async with (
-        LabApiServer.running(authorizer=recorder) as server,
-        LabCluster(server.url, token=ADMIN_TOKEN, pod_cidr="10.0.12.0/22") as cluster,
+    async with rbac_cluster(install, "CustomResourceDefinition", "IngressClass") as (
+        server,
+        cluster,
+        recorder,
     ):
-        recorder.inner = LabRbac(server.store)
-        server.create(find(install, "Namespace", NAMESPACE))
-        for obj in install:
-            if obj["kind"] in RBAC_KINDS | {"CustomResourceDefinition", "IngressClass"}:
-                server.create(obj)
         async with elb_lab.client("ec2") as ec2:
             network = await create_network(ec2)
             await ec2.create_tags(
@@ -144,21 +127,7 @@ async def test_stack_lifecycle_under_the_shipped_stack_rbac_without_a_403(
             type_="NodePort",
         )
         server.create(make())
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("LBC_")},
-            **_deployment_env(install),
-            **TIMINGS,
-            "LBC_KUBECONFIG": str(server.kubeconfig_for(user, tmp_path / "kubeconfig")),
-            "LBC_PROBE_ADDR": "127.0.0.1:0",
-            "LBC_METRICS_ADDR": "127.0.0.1:0",
-            "LBC_CLUSTER_NAME": CLUSTER,
-            "LBC_VPC_ID": network.vpc_id,
-            **elb_lab.env,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "POD_NAME": "lbc-0",
-            "POD_NAMESPACE": NAMESPACE,
-        }
-        env.pop("KUBECONFIG", None)
+        env = daemon_env(install, server, user, tmp_path, elb_lab, LBC_VPC_ID=network.vpc_id)
         assert env["LBC_STACKS"] == overlay
         targets = {f"{i.instance_id}:{node_port}" for i in instances}
         log = tmp_path / "daemon.log"
@@ -203,10 +172,7 @@ async def test_stack_lifecycle_under_the_shipped_stack_rbac_without_a_403(
                 await cluster.request("DELETE", path, ok=(200, 202))
                 await _eventually(torn_down, "the stack's deletion", daemon, recorder)
             finally:
-                if daemon.returncode is None:
-                    daemon.send_signal(signal.SIGTERM)
-                with anyio.fail_after(15):
-                    code = await daemon.wait()
+                code = await stopped(daemon)
         tail = log.read_text()[-3000:]
         assert recorder.denied() == [], tail
         assert code == 0, tail

@@ -17,8 +17,8 @@ from lbc.settings import ENV_PREFIX, Settings
 
 from tests.integration.manifests.layout import (
     DOCKERFILE,
-    KUBECTL,
     MANIFESTS,
+    NEEDS_KUBECTL,
     ROOT,
     Obj,
     example_files,
@@ -27,10 +27,7 @@ from tests.integration.manifests.layout import (
     render,
 )
 
-pytestmark = [
-    pytest.mark.kubectl,
-    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
-]
+pytestmark = NEEDS_KUBECTL
 
 # The oldest Kubernetes minor EKS still supports in standard support, and the newest the validator
 # knows: an object valid on both is valid on everything in between for these stable kinds.

@@ -14,13 +14,10 @@ from lbc.settings import Settings, split_addr
 from lbc.webhook.readinessgates import INJECT_LABEL
 from lbc.webhook.server import MUTATE_BINDING, MUTATE_POD, VALIDATE_BINDING
 
-from tests.integration.manifests.layout import KUBECTL, MANIFESTS, Obj, find, render
+from tests.integration.manifests.layout import MANIFESTS, NEEDS_KUBECTL, Obj, find, render
 from tests.integration.manifests.test_rendering import KUBERNETES_VERSIONS
 
-pytestmark = [
-    pytest.mark.kubectl,
-    pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed"),
-]
+pytestmark = NEEDS_KUBECTL
 
 NAMESPACE = "lbc-system"
 CONFIGURATION = "lbc-webhook"
