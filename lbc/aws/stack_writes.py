@@ -325,27 +325,40 @@ class StackWriter:
     async def ensure_target_group_attributes(
         self, arn: str, attributes: Sequence[Attribute]
     ) -> bool:
-        current = await self.inventory.target_group_attributes(arn)
-        changed = [a for a in attributes if current.get(a.key) != a.value]
-        if changed:
-            await self._elb(
-                "ModifyTargetGroupAttributes",
-                self._elbv2.modify_target_group_attributes,
-                TargetGroupArn=arn,
-                Attributes=[{"Key": a.key, "Value": a.value} for a in changed],
-            )
-        return bool(changed)
+        return await self._ensure_attributes(
+            await self.inventory.target_group_attributes(arn),
+            attributes,
+            "ModifyTargetGroupAttributes",
+            self._elbv2.modify_target_group_attributes,
+            TargetGroupArn=arn,
+        )
 
     async def ensure_load_balancer_attributes(
         self, arn: str, attributes: Sequence[Attribute]
     ) -> bool:
-        current = await self.inventory.load_balancer_attributes(arn)
+        return await self._ensure_attributes(
+            await self.inventory.load_balancer_attributes(arn),
+            attributes,
+            "ModifyLoadBalancerAttributes",
+            self._elbv2.modify_load_balancer_attributes,
+            LoadBalancerArn=arn,
+        )
+
+    async def _ensure_attributes(
+        self,
+        current: Mapping[str, str],
+        attributes: Sequence[Attribute],
+        operation: str,
+        method: Any,
+        **arn: str,
+    ) -> bool:
+        """Whether an attribute differed from ``current`` (then only those were written)."""
         changed = [a for a in attributes if current.get(a.key) != a.value]
         if changed:
             await self._elb(
-                "ModifyLoadBalancerAttributes",
-                self._elbv2.modify_load_balancer_attributes,
-                LoadBalancerArn=arn,
+                operation,
+                method,
+                **arn,
                 Attributes=[{"Key": a.key, "Value": a.value} for a in changed],
             )
         return bool(changed)

@@ -22,11 +22,7 @@ from typing import Any, Final
 from lbc.control.ingress import INGRESS_KIND, IngressReconciler
 from lbc.control.keyed import KeyedController, informer_factory
 from lbc.control.stack_bindings import binding_handlers, observed_binding
-from lbc.control.stack_reconcile import (
-    CachedObject,
-    FlowFactory,
-    cached_object,
-)
+from lbc.control.stack_reconcile import CachedObject, FlowFactory, cached_object
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.ingress_groups import IngressCatalog, group_ids, pending_groups
 from lbc.core.stack.inputs import IngressView

@@ -15,11 +15,7 @@ from typing import Any, Final
 from lbc.control.keyed import KeyedController, informer_factory
 from lbc.control.service import SERVICE_KIND, ServiceReconciler
 from lbc.control.stack_bindings import binding_handlers, observed_binding
-from lbc.control.stack_reconcile import (
-    CachedObject,
-    FlowFactory,
-    cached_object,
-)
+from lbc.control.stack_reconcile import CachedObject, FlowFactory, cached_object
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.inputs import ServiceView
 from lbc.core.stack.model import StackKind

@@ -245,6 +245,21 @@ class StackDeployer:
                 f"refusing to delete {what}: it lacks this cluster's or this stack's tag"
             )
 
+    async def _attributes_and_tags(
+        self, op: UpdateTargetGroup | UpdateLoadBalancer, changed: bool
+    ) -> bool:
+        """The end of an in-place update: attributes (compared with AWS's), then tags."""
+        w = self.writer
+        if op.attributes:
+            ensure = (
+                w.ensure_target_group_attributes
+                if isinstance(op, UpdateTargetGroup)
+                else w.ensure_load_balancer_attributes
+            )
+            changed |= await ensure(op.arn, op.attributes)
+        await w.tag(op.arn, op.tags)
+        return changed or not op.tags.empty
+
     async def _execute(self, op: Operation, state: _State) -> bool:
         """Run one operation; whether it changed anything."""
         w = self.writer
@@ -277,10 +292,7 @@ class StackDeployer:
             if op.health_check is not None:
                 await w.modify_target_group(op.arn, health_check_params(op.health_check))
                 changed = True
-            if op.attributes:
-                changed |= await w.ensure_target_group_attributes(op.arn, op.attributes)
-            await w.tag(op.arn, op.tags)
-            return changed or not op.tags.empty
+            return await self._attributes_and_tags(op, changed)
         if isinstance(op, DeleteTargetGroup):
             self._guard(state, op.tags, f"target group {op.arn}")
             await w.delete_target_group(op.arn)
@@ -305,10 +317,7 @@ class StackDeployer:
             if op.subnets is not None:
                 await w.set_subnets(op.arn, op.subnets)
                 changed = True
-            if op.attributes:
-                changed |= await w.ensure_load_balancer_attributes(op.arn, op.attributes)
-            await w.tag(op.arn, op.tags)
-            return changed or not op.tags.empty
+            return await self._attributes_and_tags(op, changed)
         if isinstance(op, DeleteLoadBalancer):
             self._guard(state, op.tags, f"load balancer {op.arn}")
             await w.delete_load_balancer(op.arn)
