@@ -28,6 +28,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lbc.core import binding
+
 #: Cluster tag on every AWS resource of every stack (and the only key LBC's IAM policy locks).
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 #: Legacy cluster key still accepted by discovery and never removed by tag reconciliation.
@@ -133,9 +135,8 @@ class IPAddressType(enum.StrEnum):
     IPV4 = "ipv4"
 
 
-class TargetType(enum.StrEnum):
-    INSTANCE = "instance"
-    IP = "ip"
+TargetType = binding.TargetType
+"""One target type for bindings and stacks: a stack's binding is a binding like any other."""
 
 
 class Protocol(enum.StrEnum):
