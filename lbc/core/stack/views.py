@@ -79,6 +79,18 @@ def _backend(raw: Any) -> IngressBackendView:
     return IngressBackendView(_text(service.get("name")), value)
 
 
+def _object_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Ingress and Service views read of ``metadata`` (the objects stacks are for)."""
+    return {
+        "namespace": _text(meta.get("namespace")),
+        "name": _text(meta.get("name")),
+        "uid": _text(meta.get("uid")),
+        "annotations": _string_map(meta.get("annotations")),
+        "finalizers": _strings(meta.get("finalizers")),
+        "deleting": bool(meta.get("deletionTimestamp")),
+    }
+
+
 def ingress_view(obj: Mapping[str, Any]) -> IngressView:
     """An ``networking.k8s.io/v1`` Ingress."""
     meta, spec = _meta(obj), _obj(obj.get("spec"))
@@ -98,15 +110,10 @@ def ingress_view(obj: Mapping[str, Any]) -> IngressView:
     class_name = spec.get("ingressClassName")
     default = spec.get("defaultBackend")
     return IngressView(
-        namespace=_text(meta.get("namespace")),
-        name=_text(meta.get("name")),
-        annotations=_string_map(meta.get("annotations")),
+        **_object_meta(meta),
         class_name=class_name if isinstance(class_name, str) else None,
         default_backend=_backend(default) if isinstance(default, Mapping) else None,
         rules=tuple(rules),
-        finalizers=_strings(meta.get("finalizers")),
-        deleting=bool(meta.get("deletionTimestamp")),
-        uid=_text(meta.get("uid")),
     )
 
 
@@ -205,18 +212,13 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
     hc_port = spec.get("healthCheckNodePort")
     allocate = spec.get("allocateLoadBalancerNodePorts")
     return ServiceView(
-        namespace=_text(meta.get("namespace")),
-        name=_text(meta.get("name")),
-        uid=_text(meta.get("uid")),
+        **_object_meta(meta),
         type=_text(spec.get("type")) or "ClusterIP",
-        annotations=_string_map(meta.get("annotations")),
         ports=tuple(ports),
         load_balancer_class=_text(spec.get("loadBalancerClass")),
         external_traffic_policy=_text(spec.get("externalTrafficPolicy")),
         health_check_node_port=hc_port if isinstance(hc_port, int) else 0,
         source_ranges=_strings(spec.get("loadBalancerSourceRanges")),
         ip_families=_strings(spec.get("ipFamilies")),
-        finalizers=_strings(meta.get("finalizers")),
-        deleting=bool(meta.get("deletionTimestamp")),
         allocate_node_ports=allocate if isinstance(allocate, bool) else None,
     )
