@@ -54,20 +54,14 @@ DEFAULT_TIMEOUT = 10.0
 
 def _common(parser: argparse.ArgumentParser, *, several: bool) -> None:
     many = " (repeat for several clusters)" if several else ""
-    parser.add_argument(
-        "--context",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help=f"kubeconfig context to read{many}; default: the current context",
-    )
-    parser.add_argument(
-        "--kubeconfig",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help=f"kubeconfig file{many}; default: LBC_KUBECONFIG, KUBECONFIG, ~/.kube/config",
-    )
+    for flag, metavar, what in (
+        ("--context", "NAME", "kubeconfig context to read{}; default: the current context"),
+        ("--kubeconfig", "FILE",
+         "kubeconfig file{}; default: LBC_KUBECONFIG, KUBECONFIG, ~/.kube/config"),
+    ):  # fmt: skip
+        parser.add_argument(
+            flag, action="append", default=[], metavar=metavar, help=what.format(many)
+        )
     parser.add_argument(
         "-o", "--output", choices=("table", "json", "yaml"), default="table", help="output format"
     )
