@@ -20,7 +20,7 @@ from lbc.aws.roles import role_of
 from lbc.aws.securitygroups import SecurityGroups
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
 from lbc.control.entry import BindingEntry, binding_entry
-from lbc.control.keyed import KeyedController, informer_factory
+from lbc.control.keyed import KeyedController, informer_factory, retry_backoff
 from lbc.control.networking import NetworkingController
 from lbc.control.triggers import BINDING_INDEXERS, Triggers
 from lbc.core.ledger import PREFIX
@@ -73,12 +73,7 @@ class BindingController(KeyedController[str]):
         target_groups: TargetGroups,
         security_groups: SecurityGroups | None = None,
     ) -> None:
-        super().__init__(
-            NAME,
-            concurrency=settings.workers,
-            backoff_base=settings.backoff_base,
-            backoff_max=settings.backoff_max,
-        )
+        super().__init__(NAME, concurrency=settings.workers, backoff=retry_backoff(settings))
         ns = settings.watch_namespace
         resync = settings.resync_period
         # Read by the admission webhooks (lbc.webhook), which run on every replica.

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from lbc.control.ingress import INGRESS_KIND, IngressReconciler
-from lbc.control.keyed import KeyedController, informer_factory
+from lbc.control.keyed import KeyedController, informer_factory, retry_backoff
 from lbc.control.stack_bindings import binding_handlers, observed_binding
-from lbc.control.stack_reconcile import CachedObject, FlowFactory, cached_object
+from lbc.control.stack_reconcile import CachedObject, FlowFactory, cached_object, stack_workers
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.ingress_groups import IngressCatalog, group_ids, pending_groups
 from lbc.core.stack.inputs import IngressView
@@ -75,12 +75,7 @@ class IngressController(KeyedController[StackId]):
         kube: KubeClient,
         flow_for: FlowFactory,
     ) -> None:
-        super().__init__(
-            NAME,
-            concurrency=max(1, min(settings.workers, 4)),
-            backoff_base=settings.backoff_base,
-            backoff_max=settings.backoff_max,
-        )
+        super().__init__(NAME, concurrency=stack_workers(settings), backoff=retry_backoff(settings))
         ns = settings.watch_namespace
         informer = informer_factory(kube, settings.resync_period)
         self.ingresses: Informer[IngressEntry] = informer(INGRESSES, ingress_entry, namespace=ns)

@@ -19,6 +19,7 @@ from lbc.control.worker import Result
 from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
 from lbc.kube.client import KubeClient, Resource
 from lbc.kube.informer import Informer
+from lbc.settings import Settings
 
 K = TypeVar("K")
 K_contra = TypeVar("K_contra", contravariant=True)
@@ -29,6 +30,11 @@ once leaves ~5 KB per pod of freed-but-pinned arenas (README, Benchmarks, note 2
 
 InformerFactory = Callable[..., Informer[Any]]
 """``(resource, project, **informer options)`` to an informer on the controller's client."""
+
+
+def retry_backoff(settings: Settings) -> ItemExponentialBackoff[Any]:
+    """The per-key retry backoff of a controller's queue (``LBC_BACKOFF_BASE``, ``_MAX``)."""
+    return ItemExponentialBackoff(settings.backoff_base, settings.backoff_max)
 
 
 def informer_factory(kube: KubeClient, resync_period: float) -> InformerFactory:
@@ -56,14 +62,10 @@ class KeyedController(Generic[K]):
     informers: Sequence[Informer[Any]] = ()
     reconciler: Reconciler[K]
 
-    def __init__(
-        self, name: str, *, concurrency: int, backoff_base: float, backoff_max: float
-    ) -> None:
+    def __init__(self, name: str, *, concurrency: int, backoff: ItemExponentialBackoff[K]) -> None:
         self.name = name
         self.concurrency = concurrency
-        self.queue: WorkQueue[K] = WorkQueue(
-            name, rate_limiter=ItemExponentialBackoff(backoff_base, backoff_max)
-        )
+        self.queue: WorkQueue[K] = WorkQueue(name, rate_limiter=backoff)
 
     async def reconcile(self, key: K) -> Result | None:
         return await self.reconciler.reconcile(key)

@@ -49,6 +49,7 @@ from lbc.control.entry import BindingEntry
 from lbc.control.keyed import KeyedController
 from lbc.control.wishes import WishResolver, unfinished
 from lbc.control.worker import Result
+from lbc.control.workqueue import ItemExponentialBackoff
 from lbc.core.desired import DesiredSet
 from lbc.core.errors import LbcError, NotFoundError
 from lbc.core.networking import (
@@ -142,7 +143,7 @@ class NetworkingController(KeyedController[str]):
         pass_timeout: float = DEFAULT_PASS_TIMEOUT,
     ) -> None:
         super().__init__(
-            NAME, concurrency=concurrency, backoff_base=backoff_base, backoff_max=backoff_max
+            NAME, concurrency=concurrency, backoff=ItemExponentialBackoff(backoff_base, backoff_max)
         )
         self._groups = groups
         self._bindings = bindings

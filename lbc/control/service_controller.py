@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from lbc.control.keyed import KeyedController, informer_factory
+from lbc.control.keyed import KeyedController, informer_factory, retry_backoff
 from lbc.control.service import SERVICE_KIND, ServiceReconciler
 from lbc.control.stack_bindings import binding_handlers, observed_binding
-from lbc.control.stack_reconcile import CachedObject, FlowFactory, cached_object
+from lbc.control.stack_reconcile import CachedObject, FlowFactory, cached_object, stack_workers
 from lbc.core.stack.binding_changes import ObservedBinding
 from lbc.core.stack.inputs import ServiceView
 from lbc.core.stack.model import StackKind
@@ -42,12 +42,7 @@ class ServiceController(KeyedController[str]):
     """The NLB Services' controller (``lbc.app.Controller``)."""
 
     def __init__(self, settings: Settings, kube: KubeClient, flow_for: FlowFactory) -> None:
-        super().__init__(
-            NAME,
-            concurrency=max(1, min(settings.workers, 4)),
-            backoff_base=settings.backoff_base,
-            backoff_max=settings.backoff_max,
-        )
+        super().__init__(NAME, concurrency=stack_workers(settings), backoff=retry_backoff(settings))
         ns = settings.watch_namespace
         informer = informer_factory(kube, settings.resync_period)
         self.services: Informer[ServiceEntry] = informer(SERVICES, service_entry, namespace=ns)

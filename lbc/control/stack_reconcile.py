@@ -46,6 +46,7 @@ from lbc.kube.client import KubeClient, PatchType, Resource
 from lbc.kube.events import EventRecorder, ObjectRef
 from lbc.kube.informer import Store
 from lbc.observe.log import get_logger
+from lbc.settings import Settings
 
 _log = get_logger("lbc.stacks")
 
@@ -61,6 +62,14 @@ FAILED_CLEANUP_STATUS: Final = "FailedCleanupStatus"
 HANDS_OFF: Final = "UnsupportedSettings"
 UNCLAIMED: Final = "UnclaimedLoadBalancer"
 MULTI_CLUSTER_REFUSED: Final = "MultiClusterDisableRefused"
+
+
+STACK_WORKERS_MAX: Final = 4
+
+
+def stack_workers(settings: Settings) -> int:
+    """Workers of a stack controller: the daemon's ``LBC_WORKERS``, at most four."""
+    return max(1, min(settings.workers, STACK_WORKERS_MAX))
 
 
 @dataclass(frozen=True, slots=True)
