@@ -61,6 +61,18 @@ def find_port(service: ServiceView, port: int | str) -> ServicePortView:
     raise BuildFailure(f"unable to find port {port} on service {service.key}")
 
 
+def check_target_port(port: int, target_type: TargetType) -> None:
+    """LBC's refusal of a target group without a port (an instance target without a NodePort)."""
+    if port != 0:
+        return
+    if target_type is TargetType.IP:
+        raise BuildFailure("TargetGroup port is empty. Are you using the correct service type?")
+    raise BuildFailure(
+        "TargetGroup port is empty. When using Instance targets, your service be must of "
+        "type 'NodePort' or 'LoadBalancer'"
+    )
+
+
 def health_check_port(service: ServiceView, raw: str | None, target_type: TargetType) -> str:
     """LBC's health-check port of a Service's target group: the traffic port (unset or
     ``traffic-port``), a number, or a named Service port as the target type reaches it."""
@@ -156,15 +168,7 @@ class BackendBuilder:
             protocol=protocol.value,
             protocol_version=version.value,
         )
-        if tg_port == 0:
-            if target_type is TargetType.IP:
-                raise BuildFailure(
-                    "TargetGroup port is empty. Are you using the correct service type?"
-                )
-            raise BuildFailure(
-                "TargetGroup port is empty. When using Instance targets, your service be must of "
-                "type 'NodePort' or 'LoadBalancer'"
-            )
+        check_target_port(tg_port, target_type)
         target_group = TargetGroup(
             name=name,
             target_type=target_type,

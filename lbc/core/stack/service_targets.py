@@ -27,7 +27,7 @@ from lbc.core.stack.annotations import (
     service_annotations,
 )
 from lbc.core.stack.failures import BuildFailure
-from lbc.core.stack.ingress_backends import health_check_port
+from lbc.core.stack.ingress_backends import check_target_port, health_check_port
 from lbc.core.stack.inputs import ServicePortView, ServiceView, StackConfig
 from lbc.core.stack.model import (
     TRAFFIC_PORT,
@@ -267,13 +267,7 @@ def build_target_group(  # noqa: PLR0917 - one call site, every argument distinc
     )
     if "IPv6" in service.ip_families:
         raise BuildFailure("unsupported IPv6 configuration, lb not dual-stack")
-    if tg_port == 0:
-        if kind is TargetType.IP:
-            raise BuildFailure("TargetGroup port is empty. Are you using the correct service type?")
-        raise BuildFailure(
-            "TargetGroup port is empty. When using Instance targets, your service be must of "
-            "type 'NodePort' or 'LoadBalancer'"
-        )
+    check_target_port(tg_port, kind)
     target_group = TargetGroup(
         name=name,
         target_type=kind,
