@@ -21,7 +21,7 @@ this cluster and this stack (``lbc.core.stack.observed.owned``) and refuses othe
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -245,6 +245,21 @@ class StackDeployer:
                 f"refusing to delete {what}: it lacks this cluster's or this stack's tag"
             )
 
+    async def _delete(
+        self, op: DeleteSecurityGroup | DeleteTargetGroup | DeleteLoadBalancer, state: _State
+    ) -> None:
+        """A planned delete, once the resource's tags say this cluster and this stack."""
+        w = self.writer
+        delete: Callable[[str], Awaitable[None]]
+        if isinstance(op, DeleteSecurityGroup):
+            what, key, delete = "security group", op.group_id, w.delete_security_group
+        elif isinstance(op, DeleteTargetGroup):
+            what, key, delete = "target group", op.arn, w.delete_target_group
+        else:
+            what, key, delete = "load balancer", op.arn, w.delete_load_balancer
+        self._guard(state, op.tags, f"{what} {key}")
+        await delete(key)
+
     async def _attributes_and_tags(
         self, op: UpdateTargetGroup | UpdateLoadBalancer, changed: bool
     ) -> bool:
@@ -264,6 +279,9 @@ class StackDeployer:
         """Run one operation; whether it changed anything."""
         w = self.writer
         tgs = state.result.target_groups
+        if isinstance(op, DeleteSecurityGroup | DeleteTargetGroup | DeleteLoadBalancer):
+            await self._delete(op, state)
+            return True
         if isinstance(op, CreateSecurityGroup):
             state.frontend = await w.create_security_group(
                 op.name, op.description, self._vpc, op.tags
@@ -275,10 +293,6 @@ class StackDeployer:
             await w.revoke(op.group_id, op.revoke)
             await w.tag_group(op.group_id, op.tags)
             return not op.empty
-        if isinstance(op, DeleteSecurityGroup):
-            self._guard(state, op.tags, f"security group {op.group_id}")
-            await w.delete_security_group(op.group_id)
-            return True
         if isinstance(op, CreateTargetGroup):
             tgs[op.spec.resource_id] = await w.create_target_group(
                 op.spec,
@@ -293,10 +307,6 @@ class StackDeployer:
                 await w.modify_target_group(op.arn, health_check_params(op.health_check))
                 changed = True
             return await self._attributes_and_tags(op, changed)
-        if isinstance(op, DeleteTargetGroup):
-            self._guard(state, op.tags, f"target group {op.arn}")
-            await w.delete_target_group(op.arn)
-            return True
         if isinstance(op, CreateLoadBalancer):
             groups = resolve_groups(
                 [GroupId(ref) for ref in op.spec.security_groups], state.frontend, state.backend
@@ -318,10 +328,6 @@ class StackDeployer:
                 await w.set_subnets(op.arn, op.subnets)
                 changed = True
             return await self._attributes_and_tags(op, changed)
-        if isinstance(op, DeleteLoadBalancer):
-            self._guard(state, op.tags, f"load balancer {op.arn}")
-            await w.delete_load_balancer(op.arn)
-            return True
         if isinstance(op, CreateListener):
             state.listeners[op.port] = await w.create_listener(
                 state.result.load_balancer_arn,
