@@ -348,8 +348,9 @@ class StackDeployer:
                 )
             await w.tag(op.arn, op.tags)
             return not op.empty
-        if isinstance(op, DeleteListener):
-            await w.delete_listener(op.arn)
+        if isinstance(op, DeleteListener | DeleteRule):
+            delete = w.delete_listener if isinstance(op, DeleteListener) else w.delete_rule
+            await delete(op.arn)
             return True
         if isinstance(op, SetRulePriorities):
             await w.set_rule_priorities(op.priorities)
@@ -370,9 +371,6 @@ class StackDeployer:
                 )
             await w.tag(op.arn, op.tags)
             return not op.empty
-        if isinstance(op, DeleteRule):
-            await w.delete_rule(op.arn)
-            return True
         if isinstance(op, ApplyBindings):
             wanted = [
                 (b, binding_spec(b, tgs[b.target_group_id], state.frontend, state.backend))
