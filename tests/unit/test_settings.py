@@ -91,6 +91,21 @@ def test_settings_are_frozen() -> None:
         ({"LBC_METRICS_ADDR": "8080"}, "LBC_METRICS_ADDR"),
         ({"LBC_LEASE_DURATION": "5s", "LBC_RENEW_DEADLINE": "10s"}, "LBC_LEASE_DURATION"),
         ({"LBC_RENEW_DEADLINE": "2s", "LBC_RETRY_PERIOD": "2s"}, "LBC_RENEW_DEADLINE"),
+        # The stack controllers' settings.
+        ({"LBC_STACKS": "ingress", "LBC_VPC_ID": "vpc-1"}, "LBC_CLUSTER_NAME"),
+        ({"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": " ", "LBC_VPC_ID": "v"}, "LBC_CLUSTER_NAME"),
+        ({"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": "c1"}, "LBC_VPC_ID"),
+        ({"LBC_STACKS": "gateway", "LBC_CLUSTER_NAME": "c1", "LBC_VPC_ID": "v"}, "LBC_STACKS"),
+        (
+            {
+                "LBC_STACKS": "ingress",
+                "LBC_CLUSTER_NAME": "c1",
+                "LBC_VPC_ID": "v",
+                "LBC_DEFAULT_TAGS": "elbv2.k8s.aws/cluster=x",
+            },
+            "LBC_DEFAULT_TAGS",
+        ),
+        ({"LBC_DEFAULT_TAGS": "novalue"}, "LBC_DEFAULT_TAGS"),
     ],
 )
 def test_bad_values_give_one_line_naming_the_variable(
@@ -134,32 +149,6 @@ def test_stacks_parse_as_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LBC_CLUSTER_NAME", "c1")
     monkeypatch.setenv("LBC_VPC_ID", "vpc-1")
     assert load_settings().stack_kinds == {"ingress", "service"}
-
-
-@pytest.mark.parametrize(
-    ("env", "named"),
-    [
-        ({"LBC_STACKS": "ingress", "LBC_VPC_ID": "vpc-1"}, "LBC_CLUSTER_NAME"),
-        ({"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": " ", "LBC_VPC_ID": "v"}, "LBC_CLUSTER_NAME"),
-        ({"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": "c1"}, "LBC_VPC_ID"),
-        ({"LBC_STACKS": "gateway", "LBC_CLUSTER_NAME": "c1", "LBC_VPC_ID": "v"}, "LBC_STACKS"),
-        (
-            {"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": "c1", "LBC_VPC_ID": "v",
-             "LBC_DEFAULT_TAGS": "elbv2.k8s.aws/cluster=x"},
-            "LBC_DEFAULT_TAGS",
-        ),
-        ({"LBC_DEFAULT_TAGS": "novalue"}, "LBC_DEFAULT_TAGS"),
-    ],
-)  # fmt: skip
-def test_stack_settings_refused_with_the_variable_named(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
-) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(ConfigError) as info:
-        load_settings()
-    assert named in str(info.value)
-    assert "\n" not in str(info.value)
 
 
 def test_default_and_external_tags_are_read(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -48,29 +48,23 @@ async def test_thresholds_come_from_the_target_group(
     assert (await states(elbv2, tg.arn))[key][0] == "healthy"
 
 
+@pytest.mark.parametrize(
+    ("configured", "settle"),
+    [(60, 200), (None, 0)],
+    ids=["the group's delay, from healthy", "the default of 300 seconds, from initial"],
+)
 async def test_deregistered_target_drains_for_the_delay_then_disappears(
-    paused: ElbLab, elbv2: Any, net: Network
+    paused: ElbLab, elbv2: Any, net: Network, configured: int | None, settle: int
 ) -> None:
-    tg = await create_target_group(elbv2, net, "drain", deregistration_delay=60)
+    attributes = {} if configured is None else {"deregistration_delay": configured}
+    delay = configured or 300
+    tg = await create_target_group(elbv2, net, f"drain-{delay}", **attributes)
     key = (net.ip(0), 80)
     await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
-    paused.control.advance(200)
+    paused.control.advance(settle)
     await elbv2.deregister_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
     assert (await states(elbv2, tg.arn))[key] == ("draining", "Target.DeregistrationInProgress")
-    paused.control.advance(59)
-    assert (await states(elbv2, tg.arn))[key][0] == "draining"
-    paused.control.advance(1)
-    assert key not in await states(elbv2, tg.arn)
-
-
-async def test_default_deregistration_delay_is_300_seconds(
-    paused: ElbLab, elbv2: Any, net: Network
-) -> None:
-    tg = await create_target_group(elbv2, net, "drain-default")
-    key = (net.ip(0), 80)
-    await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
-    await elbv2.deregister_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
-    paused.control.advance(299)
+    paused.control.advance(delay - 1)
     assert (await states(elbv2, tg.arn))[key][0] == "draining"
     paused.control.advance(1)
     assert key not in await states(elbv2, tg.arn)

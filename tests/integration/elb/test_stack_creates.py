@@ -93,13 +93,7 @@ async def test_second_listener_on_a_port_is_a_duplicate(
     lb = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
     group = await http_group(elbv2, net, "web")
     await http_listener(elbv2, lb["LoadBalancerArn"], group)
-    code, _ = await error_of(
-        elbv2.create_listener,
-        LoadBalancerArn=lb["LoadBalancerArn"],
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=forward(group),
-    )
+    code, _ = await error_of(http_listener, elbv2, lb["LoadBalancerArn"], group)
     assert code == "DuplicateListener"
     elb_lab.control.set_fidelity(listener_port_unique=False)
     await http_listener(elbv2, lb["LoadBalancerArn"], group)
@@ -115,13 +109,7 @@ async def test_a_target_group_serves_one_load_balancer(
     second = await alb(elbv2, net, "second", groups=[group_id])
     group = await http_group(elbv2, net, "shared")
     await http_listener(elbv2, first["LoadBalancerArn"], group)
-    code, message = await error_of(
-        elbv2.create_listener,
-        LoadBalancerArn=second["LoadBalancerArn"],
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=forward(group),
-    )
+    code, message = await error_of(http_listener, elbv2, second["LoadBalancerArn"], group)
     assert code == "TargetGroupAssociationLimit"
     assert group in message
     own = await http_group(elbv2, net, "own")

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lbc import __version__
@@ -26,6 +27,12 @@ from lbc import __version__
 from tests.integration.manifests.layout import DOCKERFILE, ROOT
 
 STAGE_PATHS = ("BUILD_VENV", "VENV", "DIST")
+
+
+def _run(args: list[str], *, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """``args`` run with their output captured as text and a deadline; the caller checks the
+    exit code (so a failure shows what the command printed)."""
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, **kw)
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -136,15 +143,7 @@ def test_dockerfile_install_steps_give_a_working_lbc(tmp_path: Path) -> None:
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
 
     for step in install_steps(text):
-        done = subprocess.run(
-            ["/bin/sh", "-c", step],
-            cwd=context,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
+        done = _run(["/bin/sh", "-c", step], cwd=context, env=env, timeout=240)
         assert done.returncode == 0, f"step failed: {step}\n{done.stdout}\n{done.stderr}"
     assert done.stdout.strip().splitlines()[-1] == f"lbc {__version__}"
 
@@ -152,15 +151,8 @@ def test_dockerfile_install_steps_give_a_working_lbc(tmp_path: Path) -> None:
     clean = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
 
     def run(*args: str) -> str:
-        out = subprocess.run(
-            [str(venv_python), *args],
-            cwd=tmp_path,
-            env=clean,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        out = _run([str(venv_python), *args], cwd=tmp_path, env=clean)
+        assert out.returncode == 0, out.stdout + out.stderr
         return out.stdout
 
     assert run("-m", "lbc", "version").strip() == f"lbc {__version__}"
@@ -178,13 +170,7 @@ def test_dockerfile_install_steps_give_a_working_lbc(tmp_path: Path) -> None:
     assert sorted(map(normalise, installed)) == sorted(
         [*map(normalise, locked), f"lbc=={__version__}"]
     )
-    check = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv_python), "check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    check = _run([sys.executable, "-m", "pip", "--python", str(venv_python), "check"])
     assert check.returncode == 0, check.stdout + check.stderr
 
     # The image carries no emulator code: the lab is a distribution of its own, and the commands
@@ -192,15 +178,7 @@ def test_dockerfile_install_steps_give_a_working_lbc(tmp_path: Path) -> None:
     site = tmp_path / "venv" / "lib"
     assert not list(site.glob("python3*/site-packages/lbc_lab")), "the lab reached the image"
     assert not list(site.glob("python3*/site-packages/lbc/lab")), "the lab reached the image"
-    demo = subprocess.run(
-        [str(venv_python), "-m", "lbc", "demo"],
-        cwd=tmp_path,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    demo = _run([str(venv_python), "-m", "lbc", "demo"], cwd=tmp_path, env=clean)
     assert demo.returncode == 2
     assert "needs the lab, which is not installed" in demo.stderr
     assert "Traceback" not in demo.stderr
@@ -216,14 +194,14 @@ def test_locked_dependencies_have_wheels_for_both_node_architectures(
     python = re.search(r"python:(3\.\d+)-", DOCKERFILE.read_text())
     assert python is not None
     platforms = [f"manylinux{tag}_{arch}" for tag in ("2014", "_2_17", "_2_28")]
-    done = subprocess.run(
+    done = _run(
         [
             sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
             "--only-binary=:all:", "--require-hashes", "--implementation", "cp",
             "--python-version", python[1], *(f"--platform={p}" for p in platforms),
             "-r", str(ROOT / "requirements.lock"), "-d", str(tmp_path),
         ],
-        capture_output=True, text=True, timeout=150, check=False,
+        timeout=150,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     locked = re.findall(r"^([a-z0-9._-]+)==", (ROOT / "requirements.lock").read_text(), re.M)

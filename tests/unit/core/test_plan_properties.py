@@ -185,16 +185,12 @@ def test_applied_plan_leaves_desired_registered_and_nothing_undesired_in_normal_
 # 4. Crash safety after any prefix of the plan's steps, and convergence afterwards.
 
 
-@given(worlds(multi_cluster=True), st.integers(0, 12), st.none() | st.integers(0, 3), subsets(OURS))
-def test_every_target_that_may_be_registered_is_in_the_persisted_ledger_at_every_step(
-    world: tuple[Cluster, TargetGroup, frozenset[Target]],
-    crash_after: int,
-    partial: int | None,
-    later_want: frozenset[Target],
-) -> None:
+def crashed(
+    world: tuple[Cluster, TargetGroup, frozenset[Target]], crash_after: int, partial: int | None
+) -> tuple[Cluster, TargetGroup]:
+    """``world`` after a pass towards its desired set that stopped after ``crash_after`` steps
+    (``partial``: the step that half succeeded); execute() checks crash safety at every step."""
     cluster, group, want = world
-    theirs_before = group.active() & frozenset(THEIRS + MANUAL)
-    # execute() checks crash safety around every step it runs.
     execute(
         cluster.plan(desired_set(want), group),
         cluster,
@@ -202,6 +198,18 @@ def test_every_target_that_may_be_registered_is_in_the_persisted_ledger_at_every
         stop_after=crash_after,
         partial=partial,
     )
+    return cluster, group
+
+
+@given(worlds(multi_cluster=True), st.integers(0, 12), st.none() | st.integers(0, 3), subsets(OURS))
+def test_every_target_that_may_be_registered_is_in_the_persisted_ledger_at_every_step(
+    world: tuple[Cluster, TargetGroup, frozenset[Target]],
+    crash_after: int,
+    partial: int | None,
+    later_want: frozenset[Target],
+) -> None:
+    theirs_before = world[1].active() & frozenset(THEIRS + MANUAL)
+    cluster, group = crashed(world, crash_after, partial)
     # The next pass starts from fresh observations (pods may have changed meanwhile).
     final = None
     for _ in range(3):
@@ -224,14 +232,7 @@ def test_normal_mode_converges_after_a_crash_or_partial_failure(
     partial: int | None,
     later_want: frozenset[Target],
 ) -> None:
-    cluster, group, want = world
-    execute(
-        cluster.plan(desired_set(want), group),
-        cluster,
-        group,
-        stop_after=crash_after,
-        partial=partial,
-    )
+    cluster, group = crashed(world, crash_after, partial)
     for _ in range(2):
         execute(cluster.plan(desired_set(later_want), group), cluster, group)
     assert not cluster.plan(desired_set(later_want), group).mutates
