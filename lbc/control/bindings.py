@@ -250,8 +250,8 @@ class BindingReconciler:
     async def reconcile(self, key: str) -> Result | None:
         result = await self._reconcile(key)
         retry = None if self._networking is None else self._networking.retry_after(key)
-        if retry is None:
-            return result
+        if retry is None or (result is not None and result.deferred):
+            return result  # a held pass comes back by itself, with the networking retry due
         # The binding's security-group wishes could not be computed fully: look again then.
         sooner = result is not None and (
             (result.requeue and result.requeue_after is None)
@@ -276,7 +276,7 @@ class BindingReconciler:
             # which comes back by itself once the inputs pause (or by the next change's wake).
             HOLDS.inc()
             log.debug("reconcile_held", hold_seconds=held)
-            return Result(requeue_after=held)
+            return Result(requeue_after=held, deferred=True)
         if not entry.deleting and not entry.has_finalizer:
             await self._writes.set_finalizers(entry, (*entry.finalizers, FINALIZER))
 

@@ -127,14 +127,16 @@ class Rollouts:
     limit that all bindings share pays for it (README, Benchmarks, note 2). So once a binding's
     inputs changed twice within ``window`` seconds, its passes are held until ``window`` has
     passed without a change; the change of a quiet binding is served at once, at no cost in
-    latency.
+    latency. A rollout's steps are not evenly paced (a loaded API server or a slow pod stretches
+    one), so a change within twice the ``window`` of a change that was itself part of a rollout
+    still continues that rollout: one slow step costs one early pass, not two.
 
-    Invariants: a change with no other in the ``window`` before it never holds its binding; a
-    binding is held at most ``limit`` seconds in a row (a binding whose inputs never pause is
-    still served once per ``limit``); holding drops nothing, it only puts off the pass, which
-    comes back by the held pass's ``requeue_after`` or the next change's wake-up. The informer
-    handlers report changes (:meth:`changed`) and the reconciler asks before a pass
-    (:meth:`hold`); neither touches the work queue.
+    Invariants: a change with no other in the ``window`` before it (twice the ``window`` after a
+    rollout's change) never holds its binding; a binding is held at most ``limit`` seconds in a
+    row (a binding whose inputs never pause is still served once per ``limit``); holding drops
+    nothing, it only puts off the pass, which comes back by the held pass's ``requeue_after``
+    or the next change's wake-up. The informer handlers report changes (:meth:`changed`) and
+    the reconciler asks before a pass (:meth:`hold`); neither touches the work queue.
     """
 
     def __init__(
@@ -147,15 +149,19 @@ class Rollouts:
         self._limit = limit
         self._last: dict[str, float] = {}  # key -> when its inputs last changed
         self._since: dict[str, float] = {}  # key -> when its current hold began
+        self._rolling: set[str] = set()  # keys whose last change was part of a rollout
 
     def changed(self, key: str) -> None:
         """The inputs of binding ``key`` changed now (an informer event, not a start-up list)."""
         now = self._clock.now()
         last = self._last.get(key)
         self._last[key] = now
-        if last is not None and now - last < self._window:
+        reach = 2 * self._window if key in self._rolling else self._window
+        if last is not None and now - last < reach:
+            self._rolling.add(key)
             self._since.setdefault(key, last)
         else:
+            self._rolling.discard(key)
             self._since.pop(key, None)
 
     def hold(self, key: str) -> float:
@@ -176,3 +182,4 @@ class Rollouts:
     def forget(self, key: str) -> None:
         self._last.pop(key, None)
         self._since.pop(key, None)
+        self._rolling.discard(key)

@@ -10,6 +10,7 @@ reconcile returned / raised        queue action                                `
 ``None`` or ``Result()``           ``forget``                                  ``success``
 ``Result(requeue_after=s)``        ``forget`` then ``add_after(s)``            ``requeue_after``
 ``Result(s, converged=True)``      ``forget`` then ``add_after(s)``            ``success``
+``Result(s, deferred=True)``       ``add_after(s)``, backoff history kept      ``requeue_after``
 ``Result(requeue=True)``           ``add_rate_limited``                        ``requeue``
 ``ConflictError``                  ``add`` at once (see below)                 ``requeue``
 ``TerminalError``                  ``forget``, no requeue                      ``error``
@@ -124,15 +125,21 @@ class Result:
     ``converged`` says the pass did everything it could and ``requeue_after`` only schedules
     the next routine look (a binding's drift verification, a health re-check): it is counted
     as ``success``, not ``requeue_after``, so a fleet of converged bindings shows as such.
+    ``deferred`` says the pass did nothing at all and only put the work off by
+    ``requeue_after``: neither a success nor a failure, so the key's backoff history (and its
+    conflict streak) is kept, and a failing key put off meanwhile still backs off as before.
     """
 
     requeue: bool = False
     requeue_after: float | None = None
     converged: bool = False
+    deferred: bool = False
 
     def __post_init__(self) -> None:
         if self.requeue_after is not None and self.requeue_after < 0:
             raise ValueError("requeue_after must not be negative")
+        if self.deferred and not (self.requeue_after and self.requeue_after > 0):
+            raise ValueError("a deferred pass must say when to come back (requeue_after > 0)")
 
 
 Reconcile = Callable[[K], Awaitable[Result | None]]
@@ -260,6 +267,11 @@ class Workers(Generic[K]):
         RECONCILE_TOTAL.labels(controller=self.controller, result=result).inc()
 
     def _on_result(self, key: K, result: Result | None) -> None:
+        if result is not None and result.deferred and result.requeue_after:
+            self.queue.add_after(key, result.requeue_after)
+            self._count("requeue_after")
+            _log.debug("reconcile_deferred", requeue_after_seconds=result.requeue_after)
+            return
         self._conflicts.pop(key, None)
         if result is not None and result.requeue_after is not None and result.requeue_after > 0:
             self.queue.forget(key)

@@ -55,8 +55,23 @@ async def test_a_second_change_within_the_window_holds_until_the_changes_pause()
     rollouts.changed(KEY)  # each step moves the end of the hold
     assert rollouts.hold(KEY) == pytest.approx(SETTLE_WINDOW)
     await clock.advance(SETTLE_WINDOW)
+    assert rollouts.hold(KEY) == 0.0  # the changes paused: served
+
+
+async def test_one_slow_step_costs_one_early_pass_and_the_rollout_goes_on() -> None:
+    clock = VirtualClock()
+    rollouts = Rollouts(clock)
+    rollouts.changed(KEY)
+    await clock.advance(SETTLE_WINDOW / 2)
+    rollouts.changed(KEY)  # a rollout in flight
+    await clock.advance(SETTLE_WINDOW)
+    assert rollouts.hold(KEY) == 0.0  # a slow step: the pause serves what came so far
+    await clock.advance(SETTLE_WINDOW / 2)
+    rollouts.changed(KEY)  # 1.5 windows after the last: still the same rollout
+    assert rollouts.hold(KEY) == pytest.approx(SETTLE_WINDOW)
+    await clock.advance(2 * SETTLE_WINDOW)
     assert rollouts.hold(KEY) == 0.0
-    rollouts.changed(KEY)  # the pause ended the rollout: this change is lone
+    rollouts.changed(KEY)  # two windows after a rollout's last change: lone again
     assert rollouts.hold(KEY) == 0.0
 
 

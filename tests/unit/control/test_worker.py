@@ -360,3 +360,27 @@ def test_keys_are_described_by_namespace_and_name() -> None:
 def test_negative_requeue_after_is_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         Result(requeue_after=-1.0)
+
+
+async def test_a_deferred_pass_comes_back_then_and_keeps_the_backoff() -> None:
+    async def fail_then_defer_then_fail(_key: str, attempt: int) -> Result | None:
+        if attempt == 2:
+            return Result(requeue_after=0.5, deferred=True)  # put off: did nothing at all
+        raise TransientError("throttled")
+
+    async with harness(fail_then_defer_then_fail, base=1.0, cap=64.0) as h:
+        h.queue.add("ns/a")
+        await h.clock.advance(1.0)  # failed at 0 and at 1: the next retry waits 2
+        assert h.queue.num_requeues("ns/a") == 2
+        h.queue.add("ns/a")  # an input changed meanwhile: this pass is put off
+        await h.clock.settle()
+        assert h.queue.num_requeues("ns/a") == 2, "a deferred pass reset the backoff"
+        await h.clock.advance(0.5)  # back after its 0.5 s, fails again: the backoff goes on
+        assert h.queue.num_requeues("ns/a") == 3
+        assert h.times("ns/a") == [0.0, 1.0, 1.0, 1.5]
+        assert h.count("requeue_after") == 1
+
+
+def test_a_deferred_pass_must_say_when_to_come_back() -> None:
+    with pytest.raises(ValueError, match="deferred"):
+        Result(deferred=True)
