@@ -6,6 +6,8 @@ These are the only shape in which Pods, Nodes, Services and EndpointSlices are k
 informers keep one per pod and per node of the cluster: at 50,000 pods every byte of a
 ``PodView`` is paid 50,000 times. Hence ``slots``, tuples instead of lists, and strings that
 repeat across objects (namespaces, node names, gate types) interned by the projection.
+``PodView`` alone is a named tuple rather than a frozen dataclass: one is built and compared for
+every pod event of the cluster, and a tuple is built and compared in C (``lbc.kube.views``).
 
 Invariants:
 - Values are immutable; a changed API object yields a new view.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 TRUE = "True"
 FALSE = "False"
@@ -49,8 +52,7 @@ class PodCondition:
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class PodView:
+class PodView(NamedTuple):
     """A pod: where it runs, when it was created, and the conditions that gate its targets.
 
     ``gate_conditions`` holds only the ``target-health.elbv2.k8s.aws/*`` conditions (the ones

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any, Final, NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -182,19 +184,26 @@ def micro_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_new_tuple = tuple.__new__
+
+
 def _watch_event(line: bytes, what: str) -> WatchEvent:
+    """One watch line decoded; runs for every event, so the usual event takes the short path."""
     try:
         event = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise TransientError(f"{what}: undecodable event", reason="WatchBroken") from exc
+    if type(event) is not dict:
+        raise TransientError(f"{what}: malformed event", reason="WatchBroken")
     kind = event.get("type")
     obj = event.get("object")
+    if type(obj) is dict and type(kind) is str and kind != "ERROR":
+        # ``WatchEvent(kind, obj)`` goes through the named tuple's Python-level ``__new__``.
+        return _new_tuple(WatchEvent, (kind, obj))
     if kind == "ERROR":
         status = obj.get("code", 500) if isinstance(obj, dict) else 500
         raise api_error(int(status), orjson.dumps(obj), what)
-    if not isinstance(kind, str) or not isinstance(obj, dict):
-        raise TransientError(f"{what}: malformed event", reason="WatchBroken")
-    return WatchEvent(kind, obj)
+    raise TransientError(f"{what}: malformed event", reason="WatchBroken")
 
 
 def api_error(status: int, body: bytes, what: str) -> LbcError:
@@ -333,7 +342,48 @@ class KubeClient:
         Use it with ``contextlib.aclosing`` so the connection is released when the consumer
         stops early. A watch ERROR event is raised as the matching lbc error (410 becomes
         ``ExpiredError``), exactly as an HTTP error status would be. ``read_timeout`` bounds the
-        silence between two chunks (default: the whole stream's budget).
+        silence between two chunks (default: the whole stream's budget). One event at a time;
+        :meth:`watch_batches` is the same stream a received chunk at a time.
+        """
+        batches = self.watch_batches(
+            resource,
+            namespace,
+            resource_version=resource_version,
+            timeout_seconds=timeout_seconds,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            allow_bookmarks=allow_bookmarks,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            metadata_only=metadata_only,
+        )
+        async with aclosing(batches) as stream:
+            async for events in stream:
+                for event in events:
+                    yield event
+
+    async def watch_batches(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = True,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        metadata_only: bool = False,
+    ) -> AsyncGenerator[Iterator[WatchEvent], None]:
+        """:meth:`watch`, one batch per chunk read from the socket: the events of its lines.
+
+        A batch decodes its lines lazily, one as the consumer takes it, and must be consumed
+        before the next is asked for. Why batches: resuming an async generator costs about a
+        microsecond, as much as projecting a pod; an informer pays it once per chunk (tens of
+        events) instead of once per event. Why lazily: a batch decoded at once keeps dozens of
+        parsed objects alive together, enough to set off the cyclic garbage collector, which
+        then walks the whole cache (measured: 2.7x the parse floor became 7x).
         """
         query = _query(
             watch=True,
@@ -348,7 +398,7 @@ class KubeClient:
         client_timeout = aiohttp.ClientTimeout(
             total=budget,
             sock_connect=connect_timeout or self._timeout,
-            sock_read=read_timeout or budget,
+            sock_read=read_timeout,
         )
         connect_deadline = connect_timeout or self._timeout
         response = await self._open(
@@ -361,6 +411,7 @@ class KubeClient:
             deadline=connect_deadline,
             what=what,
         )
+        whats = repeat(what)
         try:
             if response.status != 200:
                 body = await self._read_bounded(response, connect_deadline, what)
@@ -381,7 +432,7 @@ class KubeClient:
                     raise TransientError(f"{what}: stream timed out", reason="Timeout") from exc
                 if not chunk:
                     if pending.strip():
-                        yield _watch_event(pending, what)
+                        yield iter((_watch_event(pending, what),))
                     return
                 lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
                 pending = lines.pop()
@@ -389,9 +440,9 @@ class KubeClient:
                     raise TransientError(
                         f"{what}: event over {MAX_EVENT_BYTES} bytes", reason="WatchBroken"
                     )
-                for line in lines:
-                    if line and not line.isspace():
-                        yield _watch_event(line, what)
+                lines = [line for line in lines if line and not line.isspace()]
+                if lines:
+                    yield map(_watch_event, lines, whats)
         finally:
             response.release()
 

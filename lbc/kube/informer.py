@@ -69,6 +69,8 @@ REFLECTOR_RESET: Final = 120.0
 
 log = get_logger("lbc.kube.informer")
 
+_EMPTY: Mapping[str, Any] = {}
+
 _LIVE: weakref.WeakSet[Informer[Any]] = weakref.WeakSet()
 
 
@@ -428,7 +430,7 @@ class Informer(Generic[V]):
         """Follow one watch stream until it ends (or the watchdog finds it silent)."""
         low, high = self._watch_range
         timeout_seconds = self._rng.randint(low, high)
-        stream = self._client.watch(
+        stream = self._client.watch_batches(
             self.resource,
             self._namespace,
             resource_version=self._rv,
@@ -460,11 +462,16 @@ class Informer(Generic[V]):
                     await clock.sleep_until(deadline)
 
             group.start_soon(watchdog)
+            apply = self._apply
             try:
-                async with aclosing(stream) as events:
-                    async for event in events:
-                        received += 1
-                        last_event = self._apply(event)
+                async with aclosing(stream) as batches:
+                    async for events in batches:
+                        # One reading of the clock per received chunk: its events arrived
+                        # together, and the watchdog needs no finer time than that.
+                        last_event = self._last_heard = clock.now()
+                        for event in events:
+                            received += 1
+                            apply(event)
             except Exception as exc:  # noqa: BLE001 - re-raised below, outside the task group
                 # Raised inside the group it would come out wrapped in an ExceptionGroup.
                 failure = exc
@@ -478,42 +485,42 @@ class Informer(Generic[V]):
             # must not be hammered in a tight loop.
             raise TransientError("watch ended at once without events", reason="ShortWatch")
 
-    def _apply(self, event: WatchEvent) -> float:
-        """Apply one watch event; returns the time it was heard."""
-        heard = self._last_heard = self._clock.now()
-        kind = event.type
-        obj = event.object
+    def _apply(self, event: WatchEvent) -> None:
+        """Apply one watch event (the caller records when it was heard).
+
+        Runs for every event of the watch; the usual one is a MODIFIED whose view is unchanged,
+        so that path reads the store's dict directly and returns early.
+        """
+        kind, obj = event
         counts = self.event_counts
         counts[kind] = counts.get(kind, 0) + 1
-        meta = obj.get("metadata") or {}
-        if kind == "BOOKMARK":
-            self._rv = str(meta.get("resourceVersion") or self._rv)
-            return heard
-        key = self._key(obj)
-        if kind == "DELETED":
-            old = self.store.remove(key)
-            gone = old if old is not None else self._project(obj)
-            for h in self._handlers:
-                h.on_delete(key, gone)
-        elif kind in ("ADDED", "MODIFIED"):
+        meta = obj.get("metadata") or _EMPTY
+        if kind in {"MODIFIED", "ADDED"}:
+            key = self._key(obj)
             view = self._project(obj)
-            old = self.store.get(key)
+            old = self.store._items.get(key)  # Store.get, less a Python call per event
             # Most updates change nothing a reconcile reads (a kubelet heartbeat, a field the
             # view leaves out): compare first, and skip the store write and its re-indexing.
-            if old is not None and old == view:
-                self._rv = str(meta.get("resourceVersion") or self._rv)
-                return heard
-            self.store.put(key, view)
-            if old is None:
-                for h in self._handlers:
-                    h.on_add(key, view)
-            else:
-                for h in self._handlers:
-                    h.on_update(key, old, view)
-        else:
+            if old is None or old != view:
+                self.store.put(key, view)
+                if old is None:
+                    for h in self._handlers:
+                        h.on_add(key, view)
+                else:
+                    for h in self._handlers:
+                        h.on_update(key, old, view)
+        elif kind == "DELETED":
+            key = self._key(obj)
+            gone = self.store.remove(key)
+            if gone is None:
+                gone = self._project(obj)
+            for h in self._handlers:
+                h.on_delete(key, gone)
+        elif kind != "BOOKMARK":
             log.warning("informer_unknown_event", resource=self._label, type=kind)
-        self._rv = str(meta.get("resourceVersion") or self._rv)
-        return heard
+        rv = meta.get("resourceVersion")
+        if rv:
+            self._rv = rv if type(rv) is str else str(rv)
 
     def _heard(self) -> None:
         self._last_heard = self._clock.now()

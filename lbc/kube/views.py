@@ -17,7 +17,6 @@ import base64
 import binascii
 import sys
 from collections.abc import Mapping
-from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -192,14 +191,14 @@ def quic_server_ids(spec: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
     return tuple(found)
 
 
-# ``PodView`` is a frozen dataclass, whose generated ``__init__`` stores each of its 13 fields
-# through ``object.__setattr__``: for a pod update that changes nothing lbc reads, that alone
-# cost about as much as the rest of the projection. ``pod_view`` therefore allocates the view
-# and fills its slots through their descriptors (the same slots, the same frozen, hashable,
-# comparable value afterwards). The import-time check below keeps the two in step: a field
-# added to ``PodView`` and not filled here stops the import instead of leaving a slot unset.
-_new = object.__new__
-_POD_SLOTS = (
+# ``PodView`` is a named tuple: ``pod_view`` builds it with one C call from a tuple in field
+# order, where a frozen dataclass's ``__init__`` stored its 13 fields one ``object.__setattr__``
+# at a time (about as costly as the rest of the projection), and the informer's comparison of an
+# update with the cached view is a C tuple comparison instead of a generated ``__eq__`` building
+# two tuples. The import-time check keeps the order below in step with ``PodView``: a field
+# added there and not here stops the import instead of shifting every field after it.
+_new_view = tuple.__new__
+_POD_FIELDS = (
     "namespace",
     "name",
     "uid",
@@ -214,23 +213,8 @@ _POD_SLOTS = (
     "named_ports",
     "quic_server_ids",
 )
-if tuple(f.name for f in fields(PodView)) != _POD_SLOTS:  # pragma: no cover - import guard
+if PodView._fields != _POD_FIELDS:  # pragma: no cover - import guard
     raise ImportError("lbc.kube.views.pod_view does not fill every PodView field in order")
-(
-    _set_namespace,
-    _set_name,
-    _set_uid,
-    _set_ips,
-    _set_node_name,
-    _set_created_ms,
-    _set_readiness_gates,
-    _set_containers_ready,
-    _set_gate_conditions,
-    _set_deleting,
-    _set_branch_enis,
-    _set_named_ports,
-    _set_quic_server_ids,
-) = (getattr(PodView, slot).__set__ for slot in _POD_SLOTS)
 
 # Creation timestamps never change for a pod and repeat across its updates, and pods of a
 # rollout share them: parsing each distinct string once saves a datetime per event. Bounded
@@ -257,8 +241,10 @@ def _named_ports_of(containers: Any) -> tuple[tuple[str, int, str], ...]:
     if type(containers) is list:
         for container in containers:
             ports = container.get("ports") if type(container) is dict else None
-            if ports and any(type(p) is not dict or p.get("name") for p in ports):
-                return named_ports(containers)
+            if ports:
+                for port in ports:
+                    if type(port) is not dict or port.get("name"):
+                        return named_ports(containers)
         return ()
     return named_ports(containers)
 
@@ -321,21 +307,24 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
             enis = branch_enis(annotations)
         if QUIC_ENABLED_ANNOTATION in annotations:
             quic = quic_server_ids(spec)
-    view = _new(PodView)
-    _set_namespace(view, _intern(meta.get("namespace", "")))
-    _set_name(view, meta.get("name", ""))
-    _set_uid(view, meta.get("uid", ""))
-    _set_ips(view, ips)
-    _set_node_name(view, _intern(spec.get("nodeName") or ""))
-    _set_created_ms(view, _created_ms(meta.get("creationTimestamp")))
-    _set_readiness_gates(view, readiness_gates)
-    _set_containers_ready(view, containers_ready)
-    _set_gate_conditions(view, _share(tuple(gate_conditions)) if gate_conditions else ())
-    _set_deleting(view, meta.get("deletionTimestamp") is not None)
-    _set_branch_enis(view, enis)
-    _set_named_ports(view, _named_ports_of(spec.get("containers")))
-    _set_quic_server_ids(view, quic)
-    return view
+    return _new_view(
+        PodView,
+        (  # in the order of _POD_FIELDS
+            _intern(meta.get("namespace", "")),
+            meta.get("name", ""),
+            meta.get("uid", ""),
+            ips,
+            _intern(spec.get("nodeName") or ""),
+            _created_ms(meta.get("creationTimestamp")),
+            readiness_gates,
+            containers_ready,
+            _share(tuple(gate_conditions)) if gate_conditions else (),
+            meta.get("deletionTimestamp") is not None,
+            enis,
+            _named_ports_of(spec.get("containers")),
+            quic,
+        ),
+    )
 
 
 def node_view(obj: Mapping[str, Any]) -> NodeView:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from lbc.core.checkpoint import endpoints_hash, sha256_b64url
 from lbc.core.desired import Resolution, desired, desired_instance, desired_ip, instance_id
@@ -409,7 +407,7 @@ def test_targets_of_unknown_pods_are_marked_uncertain_not_undesired() -> None:
 
 def _quic_pod(name: str, ip: str, server_id: str = "", **kwargs):
     base = pod(name, ip, **kwargs)
-    return replace(base, quic_server_ids=((8080, server_id),) if server_id else ())
+    return base._replace(quic_server_ids=((8080, server_id),) if server_id else ())
 
 
 def test_quic_binding_targets_carry_the_pods_server_id() -> None:

@@ -287,6 +287,57 @@ async def test_watch_http_410_raises_expired(server):
         await drain(client)
 
 
+async def test_watch_batches_hold_the_events_of_one_chunk_in_order_without_blank_lines(server):
+    script, client = server
+    lines = [
+        orjson.dumps({"type": kind, "object": {"metadata": {"name": name}}})
+        for kind, name in (("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "b"))
+    ]
+    # One write: the client reads it as one chunk (the server ends it with a blank line and a
+    # whitespace-only one, which carry no event).
+    script.handler = watch_stream([b"\n".join(lines) + b"\n\n \n"])
+    batches = client.watch_batches(PODS, resource_version="1", timeout_seconds=300)
+    async with aclosing(batches) as stream:
+        got = [[(e.type, e.object["metadata"]["name"]) for e in batch] async for batch in stream]
+    assert [event for batch in got for event in batch] == [
+        ("ADDED", "a"),
+        ("MODIFIED", "a"),
+        ("DELETED", "b"),
+    ]
+    assert all(got)
+
+
+async def test_watch_batch_decodes_lazily_so_an_error_event_raises_where_it_stands(server):
+    script, client = server
+    added = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}}})
+    gone = {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}
+    error = orjson.dumps({"type": "ERROR", "object": gone})
+    script.handler = watch_stream([added + b"\n" + error + b"\n"])
+    seen: list[str] = []
+
+    async def consume() -> None:
+        batches = client.watch_batches(PODS, resource_version="1", timeout_seconds=300)
+        async with aclosing(batches) as stream:
+            async for batch in stream:
+                seen.extend(event.type for event in batch)
+
+    with pytest.raises(ExpiredError):
+        await consume()
+    assert seen == ["ADDED"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"[1, 2]", b'{"type": "ADDED", "object": [1]}', b'{"type": 7, "object": {}}', b"{oops"],
+)
+async def test_a_malformed_watch_line_breaks_the_stream_as_transient(server, line):
+    script, client = server
+    script.handler = watch_stream([line + b"\n"])
+    with pytest.raises(TransientError) as caught:
+        await drain(client)
+    assert caught.value.reason == "WatchBroken"
+
+
 def sample(name: str, labels: dict[str, str]) -> float:
     value = REGISTRY.get_sample_value(name, labels)
     return value or 0.0

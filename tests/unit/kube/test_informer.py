@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -65,6 +65,7 @@ class FakeSource:
         self.list_failures: deque[Exception] = deque()
         self.close_streams = 0
         self.partitioned = False
+        self.batches: list[int] = []
 
     async def _bump(self, kind: str, obj: dict[str, Any]) -> None:
         self.rv += 1
@@ -114,9 +115,10 @@ class FakeSource:
             meta["continue"] = str(start + limit)
         return {"items": [o for _k, o in chunk], "metadata": meta}
 
-    async def watch(
+    async def watch_batches(
         self, resource: Resource, namespace: str | None = None, **kw: Any
-    ) -> AsyncGenerator[WatchEvent, None]:
+    ) -> AsyncGenerator[Iterator[WatchEvent], None]:
+        """Every event logged since the last batch, as one batch (a chunk of the stream)."""
         self.watch_calls.append(kw)
         action = self.watch_script.popleft() if self.watch_script else "live"
         if action == "broken":
@@ -133,10 +135,14 @@ class FakeSource:
         while True:
             if self.close_streams != closes:
                 return
+            batch = []
             for rv, kind, obj in self.log:
                 if rv > sent and not self.partitioned:
                     sent = rv
-                    yield WatchEvent(kind, obj)
+                    batch.append(WatchEvent(kind, obj))
+            if batch:
+                self.batches.append(len(batch))
+                yield iter(batch)
             async with self.changed:
                 await self.changed.wait()
 
@@ -271,11 +277,47 @@ async def test_an_update_that_changes_nothing_the_view_holds_is_not_delivered(ru
     informer, recorder, _ = make(source, clock)
     running(informer)
     await settle_until(clock, informer.has_synced)
+    cached = informer.store.get("default/a")
     noisy = pod("a", "10.0.0.1")
     noisy["status"]["restartCount"] = 3
     await source.put(noisy)
     await settle_until(clock, lambda: informer.resource_version == str(source.rv))
     assert recorder.updated == []
+    assert informer.store.get("default/a") is cached, "an equal view is not stored again"
+
+
+async def test_the_events_of_one_received_batch_are_applied_in_order(running, clock):
+    source = FakeSource()
+    for name in ("a", "b", "c"):
+        await source.put(pod(name, "10.0.0.1"))
+    informer, recorder, _ = make(source, clock)
+    running(informer)
+    await settle_until(clock, lambda: len(source.watch_calls) == 1)
+    unchanged = informer.store.get("default/c")
+    # Held back, then sent together: the informer receives them as one batch.
+    source.partitioned = True
+    await source.put(pod("a", "10.0.0.1", node="n2"))
+    await source.put(pod("a", "10.0.0.1", node="n3"))
+    await source.delete("b")
+    await source.put(pod("c", "10.0.0.1"))
+    await source.put(pod("d", "10.0.0.4"))
+    await source.bookmark()
+    last = source.rv
+    source.partitioned = False
+    await source.bookmark()
+    await settle_until(clock, lambda: informer.resource_version == str(source.rv))
+    assert source.batches[-1] == 7
+    assert [(k, o.node, n.node) for k, o, n in recorder.updated] == [
+        ("default/a", "n1", "n2"),
+        ("default/a", "n2", "n3"),
+    ]
+    assert [k for k, _v in recorder.deleted] == ["default/b"]
+    assert recorder.added[-1] == "default/d"
+    assert informer.store.get("default/c") is unchanged
+    assert informer.store.index_keys("node", "n3") == frozenset({"default/a"})
+    assert informer.store.index_keys("node", "n1") == frozenset({"default/c", "default/d"})
+    assert int(informer.resource_version) == last + 1
+    assert informer.event_counts == {"ADDED": 1, "MODIFIED": 3, "DELETED": 1, "BOOKMARK": 2}
 
 
 async def test_deletes_missed_during_a_410_are_reported_after_relist(running, clock):
