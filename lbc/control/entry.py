@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lbc.core.binding import FINALIZER, Binding, identity_fields, parse_binding
+from lbc.core.binding import FINALIZER, Binding, BindingIdentity, identity_fields, parse_binding
 from lbc.core.errors import TerminalError
 from lbc.kube.client import TARGET_GROUP_BINDINGS
 from lbc.kube.events import ObjectRef
@@ -39,23 +39,12 @@ class TargetCounts:
 
 
 @dataclass(frozen=True, slots=True)
-class BindingEntry:
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    resource_version: str
-    finalizers: tuple[str, ...]
-    deleting: bool
+class BindingEntry(BindingIdentity):
     binding: Binding | None
     error: str | None
     ready: ReadyCondition | None
     counts: TargetCounts | None
     observed_generation: int | None
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
     @property
     def has_finalizer(self) -> bool:

@@ -175,12 +175,10 @@ class BindingSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Binding:
-    """A TargetGroupBinding: identity, lifecycle facts and the validated spec.
-
-    ``checkpoint`` is the ``elbv2.k8s.aws/checkpoint`` annotation (``None`` when absent);
-    ``spec_hash`` the second half of the checkpoint computed from this spec.
-    """
+class BindingIdentity:
+    """A TargetGroupBinding's identity and lifecycle facts (:func:`identity_fields`), shared by
+    the parsed :class:`Binding` and the controller's cache entry (which keeps them for bindings
+    that fail to parse)."""
 
     namespace: str
     name: str
@@ -189,14 +187,24 @@ class Binding:
     resource_version: str
     finalizers: tuple[str, ...]
     deleting: bool
-    checkpoint: str | None
-    spec: BindingSpec
-    spec_hash: str
-    observed_generation: int | None = None
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding(BindingIdentity):
+    """A TargetGroupBinding: identity, lifecycle facts and the validated spec.
+
+    ``checkpoint`` is the ``elbv2.k8s.aws/checkpoint`` annotation (``None`` when absent);
+    ``spec_hash`` the second half of the checkpoint computed from this spec.
+    """
+
+    checkpoint: str | None
+    spec: BindingSpec
+    spec_hash: str
+    observed_generation: int | None = None
 
     @property
     def has_finalizer(self) -> bool:
