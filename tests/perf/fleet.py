@@ -181,28 +181,36 @@ class Fleet:
         two load balancers), each bound to a target group of its own."""
         api = self.lab.api
         api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        services = -(-bindings // per_service)
+        first = len(self.apps)
+        for s in range(-(-bindings // per_service)):
+            service = f"svc-{s:04d}"
+            self._fit(pods)
+            members = {}
+            for _ in range(pods):
+                members[self.new_pod_name(service)] = self.new_ip()
+            for k in range(min(per_service, bindings - (len(self.apps) - first))):
+                name = service if per_service == 1 else f"{service}-{k}"
+                self.apps.append(App(len(self.apps), name, "", members, service))
+        apps = self.apps[first:]
+        # The lab ELB makes the groups in its own process while this one loads the store.
+        seeding = await self._seed(apps, converged=converged)
         with api.bulk():
             for n in range(self.nodes):
                 api.create(node_object(f"node-{n}"))
-            for s in range(services):
-                service = f"svc-{s:04d}"
-                members: dict[str, str] = {}
-                self._fit(pods)
-                for _ in range(pods):
-                    pod = self.new_pod_name(service)
-                    members[pod] = self.new_ip()
-                    api.create(pod_object(pod, service, members[pod], nodes=self.nodes))
-                api.create(service_object(service))
-                count = min(per_service, bindings - len(self.apps))
-                for k in range(count):
-                    name = service if per_service == 1 else f"{service}-{k}"
-                    self.apps.append(App(len(self.apps), name, "", members, service))
-                api.create(self.slice_object(self.apps[-1]))
-        await self._target_groups(converged=converged)
+            last = ""
+            for app in apps:
+                if app.service == last:
+                    continue
+                last = app.service
+                for pod, ip in app.pods.items():
+                    api.create(pod_object(pod, app.service, ip, nodes=self.nodes))
+                api.create(service_object(app.service))
+                api.create(self.slice_object(app))
+        for app, arn in zip(apps, await seeding, strict=True):
+            app.arn = arn
         with api.bulk():
             views: dict[str, Any] = {}
-            for app in self.apps:
+            for app in apps:
                 api.create(self.binding_object(app, converged=converged, views=views))
                 if converged:
                     api.create(ledger_object(app))
@@ -225,28 +233,27 @@ class Fleet:
             )
         return self._networks[index]
 
-    async def _target_groups(self, *, converged: bool) -> None:
-        """One group per binding, in its pods' VPC; registered when converged (one bulk call
-        per batch instead of a CreateTargetGroup and RegisterTargets per group)."""
-        by_vpc: dict[str, list[App]] = {}
-        for app in self.apps:
-            net = await self._network_of(next(iter(app.pods.values())))
-            by_vpc.setdefault(net.vpc_id, []).append(app)
-        for vpc_id, apps in by_vpc.items():
-            for start in range(0, len(apps), _SEED_BATCH):
-                batch = apps[start : start + _SEED_BATCH]
-                groups = [
-                    (
-                        f"bench-{app.index:04d}",
-                        [(ip, POD_PORT) for ip in app.pods.values()] if converged else [],
-                    )
-                    for app in batch
-                ]
-                arns = await asyncio.to_thread(
-                    self.lab.control.create_target_groups, vpc_id, groups
-                )
-                for app, arn in zip(batch, arns, strict=True):
-                    app.arn = arn
+    async def _seed(self, apps: list[App], *, converged: bool) -> asyncio.Future[list[str]]:
+        """One group per binding, in its pods' VPC, with its targets registered when converged:
+        a bulk control call per batch (no CreateTargetGroup and RegisterTargets per group),
+        made from a thread already running when this returns. Its result: the ARNs in order."""
+        batches: list[tuple[str, list[tuple[str, list[tuple[str, int]]]]]] = []
+        for app in apps:
+            vpc_id = (await self._network_of(next(iter(app.pods.values())))).vpc_id
+            if not batches or batches[-1][0] != vpc_id or len(batches[-1][1]) == _SEED_BATCH:
+                batches.append((vpc_id, []))
+            targets = [(ip, POD_PORT) for ip in app.pods.values()] if converged else []
+            batches[-1][1].append((f"bench-{app.index:04d}", targets))
+        control = self.lab.control
+
+        def seed() -> list[str]:
+            return [
+                arn
+                for vpc_id, groups in batches
+                for arn in control.create_target_groups(vpc_id, groups)
+            ]
+
+        return asyncio.get_running_loop().run_in_executor(None, seed)
 
     def slice_object(self, app: App) -> dict[str, Any]:
         """The app's one EndpointSlice as the EndpointSlice controller writes it."""
@@ -324,16 +331,22 @@ class Fleet:
         for name in app.pods:
             if (NAMESPACE, name) not in pods:
                 pods[(NAMESPACE, name)] = pod_view(api.get("v1", "Pod", name, NAMESPACE) or {})
+        view = binding_view(binding)
+        if views.get("service") != app.service:  # bindings of one Service come in a row
+            views["service"] = app.service
+            views["inputs"] = (
+                service_view(api.get("v1", "Service", app.service, NAMESPACE) or {}),
+                [endpoint_slice_view(self.slice_object(app))],
+            )
         wanted = desired(
-            binding_view(binding),
-            service_view(api.get("v1", "Service", app.service, NAMESPACE) or {}),
-            [endpoint_slice_view(self.slice_object(app))],
+            view,
+            *views["inputs"],
             lambda ns, name: pods.get((ns, name)),
             views["nodes"],
         )
         if len(wanted.targets) != len(app.pods):
             raise AssertionError(f"{app.name}: desired {len(wanted.targets)} of {len(app.pods)}")
-        return checkpoint_for(binding_view(binding), wanted)
+        return checkpoint_for(view, wanted)
 
     def add_pod(self, app: App, *, ready: bool = True) -> str:
         """A new pod of ``app`` in the store (its slice is not touched)."""
