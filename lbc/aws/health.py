@@ -17,6 +17,7 @@ owner serialises access per target group.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, final
@@ -74,7 +75,10 @@ class HealthCache:
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self._ttl = ttl
         self._clock = clock
-        self._views: dict[str, _GroupView] = {}
+        # In listing order (a new listing moves its group to the end), so expired views are at
+        # the front: dropping them never scans the live ones (10,000 groups made that
+        # quadratic over a sweep).
+        self._views: OrderedDict[str, _GroupView] = OrderedDict()
 
     def is_fresh(self, arn: str) -> bool:
         view = self._views.get(arn)
@@ -87,13 +91,14 @@ class HealthCache:
         it in full anyway, and groups whose bindings are gone must not stay in memory forever.
         """
         now = self._clock()
-        for expired in [a for a, v in self._views.items() if now - v.listed_at >= self._ttl]:
-            del self._views[expired]
+        while self._views and now - next(iter(self._views.values())).listed_at >= self._ttl:
+            self._views.popitem(last=False)
         view = _GroupView(listed_at=now)
         for target, health in listing:
             if not is_not_registered(health):
                 view.targets[target] = health
         self._views[arn] = view
+        self._views.move_to_end(arn)
 
     def stale_targets(self, arn: str) -> list[Target]:
         """Targets whose state must be asked again: unknown or not healthy."""

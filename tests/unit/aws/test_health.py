@@ -98,3 +98,17 @@ def test_expired_views_of_other_groups_are_dropped_on_the_next_listing() -> None
     cache.replace(ARN, [parse_description(described("10.0.0.2", 80, "healthy"))])
     assert cache.size(other) == 0
     assert cache.size(ARN) == 1
+
+
+def test_a_group_listed_again_expires_after_groups_listed_since_its_first_listing() -> None:
+    clock = Clock()
+    cache = HealthCache(ttl=300, clock=clock)
+    a, b, c = (ARN.replace("web", name) for name in ("a", "b", "c"))
+    cache.replace(a, [parse_description(described("10.0.0.1", 80, "healthy"))])
+    clock.now = 100.0
+    cache.replace(b, [parse_description(described("10.0.0.2", 80, "healthy"))])
+    clock.now = 250.0
+    cache.replace(a, [parse_description(described("10.0.0.1", 80, "healthy"))])
+    clock.now = 400.0  # b is 300 s old, a only 150 s
+    cache.replace(c, [parse_description(described("10.0.0.3", 80, "healthy"))])
+    assert (cache.size(a), cache.size(b), cache.size(c)) == (1, 0, 1)
