@@ -210,6 +210,7 @@ class BindingReconciler:
         self._writes = BindingWrites(kube, pods, wall=wall, networking=networking)
         self._settling: set[str] = set()
         self._states: dict[str, dict[str, int]] = {}
+        self._totals: dict[str, int] = {}
         self._node_map = _StoreMap(nodes)
         self._networking = networking
         self._ledger_sightings = LedgerSightings(ledger_versions, ledgers.written_version)
@@ -232,7 +233,7 @@ class BindingReconciler:
         self._writes.forget(key)
         self._settling.discard(key)
         self._ledger_sightings.forget(key)
-        self._states.pop(key, None)
+        self._set_states(key, None)
         if self._networking is not None:
             self._networking.forget(key)
         used = self._groups.pop(key, None)
@@ -504,13 +505,18 @@ class BindingReconciler:
             health = observed.get(target)
             state = health.state.value if health is not None else "unregistered"
             states[state] = states.get(state, 0) + 1
-        self._states[key] = states
-        totals = dict.fromkeys(TARGET_STATES, 0)
-        for per_binding in self._states.values():
-            for state, count in per_binding.items():
-                totals[state] = totals.get(state, 0) + count
-        for state, count in totals.items():
-            TARGETS.labels(state).set(count)
+        self._set_states(key, states)
+
+    def _set_states(self, key: str, states: dict[str, int] | None) -> None:
+        """Replace one binding's target counts in the totals (no pass over the other bindings:
+        with 10,000 of them that made every reconcile of a sweep cost milliseconds)."""
+        before = self._states.pop(key, {})
+        if states is not None:
+            self._states[key] = states
+        for state in {*TARGET_STATES, *before, *(states or {})}:
+            total = self._totals.get(state, 0) - before.get(state, 0) + (states or {}).get(state, 0)
+            self._totals[state] = total
+            TARGETS.labels(state).set(total)
 
     # -- execution --------------------------------------------------------------------------------
 
