@@ -516,7 +516,11 @@ def _reason(status: int) -> str:
 
 
 class _QuietHandler(MotoRequestHandler):
-    """moto's request handler without a log line per request (the call log has them)."""
+    """moto's request handler without a log line per request (the call log has them), and
+    with keep-alive as on AWS: under HTTP/1.0 every call opened a connection of its own (a
+    connect, a close and a DNS lookup in the client's thread pool per call)."""
+
+    protocol_version = "HTTP/1.1"
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         return None
