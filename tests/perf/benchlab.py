@@ -193,6 +193,7 @@ class BenchLab:
             os.makedirs(profile, exist_ok=True)
             out = Path(profile) / f"{name}.txt"
             argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), *argv[1:]]
+
         daemon = LabProcess(
             name=name, argv=argv, env={**base, **settings}, log_path=self.workdir / f"{name}.log"
         )
@@ -244,8 +245,13 @@ class BenchLab:
 
         await eventually(probe, timeout=timeout, what=f"{count} pods cached", interval=0.1)
 
-    async def wait_idle(self, daemon: LabProcess, reconciles: float, timeout: float) -> Samples:
-        """Until the daemon finished ``reconciles`` reconciles and its queue holds no work."""
+    async def wait_idle(
+        self, daemon: LabProcess, reconciles: float, timeout: float, interval: float = 0.1
+    ) -> Samples:
+        """Until the daemon finished ``reconciles`` reconciles and its queue holds no work.
+
+        Every poll is a /metrics scrape the daemon serves (milliseconds of its CPU): waits of
+        minutes poll less often (``interval``) so the benchmark does not slow what it times."""
 
         async def probe() -> Samples | None:
             with contextlib.suppress(aiohttp.ClientError, OSError):
@@ -259,7 +265,7 @@ class BenchLab:
             return None
 
         return await eventually(
-            probe, timeout=timeout, what=f"{reconciles:g} reconciles", interval=0.1
+            probe, timeout=timeout, what=f"{reconciles:g} reconciles", interval=interval
         )
 
     def kube_requests(self) -> Counter[tuple[str, str]]:

@@ -450,13 +450,15 @@ async def restart(
     during: Callable[[], Awaitable[float]] | None = None,
     timeout: float = 240,
     env: Mapping[str, str] | None = None,
+    interval: float = 0.1,
 ) -> tuple[LabProcess, dict[str, Any]]:
     """Start a daemon and wait until it reconciled every binding of ``fleet``; what it cost.
 
     ``during`` runs as soon as the daemon's caches are synced (while it sweeps the bindings);
     its result is returned as ``"during"``. ``seconds`` runs from just before the process was
-    started to the first /metrics poll that saw every binding reconciled and the queue empty;
-    ``synced`` to the daemon's ``caches_synced`` log line, ``sweep`` is the rest.
+    started to the first /metrics poll (every ``interval``) that saw every binding reconciled
+    and the queue empty; ``synced`` to the daemon's ``caches_synced`` log line, ``sweep`` is
+    the rest.
     """
     bindings = len(fleet.apps)
     mark = await last_call_seq(lab)
@@ -473,7 +475,7 @@ async def restart(
 
         await eventually(synced, timeout=timeout, what="caches synced", interval=0.02)
         measured = await during()
-    samples = await lab.wait_idle(daemon, bindings, timeout=timeout)
+    samples = await lab.wait_idle(daemon, bindings, timeout=timeout, interval=interval)
     elapsed = time.time() - started
     synced_at = log_time(daemon, "caches_synced") - started
     calls = await elb_calls(lab, mark)
