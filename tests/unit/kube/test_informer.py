@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
+from hypothesis import given, strategies as st
 from lbc.backoff import Backoff
 from lbc.clock import VirtualClock
 from lbc.core.errors import NotFoundError, TransientError
@@ -465,3 +466,28 @@ def test_store_indexes_follow_every_change():
     store.remove("ns/b")
     assert store.index_keys("node", "n1") == frozenset()
     assert store.by_index("namespace", "ns") == [Slim("ns", "a", "1", "n2")]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),  # key
+            st.one_of(st.none(), st.sampled_from(["n1", "n2", "n3"])),  # None: remove
+        ),
+        max_size=40,
+    )
+)
+def test_store_indexes_hold_exactly_the_keys_of_the_current_views(ops):
+    store: Store[Slim] = Store({"node": lambda v: (v.node,), "ns": namespace_index})
+    for key, node in ops:
+        if node is None:
+            store.remove(key)
+        else:
+            store.put(key, Slim("ns", key, "1", node))
+    for node in ("n1", "n2", "n3"):
+        expected = {k for k, v in store.items() if v.node == node}
+        assert store.index_keys("node", node) == expected
+        assert sorted(v.name for v in store.by_index("node", node)) == sorted(expected)
+    assert store.index_keys("ns", "ns") == set(store.keys())
+    # No value is left behind with an empty key set (an index must not grow with churn).
+    assert all(store._indices["node"].values())
