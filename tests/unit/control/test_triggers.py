@@ -19,6 +19,9 @@ class Harness:
             entry = binding_entry(obj)
             self.store.put(entry.key, entry)
         self.woken: list[str] = []
+        self.low: list[str] = []  # woken at low priority (the informers' start-up lists)
+        self.changed: list[str] = []  # reported as input changes (rollout pacing)
+        self.initial = False
         self.own_checkpoints: dict[str, str] = {}
         self.own_ledgers: dict[str, str] = {}
         self.triggers = Triggers(
@@ -26,6 +29,9 @@ class Harness:
             self.store.by_index,
             own_checkpoint=self.own_checkpoints.get,
             own_ledger_version=lambda ns, name: self.own_ledgers.get(f"{ns}/{name}"),
+            enqueue_low=self.low.append,
+            initial=lambda: self.initial,
+            changed=self.changed.append,
         )
 
 
@@ -126,53 +132,29 @@ def test_malformed_binding_is_cached_with_its_error_and_still_wakes() -> None:
 
 
 def test_initial_list_adds_are_low_priority_and_live_changes_normal() -> None:
-    low: list[str] = []
-    normal: list[str] = []
-    initial = [True]
-    store: Store[BindingEntry] = Store(BINDING_INDEXERS)
-    triggers = Triggers(
-        normal.append,
-        store.by_index,
-        own_checkpoint=lambda _key: None,
-        own_ledger_version=lambda _ns, _name: None,
-        enqueue_low=low.append,
-        initial=lambda: initial[0],
-    )
+    h = Harness()
+    h.initial = True
     entry = binding_entry(binding_obj())
-    triggers.binding_handlers().on_add(entry.key, entry)
-    initial[0] = False
-    triggers.binding_handlers().on_add(entry.key, entry)
-    assert (low, normal) == ([entry.key], [entry.key])
+    h.triggers.binding_handlers().on_add(entry.key, entry)
+    h.initial = False
+    h.triggers.binding_handlers().on_add(entry.key, entry)
+    assert (h.low, h.woken) == ([entry.key], [entry.key])
 
 
 def test_only_live_input_changes_are_reported_as_changes() -> None:
-    changed: list[str] = []
-    woken: list[str] = []
-    initial = [True]
-    store: Store[BindingEntry] = Store(BINDING_INDEXERS)
-    for obj in (binding_obj("ip-web"), binding_obj("inst-web", target_type="instance")):
-        entry = binding_entry(obj)
-        store.put(entry.key, entry)
-    triggers = Triggers(
-        woken.append,
-        store.by_index,
-        own_checkpoint=lambda _key: None,
-        own_ledger_version=lambda _ns, _name: None,
-        enqueue_low=woken.append,
-        initial=lambda: initial[0],
-        changed=changed.append,
-    )
-    triggers.slice_handlers().on_add("k", _slice("web"))  # the start-up list: no rollout
-    assert changed == []
-    initial[0] = False
-    triggers.slice_handlers().on_update("k", _slice("web"), _slice("web"))
-    triggers.node_handlers().on_add("n", node("n1"))
-    triggers.service_handlers().on_update(f"{NS}/web", object(), object())
-    assert changed[:2] == [f"{NS}/ip-web", f"{NS}/inst-web"]  # the slice's, the node's
-    assert sorted(changed[2:]) == [f"{NS}/inst-web", f"{NS}/ip-web"]  # the Service's
-    entry = store.get(f"{NS}/ip-web")
+    h = Harness(binding_obj("ip-web"), binding_obj("inst-web", target_type="instance"))
+    h.initial = True
+    h.triggers.slice_handlers().on_add("k", _slice("web"))  # the start-up list: no rollout
+    assert (h.changed, h.low) == ([], [f"{NS}/ip-web"])
+    h.initial = False
+    h.triggers.slice_handlers().on_update("k", _slice("web"), _slice("web"))
+    h.triggers.node_handlers().on_add("n", node("n1"))
+    h.triggers.service_handlers().on_update(f"{NS}/web", object(), object())
+    assert h.changed[:2] == [f"{NS}/ip-web", f"{NS}/inst-web"]  # the slice's, the node's
+    assert sorted(h.changed[2:]) == [f"{NS}/inst-web", f"{NS}/ip-web"]  # the Service's
+    entry = h.store.get(f"{NS}/ip-web")
     assert entry is not None
-    triggers.binding_handlers().on_add(entry.key, entry)  # the binding itself: no input change
-    triggers.pod_handlers().on_add("k", gated_pod("p", "10.0.0.1"))
-    assert len(changed) == 4
-    assert len(woken) == 7
+    h.triggers.binding_handlers().on_add(entry.key, entry)  # the binding itself: no input change
+    h.triggers.pod_handlers().on_add("k", gated_pod("p", "10.0.0.1"))
+    assert len(h.changed) == 4
+    assert len(h.woken) == 6
