@@ -45,6 +45,7 @@ from lbc.backoff import Backoff, BackoffPolicy
 from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import LbcError, TransientError
 from lbc.kube.client import ExpiredError, KubeClient, Resource, WatchEvent
+from lbc.kube.heap import release_free_memory
 from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY, gauge_from
 
@@ -384,9 +385,26 @@ class Informer(Generic[V]):
             await self._sleep(self._backoff.delay(self._clock.now()))
 
     async def _list_and_replace(self, resource_version: str) -> None:
+        fresh, rv = await self._list(resource_version)
+        self._heard()
+        self._replace(fresh)
+        objects = len(fresh)
+        # The pages' bodies and parsed objects (freed when ``_list`` returned) and ``fresh``'s
+        # table are garbage now; without this their heap stays resident (lbc.kube.heap says how
+        # much). Lists are rare: a start and each relist.
+        del fresh
+        release_free_memory()
+        self._rv = rv
+        if not self._synced.is_set():
+            log.info("informer_synced", resource=self._label, objects=objects)
+        self._synced.set()
+
+    async def _list(self, resource_version: str) -> tuple[dict[str, V], str]:
+        """Every page of a list, projected: the views by key, and the list's resourceVersion."""
         fresh: dict[str, V] = {}
         continue_token: str | None = None
         rv = ""
+        project, key = self._project, self._key
         while True:
             page = await self._client.list(
                 self.resource,
@@ -399,20 +417,13 @@ class Informer(Generic[V]):
                 timeout=self._list_timeout,
                 metadata_only=self._metadata_only,
             )
-            project, key = self._project, self._key
             for obj in page.get("items") or ():
                 fresh[key(obj)] = project(obj)
             meta = page.get("metadata") or {}
             rv = str(meta.get("resourceVersion") or rv)
             continue_token = meta.get("continue") or None
             if not continue_token:
-                break
-        self._heard()
-        self._replace(fresh)
-        self._rv = rv
-        if not self._synced.is_set():
-            log.info("informer_synced", resource=self._label, objects=len(fresh))
-        self._synced.set()
+                return fresh, rv
 
     def _replace(self, fresh: dict[str, V]) -> None:
         store = self.store

@@ -241,13 +241,42 @@ async def test_initial_list_uses_resource_version_zero_and_marks_synced(running,
     assert informer.store.get("default/a") == Slim("default", "a", "10.0.0.1", "n1")
 
 
-async def test_paginated_list_follows_continue_tokens(running, clock):
+async def paged_source(pods: int) -> FakeSource:
     source = FakeSource()
-    for i in range(7):
+    for i in range(pods):
         await source.put(pod(f"p{i}", f"10.0.0.{i}"))
-    informer, recorder, _ = make(source, clock, page_size=3)
+    return source
+
+
+async def synced(running, clock: VirtualClock, informer: Informer[Slim]) -> None:
     running(informer)
     await settle_until(clock, informer.has_synced)
+
+
+async def test_every_list_hands_the_freed_heap_back_once_its_pages_are_gone(
+    running, clock, monkeypatch
+):
+    lists_at_release: list[int] = []
+    monkeypatch.setattr(
+        "lbc.kube.informer.release_free_memory",
+        lambda: lists_at_release.append(len(source.list_calls)) or True,
+    )
+    source = await paged_source(5)
+    await synced(running, clock, make(source, clock, page_size=2)[0])
+    assert lists_at_release == [3], "once, after the last of the three pages"
+    source.partitioned = True  # a change the informer misses, then history is compacted: 410
+    await source.put(pod("p5", "10.0.0.5"))
+    source.compact()
+    source.partitioned = False
+    await source.end_streams()
+    await settle_until(clock, lambda: len(lists_at_release) == 2)
+    assert lists_at_release == [3, 6], "and once after the relist"
+
+
+async def test_paginated_list_follows_continue_tokens(running, clock):
+    source = await paged_source(7)
+    informer, recorder, _ = make(source, clock, page_size=3)
+    await synced(running, clock, informer)
     assert len(source.list_calls) == 3
     assert [c["continue_token"] for c in source.list_calls] == [None, "3", "6"]
     assert source.list_calls[1]["resource_version"] is None
