@@ -144,6 +144,22 @@ async def converged_binding(
     return tg, a, daemon
 
 
+async def shared_binding(
+    world: World, group: str, replicas: int
+) -> tuple[BoundTargetGroup, Cluster, Cluster]:
+    """Clusters ``a`` and ``b``, each with ``replicas`` echoserver pods bound (MultiCluster, ip)
+    to one new group ``group`` by a daemon of its own, once the group holds both's pods."""
+    tg = await world.target_group(group, target_type="ip")
+    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
+    b = await world.add_cluster("b", nodes=1, pod_cidr=POD_CIDR_B)
+    for cluster in (a, b):
+        await echoserver(cluster, replicas)
+        await cluster.apply_binding(binding("web", tg.arn))
+        await world.start_daemon(cluster)
+    await wait_targets(world, tg.arn, pod_targets(a) | pod_targets(b), what="both clusters")
+    return tg, a, b
+
+
 async def wait_healthy(world: World, arn: str, targets: set[str], timeout: float = 30.0) -> None:
     async def probe() -> bool:
         found = await world.targets(arn)
@@ -206,6 +222,29 @@ async def ready_condition(cluster: Cluster, name: str) -> dict[str, Any] | None:
         if cond.get("type") == "Ready":
             return dict(cond)
     return None
+
+
+async def wait_ready_reason(
+    cluster: Cluster, name: str, reason: str, *, timeout: float, world: World | None = None
+) -> dict[str, Any]:
+    """Binding ``name``'s Ready condition, once it gives ``reason`` (checking ``world``'s
+    daemons meanwhile, when given)."""
+
+    async def probe() -> dict[str, Any] | None:
+        if world is not None:
+            world.check_daemons()
+        cond = await ready_condition(cluster, name)
+        return cond if cond is not None and cond["reason"] == reason else None
+
+    found: dict[str, Any] = await eventually(probe, timeout=timeout, what=f"Ready {reason}")
+    return found
+
+
+async def wait_binding_gone(cluster: Cluster, name: str, *, what: str, timeout: float = 20) -> None:
+    async def gone() -> bool:
+        return await cluster.get_binding(NS, name) is None
+
+    await eventually(gone, timeout=timeout, what=what)
 
 
 async def warning_reasons(cluster: Cluster) -> set[str]:

@@ -156,3 +156,71 @@ def calls(world: World, since: int) -> list[str]:
 def last_seq(world: World) -> int:
     assert world.control is not None
     return world.control.last_seq()
+
+
+# -- stacks as LBC leaves them in AWS, for the take-over tests ------------------------------------
+
+
+def lbc_tags(kind: str, stack: str, resource: str, **user: str) -> list[dict[str, str]]:
+    """LBC's tags on a resource of cluster ``a``'s ``stack``; ``kind``: ingress or service."""
+    tags = {
+        "elbv2.k8s.aws/cluster": "a",
+        f"{kind}.k8s.aws/stack": stack,
+        f"{kind}.k8s.aws/resource": resource,
+        **user,
+    }
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+async def lbc_security_groups(
+    world: World, prefix: str, frontend_tags: list[dict[str, str]]
+) -> tuple[str, str]:
+    """Ids of the cluster's shared backend group and of a stack's managed frontend group (port
+    80 open to all), as LBC leaves them; the names are free (LBC pairs by tags)."""
+    backend = await world.ec2.create_security_group(
+        GroupName=f"{prefix}-backend", Description="[k8s] Shared Backend SecurityGroup for "
+        "LoadBalancer", VpcId=world.net.vpc_id,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": [
+            {"Key": "elbv2.k8s.aws/cluster", "Value": "a"},
+            {"Key": "elbv2.k8s.aws/resource", "Value": "backend-sg"}]}],
+    )  # fmt: skip
+    frontend = await world.ec2.create_security_group(
+        GroupName=f"{prefix}-frontend", Description="[k8s] Managed SecurityGroup for "
+        "LoadBalancer", VpcId=world.net.vpc_id,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": frontend_tags}],
+    )  # fmt: skip
+    await world.ec2.authorize_security_group_ingress(
+        GroupId=frontend["GroupId"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )  # fmt: skip
+    return backend["GroupId"], frontend["GroupId"]
+
+
+def lbc_binding(
+    made: dict[str, str], kind: str, name: str, stack_name: str, service: str, **spec: Any
+) -> dict[str, Any]:
+    """A stack's TargetGroupBinding as LBC's deployer writes it, for ``made``'s group."""
+    return {
+        "apiVersion": "elbv2.k8s.aws/v1beta1",
+        "kind": "TargetGroupBinding",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": {
+                f"{kind}.k8s.aws/stack-namespace": NS,
+                f"{kind}.k8s.aws/stack-name": stack_name,
+            },
+        },
+        "spec": {
+            "targetGroupARN": made["tg"],
+            "targetType": "instance",
+            "serviceRef": {"name": service, "port": 80},
+            "networking": {"ingress": [{
+                "from": [{"securityGroup": {"groupID": made["backend"]}}],
+                "ports": [{"protocol": "TCP", "port": int(made["node_port"])}]}]},
+            "ipAddressType": "ipv4",
+            "vpcID": made["vpc"],
+            **spec,
+        },
+    }  # fmt: skip

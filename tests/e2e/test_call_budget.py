@@ -9,8 +9,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from lbc_lab.scenario import World, eventually
-from tests.e2e.conftest import NS, binding, ready_condition
+from lbc_lab.scenario import World
+from tests.e2e.conftest import NS, binding, wait_ready_reason
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -28,12 +28,7 @@ async def test_binding_with_a_missing_service_costs_a_few_aws_calls_per_drift_pe
     await a.apply_binding(binding("web", tg.arn))  # its Service "echoserver" never exists
     await world.start_daemon(a, env={"LBC_DRIFT_VERIFY_PERIOD": f"{DRIFT_PERIOD}s"})
 
-    async def reported() -> bool:
-        world.check_daemons()
-        cond = await ready_condition(a, "web")
-        return cond is not None and cond["reason"] == "BackendNotFound"
-
-    await eventually(reported, timeout=30, what="Ready=False BackendNotFound")
+    await wait_ready_reason(a, "web", "BackendNotFound", timeout=30, world=world)
     mark = world.control.last_seq()
     # The observation window itself: several drift periods of the daemon left alone.
     await anyio.sleep(PERIODS * DRIFT_PERIOD)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from lbc_lab.elb_scenario import BoundTargetGroup
 from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import (
     NS,
@@ -22,6 +23,8 @@ from tests.e2e.conftest import (
     pod_targets,
     ready_condition,
     register_foreign,
+    wait_binding_gone,
+    wait_ready_reason,
     wait_targets,
     warning_reasons,
 )
@@ -32,13 +35,21 @@ A, B = "111111111111", "222222222222"
 EXTERNAL_ID = "cluster-a-shared"
 
 
+async def role_for_a(
+    world: World, group: str, foreign_ips: list[str], **role: str
+) -> tuple[BoundTargetGroup, str, set[str]]:
+    """Account B's group ``group`` holding targets registered by hand at ``foreign_ips``, and a
+    role of B trusting account A's user: (group, role ARN, the hand-registered targets)."""
+    a_account = await world.account(A)
+    tg = await world.target_group(group, target_type="ip", account=B)
+    arn = await world.role(B, "lbc-cluster-a", trusted=a_account.user_arn, **role)
+    return tg, arn, await register_foreign(world, tg.arn, foreign_ips)
+
+
 async def test_a_cluster_of_another_account_shares_the_group_through_its_role(
     world: World,
 ) -> None:
-    a_account = await world.account(A)
-    tg = await world.target_group("shared", target_type="ip", account=B)
-    role = await world.role(B, "lbc-cluster-a", trusted=a_account.user_arn, external_id=EXTERNAL_ID)
-    foreign = await register_foreign(world, tg.arn, ["10.0.40.5"])
+    tg, role, foreign = await role_for_a(world, "shared", ["10.0.40.5"], external_id=EXTERNAL_ID)
     a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
     b = await world.add_cluster("b", nodes=1, pod_cidr=POD_CIDR_B)
     await echoserver(a, 2)
@@ -74,20 +85,16 @@ async def test_a_cluster_of_another_account_shares_the_group_through_its_role(
         await a.delete_binding(NS, "web")
         await wait_targets(world, tg.arn, b_targets | foreign, what="a's binding deleted")
 
-    async def gone() -> bool:
-        return await a.get_binding(NS, "web") is None
-
-    await eventually(gone, timeout=20, what="a's binding finalized")
+    await wait_binding_gone(a, "web", what="a's binding finalized")
     assert await a.get_configmap(NS, "aws-lbc-targets-web") is None
 
 
 async def test_a_wrong_external_id_is_assume_role_failed_and_changes_nothing(
     world: World,
 ) -> None:
-    a_account = await world.account(A)
-    tg = await world.target_group("guarded", target_type="ip", account=B)
-    role = await world.role(B, "lbc-cluster-a", trusted=a_account.user_arn, external_id=EXTERNAL_ID)
-    foreign = await register_foreign(world, tg.arn, ["10.0.40.5", "10.0.40.6"])
+    tg, role, foreign = await role_for_a(
+        world, "guarded", ["10.0.40.5", "10.0.40.6"], external_id=EXTERNAL_ID
+    )
     a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
     await echoserver(a, 2)
     await a.apply_binding(
@@ -99,11 +106,7 @@ async def test_a_wrong_external_id_is_assume_role_failed_and_changes_nothing(
     async with Guard(world, tg.arn, foreign).watching():
         await world.start_daemon(a, account=A)
 
-        async def reported() -> bool:
-            cond = await ready_condition(a, "web")
-            return cond is not None and cond["reason"] == "AssumeRoleFailed"
-
-        await eventually(reported, timeout=30, what="Ready=False AssumeRoleFailed")
+        await wait_ready_reason(a, "web", "AssumeRoleFailed", timeout=30)
         cond = await ready_condition(a, "web")
         assert cond is not None
         assert cond["status"] == "False"
@@ -125,10 +128,7 @@ async def test_a_wrong_external_id_is_assume_role_failed_and_changes_nothing(
 async def test_a_role_lacking_a_permission_is_access_denied_until_iam_is_fixed(
     world: World,
 ) -> None:
-    a_account = await world.account(A)
-    tg = await world.target_group("denied", target_type="ip", account=B)
-    role = await world.role(B, "lbc-cluster-a", trusted=a_account.user_arn)
-    foreign = await register_foreign(world, tg.arn, ["10.0.40.5"])
+    tg, role, foreign = await role_for_a(world, "denied", ["10.0.40.5"])
     a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
     await echoserver(a, 2)
     await a.apply_binding(binding("web", tg.arn, iamRoleArnToAssume=role))
@@ -146,11 +146,7 @@ async def test_a_role_lacking_a_permission_is_access_denied_until_iam_is_fixed(
     async with Guard(world, tg.arn, foreign).watching():
         await world.start_daemon(a, account=A)
 
-        async def reported() -> bool:
-            cond = await ready_condition(a, "web")
-            return cond is not None and cond["reason"] == "AccessDenied"
-
-        await eventually(reported, timeout=30, what="Ready=False AccessDenied")
+        await wait_ready_reason(a, "web", "AccessDenied", timeout=30)
         cond = await ready_condition(a, "web")
         assert cond is not None
         assert "elasticloadbalancing:RegisterTargets" in cond["message"]

@@ -13,6 +13,8 @@ from tests.e2e.conftest import (
     converged_binding,
     pod_targets,
     ready_condition,
+    wait_binding_gone,
+    wait_ready_reason,
     wait_targets,
     warning_reasons,
 )
@@ -33,11 +35,7 @@ async def test_corrupt_ledger_warns_sets_ready_false_and_deregisters_nothing(
     async with Guard(world, tg.arn, registered).watching():
         await a.kube.scale(NS, APP, 1)  # two targets are no longer desired...
 
-        async def reported() -> bool:
-            cond = await ready_condition(a, "web")
-            return cond is not None and cond["reason"] == "LedgerCorrupt"
-
-        await eventually(reported, timeout=20, what="Ready=False LedgerCorrupt")
+        await wait_ready_reason(a, "web", "LedgerCorrupt", timeout=20)
         cond = await ready_condition(a, "web")
         assert cond is not None
         assert cond["status"] == "False"
@@ -64,19 +62,12 @@ async def test_target_group_deleted_out_of_band_is_reported_and_deletion_still_c
     await world.elbv2.delete_target_group(TargetGroupArn=tg.arn)
     await a.kube.scale(NS, APP, 3)  # a change, so the next pass must talk to AWS
 
-    async def reported() -> bool:
-        cond = await ready_condition(a, "web")
-        return cond is not None and cond["reason"] == "TargetGroupNotFound"
-
-    await eventually(reported, timeout=20, what="Ready=False TargetGroupNotFound")
+    await wait_ready_reason(a, "web", "TargetGroupNotFound", timeout=20)
     assert "TargetGroupNotFound" in await warning_reasons(a)
 
     await a.delete_binding(NS, "web")
 
-    async def gone() -> bool:
-        return await a.get_binding(NS, "web") is None
-
-    await eventually(gone, timeout=20, what="binding deleted despite the missing group")
+    await wait_binding_gone(a, "web", what="binding deleted despite the missing group")
     assert await a.get_configmap(NS, "aws-lbc-targets-web") is None
 
 

@@ -19,6 +19,9 @@ from tests.e2e.stacks import (
     NODE_PORT,
     calls,
     last_seq,
+    lbc_binding,
+    lbc_security_groups,
+    lbc_tags as stack_tags,
     load_balancers,
     mutations,
     next_reconcile,
@@ -35,94 +38,52 @@ TG_ID = "echoserver/echoserver-echoserver:80"
 USER_TAGS = {"Environment": "dev", "Team": "test"}
 
 
-def lbc_tags(resource: str, **user: str) -> list[dict[str, str]]:
-    tags = {
-        "elbv2.k8s.aws/cluster": CLUSTER,
-        "ingress.k8s.aws/stack": STACK,
-        "ingress.k8s.aws/resource": resource,
-        **user,
-    }
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+def lbc_tags(resource: str) -> list[dict[str, str]]:
+    return stack_tags("ingress", STACK, resource, **USER_TAGS)
 
 
 async def build_lbc_stack(world: World) -> dict[str, str]:
     """The seed's stack as LBC leaves it in AWS (names chosen freely: LBC pairs by tags)."""
     vpc = world.net.vpc_id
-    backend = await world.ec2.create_security_group(
-        GroupName="lbc-takeover-backend", Description="[k8s] Shared Backend SecurityGroup for "
-        "LoadBalancer", VpcId=vpc,
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": [
-            {"Key": "elbv2.k8s.aws/cluster", "Value": CLUSTER},
-            {"Key": "elbv2.k8s.aws/resource", "Value": "backend-sg"}]}],
-    )  # fmt: skip
-    frontend = await world.ec2.create_security_group(
-        GroupName="lbc-takeover-frontend", Description="[k8s] Managed SecurityGroup for "
-        "LoadBalancer", VpcId=vpc,
-        TagSpecifications=[{"ResourceType": "security-group",
-                            "Tags": lbc_tags("ManagedLBSecurityGroup", **USER_TAGS)}],
-    )  # fmt: skip
-    await world.ec2.authorize_security_group_ingress(
-        GroupId=frontend["GroupId"],
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
-                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-    )  # fmt: skip
+    backend, frontend = await lbc_security_groups(
+        world, "lbc-takeover", lbc_tags("ManagedLBSecurityGroup")
+    )
     tg = await world.elbv2.create_target_group(
         Name="lbc-takeover-tg", Protocol="HTTP", ProtocolVersion="HTTP1", Port=NODE_PORT,
         VpcId=vpc, TargetType="instance", IpAddressType="ipv4", HealthCheckProtocol="HTTP",
         HealthCheckPort="traffic-port", HealthCheckPath="/", HealthCheckIntervalSeconds=15,
         HealthCheckTimeoutSeconds=5, HealthyThresholdCount=2, UnhealthyThresholdCount=2,
-        Matcher={"HttpCode": "200"}, Tags=lbc_tags(TG_ID, **USER_TAGS),
+        Matcher={"HttpCode": "200"}, Tags=lbc_tags(TG_ID),
     )  # fmt: skip
     tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
     lb = await world.elbv2.create_load_balancer(
         Name="lbc-takeover-alb", Type="application", Scheme="internet-facing",
         IpAddressType="ipv4", Subnets=[s.subnet_id for s in world.net.subnets],
-        SecurityGroups=[frontend["GroupId"], backend["GroupId"]],
-        Tags=lbc_tags("LoadBalancer", **USER_TAGS),
+        SecurityGroups=[frontend, backend], Tags=lbc_tags("LoadBalancer"),
     )  # fmt: skip
     lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
     listener = await world.elbv2.create_listener(
         LoadBalancerArn=lb_arn, Protocol="HTTP", Port=80,
         DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
             "StatusCode": "404", "ContentType": "text/plain"}}],
-        Tags=lbc_tags("80", **USER_TAGS),
+        Tags=lbc_tags("80"),
     )  # fmt: skip
     await world.elbv2.create_rule(
         ListenerArn=listener["Listeners"][0]["ListenerArn"], Priority=1,
         Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/"]}}],
         Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": [
             {"TargetGroupArn": tg_arn}]}}],
-        Tags=lbc_tags("80:1", **USER_TAGS),
+        Tags=lbc_tags("80:1"),
     )  # fmt: skip
-    return {"tg": tg_arn, "lb": lb_arn, "backend": backend["GroupId"], "vpc": vpc}
+    return {"tg": tg_arn, "lb": lb_arn, "backend": backend, "vpc": vpc, "node_port": str(NODE_PORT)}
 
 
-def lbc_binding(made: dict[str, str]) -> dict[str, Any]:
+def binding_of(made: dict[str, str]) -> dict[str, Any]:
     """The binding as LBC's deployer writes it (§9.2 item 1; the seed's spec plus protocol)."""
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {
-            "name": "k8s-echoserv-echoserv-cc0122e143",
-            "namespace": NS,
-            "labels": {
-                "ingress.k8s.aws/stack-namespace": "echoserver",
-                "ingress.k8s.aws/stack-name": "echoserver",
-            },
-        },
-        "spec": {
-            "targetGroupARN": made["tg"],
-            "targetType": "instance",
-            "serviceRef": {"name": "echoserver", "port": 80},
-            "networking": {"ingress": [{
-                "from": [{"securityGroup": {"groupID": made["backend"]}}],
-                "ports": [{"protocol": "TCP", "port": NODE_PORT}]}]},
-            "ipAddressType": "ipv4",
-            "vpcID": made["vpc"],
-            "multiClusterTargetGroup": True,
-            "targetGroupProtocol": "HTTP",
-        },
-    }  # fmt: skip
+    return lbc_binding(
+        made, "ingress", "k8s-echoserv-echoserv-cc0122e143", "echoserver", "echoserver",
+        multiClusterTargetGroup=True, targetGroupProtocol="HTTP",
+    )  # fmt: skip
 
 
 async def test_lbc_built_stack_is_adopted_without_a_mutation_then_deleted_with_consent(
@@ -132,7 +93,7 @@ async def test_lbc_built_stack_is_adopted_without_a_mutation_then_deleted_with_c
     made = await build_lbc_stack(world)
     since = last_seq(world)
     a, kubectl, daemon = await stack_cluster(world, CLUSTER, pod_cidr=POD_CIDR_A)
-    created = await a.apply_binding(lbc_binding(made))
+    created = await a.apply_binding(binding_of(made))
     ingress = seed_ingress()
     ingress["metadata"]["finalizers"] = ["ingress.k8s.aws/resources"]
     await kubectl.apply(ingress)

@@ -15,13 +15,9 @@ from lbc_lab.scenario import Cluster, World
 from tests.e2e.conftest import (
     APP,
     NS,
-    POD_CIDR_A,
-    POD_CIDR_B,
-    binding,
-    echoserver,
     pod_targets,
     register_foreign,
-    wait_targets,
+    shared_binding,
 )
 from tests.integration.inspect.support import merged_kubeconfig
 
@@ -66,15 +62,8 @@ async def stop_daemons(cluster: Cluster) -> None:
 async def test_the_inspector_attributes_every_target_of_a_shared_group(
     world: World, tmp_path: Path
 ) -> None:
-    tg = await world.target_group("shared", target_type="ip")
-    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
-    b = await world.add_cluster("b", nodes=1, pod_cidr=POD_CIDR_B)
-    for cluster in (a, b):
-        await echoserver(cluster, 2)
-        await cluster.apply_binding(binding("web", tg.arn))
-        await world.start_daemon(cluster)
+    tg, a, b = await shared_binding(world, "shared", 2)
     a_targets, b_targets = pod_targets(a), pod_targets(b)
-    await wait_targets(world, tg.arn, a_targets | b_targets, what="both clusters")
     hand = await register_foreign(world, tg.arn, ["10.0.40.5"])
     config = str(merged_kubeconfig(tmp_path / "config", {"a": a.kubeconfig, "b": b.kubeconfig}))
     both = ("--kubeconfig", config, "--context", "a", "--context", "b")

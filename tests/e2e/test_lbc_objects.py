@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     binding,
     echoserver,
     ready_condition,
+    wait_binding_gone,
     wait_targets,
 )
 
@@ -69,10 +70,7 @@ async def _ready(cluster: Cluster) -> dict[str, Any]:
 async def _deleted(cluster: Cluster) -> None:
     await cluster.delete_binding(NS, "web")
 
-    async def gone() -> bool:
-        return await cluster.get_binding(NS, "web") is None
-
-    await eventually(gone, timeout=20, what="binding deleted")
+    await wait_binding_gone(cluster, "web", what="binding deleted")
 
 
 async def test_quic_binding_reads_lbc_ledger_and_registers_with_server_ids(world: World) -> None:

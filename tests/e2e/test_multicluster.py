@@ -9,12 +9,12 @@ from tests.e2e.conftest import (
     APP,
     NS,
     POD_CIDR_A,
-    POD_CIDR_B,
     Guard,
     binding,
     echoserver,
     pod_targets,
     register_foreign,
+    shared_binding,
     wait_targets,
 )
 
@@ -24,14 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 async def test_two_clusters_share_a_group_and_never_touch_each_others_targets(
     world: World,
 ) -> None:
-    tg = await world.target_group("shared", target_type="ip")
-    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
-    b = await world.add_cluster("b", nodes=1, pod_cidr=POD_CIDR_B)
-    for cluster in (a, b):
-        await echoserver(cluster, 3)
-        await cluster.apply_binding(binding("web", tg.arn))
-        await world.start_daemon(cluster)
-    await wait_targets(world, tg.arn, pod_targets(a) | pod_targets(b), what="both clusters")
+    tg, a, b = await shared_binding(world, "shared", 3)
 
     b_targets = pod_targets(b)
     async with Guard(world, tg.arn, b_targets).watching():

@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     binding,
     echoserver,
     pod_targets,
+    wait_binding_gone,
     wait_targets,
     warning_reasons,
 )
@@ -107,11 +108,19 @@ async def wait_rules(
         raise AssertionError(f"{what}: expected {expected}, found {last}") from None
 
 
-async def gone(cluster: Cluster, name: str) -> None:
-    async def probe() -> bool:
-        return await cluster.get_binding(NS, name) is None
+async def node_port_cluster(world: World) -> tuple[str, str, Cluster]:
+    """A load balancer's group, cluster a of two nodes in a group of their own, and the
+    echoserver on NodePort 32197 there: (lb group, node group, cluster)."""
+    lb = await world.security_group("lb")
+    nodes = await world.security_group("nodes")
+    a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
+    await world.place_nodes(a, nodes)
+    await echoserver(a, 2, service_type="NodePort", node_port=NODE_PORT)
+    return lb, nodes, a
 
-    await eventually(probe, timeout=30, what=f"binding {name} deleted")
+
+async def gone(cluster: Cluster, name: str) -> None:
+    await wait_binding_gone(cluster, name, what=f"binding {name} deleted", timeout=30)
 
 
 def instances(cluster: Cluster) -> set[str]:
@@ -271,11 +280,7 @@ async def test_clusters_sharing_a_node_group_keep_each_others_rules_through_chur
 async def test_nonexistent_source_group_fails_only_its_binding(world: World) -> None:
     tg_bad = await world.target_group("bad", target_type="instance")
     tg_good = await world.target_group("good", target_type="instance")
-    lb = await world.security_group("lb")
-    nodes = await world.security_group("nodes")
-    a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
-    await world.place_nodes(a, nodes)
-    await echoserver(a, 2, service_type="NodePort", node_port=NODE_PORT)
+    lb, nodes, a = await node_port_cluster(world)
     await a.apply_binding(bound("bad", tg_bad.arn, from_group(MISSING_GROUP, 1000)))
     await world.start_daemon(a, env=FAST)
 
@@ -306,11 +311,7 @@ async def test_empty_ports_open_all_tcp_and_a_host_bits_cidr_is_granted_once(
     world: World,
 ) -> None:
     tg = await world.target_group("web", target_type="instance")
-    lb = await world.security_group("lb")
-    nodes = await world.security_group("nodes")
-    a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
-    await world.place_nodes(a, nodes)
-    await echoserver(a, 2, service_type="NodePort", node_port=NODE_PORT)
+    lb, nodes, a = await node_port_cluster(world)
     ingress = [
         {"from": [{"securityGroup": {"groupID": lb}}], "ports": []},
         {"from": [{"ipBlock": {"cidr": "10.1.2.3/16"}}], "ports": [{"port": 8443}]},
@@ -344,11 +345,7 @@ async def test_restart_with_a_deleted_target_group_revokes_an_unwanted_rule_at_o
 ) -> None:
     tg_x = await world.target_group("x", target_type="instance")
     tg_y = await world.target_group("y", target_type="instance")
-    lb = await world.security_group("lb")
-    nodes = await world.security_group("nodes")
-    a = await world.add_cluster("a", nodes=2, pod_cidr="10.0.8.0/22")
-    await world.place_nodes(a, nodes)
-    await echoserver(a, 2, service_type="NodePort", node_port=NODE_PORT)
+    lb, nodes, a = await node_port_cluster(world)
     await a.apply_binding(bound("x", tg_x.arn, from_group(lb, 30001)))
     await a.apply_binding(bound("y", tg_y.arn, from_group(lb, 30002)))
     daemon = await world.start_daemon(a, env=FAST)

@@ -15,6 +15,9 @@ from lbc_lab.scenario import World
 from tests.e2e.conftest import NS, POD_CIDR_A, wait_targets
 from tests.e2e.stacks import (
     last_seq,
+    lbc_binding,
+    lbc_security_groups,
+    lbc_tags as stack_tags,
     mutations,
     next_reconcile,
     stack_cluster,
@@ -30,34 +33,14 @@ NODE_PORT = 30095
 
 
 def lbc_tags(resource: str) -> list[dict[str, str]]:
-    tags = {
-        "elbv2.k8s.aws/cluster": CLUSTER,
-        "service.k8s.aws/stack": STACK,
-        "service.k8s.aws/resource": resource,
-    }
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+    return stack_tags("service", STACK, resource)
 
 
 async def build_lbc_nlb(world: World) -> dict[str, str]:
     vpc = world.net.vpc_id
-    backend = await world.ec2.create_security_group(
-        GroupName="takeover-backend", Description="[k8s] Shared Backend SecurityGroup for "
-        "LoadBalancer", VpcId=vpc,
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": [
-            {"Key": "elbv2.k8s.aws/cluster", "Value": CLUSTER},
-            {"Key": "elbv2.k8s.aws/resource", "Value": "backend-sg"}]}],
-    )  # fmt: skip
-    frontend = await world.ec2.create_security_group(
-        GroupName="takeover-frontend", Description="[k8s] Managed SecurityGroup for "
-        "LoadBalancer", VpcId=vpc,
-        TagSpecifications=[{"ResourceType": "security-group",
-                            "Tags": lbc_tags("ManagedLBSecurityGroup")}],
-    )  # fmt: skip
-    await world.ec2.authorize_security_group_ingress(
-        GroupId=frontend["GroupId"],
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
-                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
-    )  # fmt: skip
+    backend, frontend = await lbc_security_groups(
+        world, "takeover", lbc_tags("ManagedLBSecurityGroup")
+    )
     tg = await world.elbv2.create_target_group(
         Name="takeover-nlb-tg", Protocol="TCP", Port=NODE_PORT, VpcId=vpc,
         TargetType="instance", IpAddressType="ipv4", HealthCheckProtocol="TCP",
@@ -72,8 +55,7 @@ async def build_lbc_nlb(world: World) -> dict[str, str]:
     lb = await world.elbv2.create_load_balancer(
         Name="takeover-nlb", Type="network", Scheme="internal", IpAddressType="ipv4",
         Subnets=[s.subnet_id for s in world.net.subnets],
-        SecurityGroups=[frontend["GroupId"], backend["GroupId"]],
-        Tags=lbc_tags("LoadBalancer"),
+        SecurityGroups=[frontend, backend], Tags=lbc_tags("LoadBalancer"),
     )  # fmt: skip
     lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
     await world.elbv2.create_listener(
@@ -82,30 +64,13 @@ async def build_lbc_nlb(world: World) -> dict[str, str]:
             {"TargetGroupArn": tg_arn}]}}],
         Tags=lbc_tags("80"),
     )  # fmt: skip
-    return {"tg": tg_arn, "lb": lb_arn, "backend": backend["GroupId"], "vpc": vpc}
+    return {"tg": tg_arn, "lb": lb_arn, "backend": backend, "vpc": vpc, "node_port": str(NODE_PORT)}
 
 
-def lbc_binding(made: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {
-            "name": "k8s-echoserv-echoserv-0123456789",
-            "namespace": NS,
-            "labels": {"service.k8s.aws/stack-namespace": NS, "service.k8s.aws/stack-name": NAME},
-        },
-        "spec": {
-            "targetGroupARN": made["tg"],
-            "targetType": "instance",
-            "serviceRef": {"name": NAME, "port": 80},
-            "networking": {"ingress": [{
-                "from": [{"securityGroup": {"groupID": made["backend"]}}],
-                "ports": [{"protocol": "TCP", "port": NODE_PORT}]}]},
-            "ipAddressType": "ipv4",
-            "vpcID": made["vpc"],
-            "targetGroupProtocol": "TCP",
-        },
-    }  # fmt: skip
+def binding_of(made: dict[str, str]) -> dict[str, Any]:
+    return lbc_binding(
+        made, "service", "k8s-echoserv-echoserv-0123456789", NAME, NAME, targetGroupProtocol="TCP"
+    )
 
 
 async def test_lbc_built_nlb_stack_is_adopted_without_a_mutation(world: World) -> None:
@@ -113,7 +78,7 @@ async def test_lbc_built_nlb_stack_is_adopted_without_a_mutation(world: World) -
     made = await build_lbc_nlb(world)
     since = last_seq(world)
     a, _, _ = await stack_cluster(world, CLUSTER, pod_cidr=POD_CIDR_A, stacks=False)
-    await a.apply_binding(lbc_binding(made))
+    await a.apply_binding(binding_of(made))
     await a.kube.request("POST", f"/api/v1/namespaces/{NS}/services", {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": NAME, "namespace": NS, "finalizers": ["service.k8s.aws/resources"],

@@ -542,40 +542,31 @@ async def test_named_port_resolves_from_each_pods_container_ports(
     eni = await make_branch_eni(adapter, pod_group, "10.0.8.23")
     a = cluster(adapter, "a")
     ingress = [{"from": [{"securityGroup": {"groupID": lb}}], "ports": [{"port": "http"}]}]
-    entry = a.put(
-        "tgb",
-        ingress,
-        [("10.0.8.23", 8080, "n1")],
-        pods={"10.0.8.23": "p"},
-        branch={"10.0.8.23": eni},
-        named=(("metrics", 9100, "TCP"), ("http", 8080, "TCP")),
-    )
+
+    def on_branch(named: tuple[tuple[str, int, str], ...]) -> BindingEntry:
+        """The binding of pod p on the branch ENI, its container ports being ``named``."""
+        return a.put(
+            "tgb",
+            ingress,
+            [("10.0.8.23", 8080, "n1")],
+            pods={"10.0.8.23": "p"},
+            branch={"10.0.8.23": eni},
+            named=named,
+        )
+
+    entry = on_branch((("metrics", 9100, "TCP"), ("http", 8080, "TCP")))
     await a.reconcile(entry)
     assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
     assert a.state(entry).ready
     # A rollout renames the port away: reported, and the rule is protected, not revoked.
-    entry = a.put(
-        "tgb",
-        ingress,
-        [("10.0.8.23", 8080, "n1")],
-        pods={"10.0.8.23": "p"},
-        branch={"10.0.8.23": eni},
-        named=(("web", 8081, "TCP"),),
-    )
+    entry = on_branch((("web", 8081, "TCP"),))
     await a.reconcile(entry)
     state = a.state(entry)
     assert not state.ready
     assert "no container port named 'http'" in state.message
     assert ports(await inbound(adapter, pod_group), lb) == {(8080, 8080)}
     # The port comes back under its name with a new number: the rule follows it.
-    entry = a.put(
-        "tgb",
-        ingress,
-        [("10.0.8.23", 8080, "n1")],
-        pods={"10.0.8.23": "p"},
-        branch={"10.0.8.23": eni},
-        named=(("http", 8081, "TCP"),),
-    )
+    entry = on_branch((("http", 8081, "TCP"),))
     await a.reconcile(entry)
     assert ports(await inbound(adapter, pod_group), lb) == {(8081, 8081)}
     assert a.state(entry).ready

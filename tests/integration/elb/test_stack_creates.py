@@ -62,29 +62,26 @@ async def test_same_name_other_settings_is_a_duplicate_name(
 async def test_target_group_create_is_idempotent_for_the_same_settings(
     elbv2: Any, net: Network, elb_lab: ElbLab
 ) -> None:
-    arn = await http_group(elbv2, net, "k8s-echoserv-echoserv-cc0122e143")
-    assert await http_group(elbv2, net, "k8s-echoserv-echoserv-cc0122e143") == arn
-    code, _ = await error_of(
-        elbv2.create_target_group,
-        Name="k8s-echoserv-echoserv-cc0122e143",
-        Protocol="HTTP",
-        Port=8080,
-        VpcId=net.vpc_id,
-        TargetType="instance",
-    )
-    assert code == "DuplicateTargetGroupName"
+    name = "k8s-echoserv-echoserv-cc0122e143"
+    arn = await http_group(elbv2, net, name)
+    assert await http_group(elbv2, net, name) == arn
+
+    async def refusal(target_type: str) -> str:
+        code, _ = await error_of(
+            elbv2.create_target_group,
+            Name=name,
+            Protocol="HTTP",
+            Port=8080,
+            VpcId=net.vpc_id,
+            TargetType=target_type,
+        )
+        return code
+
+    assert await refusal("instance") == "DuplicateTargetGroupName"
     groups = (await elbv2.describe_target_groups())["TargetGroups"]
     assert [g["TargetGroupArn"] for g in groups] == [arn]
     elb_lab.control.set_fidelity(tg_idempotent_create=False)
-    code, _ = await error_of(
-        elbv2.create_target_group,
-        Name="k8s-echoserv-echoserv-cc0122e143",
-        Protocol="HTTP",
-        Port=8080,
-        VpcId=net.vpc_id,
-        TargetType="ip",
-    )
-    assert code == "DuplicateTargetGroupName", "moto refuses even identical settings"
+    assert await refusal("ip") == "DuplicateTargetGroupName", "moto refuses even identical settings"
 
 
 async def test_second_listener_on_a_port_is_a_duplicate(

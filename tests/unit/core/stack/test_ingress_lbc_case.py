@@ -77,6 +77,25 @@ def backend(name: str, port: str) -> IngressBackendView:
     return IngressBackendView(name, port)
 
 
+def build_dummy(ingress: IngressView, services: tuple[ServiceView, ...]) -> Built:
+    """``ingress`` alone in its implicit group, built as LBC's test case builds it (cluster
+    ``cluster-dummy``, VPC ``vpc-dummy``, two internal subnets)."""
+    subnets = tuple(
+        SubnetFacts(f"subnet-{z}", f"az-{z}", 100, (("kubernetes.io/role/internal-elb", "1"),))
+        for z in "ab"
+    )
+    outcome = build_ingress_stack(
+        IngressInputs(
+            group=IngressGroup(implicit_group(ingress), (ClassifiedIngress(ingress),), ()),
+            config=replace(CONFIG, cluster_name="cluster-dummy", vpc_id="vpc-dummy"),
+            services=services,
+            subnets=subnets,
+        )
+    )
+    assert isinstance(outcome, Built), outcome
+    return outcome
+
+
 def test_lbc_vanilla_internal_case() -> None:
     ingress = IngressView(
         "ns-1",
@@ -95,24 +114,14 @@ def test_lbc_vanilla_internal_case() -> None:
             ),
         ),
     )
-    group = IngressGroup(implicit_group(ingress), (ClassifiedIngress(ingress),), ())
-    subnets = (
-        SubnetFacts("subnet-a", "az-a", 100, (("kubernetes.io/role/internal-elb", "1"),)),
-        SubnetFacts("subnet-b", "az-b", 100, (("kubernetes.io/role/internal-elb", "1"),)),
+    outcome = build_dummy(
+        ingress,
+        (
+            service("svc-1", "http", 80, 8080, {}),
+            service("svc-2", "http", 80, 8080, {A + "target-type": "instance", **HC}),
+            service("svc-3", "https", 443, 8443, SVC3),
+        ),
     )
-    outcome = build_ingress_stack(
-        IngressInputs(
-            group=group,
-            config=replace(CONFIG, cluster_name="cluster-dummy", vpc_id="vpc-dummy"),
-            services=(
-                service("svc-1", "http", 80, 8080, {}),
-                service("svc-2", "http", 80, 8080, {A + "target-type": "instance", **HC}),
-                service("svc-3", "https", 443, 8443, SVC3),
-            ),
-            subnets=subnets,
-        )
-    )
-    assert isinstance(outcome, Built), outcome
     stack = outcome.stack
 
     assert stack.security_group is not None
@@ -210,20 +219,7 @@ def test_lbc_ip_target_with_named_target_port_case() -> None:
         class_name="alb",
         rules=(IngressRuleView("", (IngressPathView("/", "", backend(named.name, "https")),)),),
     )
-    group = IngressGroup(implicit_group(ingress), (ClassifiedIngress(ingress),), ())
-    subnets = (
-        SubnetFacts("subnet-a", "az-a", 100, (("kubernetes.io/role/internal-elb", "1"),)),
-        SubnetFacts("subnet-b", "az-b", 100, (("kubernetes.io/role/internal-elb", "1"),)),
-    )
-    outcome = build_ingress_stack(
-        IngressInputs(
-            group=group,
-            config=replace(CONFIG, cluster_name="cluster-dummy", vpc_id="vpc-dummy"),
-            services=(named,),
-            subnets=subnets,
-        )
-    )
-    assert isinstance(outcome, Built), outcome
+    outcome = build_dummy(ingress, (named,))
     (rule,) = outcome.stack.rules
     assert rule.conditions == (RuleCondition(ConditionField.PATH_PATTERN, ("/",)),)
     (tg,) = outcome.stack.target_groups
