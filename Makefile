@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 IMG ?= lbc:dev
 PYTEST_ARGS ?=
+# Test files run whole on one worker each (module fixtures and order as in a serial run).
+TEST_WORKERS ?= 2
 
 .PHONY: help dev test lint typecheck check demo bench bench-readme run manifests image clean fmt readme lock
 
@@ -36,8 +38,8 @@ $(STAMP): pyproject.toml lab/pyproject.toml requirements-dev.lock
 
 dev: $(STAMP) ## create .venv and install lbc editable with all extras (idempotent)
 
-test: $(STAMP) ## run the test suite (unit, integration, e2e; not the benchmarks)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+test: $(STAMP) ## run the test suite (unit, integration, e2e; not the benchmarks), two files at a time
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check, ruff format --check, import-linter contracts
 	$(BIN)/ruff check lbc lab tests
