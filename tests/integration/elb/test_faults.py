@@ -13,6 +13,18 @@ from lbc_lab.elb_scenario import Network, create_target_group
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
+async def describe_outcomes(elbv2: Any, arn: str, times: int) -> list[str]:
+    """``ok`` or the error code of each of ``times`` DescribeTargetHealth calls, in order."""
+    outcomes = []
+    for _ in range(times):
+        try:
+            await elbv2.describe_target_health(TargetGroupArn=arn)
+            outcomes.append("ok")
+        except botocore.exceptions.ClientError as err:
+            outcomes.append(err.response["Error"]["Code"])
+    return outcomes
+
+
 async def test_throttled_call_is_retried_by_standard_mode_and_counted(
     elb_lab: ElbLab, net: Network
 ) -> None:
@@ -57,13 +69,7 @@ async def test_burst_pattern_throttles_exactly_the_chosen_calls(
 ) -> None:
     tg = await create_target_group(elbv2, net, "bursts")
     elb_lab.control.throttle("DescribeTargetHealth", skip=1, period=4, burst=2)
-    outcomes = []
-    for _ in range(9):
-        try:
-            await elbv2.describe_target_health(TargetGroupArn=tg.arn)
-            outcomes.append("ok")
-        except botocore.exceptions.ClientError as err:
-            outcomes.append(err.response["Error"]["Code"])
+    outcomes = await describe_outcomes(elbv2, tg.arn, 9)
     t = "Throttling"
     assert outcomes == ["ok", t, t, "ok", "ok", t, t, "ok", "ok"]
     assert [c.outcome for c in elb_lab.control.calls("DescribeTargetHealth")] == outcomes
@@ -130,13 +136,7 @@ async def test_token_bucket_throttles_calls_beyond_the_burst(
 ) -> None:
     tg = await create_target_group(elbv2, net, "bucket")
     elb_lab.control.rate_limit("DescribeTargetHealth", rate=0.01, burst=3)
-    outcomes = []
-    for _ in range(5):
-        try:
-            await elbv2.describe_target_health(TargetGroupArn=tg.arn)
-            outcomes.append("ok")
-        except botocore.exceptions.ClientError as err:
-            outcomes.append(err.response["Error"]["Code"])
+    outcomes = await describe_outcomes(elbv2, tg.arn, 5)
     assert outcomes == ["ok", "ok", "ok", "Throttling", "Throttling"]
     injected = [c.injected for c in elb_lab.control.calls("DescribeTargetHealth")]
     assert injected == [None, None, None, "bucket", "bucket"]

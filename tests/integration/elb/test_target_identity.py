@@ -80,21 +80,15 @@ async def test_describing_named_targets_reports_unregistered_ones(elbv2: Any, ne
 
 async def test_any_region_and_any_dummy_credentials_are_accepted(elb_lab: ElbLab) -> None:
     session = elb_lab.session()
+    far = {
+        "region_name": "ap-southeast-2",
+        "endpoint_url": elb_lab.endpoint_url,
+        "aws_access_key_id": "AKIAWHATEVER",
+        "aws_secret_access_key": "anything",
+    }
     async with (
-        session.create_client(
-            "ec2",
-            region_name="ap-southeast-2",
-            endpoint_url=elb_lab.endpoint_url,
-            aws_access_key_id="AKIAWHATEVER",
-            aws_secret_access_key="anything",
-        ) as ec2,
-        session.create_client(
-            "elbv2",
-            region_name="ap-southeast-2",
-            endpoint_url=elb_lab.endpoint_url,
-            aws_access_key_id="AKIAWHATEVER",
-            aws_secret_access_key="anything",
-        ) as elbv2,
+        session.create_client("ec2", **far) as ec2,
+        session.create_client("elbv2", **far) as elbv2,
     ):
         net = await create_network(ec2)
         tg = await create_target_group(elbv2, net, "far-away")

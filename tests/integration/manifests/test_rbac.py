@@ -37,7 +37,7 @@ from lbc_lab.apiserver.authz import ADMIN_TOKEN, RequestAttributes
 from lbc_lab.apiserver.rbac import RbacAuthorizer as LabRbac
 from lbc_lab.apiserver.server import LabApiServer
 from lbc_lab.elb_fixtures import ElbLab
-from lbc_lab.elb_scenario import create_network, create_target_group, run_instances
+from lbc_lab.elb_scenario import Instance, create_network, create_target_group, run_instances
 from lbc_lab.scenario import eventually
 from lbc_lab.workloads import LabCluster
 from tests.integration.manifests.layout import (
@@ -196,6 +196,14 @@ def daemon_env(
     return env
 
 
+def unused_rules(install: list[Obj], recorder: Recorder) -> set[tuple[str, str, str]]:
+    """The shipped rules no request of the run needed, once the model of them agreed with the
+    lab on every request it saw."""
+    rules = RenderedRules(grants(install))
+    assert [a for a, ok in recorder.decisions if rules.allows(a) != ok] == []
+    return rules.unused(recorder.allowed())
+
+
 async def stopped(daemon: anyio.abc.Process) -> int:
     """SIGTERM to the daemon (unless it exited already); its exit code."""
     if daemon.returncode is None:
@@ -255,6 +263,25 @@ def _binding(name: str, target_type: str, arn: str, *, multi_cluster: bool) -> O
     }
 
 
+async def echo_workload(
+    cluster: LabCluster, instances: list[Instance], replicas: int, **deploy: Any
+) -> list[str]:
+    """A node per instance, ``replicas`` echo pods and their NodePort Service in ``APP_NS``;
+    the pods' names."""
+    await cluster.ensure_namespace(APP_NS)
+    for n, instance in enumerate(instances):
+        await cluster.add_node(f"node-{n}", instance_id=instance.instance_id)
+    pods: list[str] = await cluster.deploy(APP_NS, "echo", replicas, **deploy)
+    await cluster.apply_service(
+        APP_NS,
+        "echo",
+        ports=[{"name": "http", "port": 80, "targetPort": 8080, "nodePort": NODE_PORT}],
+        selector={"app": "echo"},
+        type_="NodePort",
+    )
+    return pods
+
+
 async def _seed(server: LabApiServer, elb_lab: ElbLab, cluster: LabCluster) -> Scenario:
     """AWS and Kubernetes as an administrator leaves them before lbc starts."""
     async with elb_lab.client("ec2") as ec2, elb_lab.client("elbv2") as elbv2:
@@ -285,17 +312,7 @@ async def _seed(server: LabApiServer, elb_lab: ElbLab, cluster: LabCluster) -> S
     (crd,) = load_documents(CRD_FILE)
     server.create(crd)
     await cluster.ensure_namespace(NAMESPACE)
-    await cluster.ensure_namespace(APP_NS)
-    for n, instance in enumerate(instances):
-        await cluster.add_node(f"node-{n}", instance_id=instance.instance_id)
-    pods = await cluster.deploy(APP_NS, "echo", 2, readiness_gates=[GATE])
-    await cluster.apply_service(
-        APP_NS,
-        "echo",
-        ports=[{"name": "http", "port": 80, "targetPort": 8080, "nodePort": NODE_PORT}],
-        selector={"app": "echo"},
-        type_="NodePort",
-    )
+    pods = await echo_workload(cluster, instances, 2, readiness_gates=[GATE])
     with_rules = _binding("echo-nodes", "instance", by_instance.arn, multi_cluster=True)
     with_rules["spec"]["networking"] = {
         "ingress": [
@@ -479,8 +496,5 @@ async def test_daemon_runs_the_binding_lifecycle_under_the_shipped_rbac_without_
         assert recorder.denied() == [], tail
         assert code == 0, tail
         assert _holder(server) == "", "the Lease was not released"
-        # The model of the shipped rules agrees with the lab on every request it saw...
-        rules = RenderedRules(grants(install))
-        assert [a for a, ok in recorder.decisions if rules.allows(a) != ok] == []
-        # ...and the other half of "exactly": every rule shipped was needed by this run.
-        assert rules.unused(recorder.allowed()) == set()
+        # The other half of "exactly": every rule shipped was needed by this run.
+        assert unused_rules(install, recorder) == set()

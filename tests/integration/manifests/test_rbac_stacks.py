@@ -16,7 +16,6 @@ import pytest
 from lbc_lab.elb_fixtures import ElbLab
 from lbc_lab.elb_scenario import create_network, run_instances
 from tests.integration.manifests.layout import MANIFESTS, NEEDS_KUBECTL, Obj, find, render
-from tests.integration.manifests.rbac import RenderedRules, grants
 from tests.integration.manifests.test_rbac import (
     APP_NS,
     NAMESPACE,
@@ -24,8 +23,10 @@ from tests.integration.manifests.test_rbac import (
     _daemon,
     _eventually,
     daemon_env,
+    echo_workload,
     rbac_cluster,
     stopped,
+    unused_rules,
 )
 
 pytestmark = NEEDS_KUBECTL
@@ -115,17 +116,7 @@ async def test_stack_lifecycle_under_the_shipped_stack_rbac_without_a_403(
                 Tags=[{"Key": "kubernetes.io/role/internal-elb", "Value": "1"}],
             )
             instances = await run_instances(ec2, network, 2)
-        await cluster.ensure_namespace(APP_NS)
-        for n, instance in enumerate(instances):
-            await cluster.add_node(f"node-{n}", instance_id=instance.instance_id)
-        await cluster.deploy(APP_NS, "echo", 1)
-        await cluster.apply_service(
-            APP_NS,
-            "echo",
-            ports=[{"name": "http", "port": 80, "targetPort": 8080, "nodePort": NODE_PORT}],
-            selector={"app": "echo"},
-            type_="NodePort",
-        )
+        await echo_workload(cluster, instances, 1)
         server.create(make())
         env = daemon_env(install, server, user, tmp_path, elb_lab, LBC_VPC_ID=network.vpc_id)
         assert env["LBC_STACKS"] == overlay
@@ -176,6 +167,4 @@ async def test_stack_lifecycle_under_the_shipped_stack_rbac_without_a_403(
         tail = log.read_text()[-3000:]
         assert recorder.denied() == [], tail
         assert code == 0, tail
-        rules = RenderedRules(grants(install))
-        assert [a for a, ok in recorder.decisions if rules.allows(a) != ok] == []
-        assert {u for u in rules.unused(recorder.allowed()) if u[0] == role} == set()
+        assert {u for u in unused_rules(install, recorder) if u[0] == role} == set()

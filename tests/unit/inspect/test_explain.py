@@ -8,7 +8,7 @@ from lbc.core.desired import DesiredSet
 from lbc.core.ledger import ABSENT, LedgerPresent, LedgerState, LedgerUnreadable
 from lbc.core.plan import checkpoint_for, plan
 from lbc.core.targets import Target, TargetHealth
-from lbc.inspect.explain import BindingInputs, explain
+from lbc.inspect.explain import BindingInputs, BindingReport, explain
 from lbc.inspect.ownership import Mode
 
 from tests.unit.core.factories import ARN, binding, desired_of, targets
@@ -47,23 +47,24 @@ def test_the_plan_shown_is_exactly_core_plan_for_the_same_inputs() -> None:
     assert any("1 other target(s) in the group are left alone" in r for r in report.reasons)
 
 
-def test_a_matching_checkpoint_says_a_regular_pass_skips_aws() -> None:
-    b = binding("web", multi_cluster=True)
-    current = checkpoint_for(b, desired_of(A1))
-    report = explain(
-        inputs(checkpoint=current, ledger=LedgerPresent(targets(A1)), observed=group(A1))
+def explained_with_checkpoint_for(target: Target) -> BindingReport:
+    """The report on a converged binding (A1 desired, ledgered, registered) whose checkpoint
+    was written for ``target`` alone."""
+    written = checkpoint_for(binding("web", multi_cluster=True), desired_of(target))
+    return explain(
+        inputs(checkpoint=written, ledger=LedgerPresent(targets(A1)), observed=group(A1))
     )
+
+
+def test_a_matching_checkpoint_says_a_regular_pass_skips_aws() -> None:
+    report = explained_with_checkpoint_for(A1)
     assert report.checkpoint.skips
     assert report.converged
     assert any("regular pass skips AWS" in r for r in report.reasons)
 
 
 def test_a_stale_checkpoint_says_which_half_changed() -> None:
-    b = binding("web", multi_cluster=True)
-    stale = checkpoint_for(b, desired_of(A2))
-    report = explain(
-        inputs(checkpoint=stale, ledger=LedgerPresent(targets(A1)), observed=group(A1))
-    )
+    report = explained_with_checkpoint_for(A2)
     assert not report.checkpoint.skips
     assert any("the endpoints changed" in r for r in report.reasons)
 
