@@ -7,6 +7,7 @@ docstring of ``lbc.app`` promises: readiness fails → no new work → in-flight
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import signal
@@ -26,6 +27,7 @@ from lbc.app import (
     EXIT_OK,
     Daemon,
     Informer,
+    _collector_paused,
 )
 from lbc.clock import Clock, VirtualClock
 from lbc.control.worker import Result
@@ -357,3 +359,13 @@ async def test_a_replica_waiting_for_its_caches_says_so_until_they_sync() -> Non
     assert (warning["pending"], warning["informers"]) == (1, 1)
     assert warning["log_level"] == "warning"
     assert any(e["event"] == "caches_synced" for e in logs)
+
+
+def test_the_collector_is_paused_while_caches_load_and_their_objects_frozen_after() -> None:
+    gc.unfreeze()  # what earlier daemons of this process froze
+    loaded = [[n] for n in range(1000)]  # lists: objects the collector tracks
+    with _collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= len(loaded)
+    gc.unfreeze()
