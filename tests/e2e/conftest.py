@@ -240,6 +240,18 @@ async def wait_ready_reason(
     return found
 
 
+async def wait_refused(
+    cluster: Cluster, name: str, reason: str, *, timeout: float, message: str = ""
+) -> dict[str, Any]:
+    """Binding ``name`` once Ready=False for ``reason``, its message holding ``message``, with
+    a Warning event of that reason; the condition."""
+    cond = await wait_ready_reason(cluster, name, reason, timeout=timeout)
+    assert cond["status"] == "False"
+    assert message in cond["message"]
+    assert reason in await warning_reasons(cluster)
+    return cond
+
+
 async def wait_binding_gone(cluster: Cluster, name: str, *, what: str, timeout: float = 20) -> None:
     async def gone() -> bool:
         return await cluster.get_binding(NS, name) is None

@@ -24,9 +24,8 @@ from tests.e2e.conftest import (
     ready_condition,
     register_foreign,
     wait_binding_gone,
-    wait_ready_reason,
+    wait_refused,
     wait_targets,
-    warning_reasons,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
@@ -106,12 +105,13 @@ async def test_a_wrong_external_id_is_assume_role_failed_and_changes_nothing(
     async with Guard(world, tg.arn, foreign).watching():
         await world.start_daemon(a, account=A)
 
-        await wait_ready_reason(a, "web", "AssumeRoleFailed", timeout=30)
-        cond = await ready_condition(a, "web")
-        assert cond is not None
-        assert cond["status"] == "False"
-        assert "not authorized to perform: sts:AssumeRole" in cond["message"]
-        assert "AssumeRoleFailed" in await warning_reasons(a)
+        await wait_refused(
+            a,
+            "web",
+            "AssumeRoleFailed",
+            timeout=30,
+            message="not authorized to perform: sts:AssumeRole",
+        )
 
         # Retried with backoff: more refused AssumeRole calls come, and nothing else does.
         async def retried() -> bool:
@@ -146,11 +146,9 @@ async def test_a_role_lacking_a_permission_is_access_denied_until_iam_is_fixed(
     async with Guard(world, tg.arn, foreign).watching():
         await world.start_daemon(a, account=A)
 
-        await wait_ready_reason(a, "web", "AccessDenied", timeout=30)
-        cond = await ready_condition(a, "web")
-        assert cond is not None
-        assert "elasticloadbalancing:RegisterTargets" in cond["message"]
-        assert "AccessDenied" in await warning_reasons(a)
+        await wait_refused(
+            a, "web", "AccessDenied", timeout=30, message="elasticloadbalancing:RegisterTargets"
+        )
         assert await active_targets(world, tg.arn) == foreign
 
         # The permission is granted: the retries (backoff, no Kubernetes event) converge.

@@ -246,6 +246,14 @@ def _healthy(group: RecordingGroup) -> None:
             group.targets[target] = TargetHealth(HealthState.HEALTHY)
 
 
+async def settled(h: Harness) -> Harness:
+    """``h`` after a pass that registers and one that sees the targets healthy."""
+    await h.reconcile()
+    _healthy(h.group)
+    await h.reconcile()
+    return h
+
+
 async def _binding(kube: KubeClient) -> dict[str, Any]:
     found: dict[str, Any] = await kube.get(TARGET_GROUP_BINDINGS, "web", NS)
     return found
@@ -259,10 +267,7 @@ async def test_a_converged_binding_is_skipped_without_aws_calls_or_writes(
     lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
 ) -> None:
     _cluster, kube = setup
-    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
-    await h.reconcile()  # registers
-    _healthy(h.group)
-    await h.reconcile()  # sees them healthy: settled
+    h = await settled(Harness(lab_apiserver, kube, RecordingGroup(kube)))
     calls, version = list(h.group.calls), (await _binding(kube))["metadata"]["resourceVersion"]
     result = await h.reconcile()
     assert h.group.calls == calls, "a skipped pass called AWS"
@@ -275,10 +280,7 @@ async def test_the_drift_verification_describes_fresh_and_puts_back_a_removed_ta
     lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
 ) -> None:
     cluster, kube = setup
-    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
-    await h.reconcile()
-    _healthy(h.group)
-    await h.reconcile()
+    h = await settled(Harness(lab_apiserver, kube, RecordingGroup(kube)))
     victim = sorted(_pod_targets(cluster))[0]
     del h.group.targets[victim]  # out of band
     await h.reconcile()
