@@ -284,14 +284,17 @@ async def test_listeners_forward_only_to_groups_of_a_compatible_protocol(
     ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
 ) -> None:
     network = await nlb(elbv2, net, "nlb")
+
+    async def listen(lb: dict[str, Any], protocol: str, group: str) -> Any:
+        return await elbv2.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"],
+            Protocol=protocol,
+            Port=80,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+        )
+
     http = await http_group(elbv2, net, "http")
-    code, _ = await error_of(
-        elbv2.create_listener,
-        LoadBalancerArn=network["LoadBalancerArn"],
-        Protocol="TCP",
-        Port=80,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": http}],
-    )
+    code, _ = await error_of(listen, network, "TCP", http)
     assert code == "IncompatibleProtocols"
     web = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
     tcp = (
@@ -299,21 +302,10 @@ async def test_listeners_forward_only_to_groups_of_a_compatible_protocol(
             Name="tcp", Protocol="TCP", Port=80, VpcId=net.vpc_id, TargetType="ip"
         )
     )["TargetGroups"][0]["TargetGroupArn"]
-    code, _ = await error_of(
-        elbv2.create_listener,
-        LoadBalancerArn=web["LoadBalancerArn"],
-        Protocol="HTTP",
-        Port=80,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": tcp}],
-    )
+    code, _ = await error_of(listen, web, "HTTP", tcp)
     assert code == "IncompatibleProtocols"
     elb_lab.control.set_fidelity(protocol_match=False)
-    await elbv2.create_listener(
-        LoadBalancerArn=network["LoadBalancerArn"],
-        Protocol="TCP",
-        Port=80,
-        DefaultActions=[{"Type": "forward", "TargetGroupArn": http}],
-    )
+    await listen(network, "TCP", http)
 
 
 async def test_unknown_rule_and_listener_arns_are_not_found(

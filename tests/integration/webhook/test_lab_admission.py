@@ -69,6 +69,11 @@ def _register(lab: LabApiServer, base_url: str, bundle: str, **overrides: Any) -
         lab.create(doc)
 
 
+async def create_web(api: Api) -> tuple[int, Any]:
+    """POST of binding ``web`` in ``apps``, naming its target group ``web-ip`` only."""
+    return await api.call("POST", TGBS.format(ns="apps"), tgb("web", targetGroupName="web-ip"))
+
+
 def _message(body: Any) -> str:
     return str(body.get("message", ""))
 
@@ -77,9 +82,7 @@ async def test_a_name_only_binding_is_stored_with_its_arn_and_inferred_fields(
     api: Api, webhook: Running
 ) -> None:
     _register(api.lab, webhook.url, webhook.authority.ca_bundle)
-    code, created = await api.call(
-        "POST", TGBS.format(ns="apps"), tgb("web", targetGroupName="web-ip")
-    )
+    code, created = await create_web(api)
     assert code == 201, created
     spec = created["spec"]
     assert spec["targetGroupARN"] == IP_ARN
@@ -109,7 +112,7 @@ async def test_an_immutable_change_is_refused_and_status_writes_are_not_reviewed
 ) -> None:
     _register(api.lab, webhook.url, webhook.authority.ca_bundle)
     path = TGBS.format(ns="apps") + "/web"
-    code, _ = await api.call("POST", TGBS.format(ns="apps"), tgb("web", targetGroupName="web-ip"))
+    code, _ = await create_web(api)
     assert code == 201
     merge = "application/merge-patch+json"
     code, status = await api.call(
@@ -162,9 +165,7 @@ async def test_a_server_certificate_not_signed_by_the_ca_bundle_fails_the_call(
     api: Api, webhook: Running
 ) -> None:
     _register(api.lab, webhook.url, Authority.create().ca_bundle)
-    code, status = await api.call(
-        "POST", TGBS.format(ns="apps"), tgb("web", targetGroupName="web-ip")
-    )
+    code, status = await create_web(api)
     assert code == 500
     assert "certificate verify failed" in _message(status).lower()
 
@@ -181,9 +182,7 @@ async def test_a_webhook_slower_than_its_timeout_is_a_failed_call(api: Api) -> N
         )
         # The lab's default would be 10 s: only the configured second ends the call in time.
         async with asyncio.timeout(5):
-            code, status = await api.call(
-                "POST", TGBS.format(ns="apps"), tgb("web", targetGroupName="web-ip")
-            )
+            code, status = await create_web(api)
         assert code == 500
         assert "failed calling webhook" in _message(status)
         assert "Timeout" in _message(status)
@@ -234,9 +233,7 @@ async def test_updates_by_replace_keep_working_through_the_webhooks(
     api: Api, webhook: Running
 ) -> None:
     _register(api.lab, webhook.url, webhook.authority.ca_bundle)
-    code, created = await api.call(
-        "POST", TGBS.format(ns="apps"), tgb("web", targetGroupName="web-ip")
-    )
+    code, created = await create_web(api)
     assert code == 201
     changed = copy.deepcopy(created)
     changed["spec"]["serviceRef"]["port"] = "http"
