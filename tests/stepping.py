@@ -11,10 +11,13 @@ so exact), the calls are real.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import final
 
+import anyio
 from lbc.clock import VirtualClock
+from lbc.control.worker import Workers
 
 from lbc_lab.scenario import eventually
 
@@ -63,3 +66,16 @@ class SteppedClock:
             if upcoming is None or upcoming - started > within:
                 raise AssertionError(f"not done within {within:g} virtual seconds")
             await self.virtual.advance_to_next()
+
+
+@asynccontextmanager
+async def running(workers: Workers[str], clock: VirtualClock) -> AsyncIterator[None]:
+    """``workers`` serving their queue on a virtual ``clock`` for the block; then stopped, let
+    finish what they hold, and cancelled."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(workers.run)
+        await clock.settle()
+        yield
+        workers.stop()
+        await clock.settle()
+        tg.cancel_scope.cancel()

@@ -44,6 +44,8 @@ from lbc.kube.informer import EventHandlers, Store
 from lbc.kube.ledger import Ledgers
 from lbc.kube.views import endpoint_slice_view, node_view, pod_view, service_view
 
+from tests.stepping import running
+
 NS = "shop"
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
 _names = itertools.count()
@@ -505,10 +507,5 @@ async def controller(
 
     workers = Workers(name, queue, counting, clock=clock)
     h = Controller(clock, kube, group, events, queue, workers, reconciler)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(workers.run)
-        await clock.settle()
+    async with running(workers, clock):
         yield h
-        workers.stop()
-        await clock.settle()
-        tg.cancel_scope.cancel()

@@ -21,6 +21,8 @@ from lbc.core.errors import ConflictError, TerminalError, TransientError
 from lbc.observe.log import configure, get_logger
 from lbc.observe.metrics import REGISTRY
 
+from tests.stepping import running
+
 _names = itertools.count()
 
 Behaviour = Callable[[str, int], Awaitable[Result | None]]
@@ -70,13 +72,8 @@ async def harness(
 
     workers = Workers(name, queue, reconcile, concurrency=concurrency, clock=clock)
     h = Harness(clock, queue, workers)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(workers.run)
-        await clock.settle()
+    async with running(workers, clock):
         yield h
-        workers.stop()
-        await clock.settle()
-        tg.cancel_scope.cancel()
 
 
 async def succeed(_key: str, _attempt: int) -> Result | None:
