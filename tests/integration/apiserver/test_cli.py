@@ -7,7 +7,10 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
@@ -15,6 +18,21 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from lbc_lab.apiserver import LabApiControl, LabApiServerProcess
 from lbc_lab.kube_fixtures import api_client_for
+
+
+@asynccontextmanager
+async def lab_apiserver_cli(*args: str, **pipes: Any) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``python -m lbc lab apiserver ARGS`` with its stdout piped; killed if still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lbc", "lab", "apiserver", *args,
+        stdout=asyncio.subprocess.PIPE, **pipes,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def namespaces(kubeconfig: Path) -> list[str]:
@@ -31,11 +49,7 @@ async def test_cli_serves_writes_kubeconfig_and_stops_on_signal(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     kubeconfig = tmp_path / "nested" / "kubeconfig"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lbc", "lab", "apiserver", "--kubeconfig", str(kubeconfig),
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
+    async with lab_apiserver_cli("--kubeconfig", str(kubeconfig)) as process:
         assert process.stdout is not None
         async with asyncio.timeout(20):
             ready = json.loads(await process.stdout.readline())
@@ -45,10 +59,6 @@ async def test_cli_serves_writes_kubeconfig_and_stops_on_signal(
         process.send_signal(sig)
         async with asyncio.timeout(10):
             assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_child_process_is_controlled_over_lab_http_and_stops_cleanly(
@@ -69,11 +79,7 @@ async def test_child_process_is_controlled_over_lab_http_and_stops_cleanly(
 
 
 async def test_child_process_stops_when_its_parent_goes_away(tmp_path: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lbc", "lab", "apiserver", "--stop-on-stdin-eof",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
+    async with lab_apiserver_cli("--stop-on-stdin-eof", stdin=asyncio.subprocess.PIPE) as process:
         assert process.stdin is not None
         assert process.stdout is not None
         async with asyncio.timeout(20):
@@ -81,10 +87,6 @@ async def test_child_process_stops_when_its_parent_goes_away(tmp_path: Path) -> 
         process.stdin.close()
         async with asyncio.timeout(10):
             assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_rbac_child_process_issues_tokens_for_other_users(tmp_path: Path) -> None:

@@ -122,19 +122,26 @@ async def test_unknown_fields_are_pruned_and_defaults_applied(
     assert made["spec"]["mode"] == "auto"
 
 
-async def test_strict_field_validation_refuses_unknown_fields(
-    lab_apiserver: LabApiServer, widgets: client.CustomObjectsApi
-) -> None:
+async def post_widget_with_extra(
+    api: LabApiServer, **params: str
+) -> tuple[int, list[str], dict[str, Any]]:
+    """POST of a widget with a field its schema lacks: status, Warning headers, body."""
     async with (
         aiohttp.ClientSession(headers=HEADERS) as session,
         session.post(
-            f"{lab_apiserver.url}/apis/{GROUP}/v1/namespaces/default/{PLURAL}",
-            params={"fieldValidation": "Strict"},
+            f"{api.url}/apis/{GROUP}/v1/namespaces/default/{PLURAL}",
+            params=params,
             json=widget("w", extra="x"),
         ) as response,
     ):
-        body = await response.json()
-    assert response.status == 400
+        return response.status, response.headers.getall("Warning", []), await response.json()
+
+
+async def test_strict_field_validation_refuses_unknown_fields(
+    lab_apiserver: LabApiServer, widgets: client.CustomObjectsApi
+) -> None:
+    status, _, body = await post_widget_with_extra(lab_apiserver, fieldValidation="Strict")
+    assert status == 400
     assert 'unknown field "spec.extra"' in body["message"]
 
 
@@ -189,13 +196,6 @@ def test_nothing_about_target_group_bindings_is_hard_coded() -> None:
 async def test_pruned_fields_are_reported_in_warning_headers(
     lab_apiserver: LabApiServer, widgets: client.CustomObjectsApi
 ) -> None:
-    async with (
-        aiohttp.ClientSession(headers=HEADERS) as session,
-        session.post(
-            f"{lab_apiserver.url}/apis/{GROUP}/v1/namespaces/default/{PLURAL}",
-            json=widget("w", extra="x"),
-        ) as response,
-    ):
-        assert response.status == 201
-        warnings = response.headers.getall("Warning")
+    status, warnings, _ = await post_widget_with_extra(lab_apiserver)
+    assert status == 201
     assert warnings == ['299 - "unknown field \\"spec.extra\\""']

@@ -41,10 +41,13 @@ async def as_sa(rbac_api: LabApiServer) -> AsyncIterator[client.ApiClient]:
         await api_client.close()
 
 
+def _metadata(name: str, namespace: str) -> dict[str, Any]:
+    """Metadata of ``name``, in ``namespace`` unless that is empty (cluster-scoped)."""
+    return {"name": name, **({"namespace": namespace} if namespace else {})}
+
+
 def role(kind: str, name: str, rules: list[dict[str, Any]], namespace: str = "") -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
-    if namespace:
-        meta["namespace"] = namespace
+    meta = _metadata(name, namespace)
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
@@ -56,9 +59,7 @@ def role(kind: str, name: str, rules: list[dict[str, Any]], namespace: str = "")
 def binding(
     kind: str, role_kind: str, role_name: str, subject: dict[str, Any], namespace: str = ""
 ) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": f"{role_name}-binding"}
-    if namespace:
-        meta["namespace"] = namespace
+    meta = _metadata(f"{role_name}-binding", namespace)
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
