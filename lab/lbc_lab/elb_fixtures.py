@@ -75,11 +75,13 @@ class ElbLab:
         retry_mode: str = "standard",
         max_attempts: int = 3,
         timeout: float = 10.0,
+        read_timeout: float | None = None,
         account: str | None = None,
     ) -> AsyncIterator[Any]:
         """An aiobotocore client for ``service`` (``ec2``, ``elbv2``, ``iam``) pointed at the lab.
 
-        ``max_attempts`` counts the first attempt (1 = no retry), like ``AWS_MAX_ATTEMPTS``.
+        ``max_attempts`` counts the first attempt (1 = no retry), like ``AWS_MAX_ATTEMPTS``;
+        ``timeout`` bounds connecting and reading, ``read_timeout`` (when given) reading alone.
         With ``account``, the client signs with keys of an IAM user ``lbc`` of that account (its
         requests are answered there); without, with the dummy keys of moto's default account.
         """
@@ -90,7 +92,7 @@ class ElbLab:
         config = AioConfig(
             retries={"mode": retry_mode, "total_max_attempts": max_attempts},
             connect_timeout=timeout,
-            read_timeout=timeout,
+            read_timeout=timeout if read_timeout is None else read_timeout,
         )
         async with self.session().create_client(
             service,  # type: ignore[call-overload]  # the service name is a run-time choice

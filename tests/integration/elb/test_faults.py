@@ -121,7 +121,7 @@ async def test_added_latency_delays_the_answer(elb_lab: ElbLab, elbv2: Any, net:
     tg = await create_target_group(elbv2, net, "slow")
     elb_lab.control.delay("DescribeTargetHealth", latency_ms=300)
     # A caller whose deadline is shorter than the latency gets no answer...
-    async with elb_lab.client("elbv2", max_attempts=1, timeout=0.1) as impatient:
+    async with elb_lab.client("elbv2", max_attempts=1, read_timeout=0.1) as impatient:
         with pytest.raises(botocore.exceptions.ReadTimeoutError):
             await impatient.describe_target_health(TargetGroupArn=tg.arn)
     # ...a patient one gets it, and the log holds both calls with their latency.
