@@ -105,8 +105,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         source = args.json or os.environ.get("LBC_BENCH_JSON") or "build/bench.json"
         report = [sys.executable, str(perf / "report.py"), source, args.readme]
         return subprocess.call(report)  # noqa: S603 - fixed argv
-    # `--only restart` names one benchmark file (bench_restart.py); anything else is a pytest
-    # -k expression over test names (where "restart" would also pick the stack restart test).
+    # `--only scale` names one benchmark file (bench_scale.py); anything else is a pytest
+    # -k expression over test names (where "restart" picks every restart test).
     one = perf / f"bench_{args.only}.py"
     target = one if args.only and one.is_file() else perf
     cmd = [sys.executable, "-m", "pytest", str(target), "-q", "-s", "-p", "no:cacheprovider"]
