@@ -272,6 +272,24 @@ async def test_watch_events_split_across_chunks_and_a_last_line_without_newline(
     assert [e.type for e in events] == ["ADDED", "DELETED"]
 
 
+async def test_watch_lines_keep_their_bytes_across_any_chunking_and_blank_lines_are_dropped(
+    server,
+):
+    script, client = server
+    added = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}}})
+    modified = orjson.dumps({"type": "MODIFIED", "object": {"metadata": {"name": "b"}}})
+    deleted = orjson.dumps({"type": "DELETED", "object": {"metadata": {"name": "c"}}})
+    stream = b" " + added + b"\r\n\r\n \t\n" + modified + b"\n\n" + deleted + b"\n"
+    # Cut everywhere: inside events, at their newlines, and a chunk with no newline at all.
+    cuts = [3, 40, 41, len(added) + 2, len(added) + 5, len(stream) - len(deleted) - 1]
+    script.handler = watch_stream(
+        [stream[a:b] for a, b in zip([0, *cuts], [*cuts, None], strict=True)]
+    )
+    async with aclosing(client.watch(PODS, resource_version="1", timeout_seconds=300)) as s:
+        events = [(e.type, e.object["metadata"]["name"]) async for e in s]
+    assert events == [("ADDED", "a"), ("MODIFIED", "b"), ("DELETED", "c")]
+
+
 async def test_watch_error_event_410_raises_expired(server):
     script, client = server
     gone = {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}
