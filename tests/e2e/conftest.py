@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -29,6 +29,8 @@ POD_CIDR_A = "10.0.8.0/22"
 POD_CIDR_B = "10.0.12.0/22"
 
 pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
 
 
 def wait_blocking(
@@ -111,23 +113,46 @@ async def active_targets(world: World, arn: str) -> set[str]:
     return {t for t, (state, _) in (await world.targets(arn)).items() if state != "draining"}
 
 
+async def wait_equal(
+    world: World,
+    read: Callable[[], Awaitable[T]],
+    expected: T,
+    *,
+    what: str,
+    timeout: float,
+    report: Callable[[T], str],
+) -> None:
+    """Wait until ``read()`` gives ``expected``, checking the daemons meanwhile; else fail with
+    ``report`` of the last reading."""
+    last: list[T] = []
+
+    async def probe() -> bool:
+        world.check_daemons()
+        last[:] = [await read()]
+        return last[0] == expected
+
+    try:
+        await eventually(probe, timeout=timeout, what=what, interval=0.1)
+    except TimeoutError:
+        raise AssertionError(f"{what}: {report(last[0]) if last else 'never read'}") from None
+
+
 async def wait_targets(
     world: World, arn: str, expected: set[str], *, timeout: float = 30.0, what: str = ""
 ) -> None:
     """Wait until the group's non-draining targets are exactly ``expected``."""
-    last: set[str] = set()
 
-    async def probe() -> bool:
-        nonlocal last
-        world.check_daemons()
-        last = await active_targets(world, arn)
-        return last == expected
+    def report(last: set[str]) -> str:
+        return f"missing {sorted(expected - last)}, unexpected {sorted(last - expected)}"
 
-    try:
-        await eventually(probe, timeout=timeout, what=what or "target set", interval=0.1)
-    except TimeoutError:
-        missing, extra = sorted(expected - last), sorted(last - expected)
-        raise AssertionError(f"{what}: missing {missing}, unexpected {extra}") from None
+    await wait_equal(
+        world,
+        lambda: active_targets(world, arn),
+        expected,
+        what=what or "target set",
+        timeout=timeout,
+        report=report,
+    )
 
 
 async def converged_binding(

@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     echoserver,
     pod_targets,
     wait_binding_gone,
+    wait_equal,
     wait_targets,
     warning_reasons,
 )
@@ -94,18 +95,14 @@ async def rules(world: World, gid: str) -> dict[Rule, frozenset[str]]:
 async def wait_rules(
     world: World, gid: str, expected: dict[Rule, frozenset[str]], *, what: str, timeout: float = 30
 ) -> None:
-    last: dict[Rule, frozenset[str]] = {}
-
-    async def probe() -> bool:
-        nonlocal last
-        world.check_daemons()
-        last = await rules(world, gid)
-        return last == expected
-
-    try:
-        await eventually(probe, timeout=timeout, what=what)
-    except TimeoutError:
-        raise AssertionError(f"{what}: expected {expected}, found {last}") from None
+    await wait_equal(
+        world,
+        lambda: rules(world, gid),
+        expected,
+        what=what,
+        timeout=timeout,
+        report=lambda last: f"expected {expected}, found {last}",
+    )
 
 
 async def node_port_cluster(world: World) -> tuple[str, str, Cluster]:

@@ -46,9 +46,13 @@ async def test_peers_with_both_or_neither_field_are_reconciled_as_lbc_does(world
     cond = await condition(a, "neither", "NetworkingReady")
     assert cond is not None
     assert "neither ipBlock nor securityGroup" in cond["message"]
-    ready = await condition(a, "both", "Ready")
-    assert ready is not None
-    assert ready["status"] == "True"
+
+    async def both_ready() -> bool:
+        # Written after its registrations, so not necessarily there yet when they are.
+        ready = await condition(a, "both", "Ready")
+        return ready is not None and ready["status"] == "True"
+
+    await eventually(both_ready, timeout=20, what="Ready=True on the binding with both")
 
     async def warned() -> bool:
         reasons = await warning_reasons(a)
