@@ -195,6 +195,12 @@ async def opened(adapter: Adapter, node: str, source: str) -> set[tuple[int, int
     return ports(await inbound(adapter, node), source)
 
 
+@pytest.fixture
+def a(adapter: Adapter, seed: tuple[str, str, str]) -> Cluster:
+    """Cluster a's networking controller, its node n1 the seed's instance."""
+    return cluster(adapter, "a", node=seed[2])
+
+
 def from_group(group: str, *ports: int | None) -> list[dict[str, Any]]:
     listed = [{"protocol": "TCP", "port": p} if p is not None else {} for p in ports]
     return [{"from": [{"securityGroup": {"groupID": group}}], "ports": listed}]
@@ -285,10 +291,9 @@ async def seed(adapter: Adapter) -> tuple[str, str, str]:
 
 
 async def test_instance_rule_lands_on_the_node_primary_group_marked_for_its_cluster(
-    adapter: Adapter, seed: tuple[str, str, str]
+    adapter: Adapter, seed: tuple[str, str, str], a: Cluster
 ) -> None:
     lb, node, iid = seed
-    a = cluster(adapter, "a", node=iid)
     entry = a.put("tgb", from_group(lb, 32197), [(iid, 32197, "n1")])
     granted = metric("lbc_security_group_rules_granted_total")
     await a.reconcile(entry)
@@ -330,10 +335,9 @@ async def test_two_clusters_sharing_a_node_group_never_revoke_each_others_rules(
 
 
 async def test_nonexistent_source_group_fails_only_its_own_binding(
-    adapter: Adapter, seed: tuple[str, str, str]
+    adapter: Adapter, seed: tuple[str, str, str], a: Cluster
 ) -> None:
-    lb, node, iid = seed
-    a = cluster(adapter, "a", node=iid)
+    lb, node, _ = seed
     bad = a.bind("bad", MISSING_GROUP, 1000)
     good = a.bind("good", lb, 2000)
     await a.reconcile_all(bad, good)
@@ -592,10 +596,9 @@ async def test_rule_limit_is_reported_with_the_group_and_its_count(
 
 
 async def test_removing_networking_revokes_and_bindings_without_it_cost_no_call_after_the_sweep(
-    adapter: Adapter, seed: tuple[str, str, str]
+    adapter: Adapter, seed: tuple[str, str, str], a: Cluster
 ) -> None:
-    lb, node, iid = seed
-    a = cluster(adapter, "a", node=iid)
+    lb, node, _ = seed
     await a.reconcile(a.bind("tgb", lb, 30001))
     assert await opened(adapter, node, lb) == {(30001, 30001)}
 
@@ -634,10 +637,9 @@ async def test_networking_without_a_cluster_name_is_reported_and_touches_nothing
 
 
 async def test_binding_turned_invalid_keeps_its_rules(
-    adapter: Adapter, seed: tuple[str, str, str]
+    adapter: Adapter, seed: tuple[str, str, str], a: Cluster
 ) -> None:
-    lb, node, iid = seed
-    a = cluster(adapter, "a", node=iid)
+    lb, node, _ = seed
     await a.reconcile(a.bind("x", lb, 30001))
     broken = binding_entry(
         {"metadata": {"name": "x", "namespace": "echoserver"}, "spec": {"networking": {}}}
