@@ -37,6 +37,7 @@ from lbc.core.stack.model import (
     ProtocolVersion,
     SecurityGroupRef,
     StackId,
+    Tags,
     TargetGroup,
     TargetGroupBinding,
     TargetType,
@@ -70,6 +71,38 @@ def check_target_port(port: int, target_type: TargetType) -> None:
     raise BuildFailure(
         "TargetGroup port is empty. When using Instance targets, your service be must of "
         "type 'NodePort' or 'LoadBalancer'"
+    )
+
+
+def ipv4_target_group(
+    service: ServiceView,
+    *,
+    name: str,
+    target_type: TargetType,
+    port: int,
+    protocol: Protocol,
+    protocol_version: ProtocolVersion | None,
+    health_check: HealthCheck,
+    attributes: Mapping[str, str],
+    tags: Tags,
+    resource_id: str,
+) -> TargetGroup:
+    """The one target group shape both builders make: IPv4 targets (LBC refuses a dual-stack
+    Service, the load balancer is not dual-stack), a port LBC accepts, attributes by key."""
+    if "IPv6" in service.ip_families:
+        raise BuildFailure("unsupported IPv6 configuration, lb not dual-stack")
+    check_target_port(port, target_type)
+    return TargetGroup(
+        name=name,
+        target_type=target_type,
+        port=port,
+        protocol=protocol,
+        protocol_version=protocol_version,
+        ip_address_type=IPAddressType.IPV4,
+        health_check=health_check,
+        attributes=tuple(Attribute(k, v) for k, v in sorted(attributes.items())),
+        tags=tags,
+        resource_id=resource_id,
     )
 
 
@@ -151,9 +184,7 @@ class BackendBuilder:
         )
         health_check = self._health_check(service, ann, target_type, protocol, version)
         attributes = ann.string_map("target-group-attributes") or {}
-        if "IPv6" in service.ip_families:
-            raise BuildFailure("unsupported IPv6 configuration, lb not dual-stack")
-        tg_port = _target_group_port(target_type, service_port)
+        tg_port = target_group_port(target_type, service_port)
         name = names.ingress_target_group_name(
             self.config.cluster_name,
             self.stack_id,
@@ -168,21 +199,17 @@ class BackendBuilder:
             protocol=protocol.value,
             protocol_version=version.value,
         )
-        check_target_port(tg_port, target_type)
-        target_group = TargetGroup(
+        target_group = ipv4_target_group(
+            service,
             name=name,
             target_type=target_type,
             port=tg_port,
             protocol=protocol,
             protocol_version=version,
-            ip_address_type=IPAddressType.IPV4,
             health_check=health_check,
-            attributes=tuple(Attribute(k, v) for k, v in sorted(attributes.items())),
+            attributes=attributes,
             tags=resource_tags(
-                self.stack_id,
-                self.config.cluster_name,
-                resource_id,
-                self._tags(member, service),
+                self.stack_id, self.config.cluster_name, resource_id, self._tags(member, service)
             ),
             resource_id=resource_id,
         )
@@ -301,7 +328,9 @@ def _multi_cluster(member: ClassifiedIngress, service: ServiceView) -> bool:
     return bool(on_service)
 
 
-def _target_group_port(target_type: TargetType, port: ServicePortView) -> int:
+def target_group_port(target_type: TargetType, port: ServicePortView) -> int:
+    """LBC's target group port: the NodePort of instance targets, else the numeric target
+    port, or 1 when the target port is a name."""
     if target_type is TargetType.INSTANCE:
         return port.node_port
     return port.target_port if isinstance(port.target_port, int) else 1

@@ -27,11 +27,14 @@ from lbc.core.stack.annotations import (
     service_annotations,
 )
 from lbc.core.stack.failures import BuildFailure
-from lbc.core.stack.ingress_backends import check_target_port, health_check_port
+from lbc.core.stack.ingress_backends import (
+    health_check_port,
+    ipv4_target_group,
+    target_group_port,
+)
 from lbc.core.stack.inputs import ServicePortView, ServiceView, StackConfig
 from lbc.core.stack.model import (
     TRAFFIC_PORT,
-    Attribute,
     BindingPeer,
     BindingPort,
     BindingRule,
@@ -249,10 +252,7 @@ def build_target_group(  # noqa: PLR0917 - one call site, every argument distinc
     protocol = Protocol(port.protocol)
     if kind is TargetType.INSTANCE and port.node_port == 0 and service.allocate_node_ports is False:
         raise BuildFailure("unable to support instance target type with an unallocated NodePort")
-    if kind is TargetType.INSTANCE:
-        tg_port = port.node_port
-    else:
-        tg_port = port.target_port if isinstance(port.target_port, int) else 1
+    tg_port = target_group_port(kind, port)
     name = names.service_target_group_name(
         config.cluster_name,
         service.namespace,
@@ -265,18 +265,15 @@ def build_target_group(  # noqa: PLR0917 - one call site, every argument distinc
         health_check_protocol=hc.protocol.value,
         health_check_interval=hc.interval_seconds,
     )
-    if "IPv6" in service.ip_families:
-        raise BuildFailure("unsupported IPv6 configuration, lb not dual-stack")
-    check_target_port(tg_port, kind)
-    target_group = TargetGroup(
+    target_group = ipv4_target_group(
+        service,
         name=name,
         target_type=kind,
         port=tg_port,
         protocol=protocol,
         protocol_version=None,
-        ip_address_type=IPAddressType.IPV4,
         health_check=hc,
-        attributes=tuple(Attribute(k, v) for k, v in sorted(attributes.items())),
+        attributes=attributes,
         tags=resource_tags(stack_id, config.cluster_name, resource_id, user_tags),
         resource_id=resource_id,
     )
