@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from lbc.core.binding import Binding, BindingSpec, IPAddressType, TargetType
+from lbc.core.binding import Binding, IPAddressType, TargetType
 from lbc.core.checkpoint import endpoints_hash
 from lbc.core.objects import (
     QUIC_SERVER_ID_ENV,
@@ -33,6 +33,7 @@ from lbc.core.objects import (
     EndpointSliceView,
     NodeView,
     PodView,
+    ServicePortView,
     ServiceView,
     Taint,
 )
@@ -158,9 +159,23 @@ def _invalid(reason: str, message: str) -> DesiredSet:
     return DesiredSet(Resolution.INVALID, diagnostics=(Diagnostic(reason, message, True),))
 
 
-def _service_port_missing(spec: BindingSpec, service: ServiceView) -> str:
-    kind = "named" if isinstance(spec.service_port, str) else "numbered"
-    return f"service {service.namespace}/{service.name} has no port {kind} {spec.service_port!r}"
+def _service_port(
+    binding: Binding, service: ServiceView | None
+) -> tuple[ServiceView, ServicePortView] | DesiredSet:
+    """The binding's Service and the port it names, or the not-found set both target types give."""
+    spec = binding.spec
+    if service is None:
+        return _backend_not_found(
+            binding, f"service {binding.namespace}/{spec.service_name} not found"
+        )
+    port = service.find_port(spec.service_port)
+    if port is None:
+        kind = "named" if isinstance(spec.service_port, str) else "numbered"
+        return _backend_not_found(
+            binding,
+            f"service {service.namespace}/{service.name} has no port {kind} {spec.service_port!r}",
+        )
+    return service, port
 
 
 def desired_ip(
@@ -193,13 +208,10 @@ def desired_ip(
     counting) or when the pods are really gone from the slices.
     """
     spec = binding.spec
-    if service is None:
-        return _backend_not_found(
-            binding, f"service {binding.namespace}/{spec.service_name} not found"
-        )
-    svc_port = service.find_port(spec.service_port)
-    if svc_port is None:
-        return _backend_not_found(binding, _service_port_missing(spec, service))
+    found = _service_port(binding, service)
+    if isinstance(found, DesiredSet):
+        return found
+    service, svc_port = found
     family = "IPv6" if spec.ip_address_type is IPAddressType.IPV6 else "IPv4"
     quic = spec.protocol in QUIC_PROTOCOLS
     ready: list[DesiredTarget] = []
@@ -315,13 +327,10 @@ def desired_instance(
     used when no suitable node is Ready.
     """
     spec = binding.spec
-    if service is None:
-        return _backend_not_found(
-            binding, f"service {binding.namespace}/{spec.service_name} not found"
-        )
-    svc_port = service.find_port(spec.service_port)
-    if svc_port is None:
-        return _backend_not_found(binding, _service_port_missing(spec, service))
+    found = _service_port(binding, service)
+    if isinstance(found, DesiredSet):
+        return found
+    service, svc_port = found
     if service.type not in ("NodePort", "LoadBalancer"):
         return _invalid(
             "UnsupportedServiceType",
