@@ -106,6 +106,43 @@ def ipv4_target_group(
     )
 
 
+def node_selector_of(ann: Annotations, key: str, target_type: TargetType) -> Tags:
+    """The binding's ``matchLabels`` from the annotation ``key``; only instance targets have one."""
+    if target_type is not TargetType.INSTANCE:
+        return ()
+    return tags_of(ann.string_map(key) or {})
+
+
+def target_group_binding(
+    stack_id: StackId,
+    target_group: TargetGroup,
+    service: ServiceView,
+    service_port: int | str,
+    *,
+    networking: tuple[BindingRule, ...] | None,
+    node_selector: Tags,
+    vpc_id: str,
+    multi_cluster: bool,
+) -> TargetGroupBinding:
+    """The TargetGroupBinding of ``target_group``: named after it, in the Service's namespace,
+    labelled with the stack labels, and carrying its type, address type and protocol."""
+    return TargetGroupBinding(
+        name=target_group.name,
+        namespace=service.namespace,
+        labels=stack_id.binding_labels(),
+        target_group_id=target_group.resource_id,
+        target_type=target_group.target_type,
+        service_name=service.name,
+        service_port=service_port,
+        networking=networking,
+        node_selector=node_selector,
+        ip_address_type=target_group.ip_address_type,
+        vpc_id=vpc_id,
+        multi_cluster=multi_cluster,
+        target_group_protocol=target_group.protocol,
+    )
+
+
 def health_check_port(service: ServiceView, raw: str | None, target_type: TargetType) -> str:
     """LBC's health-check port of a Service's target group: the traffic port (unset or
     ``traffic-port``), a number, or a named Service port as the target type reaches it."""
@@ -213,7 +250,7 @@ class BackendBuilder:
             ),
             resource_id=resource_id,
         )
-        node_selector = self._node_selector(ann, target_type)
+        node_selector = node_selector_of(ann, "target-node-labels", target_type)
         self.target_groups[resource_id] = target_group
         self.bindings.append(
             self._binding(member, service, port, service_port, target_group, node_selector)
@@ -267,13 +304,6 @@ class BackendBuilder:
             user, dict(self.config.default_tags), low_priority=self.config.default_tags_low_priority
         )
 
-    @staticmethod
-    def _node_selector(ann: Annotations, target_type: TargetType) -> tuple[tuple[str, str], ...]:
-        if target_type is not TargetType.INSTANCE:
-            return ()
-        labels = ann.string_map("target-node-labels") or {}
-        return tags_of(labels)
-
     def _binding(  # noqa: PLR0917 - one private call site, every argument distinct
         self,
         member: ClassifiedIngress,
@@ -298,20 +328,15 @@ class BackendBuilder:
                 ports.append(int(target_group.health_check.port))
             peer = (BindingPeer(security_group=self.source),)
             networking = tuple(BindingRule(peer, (BindingPort("TCP", p),)) for p in ports)
-        return TargetGroupBinding(
-            name=target_group.name,
-            namespace=service.namespace,
-            labels=self.stack_id.binding_labels(),
-            target_group_id=target_group.resource_id,
-            target_type=target_group.target_type,
-            service_name=service.name,
-            service_port=port,
+        return target_group_binding(
+            self.stack_id,
+            target_group,
+            service,
+            port,
             networking=networking,
             node_selector=node_selector,
-            ip_address_type=target_group.ip_address_type,
             vpc_id=self.config.vpc_id,
             multi_cluster=_multi_cluster(member, service),
-            target_group_protocol=target_group.protocol,
         )
 
 

@@ -30,6 +30,8 @@ from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.ingress_backends import (
     health_check_port,
     ipv4_target_group,
+    node_selector_of,
+    target_group_binding,
     target_group_port,
 )
 from lbc.core.stack.inputs import ServicePortView, ServiceView, StackConfig
@@ -39,17 +41,14 @@ from lbc.core.stack.model import (
     BindingPort,
     BindingRule,
     HealthCheck,
-    IPAddressType,
     Matcher,
     Protocol,
     Scheme,
     SecurityGroupRef,
     StackId,
-    Tags,
     TargetGroup,
     TargetGroupBinding,
     TargetType,
-    tags_of,
 )
 from lbc.core.stack.tags import resource_tags
 
@@ -288,22 +287,14 @@ def build_target_group(  # noqa: PLR0917 - one call site, every argument distinc
         )
     else:
         networking = legacy_networking(facts, config, traffic, hc.port, protocol, preserve)
-    node_selector: Tags = ()
-    if kind is TargetType.INSTANCE:
-        node_selector = tags_of(ann.string_map("aws-load-balancer-target-node-labels") or {})
-    binding = TargetGroupBinding(
-        name=name,
-        namespace=service.namespace,
-        labels=stack_id.binding_labels(),
-        target_group_id=resource_id,
-        target_type=kind,
-        service_name=service.name,
-        service_port=port.port,
+    binding = target_group_binding(
+        stack_id,
+        target_group,
+        service,
+        port.port,
         networking=networking,
-        node_selector=node_selector,
-        ip_address_type=IPAddressType.IPV4,
+        node_selector=node_selector_of(ann, "aws-load-balancer-target-node-labels", kind),
         vpc_id=config.vpc_id,
         multi_cluster=bool(ann.boolean("aws-load-balancer-multi-cluster-target-group")),
-        target_group_protocol=protocol,
     )
     return target_group, binding
