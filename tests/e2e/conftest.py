@@ -20,6 +20,7 @@ import pytest_asyncio
 from lbc_lab.elb_scenario import BoundTargetGroup
 from lbc_lab.processes import LabProcess
 from lbc_lab.scenario import Cluster, World, eventually
+from tests.objects import target_group_binding
 
 NS = "echoserver"
 APP = "echoserver"
@@ -91,18 +92,16 @@ def binding(
     port: int | str = 80,
     **spec: Any,
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "targetGroupARN": arn,
-            "targetType": target_type,
-            "multiClusterTargetGroup": multi_cluster,
-            "serviceRef": {"name": APP, "port": port},
-            **spec,
-        },
-    }
+    return target_group_binding(
+        name,
+        arn,
+        namespace=NS,
+        service=APP,
+        port=port,
+        target_type=target_type,
+        multi_cluster=multi_cluster,
+        **spec,
+    )
 
 
 def pod_targets(cluster: Cluster, port: int = 8080) -> set[str]:

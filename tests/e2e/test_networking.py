@@ -52,18 +52,7 @@ def seed(name: str, arn: str, world: World, lb: str) -> dict[str, Any]:
 
 
 def bound(name: str, arn: str, ingress: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "targetGroupARN": arn,
-            "targetType": "instance",
-            "multiClusterTargetGroup": True,
-            "serviceRef": {"name": "echoserver", "port": 80},
-            "networking": {"ingress": ingress},
-        },
-    }
+    return binding(name, arn, target_type="instance", networking={"ingress": ingress})
 
 
 def from_group(group: str, *ports: int) -> list[dict[str, Any]]:

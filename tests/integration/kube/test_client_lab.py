@@ -17,6 +17,7 @@ from lbc.kube.client import (
     PatchType,
 )
 from tests.integration.kube.conftest import configmap, pod
+from tests.objects import target_group_binding
 
 from lbc_lab.apiserver import LabApiServer
 
@@ -24,16 +25,7 @@ TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/01
 
 
 def binding(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "targetGroupARN": TG_ARN,
-            "targetType": "ip",
-            "serviceRef": {"name": "web", "port": 80},
-        },
-    }
+    return target_group_binding(name, TG_ARN, namespace="default", service="web")
 
 
 async def test_create_get_replace_and_stale_replace_conflicts(kube: KubeClient) -> None:

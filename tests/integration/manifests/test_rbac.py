@@ -55,6 +55,7 @@ from tests.integration.manifests.rbac import (
     grants,
     service_account_user,
 )
+from tests.objects import target_group_binding
 
 pytestmark = NEEDS_KUBECTL
 
@@ -250,17 +251,14 @@ class Scenario:
 
 
 def _binding(name: str, target_type: str, arn: str, *, multi_cluster: bool) -> Obj:
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {"name": name, "namespace": APP_NS},
-        "spec": {
-            "targetGroupARN": arn,
-            "targetType": target_type,
-            "multiClusterTargetGroup": multi_cluster,
-            "serviceRef": {"name": "echo", "port": 80},
-        },
-    }
+    return target_group_binding(
+        name,
+        arn,
+        namespace=APP_NS,
+        service="echo",
+        target_type=target_type,
+        multi_cluster=multi_cluster,
+    )
 
 
 async def echo_workload(

@@ -44,6 +44,7 @@ from lbc.kube.informer import EventHandlers, Store
 from lbc.kube.ledger import Ledgers
 from lbc.kube.views import endpoint_slice_view, node_view, pod_view, service_view
 
+from tests.objects import target_group_binding
 from tests.stepping import running
 
 NS = "shop"
@@ -372,18 +373,7 @@ def node(name: str = "n1") -> dict[str, Any]:
 
 
 def binding_object(name: str = "web", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "elbv2.k8s.aws/v1beta1",
-        "kind": "TargetGroupBinding",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "targetGroupARN": ARN,
-            "targetType": "ip",
-            "multiClusterTargetGroup": True,
-            "serviceRef": {"name": "web", "port": 80},
-            **spec,
-        },
-    }
+    return target_group_binding(name, ARN, namespace=NS, service="web", multi_cluster=True, **spec)
 
 
 @dataclass
