@@ -32,42 +32,42 @@ def pods(lab_apiserver: LabApiServer) -> LabApiServer:
     return lab_apiserver
 
 
-@pytest.mark.parametrize(
-    ("selector", "expected"),
-    [
-        ("app=web", ["web-1", "web-2"]),
-        ("app==web", ["web-1", "web-2"]),
-        ("app!=web", ["bare", "db-1"]),
-        ("app in (web,db)", ["db-1", "web-1", "web-2"]),
-        ("app notin (web)", ["bare", "db-1"]),
-        ("tier", ["web-1", "web-2"]),
-        ("!tier", ["bare", "db-1"]),
-        ("app=web,tier=back", ["web-2"]),
-        ("app=web, tier notin (back)", ["web-1"]),
-    ],
-)
-async def test_label_selectors_filter_lists(
-    pods: LabApiServer, kube_api_client: client.ApiClient, selector: str, expected: list[str]
-) -> None:
-    core = client.CoreV1Api(kube_api_client)
-    listed = await core.list_namespaced_pod("default", label_selector=selector)
-    assert [p.metadata.name for p in listed.items] == expected
+# Label selectors are tried on a namespaced list, field selectors on the list across namespaces.
+LABEL_SELECTED = [
+    ("app=web", ["web-1", "web-2"]),
+    ("app==web", ["web-1", "web-2"]),
+    ("app!=web", ["bare", "db-1"]),
+    ("app in (web,db)", ["db-1", "web-1", "web-2"]),
+    ("app notin (web)", ["bare", "db-1"]),
+    ("tier", ["web-1", "web-2"]),
+    ("!tier", ["bare", "db-1"]),
+    ("app=web,tier=back", ["web-2"]),
+    ("app=web, tier notin (back)", ["web-1"]),
+]
+FIELD_SELECTED = [
+    ("metadata.name=web-2", ["web-2"]),
+    ("metadata.name!=web-2", ["bare", "db-1", "web-1"]),
+    ("metadata.namespace=default,spec.nodeName=n2", ["web-2"]),
+    ("status.phase=Pending", ["db-1"]),
+]
 
 
 @pytest.mark.parametrize(
-    ("selector", "expected"),
-    [
-        ("metadata.name=web-2", ["web-2"]),
-        ("metadata.name!=web-2", ["bare", "db-1", "web-1"]),
-        ("metadata.namespace=default,spec.nodeName=n2", ["web-2"]),
-        ("status.phase=Pending", ["db-1"]),
-    ],
+    ("selects", "selector", "expected"),
+    [("label", *case) for case in LABEL_SELECTED] + [("field", *case) for case in FIELD_SELECTED],
 )
-async def test_field_selectors_filter_lists(
-    pods: LabApiServer, kube_api_client: client.ApiClient, selector: str, expected: list[str]
+async def test_selectors_filter_lists(
+    pods: LabApiServer,
+    kube_api_client: client.ApiClient,
+    selects: str,
+    selector: str,
+    expected: list[str],
 ) -> None:
     core = client.CoreV1Api(kube_api_client)
-    listed = await core.list_pod_for_all_namespaces(field_selector=selector)
+    if selects == "label":
+        listed = await core.list_namespaced_pod("default", label_selector=selector)
+    else:
+        listed = await core.list_pod_for_all_namespaces(field_selector=selector)
     assert [p.metadata.name for p in listed.items] == expected
 
 

@@ -394,25 +394,19 @@ async def test_a_clean_stream_end_rewatches_from_the_last_resource_version(runni
     assert source.watch_calls[0]["allow_bookmarks"] is True
 
 
-async def test_broken_streams_back_off_with_growing_jittered_waits(running, clock):
+@pytest.mark.parametrize(
+    ("stream", "streams"),
+    [("broken", 4), ("empty", 3)],  # "empty": ends at once without an event
+)
+async def test_failed_streams_back_off_with_growing_jittered_waits(running, clock, stream, streams):
     source = FakeSource()
-    source.watch_script.extend(["broken"] * 4)
+    source.watch_script.extend([stream] * streams)
     informer, _recorder, backoff = make(source, clock)
     running(informer)
-    await settle_until(clock, lambda: len(source.watch_calls) == 5)
-    assert len(backoff.waits) == 4
-    for wait, nominal in zip(backoff.waits, (0.8, 1.6, 3.2, 6.4), strict=True):
+    await settle_until(clock, lambda: len(source.watch_calls) == streams + 1)
+    assert len(backoff.waits) == streams
+    for wait, nominal in zip(backoff.waits, (0.8, 1.6, 3.2, 6.4)[:streams], strict=True):
         assert nominal <= wait <= 2 * nominal
-    assert len(source.list_calls) == 1
-
-
-async def test_streams_that_end_at_once_without_events_are_backed_off(running, clock):
-    source = FakeSource()
-    source.watch_script.extend(["empty"] * 3)
-    informer, _recorder, backoff = make(source, clock)
-    running(informer)
-    await settle_until(clock, lambda: len(source.watch_calls) == 4)
-    assert len(backoff.waits) == 3
     assert len(source.list_calls) == 1
 
 
