@@ -476,14 +476,22 @@ async def make_branch_eni(adapter: Adapter, group: str, address: str) -> str:
     return eni
 
 
+async def node_and_branch(
+    adapter: Adapter, node: str, address: str
+) -> tuple[str, str, str, Cluster]:
+    """An instance in ``node`` and a branch ENI at ``address`` in a pod group of its own, with
+    cluster a on that instance: (the node's address, the pod group, the branch ENI, a)."""
+    iid, node_ip, _eni = await make_instance(adapter, node)
+    pod_group = await make_group(adapter, "pod-sg")
+    eni = await make_branch_eni(adapter, pod_group, address)
+    return node_ip, pod_group, eni, cluster(adapter, "a", node=iid)
+
+
 async def test_pod_on_a_branch_eni_gets_the_rule_on_its_own_group_not_the_nodes(
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, _ = seed
-    iid, node_ip, _eni = await make_instance(adapter, node)
-    pod_group = await make_group(adapter, "pod-sg")
-    eni = await make_branch_eni(adapter, pod_group, "10.0.8.21")
-    a = cluster(adapter, "a", node=iid)
+    node_ip, pod_group, eni, a = await node_and_branch(adapter, node, "10.0.8.21")
     calls = metric_sum("lbc_aws_api_calls_total", operation="DescribeNetworkInterfaces")
     # Same binding: one pod on a branch ENI, one host-network pod on the node's own address.
     entry = a.put(
@@ -517,10 +525,7 @@ async def test_unknown_branch_eni_is_reported_and_never_replaced_by_the_node_eni
     adapter: Adapter, seed: tuple[str, str, str]
 ) -> None:
     lb, node, _ = seed
-    iid, node_ip, _eni = await make_instance(adapter, node)
-    pod_group = await make_group(adapter, "pod-sg")
-    known = await make_branch_eni(adapter, pod_group, "10.0.8.22")
-    a = cluster(adapter, "a", node=iid)
+    node_ip, pod_group, known, a = await node_and_branch(adapter, node, "10.0.8.22")
     # The pod's address is the node's: a fallback to the node ENI would find it.
     entry = a.put(
         "tgb",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiobotocore.credentials import AioDeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 from lbc.aws.calls import AwsCalls
 from lbc.aws.ratelimit import RateLimits
@@ -63,6 +64,15 @@ def credentials(clock: Clock, sts: FakeSts) -> RoleCredentials:
     return RoleCredentials(sts.assume_role, calls, session_name="lbc-a", time_fetcher=clock)
 
 
+async def assumed() -> tuple[Clock, FakeSts, AioDeferredRefreshableCredentials]:
+    """ROLE's credentials, fetched once at START: (the clock, STS, the credentials)."""
+    clock = Clock()
+    sts = FakeSts(clock)
+    creds = credentials(clock, sts).credentials(ROLE)
+    await creds.get_frozen_credentials()
+    return clock, sts, creds
+
+
 async def test_nothing_is_assumed_until_a_request_needs_the_credentials() -> None:
     clock = Clock()
     sts = FakeSts(clock)
@@ -110,10 +120,7 @@ async def test_assume_role_names_the_role_session_and_external_id() -> None:
 
 
 async def test_credentials_are_kept_until_the_advisory_window_then_refreshed() -> None:
-    clock = Clock()
-    sts = FakeSts(clock)
-    creds = credentials(clock, sts).credentials(ROLE)
-    await creds.get_frozen_credentials()
+    clock, sts, creds = await assumed()
     clock.now = START + LIFETIME - timedelta(minutes=16)
     assert (await creds.get_frozen_credentials()).access_key == "ASIA1"
     assert len(sts.requests) == 1
@@ -123,20 +130,14 @@ async def test_credentials_are_kept_until_the_advisory_window_then_refreshed() -
 
 
 async def test_a_failed_advisory_refresh_keeps_the_valid_credentials() -> None:
-    clock = Clock()
-    sts = FakeSts(clock)
-    creds = credentials(clock, sts).credentials(ROLE)
-    await creds.get_frozen_credentials()
+    clock, sts, creds = await assumed()
     sts.failing = "AccessDenied"
     clock.now = START + LIFETIME - timedelta(minutes=12)
     assert (await creds.get_frozen_credentials()).access_key == "ASIA1"
 
 
 async def test_a_failed_mandatory_refresh_is_an_assume_role_failure() -> None:
-    clock = Clock()
-    sts = FakeSts(clock)
-    creds = credentials(clock, sts).credentials(ROLE)
-    await creds.get_frozen_credentials()
+    clock, sts, creds = await assumed()
     sts.failing = "AccessDenied"
     clock.now = START + LIFETIME - timedelta(minutes=5)
     with pytest.raises(AccessError) as caught:
