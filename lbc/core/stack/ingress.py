@@ -28,7 +28,7 @@ from lbc.core.stack.annotations import (
     unsupported_backend_keys,
     unsupported_ingress_keys,
 )
-from lbc.core.stack.backend_sg import backend_security_group
+from lbc.core.stack.backend_sg import frontend_wiring
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.ingress_backends import BackendBuilder, check_external_tags, params_tags
 from lbc.core.stack.ingress_groups import ClassifiedIngress, IngressGroup
@@ -36,13 +36,10 @@ from lbc.core.stack.ingress_ports import PortConfig, merged_ports
 from lbc.core.stack.ingress_rules import default_actions, go_list, member_rules
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
 from lbc.core.stack.model import (
-    BACKEND_SG,
-    FRONTEND_SG,
     FRONTEND_SG_DESCRIPTION,
     FRONTEND_SG_ID,
     LOAD_BALANCER_ID,
     Attribute,
-    BackendSecurityGroup,
     BuildError,
     BuildOutcome,
     Built,
@@ -55,7 +52,6 @@ from lbc.core.stack.model import (
     Rule,
     Scheme,
     SecurityGroup,
-    SecurityGroupRef,
     Stack,
     StackId,
     empty_stack,
@@ -303,23 +299,18 @@ def _build(inputs: IngressInputs, services: Mapping[tuple[str, str], ServiceView
     lb_subnets = _subnets(inputs, members, scheme)
     group_tags = _group_tags(members, config)
     security_group = _frontend_sg(group.id, config, ports, group_tags)
-    backend: BackendSecurityGroup | None = None
-    lb_groups: tuple[SecurityGroupRef, ...] = (FRONTEND_SG,)
-    source: SecurityGroupRef = FRONTEND_SG
-    if config.enable_backend_security_group:
-        backend = backend_security_group(config)
-        lb_groups, source = (FRONTEND_SG, BACKEND_SG), BACKEND_SG
+    wiring = frontend_wiring(config)
     load_balancer = LoadBalancer(
         name=_lb_name(members, cluster, group.id, scheme),
         type=LoadBalancerType.APPLICATION,
         scheme=scheme,
         ip_address_type=IPAddressType.IPV4,
         subnets=lb_subnets,
-        security_groups=lb_groups,
+        security_groups=wiring.load_balancer,
         attributes=_lb_attributes(members),
         tags=resource_tags(group.id, cluster, LOAD_BALANCER_ID, group_tags),
     )
-    backends = BackendBuilder(group.id, config, source)
+    backends = BackendBuilder(group.id, config, wiring.source)
     listeners: list[Listener] = []
     rules: list[Rule] = []
     for port, cfg in ports.items():
@@ -361,7 +352,7 @@ def _build(inputs: IngressInputs, services: Mapping[tuple[str, str], ServiceView
         tags=group.id.stack_tags(cluster),
         load_balancer=load_balancer,
         security_group=security_group,
-        backend_security_group=backend,
+        backend_security_group=wiring.backend,
         listeners=tuple(listeners),
         rules=tuple(rules),
         target_groups=tuple(backends.target_groups.values()),

@@ -27,17 +27,14 @@ from lbc.core.stack.annotations import (
     service_annotations,
     unsupported_service_keys,
 )
-from lbc.core.stack.backend_sg import backend_security_group
+from lbc.core.stack.backend_sg import NO_SECURITY_GROUPS, frontend_wiring
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
 from lbc.core.stack.model import (
-    BACKEND_SG,
-    FRONTEND_SG,
     FRONTEND_SG_DESCRIPTION,
     FRONTEND_SG_ID,
     LOAD_BALANCER_ID,
     Attribute,
-    BackendSecurityGroup,
     BuildError,
     BuildOutcome,
     Built,
@@ -51,7 +48,6 @@ from lbc.core.stack.model import (
     Protocol,
     Scheme,
     SecurityGroup,
-    SecurityGroupRef,
     Stack,
     StackId,
     StackKind,
@@ -271,15 +267,10 @@ def _build(inputs: ServiceInputs, stack_id: StackId) -> Stack:
     attributes = _lb_attributes(service)
     tags = _user_tags(service, config)
     security_group: SecurityGroup | None = None
-    backend: BackendSecurityGroup | None = None
-    lb_groups: tuple[SecurityGroupRef, ...] = ()
-    source: SecurityGroupRef | None = None
+    wiring = NO_SECURITY_GROUPS
     if _security_groups(service, existing, config):
         security_group = _frontend_sg(service, stack_id, config, tags)
-        lb_groups, source = (FRONTEND_SG,), FRONTEND_SG
-        if config.enable_backend_security_group:
-            backend = backend_security_group(config)
-            lb_groups, source = (FRONTEND_SG, BACKEND_SG), BACKEND_SG
+        wiring = frontend_wiring(config)
     explicit = ann.string("aws-load-balancer-name")
     if explicit is not None:
         problem = names.check_explicit_name(explicit)
@@ -294,13 +285,13 @@ def _build(inputs: ServiceInputs, stack_id: StackId) -> Stack:
         scheme=scheme,
         ip_address_type=IPAddressType.IPV4,
         subnets=tuple(sorted(chosen)),
-        security_groups=lb_groups,
+        security_groups=wiring.load_balancer,
         attributes=tuple(Attribute(k, v) for k, v in sorted(attributes.items())),
         tags=resource_tags(stack_id, cluster, LOAD_BALANCER_ID, tags),
     )
     by_id = {s.subnet_id: s for s in inputs.subnets}
     facts = NetworkingFacts(
-        source=source,
+        source=wiring.source,
         scheme=scheme,
         subnet_cidrs=tuple(by_id[s].cidr for s in chosen if s in by_id and by_id[s].cidr),
         source_ranges=_source_ranges(service),
@@ -328,7 +319,7 @@ def _build(inputs: ServiceInputs, stack_id: StackId) -> Stack:
         tags=stack_id.stack_tags(cluster),
         load_balancer=load_balancer,
         security_group=security_group,
-        backend_security_group=backend,
+        backend_security_group=wiring.backend,
         listeners=tuple(listeners),
         target_groups=tuple(target_groups),
         bindings=tuple(bindings),
