@@ -71,23 +71,35 @@ async def test_selectors_filter_lists(
     assert [p.metadata.name for p in listed.items] == expected
 
 
-async def test_unsupported_field_selector_is_400(
-    pods: LabApiServer, kube_api_client: client.ApiClient
+@pytest.mark.parametrize(
+    ("lister", "selector", "says"),
+    [
+        pytest.param(
+            "list_namespaced_config_map",
+            {"field_selector": "data.k=v"},
+            "field label not supported: data.k",
+            id="unsupported-field-selector",
+        ),
+        pytest.param(
+            "list_namespaced_pod",
+            {"label_selector": "app in web"},
+            "unable to parse requirement",
+            id="malformed-label-selector",
+        ),
+    ],
+)
+async def test_a_selector_it_cannot_apply_is_400(
+    pods: LabApiServer,
+    kube_api_client: client.ApiClient,
+    lister: str,
+    selector: dict[str, str],
+    says: str,
 ) -> None:
-    core = client.CoreV1Api(kube_api_client)
+    listing = getattr(client.CoreV1Api(kube_api_client), lister)
     with pytest.raises(ApiException) as info:
-        await core.list_namespaced_config_map("default", field_selector="data.k=v")
+        await listing("default", **selector)
     assert info.value.status == 400
-    assert "field label not supported: data.k" in info.value.body
-
-
-async def test_malformed_label_selector_is_400(
-    pods: LabApiServer, kube_api_client: client.ApiClient
-) -> None:
-    core = client.CoreV1Api(kube_api_client)
-    with pytest.raises(ApiException) as info:
-        await core.list_namespaced_pod("default", label_selector="app in web")
-    assert info.value.status == 400
+    assert says in info.value.body
 
 
 async def test_limit_and_continue_page_through_everything_once(

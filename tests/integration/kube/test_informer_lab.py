@@ -64,14 +64,25 @@ def pod_informer(kube: KubeClient, **kw: Any) -> tuple[Informer[PodView], Seen]:
     return informer, seen
 
 
+def web_pods(lab: LabApiServer, count: int) -> None:
+    for i in range(count):
+        lab.create(pod(f"web-{i}", f"10.0.0.{i}"))
+
+
+async def started_pod_informer(
+    kube: KubeClient, start: Callable[[Informer[Any]], None], **kw: Any
+) -> tuple[Informer[PodView], Seen]:
+    informer, seen = pod_informer(kube, **kw)
+    start(informer)
+    await asyncio.wait_for(informer.wait_synced(), 5)
+    return informer, seen
+
+
 async def test_deletes_during_a_dropped_watch_are_delivered_on_rewatch(
     kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
 ) -> None:
-    for i in range(5):
-        lab_apiserver.create(pod(f"web-{i}", f"10.0.0.{i}"))
-    informer, seen = pod_informer(kube)
-    start(informer)
-    await asyncio.wait_for(informer.wait_synced(), 5)
+    web_pods(lab_apiserver, 5)
+    informer, seen = await started_pod_informer(kube, start)
     # The connection drops; two pods go while the informer is reconnecting.
     lab_apiserver.faults.close_watches()
     await kube.delete(PODS, "web-1", "default")
@@ -86,11 +97,8 @@ async def test_deletes_during_a_dropped_watch_are_delivered_on_rewatch(
 async def test_deletes_hidden_by_a_forced_410_are_synthesised_after_relist(
     kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
 ) -> None:
-    for i in range(6):
-        lab_apiserver.create(pod(f"web-{i}", f"10.0.0.{i}"))
-    informer, seen = pod_informer(kube)
-    start(informer)
-    await asyncio.wait_for(informer.wait_synced(), 5)
+    web_pods(lab_apiserver, 6)
+    informer, seen = await started_pod_informer(kube, start)
     relists = REGISTRY.get_sample_value(
         "lbc_informer_relists_total", {"resource": "pods", "reason": "expired"}
     )
@@ -119,9 +127,7 @@ async def test_churn_with_random_drops_and_410s_converges_without_missing_a_dele
     kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
 ) -> None:
     rng = random.Random(11)
-    informer, seen = pod_informer(kube)
-    start(informer)
-    await asyncio.wait_for(informer.wait_synced(), 5)
+    informer, seen = await started_pod_informer(kube, start)
     live: set[str] = set()
     deleted: list[str] = []
     for step in range(300):
@@ -159,9 +165,9 @@ async def test_namespace_scope_and_label_selector_limit_the_cache(
     other = pod("c", "10.0.0.3", ns="shop")
     other["metadata"]["labels"] = {"app": "db"}
     lab_apiserver.create(other)
-    informer, _seen = pod_informer(kube, namespace="shop", label_selector="app=web")
-    start(informer)
-    await asyncio.wait_for(informer.wait_synced(), 5)
+    informer, _seen = await started_pod_informer(
+        kube, start, namespace="shop", label_selector="app=web"
+    )
     assert informer.store.keys() == ["shop/a"]
     await kube.create(PODS, pod("d", "10.0.0.4", ns="shop"))
     await kube.create(PODS, pod("e", "10.0.0.5", ns="default"))

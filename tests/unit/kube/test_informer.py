@@ -234,8 +234,7 @@ async def test_initial_list_uses_resource_version_zero_and_marks_synced(running,
     await source.put(pod("a", "10.0.0.1"))
     informer, recorder, _ = make(source, clock)
     assert not informer.has_synced()
-    running(informer)
-    await settle_until(clock, informer.has_synced)
+    await synced(running, clock, informer)
     assert source.list_calls[0]["resource_version"] == "0"
     assert recorder.added == ["default/a"]
     assert informer.store.get("default/a") == Slim("default", "a", "10.0.0.1", "n1")
@@ -286,8 +285,7 @@ async def test_paginated_list_follows_continue_tokens(running, clock):
 async def test_watch_delivers_adds_updates_and_deletes_and_keeps_indexes(running, clock):
     source = FakeSource()
     informer, recorder, _ = make(source, clock)
-    running(informer)
-    await settle_until(clock, informer.has_synced)
+    await synced(running, clock, informer)
     await source.put(pod("a", "10.0.0.1", node="n1"))
     await settle_until(clock, lambda: "default/a" in informer.store)
     await source.put(pod("a", "10.0.0.1", node="n2"))
@@ -305,8 +303,7 @@ async def test_an_update_that_changes_nothing_the_view_holds_is_not_delivered(ru
     source = FakeSource()
     await source.put(pod("a", "10.0.0.1"))
     informer, recorder, _ = make(source, clock)
-    running(informer)
-    await settle_until(clock, informer.has_synced)
+    await synced(running, clock, informer)
     cached = informer.store.get("default/a")
     noisy = pod("a", "10.0.0.1")
     noisy["status"]["restartCount"] = 3
@@ -355,8 +352,7 @@ async def test_deletes_missed_during_a_410_are_reported_after_relist(running, cl
     for name in ("a", "b", "c"):
         await source.put(pod(name, "10.0.0.1"))
     informer, recorder, _ = make(source, clock)
-    running(informer)
-    await settle_until(clock, informer.has_synced)
+    await synced(running, clock, informer)
     await settle_until(clock, lambda: len(source.watch_calls) == 1)
     # The network partitions: b is deleted, c changes and d appears while nothing reaches the
     # informer; the server compacts its history; then the stream drops, so the rewatch from the
@@ -381,8 +377,7 @@ async def test_deletes_missed_during_a_410_are_reported_after_relist(running, cl
 async def test_a_clean_stream_end_rewatches_from_the_last_resource_version(running, clock):
     source = FakeSource()
     informer, _recorder, backoff = make(source, clock)
-    running(informer)
-    await settle_until(clock, informer.has_synced)
+    await synced(running, clock, informer)
     await source.put(pod("a", "10.0.0.1"))
     await settle_until(clock, lambda: "default/a" in informer.store)
     await source.end_streams()
@@ -424,8 +419,7 @@ async def test_a_failing_list_is_retried_with_backoff_until_it_succeeds(running,
     source = FakeSource()
     source.list_failures.extend([NotFoundError("no such resource"), TransientError("503")])
     informer, _recorder, backoff = make(source, clock)
-    running(informer)
-    await settle_until(clock, informer.has_synced)
+    await synced(running, clock, informer)
     assert len(source.list_calls) == 3
     assert len(backoff.waits) == 2
 
@@ -434,8 +428,7 @@ async def test_resync_replays_the_cache_as_same_object_updates(running, clock):
     source = FakeSource()
     await source.put(pod("a", "10.0.0.1"))
     informer, recorder, _backoff = make(source, clock, resync_period=10.0)
-    running(informer)
-    await settle_until(clock, informer.has_synced)
+    await synced(running, clock, informer)
     synced_at = clock.now()
     await settle_until(clock, lambda: len(recorder.updated) >= 1)
     key, old, new = recorder.updated[0]
@@ -470,8 +463,7 @@ async def test_handlers_added_late_see_the_cached_objects(running, clock):
     source = FakeSource()
     await source.put(pod("a", "10.0.0.1"))
     informer, _recorder, _ = make(source, clock)
-    running(informer)
-    await settle_until(clock, informer.has_synced)
+    await synced(running, clock, informer)
     late = Recorder()
     informer.add_handlers(late.handlers())
     assert late.added == ["default/a"]
