@@ -28,7 +28,6 @@ from lbc.core.stack.annotations import (
     unsupported_backend_keys,
     unsupported_ingress_keys,
 )
-from lbc.core.stack.backend_sg import frontend_wiring
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.ingress_backends import BackendBuilder, check_external_tags, params_tags
 from lbc.core.stack.ingress_groups import ClassifiedIngress, IngressGroup
@@ -36,8 +35,6 @@ from lbc.core.stack.ingress_ports import PortConfig, merged_ports
 from lbc.core.stack.ingress_rules import default_actions, go_list, member_rules
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
 from lbc.core.stack.model import (
-    FRONTEND_SG_DESCRIPTION,
-    FRONTEND_SG_ID,
     LOAD_BALANCER_ID,
     Attribute,
     BuildError,
@@ -56,6 +53,7 @@ from lbc.core.stack.model import (
     StackId,
     empty_stack,
 )
+from lbc.core.stack.security_groups import frontend_security_group, frontend_wiring
 from lbc.core.stack.tags import merge_first_wins, resource_tags, with_default_tags
 
 DELETION_PROTECTION = "deletion_protection.enabled"
@@ -281,11 +279,8 @@ def _frontend_sg(
         for port, cfg in ports.items()
         for cidr in cfg.cidrs_v4
     )
-    return SecurityGroup(
-        name=names.alb_security_group_name(config.cluster_name, group),
-        description=FRONTEND_SG_DESCRIPTION,
-        ingress=permissions,
-        tags=resource_tags(group, config.cluster_name, FRONTEND_SG_ID, tags),
+    return frontend_security_group(
+        names.alb_security_group_name(config.cluster_name, group), group, config, permissions, tags
     )
 
 

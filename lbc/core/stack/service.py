@@ -27,12 +27,9 @@ from lbc.core.stack.annotations import (
     service_annotations,
     unsupported_service_keys,
 )
-from lbc.core.stack.backend_sg import NO_SECURITY_GROUPS, frontend_wiring
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
 from lbc.core.stack.model import (
-    FRONTEND_SG_DESCRIPTION,
-    FRONTEND_SG_ID,
     LOAD_BALANCER_ID,
     Attribute,
     BuildError,
@@ -53,6 +50,11 @@ from lbc.core.stack.model import (
     StackKind,
     Unclaimed,
     empty_stack,
+)
+from lbc.core.stack.security_groups import (
+    NO_SECURITY_GROUPS,
+    frontend_security_group,
+    frontend_wiring,
 )
 from lbc.core.stack.service_targets import NetworkingFacts, build_target_group
 from lbc.core.stack.tags import resource_tags, with_default_tags
@@ -232,14 +234,10 @@ def _frontend_sg(
         for port in service.ports
         for cidr in cidrs
     )
-    return SecurityGroup(
-        name=names.nlb_security_group_name(
-            config.cluster_name, service.namespace, service.name, service.uid
-        ),
-        description=FRONTEND_SG_DESCRIPTION,
-        ingress=permissions,
-        tags=resource_tags(stack_id, config.cluster_name, FRONTEND_SG_ID, tags),
+    name = names.nlb_security_group_name(
+        config.cluster_name, service.namespace, service.name, service.uid
     )
+    return frontend_security_group(name, stack_id, config, permissions, tags)
 
 
 def _subnets(inputs: ServiceInputs, scheme: Scheme) -> tuple[str, ...]:

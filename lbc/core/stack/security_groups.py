@@ -1,15 +1,19 @@
-"""The cluster's shared backend security group, as every stack that needs it refers to it.
+"""The security groups LBC manages for a stack, and how a stack wires them.
 
-One group per cluster (``k8s-traffic-<cluster>-<hash>``), tagged ``elbv2.k8s.aws/cluster`` and
-``elbv2.k8s.aws/resource=backend-sg`` and found again by those tags in the VPC, never by name.
-It is attached to every load balancer that has the managed frontend group and is the source of
-every binding's networking rules; the deployer creates it lazily and deletes it when no stack
-of the cluster needs it. An operator-supplied group (``--backend-security-group``) is used as
-is and never created, retagged or deleted.
+The managed frontend group belongs to one load balancer: named by the builder, described as
+LBC describes it, tagged with the stack's tracking tags and its ``<prefix>/resource`` id.
+
+The cluster's shared backend group: one per cluster (``k8s-traffic-<cluster>-<hash>``), tagged
+``elbv2.k8s.aws/cluster`` and ``elbv2.k8s.aws/resource=backend-sg`` and found again by those
+tags in the VPC, never by name. It is attached to every load balancer that has the managed
+frontend group and is the source of every binding's networking rules; the deployer creates it
+lazily and deletes it when no stack of the cluster needs it. An operator-supplied group
+(``--backend-security-group``) is used as is and never created, retagged or deleted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lbc.core.stack import names
@@ -21,11 +25,32 @@ from lbc.core.stack.model import (
     BACKEND_SG_RESOURCE_VALUE,
     CLUSTER_TAG,
     FRONTEND_SG,
+    FRONTEND_SG_DESCRIPTION,
+    FRONTEND_SG_ID,
     BackendSecurityGroup,
+    IPPermission,
+    SecurityGroup,
     SecurityGroupRef,
+    StackId,
     tags_of,
 )
-from lbc.core.stack.tags import merge_first_wins
+from lbc.core.stack.tags import merge_first_wins, resource_tags
+
+
+def frontend_security_group(
+    name: str,
+    stack_id: StackId,
+    config: StackConfig,
+    ingress: tuple[IPPermission, ...],
+    tags: Mapping[str, str],
+) -> SecurityGroup:
+    """The managed frontend group of the stack's load balancer, letting ``ingress`` in."""
+    return SecurityGroup(
+        name=name,
+        description=FRONTEND_SG_DESCRIPTION,
+        ingress=ingress,
+        tags=resource_tags(stack_id, config.cluster_name, FRONTEND_SG_ID, tags),
+    )
 
 
 def backend_security_group(config: StackConfig) -> BackendSecurityGroup:
