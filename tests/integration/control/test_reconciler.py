@@ -189,8 +189,8 @@ async def test_ledger_holds_every_target_before_it_is_registered(
     lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
 ) -> None:
     cluster, kube = setup
-    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
-    await h.reconcile()  # first population: ledger created, then registration
+    # The first pass is the first population: ledger created, then registration.
+    h = await reconciled(Harness(lab_apiserver, kube, RecordingGroup(kube)))
     # The first pass in a process lists the group afresh: it is the drift verification too.
     assert h.group.calls == ["describe fresh", "register"]
     await cluster.scale(NS, "web", 5)
@@ -226,8 +226,7 @@ async def test_deletion_deregisters_only_ledger_targets_then_releases_the_bindin
     lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
 ) -> None:
     cluster, kube = setup
-    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
-    await h.reconcile()
+    h = await reconciled(Harness(lab_apiserver, kube, RecordingGroup(kube)))
     ours = _pod_targets(cluster)
     await kube.delete(TARGET_GROUP_BINDINGS, "web", NS)
     await h.reconcile()
@@ -244,6 +243,12 @@ def _healthy(group: RecordingGroup) -> None:
     for target, health in group.targets.items():
         if health.state is HealthState.INITIAL:
             group.targets[target] = TargetHealth(HealthState.HEALTHY)
+
+
+async def reconciled(h: Harness) -> Harness:
+    """``h`` after one pass."""
+    await h.reconcile()
+    return h
 
 
 async def settled(h: Harness) -> Harness:
@@ -298,8 +303,8 @@ async def test_an_invalid_binding_is_reported_touches_nothing_and_still_deletes(
     lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
 ) -> None:
     _cluster, kube = setup
-    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
-    await h.reconcile()  # a valid binding first: finalizer, targets, ledger
+    # A valid binding first: finalizer, targets, ledger.
+    h = await reconciled(Harness(lab_apiserver, kube, RecordingGroup(kube)))
     calls = list(h.group.calls)
     await _edit_spec(kube, nodeSelector={"matchExpressions": [{"key": "zone", "operator": "In"}]})
     with pytest.raises(TerminalError):
@@ -322,8 +327,7 @@ async def test_a_target_group_name_is_resolved_to_its_arn_on_each_pass_that_reac
 ) -> None:
     cluster, kube = setup
     await _edit_spec(kube, targetGroupARN=None, targetGroupName="web")
-    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
-    await h.reconcile()
+    h = await reconciled(Harness(lab_apiserver, kube, RecordingGroup(kube)))
     assert h.group.calls == ["describe name web", "describe fresh", "register"]
     assert set(h.group.targets) - {FOREIGN} == _pod_targets(cluster)
     await _edit_spec(kube, targetGroupName="other")
@@ -338,8 +342,7 @@ async def test_status_counts_targets_and_keeps_its_transition_time_while_ready(
     lab_apiserver: LabApiServer, setup: tuple[LabCluster, KubeClient]
 ) -> None:
     cluster, kube = setup
-    h = Harness(lab_apiserver, kube, RecordingGroup(kube))
-    await h.reconcile()
+    h = await reconciled(Harness(lab_apiserver, kube, RecordingGroup(kube)))
     first = (await _binding(kube))["status"]
     assert first["observedGeneration"] == (await _binding(kube))["metadata"]["generation"]
     [ready] = first["conditions"]

@@ -77,6 +77,14 @@ async def http_listener(elbv2: Any, lb_arn: str, group_arn: str, port: int = 80)
     return arn
 
 
+async def web_alb(ec2: Any, elbv2: Any, net: Network) -> tuple[dict[str, Any], str, str]:
+    """ALB "web" in a group of its own, HTTP :80 forwarding to target group "web":
+    (the load balancer, the target group's ARN, the listener's ARN)."""
+    lb = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
+    group = await http_group(elbv2, net, "web")
+    return lb, group, await http_listener(elbv2, lb["LoadBalancerArn"], group)
+
+
 def forward(group_arn: str) -> list[dict[str, Any]]:
     return [{"Type": "forward", "TargetGroupArn": group_arn}]
 

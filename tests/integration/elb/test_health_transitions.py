@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lbc_lab.elb_fixtures import ElbLab
-from lbc_lab.elb_scenario import Network, create_target_group
+from lbc_lab.elb_scenario import BoundTargetGroup, Network, create_target_group
 from lbc_lab.scenario import eventually
 
 from .conftest import states
@@ -19,12 +19,20 @@ from .conftest import states
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
+async def one_target(
+    elbv2: Any, net: Network, name: str, *, port: int = 80, **attributes: Any
+) -> tuple[BoundTargetGroup, tuple[str, int]]:
+    """A target group with the first address registered on ``port``: (the group, the target)."""
+    tg = await create_target_group(elbv2, net, name, **attributes)
+    key = (net.ip(0), port)
+    await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": port}])
+    return tg, key
+
+
 async def test_new_target_goes_through_registration_and_initial_checks_to_healthy(
     paused: ElbLab, elbv2: Any, net: Network
 ) -> None:
-    tg = await create_target_group(elbv2, net, "initial")
-    key = (net.ip(0), 80)
-    await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
+    tg, key = await one_target(elbv2, net, "initial")
     assert (await states(elbv2, tg.arn))[key] == ("initial", "Elb.RegistrationInProgress")
     paused.control.advance(10)
     assert (await states(elbv2, tg.arn))[key] == ("initial", "Elb.InitialHealthChecking")
@@ -58,9 +66,7 @@ async def test_deregistered_target_drains_for_the_delay_then_disappears(
 ) -> None:
     attributes = {} if configured is None else {"deregistration_delay": configured}
     delay = configured or 300
-    tg = await create_target_group(elbv2, net, f"drain-{delay}", **attributes)
-    key = (net.ip(0), 80)
-    await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
+    tg, key = await one_target(elbv2, net, f"drain-{delay}", **attributes)
     paused.control.advance(settle)
     await elbv2.deregister_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 80}])
     assert (await states(elbv2, tg.arn))[key] == ("draining", "Target.DeregistrationInProgress")
@@ -115,9 +121,7 @@ async def test_failing_health_checks_make_a_new_target_unhealthy(
 async def test_a_healthy_target_turns_unhealthy_after_the_unhealthy_threshold(
     paused: ElbLab, elbv2: Any, net: Network
 ) -> None:
-    tg = await create_target_group(elbv2, net, "degrading")
-    key = (net.ip(0), 8080)
-    await elbv2.register_targets(TargetGroupArn=tg.arn, Targets=[{"Id": key[0], "Port": 8080}])
+    tg, key = await one_target(elbv2, net, "degrading", port=8080)
     paused.control.advance(160)
     assert paused.control.set_health(key[0], "unhealthy", port=8080) == 1
     paused.control.advance(59)

@@ -15,7 +15,16 @@ from lbc_lab.elb_fixtures import ElbLab
 from lbc_lab.elb_scenario import Network
 
 from .conftest import states
-from .stacks import alb, error_of, forward, http_group, http_listener, path_is, security_group
+from .stacks import (
+    alb,
+    error_of,
+    forward,
+    http_group,
+    http_listener,
+    path_is,
+    security_group,
+    web_alb,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -70,9 +79,7 @@ async def test_security_group_in_use_cannot_be_deleted(
 async def test_target_group_is_in_use_for_a_while_after_its_load_balancer(
     ec2: Any, elbv2: Any, net: Network, paused: ElbLab
 ) -> None:
-    lb = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
-    group = await http_group(elbv2, net, "web")
-    await http_listener(elbv2, lb["LoadBalancerArn"], group)
+    lb, group, _listener = await web_alb(ec2, elbv2, net)
     code, _ = await error_of(elbv2.delete_target_group, TargetGroupArn=group)
     assert code == "ResourceInUse", "a listener forwards to it"
     await elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
@@ -87,9 +94,7 @@ async def test_in_use_window_is_configurable(
     ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
 ) -> None:
     elb_lab.control.set_fidelity(tg_in_use_seconds=0)
-    lb = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
-    group = await http_group(elbv2, net, "web")
-    await http_listener(elbv2, lb["LoadBalancerArn"], group)
+    lb, group, _listener = await web_alb(ec2, elbv2, net)
     await elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     await elbv2.delete_target_group(TargetGroupArn=group)
 
@@ -127,9 +132,7 @@ async def test_moto_keeps_stale_load_balancer_arns_when_the_rule_is_off(
     ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
 ) -> None:
     elb_lab.control.set_fidelity(tg_load_balancers_live=False, tg_in_use_seconds=0)
-    lb = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
-    group = await http_group(elbv2, net, "web")
-    await http_listener(elbv2, lb["LoadBalancerArn"], group)
+    lb, group, _listener = await web_alb(ec2, elbv2, net)
     await elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     (described,) = (await elbv2.describe_target_groups(TargetGroupArns=[group]))["TargetGroups"]
     assert described["LoadBalancerArns"] == [lb["LoadBalancerArn"]]
@@ -138,9 +141,7 @@ async def test_moto_keeps_stale_load_balancer_arns_when_the_rule_is_off(
 async def test_rule_priorities_can_be_swapped(
     ec2: Any, elbv2: Any, net: Network, elb_lab: ElbLab
 ) -> None:
-    lb = await alb(elbv2, net, "web", groups=[await security_group(ec2, net, "web")])
-    group = await http_group(elbv2, net, "web")
-    listener = await http_listener(elbv2, lb["LoadBalancerArn"], group)
+    _lb, group, listener = await web_alb(ec2, elbv2, net)
     arns = []
     for priority, path in ((1, "/a"), (2, "/b"), (3, "/c")):
         made = await elbv2.create_rule(
