@@ -34,6 +34,14 @@ async def fetch(port: int, path: str) -> tuple[int, str, str]:
         return response.status, await response.text(), response.headers["Content-Type"]
 
 
+def one_failing_liveness(name: str, reason: str) -> Health:
+    """The event loop's liveness check passing, ``name``'s failing with ``reason``."""
+    health = Health()
+    health.add_liveness("event_loop", lambda: None)
+    health.add_liveness(name, lambda: reason)
+    return health
+
+
 async def test_healthz_is_ok_when_every_check_passes() -> None:
     health = Health()
     health.add_liveness("event_loop", lambda: None)
@@ -42,9 +50,7 @@ async def test_healthz_is_ok_when_every_check_passes() -> None:
 
 
 async def test_a_failing_liveness_check_fails_healthz_and_names_its_reason() -> None:
-    health = Health()
-    health.add_liveness("event_loop", lambda: None)
-    health.add_liveness("watch_pods", lambda: "silent for 400s")
+    health = one_failing_liveness("watch_pods", "silent for 400s")
     async with serving(health) as endpoints:
         status, body, _ = await fetch(endpoints.probe_port, "/healthz")
     assert status == 500
@@ -70,9 +76,7 @@ async def test_readyz_waits_for_caches_and_fails_once_shutdown_starts() -> None:
 
 
 async def test_verbose_lists_passing_checks_and_exclude_skips_one() -> None:
-    health = Health()
-    health.add_liveness("event_loop", lambda: None)
-    health.add_liveness("leader_election", lambda: "not renewed for 30s")
+    health = one_failing_liveness("leader_election", "not renewed for 30s")
     async with serving(health) as endpoints:
         status, body, _ = await fetch(endpoints.probe_port, "/healthz?exclude=leader_election")
         assert (status, body) == (200, "ok")
