@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, final
 
 from lbc.core.targets import HealthState, Target, TargetHealth
@@ -34,12 +35,19 @@ def parse_description(description: Mapping[str, Any]) -> tuple[Target, TargetHea
     raw_state = str(health.get("State", HealthState.UNAVAILABLE))
     state = _STATES.get(raw_state, HealthState.UNAVAILABLE)
     server_id = str(target.get("QuicServerId") or "")
-    return Target(str(target["Id"]), int(target["Port"]), server_id), TargetHealth(
-        state=state,
-        reason=str(health.get("Reason", "")),
-        description=str(health.get("Description", "")),
-        availability_zone=target.get("AvailabilityZone"),
+    return Target(str(target["Id"]), int(target["Port"]), server_id), _health(
+        state,
+        str(health.get("Reason", "")),
+        str(health.get("Description", "")),
+        target.get("AvailabilityZone"),
     )
+
+
+@lru_cache(maxsize=1024)
+def _health(state: HealthState, reason: str, description: str, zone: str | None) -> TargetHealth:
+    """One shared value per distinct health: a group's targets mostly read alike, and 200,000
+    cached targets each with its own value and strings held ~50 MB of copies."""
+    return TargetHealth(state=state, reason=reason, description=description, availability_zone=zone)
 
 
 # ``unhealthy.draining``: still answering while deregistration drains it; the diff must treat
