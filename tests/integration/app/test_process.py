@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import yaml
 from lbc.app import EXIT_LEADERSHIP_LOST, EXIT_OK
 
 from lbc_lab.apiserver.server import LabApiServer
+from tests.daemon import lbc_run
 
 LEASE = "lbc-leader"
 CRD_PATH = Path(__file__).resolve().parents[3] / "manifests" / "crds" / "targetgroupbindings.yaml"
@@ -83,21 +83,10 @@ async def replica(
         **TIMINGS,
     }
     env.pop("KUBECONFIG", None)
-    process = await anyio.open_process(
-        [sys.executable, "-m", "lbc", "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    rep = Replica(name, process)
-    tg.start_soon(_read_lines, rep)
-    try:
+    async with lbc_run(env, subprocess.PIPE) as process:
+        rep = Replica(name, process)
+        tg.start_soon(_read_lines, rep)
         yield rep
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with anyio.CancelScope(shield=True):
-            await process.wait()
 
 
 @asynccontextmanager

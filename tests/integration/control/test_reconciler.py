@@ -58,13 +58,7 @@ class RecordingGroup:
         self.calls.append("describe fresh" if fresh else "describe")
         return dict(self.targets)
 
-    async def register(
-        self,
-        arn: str,
-        targets: Sequence[Target],
-        *,
-        zone_hints: Mapping[Target, str] | None = None,
-    ) -> None:
+    async def register(self, arn: str, targets: Sequence[Target], **_hints: Any) -> None:
         ledger = await self.kube.get(CONFIG_MAPS, "aws-lbc-targets-web", NS)
         recorded = set(ledger["data"]["targets"].split(","))
         missing = {t.identity for t in targets} - recorded

@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from lbc_lab.elb_fixtures import ElbLab
 from lbc_lab.elb_scenario import Instance, create_network, create_target_group, run_instances
 from lbc_lab.scenario import eventually
 from lbc_lab.workloads import LabCluster
+from tests.daemon import lbc_run
 from tests.integration.manifests.layout import (
     CRD_FILE,
     MANIFESTS,
@@ -216,16 +215,8 @@ async def stopped(daemon: anyio.abc.Process) -> int:
 @asynccontextmanager
 async def _daemon(env: dict[str, str], log: Path) -> AsyncIterator[anyio.abc.Process]:
     with log.open("wb") as out:
-        process = await anyio.open_process(
-            [sys.executable, "-m", "lbc", "run"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        with anyio.CancelScope(shield=True):
-            await process.wait()
+        async with lbc_run(env, out) as process:
+            yield process
 
 
 def _holder(server: LabApiServer) -> str:

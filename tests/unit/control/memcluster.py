@@ -205,18 +205,8 @@ class MemoryKube:
         kind.deliver(key, updated)
         return copy.deepcopy(updated)
 
-    async def patch_status(
-        self,
-        resource: Resource,
-        name: str,
-        patch: Mapping[str, Any],
-        namespace: str | None = None,
-        *,
-        patch_type: Any = None,
-    ) -> dict[str, Any]:
-        return await self.patch(
-            resource, name, patch, namespace, patch_type=patch_type, subresource="status"
-        )
+    async def patch_status(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return await self.patch(*args, subresource="status", **kwargs)
 
     async def delete(
         self,
