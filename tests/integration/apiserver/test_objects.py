@@ -14,6 +14,8 @@ from tests.integration.apiserver.widgets import GROUP, PLURAL, widget, widget_cr
 
 MERGE = "application/merge-patch+json"
 
+WIDGET_W = (GROUP, "v1", "default", PLURAL, "w")  # how the custom-object API names widget w
+
 
 def status_of(exc: ApiException) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(exc.body)
@@ -152,21 +154,15 @@ async def test_generation_counts_spec_changes_only(
     made = await custom.create_namespaced_custom_object(GROUP, "v1", "default", PLURAL, widget("w"))
     assert made["metadata"]["generation"] == 1
     labelled = await custom.patch_namespaced_custom_object(
-        GROUP,
-        "v1",
-        "default",
-        PLURAL,
-        "w",
-        {"metadata": {"labels": {"a": "b"}}},
-        _content_type=MERGE,
+        *WIDGET_W, {"metadata": {"labels": {"a": "b"}}}, _content_type=MERGE
     )
     assert labelled["metadata"]["generation"] == 1
     status = await custom.patch_namespaced_custom_object_status(
-        GROUP, "v1", "default", PLURAL, "w", {"status": {"ready": True}}, _content_type=MERGE
+        *WIDGET_W, {"status": {"ready": True}}, _content_type=MERGE
     )
     assert status["metadata"]["generation"] == 1
     resized = await custom.patch_namespaced_custom_object(
-        GROUP, "v1", "default", PLURAL, "w", {"spec": {"size": 4}}, _content_type=MERGE
+        *WIDGET_W, {"spec": {"size": 4}}, _content_type=MERGE
     )
     assert resized["metadata"]["generation"] == 2
 
@@ -181,24 +177,12 @@ async def test_status_subresource_is_kept_apart_from_the_main_resource(
     made = await custom.create_namespaced_custom_object(GROUP, "v1", "default", PLURAL, body)
     assert "status" not in made, "status given on create must be dropped"
     made = await custom.patch_namespaced_custom_object_status(
-        GROUP,
-        "v1",
-        "default",
-        PLURAL,
-        "w",
-        {"status": {"ready": True}, "spec": {"size": 9}},
-        _content_type=MERGE,
+        *WIDGET_W, {"status": {"ready": True}, "spec": {"size": 9}}, _content_type=MERGE
     )
     assert made["status"] == {"ready": True}
     assert made["spec"]["size"] == 3, "a status write changed the spec"
     made = await custom.patch_namespaced_custom_object(
-        GROUP,
-        "v1",
-        "default",
-        PLURAL,
-        "w",
-        {"status": {"ready": False}, "spec": {"size": 5}},
-        _content_type=MERGE,
+        *WIDGET_W, {"status": {"ready": False}, "spec": {"size": 5}}, _content_type=MERGE
     )
     assert made["status"] == {"ready": True}, "a main-resource write changed the status"
     assert made["spec"]["size"] == 5
