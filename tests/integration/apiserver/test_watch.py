@@ -26,7 +26,12 @@ def cm(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str
 
 
 async def raw_watch(
-    api: LabApiServer, path: str, params: dict[str, str], *, until: int, deadline: float = 5.0
+    api: LabApiServer,
+    params: dict[str, str],
+    *,
+    until: int,
+    path: str = "/api/v1/namespaces/default/configmaps",
+    deadline: float = 5.0,
 ) -> list[dict[str, Any]]:
     """Read watch events from the raw stream until ``until`` arrived or the stream ended."""
     events: list[dict[str, Any]] = []
@@ -137,7 +142,6 @@ async def test_watch_older_than_the_history_gets_410_expired_status(
     lab_apiserver.faults.expire_history()
     events = await raw_watch(
         lab_apiserver,
-        "/api/v1/namespaces/default/configmaps",
         {"watch": "true", "resourceVersion": str(old)},
         until=1,
     )
@@ -158,7 +162,6 @@ async def test_bounded_history_expires_old_versions() -> None:
             api.create(cm(f"c{i}"))
         events = await raw_watch(
             api,
-            "/api/v1/namespaces/default/configmaps",
             {"watch": "1", "resourceVersion": str(start)},
             until=1,
         )
@@ -166,7 +169,6 @@ async def test_bounded_history_expires_old_versions() -> None:
         recent = api.store.rv - 50
         events = await raw_watch(
             api,
-            "/api/v1/namespaces/default/configmaps",
             {"watch": "1", "resourceVersion": str(recent), "timeoutSeconds": "1"},
             until=50,
         )
@@ -180,7 +182,6 @@ async def test_bookmarks_arrive_periodically_and_before_the_timeout() -> None:
         # The client's deadline (3 s) outlasts timeoutSeconds (1 s): the server must end it.
         events = await raw_watch(
             api,
-            "/api/v1/namespaces/default/configmaps",
             {
                 "watch": "true",
                 "resourceVersion": str(rv),
@@ -203,7 +204,6 @@ async def test_no_bookmarks_unless_allowed() -> None:
     async with LabApiServer.running(bookmark_interval=0.1) as api:
         events = await raw_watch(
             api,
-            "/api/v1/namespaces/default/configmaps",
             {"watch": "true", "resourceVersion": str(api.store.rv), "timeoutSeconds": "1"},
             until=1000,
         )
@@ -217,7 +217,6 @@ async def test_watch_flag_spellings_all_open_a_stream(
     lab_apiserver.create(cm("a"))
     events = await raw_watch(
         lab_apiserver,
-        "/api/v1/namespaces/default/configmaps",
         {"watch": flag, "timeoutSeconds": "1"},
         until=1,
     )
@@ -252,7 +251,6 @@ async def test_field_selector_on_name_filters_watch_events(lab_apiserver: LabApi
     lab_apiserver.create(cm("b"))
     events = await raw_watch(
         lab_apiserver,
-        "/api/v1/namespaces/default/configmaps",
         {"watch": "true", "fieldSelector": "metadata.name=b", "timeoutSeconds": "1"},
         until=100,
     )
@@ -268,16 +266,15 @@ async def test_watch_only_sees_its_namespace(lab_apiserver: LabApiServer) -> Non
     lab_apiserver.create(cm("here"))
     events = await raw_watch(
         lab_apiserver,
-        "/api/v1/namespaces/default/configmaps",
         {"watch": "true", "resourceVersion": str(start), "timeoutSeconds": "1"},
         until=100,
     )
     assert [e["object"]["metadata"]["name"] for e in events] == ["here"]
     every = await raw_watch(
         lab_apiserver,
-        "/api/v1/configmaps",
         {"watch": "true", "resourceVersion": str(start), "timeoutSeconds": "1"},
         until=100,
+        path="/api/v1/configmaps",
     )
     assert [e["object"]["metadata"]["name"] for e in every] == ["elsewhere", "here"]
 
@@ -289,7 +286,6 @@ async def test_send_initial_events_ends_with_the_initial_events_end_bookmark(
     rv = lab_apiserver.store.rv
     events = await raw_watch(
         lab_apiserver,
-        "/api/v1/namespaces/default/configmaps",
         {
             "watch": "true",
             "sendInitialEvents": "true",
