@@ -37,6 +37,7 @@ from lbc.kube.client import (
 from lbc.kube.events import EventRecorder
 from lbc.kube.informer import Informer
 from lbc.kube.ledger import Ledgers
+from lbc.kube.podwatch import pod_watch_event
 from lbc.kube.views import endpoint_slice_view, node_view, pod_view, service_view
 from lbc.settings import Settings
 
@@ -93,7 +94,11 @@ class BindingController(KeyedController[str]):
             indexers={SLICE_SERVICE_INDEX: slice_service_index},
         )
         self.pods = informer(
-            PODS, pod_view, namespace=ns, indexers={POD_GATE_INDEX: pod_gate_index}
+            PODS,
+            pod_view,
+            namespace=ns,
+            indexers={POD_GATE_INDEX: pod_gate_index},
+            watch_decode=pod_watch_event,
         )
         self.nodes = informer(NODES, node_view)
         self.ledgers_informer = informer(

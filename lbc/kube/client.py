@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -177,6 +177,23 @@ class WatchEvent(NamedTuple):
 
     type: str
     object: dict[str, Any]
+
+
+V = TypeVar("V")
+E = TypeVar("E")
+
+
+class DecodedEvent(NamedTuple, Generic[V]):
+    """One watch event decoded straight into its view (see :mod:`lbc.kube.podwatch`).
+
+    ``key`` and ``view`` are ``""`` and ``None`` for a ``BOOKMARK``; ``resource_version`` is
+    the object's, ``""`` when it has none.
+    """
+
+    type: str
+    key: str
+    view: V | None
+    resource_version: str
 
 
 def micro_time(moment: datetime) -> str:
@@ -362,7 +379,7 @@ class KubeClient:
                 for event in events:
                     yield event
 
-    async def watch_batches(
+    def watch_batches(
         self,
         resource: Resource,
         namespace: str | None = None,
@@ -384,6 +401,41 @@ class KubeClient:
         events) instead of once per event. Why lazily: a batch decoded at once keeps dozens of
         parsed objects alive together, enough to set off the cyclic garbage collector, which
         then walks the whole cache (measured: 2.7x the parse floor became 7x).
+        """
+        return self.watch_decoded(
+            resource,
+            namespace,
+            decode=_watch_event,
+            resource_version=resource_version,
+            timeout_seconds=timeout_seconds,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            allow_bookmarks=allow_bookmarks,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            metadata_only=metadata_only,
+        )
+
+    async def watch_decoded(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        decode: Callable[[bytes, str], E],
+        resource_version: str,
+        timeout_seconds: int,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = True,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        metadata_only: bool = False,
+    ) -> AsyncGenerator[Iterator[E], None]:
+        """:meth:`watch_batches` with each line decoded by ``decode(line, what)``.
+
+        ``decode`` raises the errors :func:`_watch_event` raises for the lines it cannot take
+        (an ``ERROR`` event, a malformed line); the informer of pods decodes its lines straight
+        into views this way (:func:`lbc.kube.podwatch.pod_watch_event`).
         """
         query = _query(
             watch=True,
@@ -432,7 +484,7 @@ class KubeClient:
                     raise TransientError(f"{what}: stream timed out", reason="Timeout") from exc
                 if not chunk:
                     if pending.strip():
-                        yield iter((_watch_event(pending, what),))
+                        yield iter((decode(pending, what),))
                     return
                 lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
                 pending = lines.pop()
@@ -442,7 +494,7 @@ class KubeClient:
                     )
                 lines = [line for line in lines if line and not line.isspace()]
                 if lines:
-                    yield map(_watch_event, lines, whats)
+                    yield map(decode, lines, whats)
         finally:
             response.release()
 

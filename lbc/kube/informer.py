@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import random
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
 import anyio
 from prometheus_client import Counter, Gauge
@@ -44,7 +44,7 @@ from prometheus_client.registry import Collector
 from lbc.backoff import Backoff, BackoffPolicy
 from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import LbcError, TransientError
-from lbc.kube.client import ExpiredError, KubeClient, Resource, WatchEvent
+from lbc.kube.client import DecodedEvent, ExpiredError, KubeClient, Resource, WatchEvent
 from lbc.kube.heap import release_free_memory
 from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY, gauge_from
@@ -268,6 +268,7 @@ class Informer(Generic[V]):
         clock: Clock | None = None,
         rng: random.Random | None = None,
         metadata_only: bool = False,
+        watch_decode: Callable[[bytes, str], DecodedEvent[V] | WatchEvent] | None = None,
     ) -> None:
         self.resource = resource
         # ``project`` then sees ``metadata`` only: for resources whose bodies lbc never reads
@@ -276,6 +277,9 @@ class Informer(Generic[V]):
         self.store: Store[V] = Store(indexers)
         self._client = client
         self._project = project
+        # Decodes watch lines straight into views (the pods': lbc.kube.podwatch); the list
+        # still goes through ``project``, the lines it refuses through ``_apply``.
+        self._watch_decode = watch_decode
         self._key = key
         self._namespace = namespace
         self._label_selector = label_selector
@@ -445,17 +449,25 @@ class Informer(Generic[V]):
         """Follow one watch stream until it ends (or the watchdog finds it silent)."""
         low, high = self._watch_range
         timeout_seconds = self._rng.randint(low, high)
-        stream = self._client.watch_batches(
-            self.resource,
-            self._namespace,
-            resource_version=self._rv,
-            timeout_seconds=timeout_seconds,
-            label_selector=self._label_selector,
-            field_selector=self._field_selector,
-            allow_bookmarks=True,
-            connect_timeout=self._request_timeout,
-            metadata_only=self._metadata_only,
-        )
+        options: dict[str, Any] = {
+            "resource_version": self._rv,
+            "timeout_seconds": timeout_seconds,
+            "label_selector": self._label_selector,
+            "field_selector": self._field_selector,
+            "allow_bookmarks": True,
+            "connect_timeout": self._request_timeout,
+            "metadata_only": self._metadata_only,
+        }
+        decode = self._watch_decode
+        stream: AsyncGenerator[Iterator[Any], None]
+        if decode is None:
+            stream = self._client.watch_batches(self.resource, self._namespace, **options)
+            apply: Callable[[Any], None] = self._apply
+        else:
+            stream = self._client.watch_decoded(
+                self.resource, self._namespace, decode=decode, **options
+            )
+            apply = self._apply_decoded
         clock = self._clock
         inactivity = self._inactivity
         opened = last_event = clock.now()
@@ -477,7 +489,6 @@ class Informer(Generic[V]):
                     await clock.sleep_until(deadline)
 
             group.start_soon(watchdog)
-            apply = self._apply
             try:
                 async with aclosing(stream) as batches:
                     async for events in batches:
@@ -517,13 +528,7 @@ class Informer(Generic[V]):
             # Most updates change nothing a reconcile reads (a kubelet heartbeat, a field the
             # view leaves out): compare first, and skip the store write and its re-indexing.
             if old is None or old != view:
-                self.store.put(key, view)
-                if old is None:
-                    for h in self._handlers:
-                        h.on_add(key, view)
-                else:
-                    for h in self._handlers:
-                        h.on_update(key, old, view)
+                self._changed(key, old, view)
         elif kind == "DELETED":
             key = self._key(obj)
             gone = self.store.remove(key)
@@ -536,6 +541,36 @@ class Informer(Generic[V]):
         rv = meta.get("resourceVersion")
         if rv:
             self._rv = rv if type(rv) is str else str(rv)
+
+    def _apply_decoded(self, event: DecodedEvent[V] | WatchEvent) -> None:
+        """``_apply`` for an event decoded straight into its view (``watch_decode``)."""
+        if isinstance(event, WatchEvent):
+            self._apply(event)  # a line the decoder left to the general path
+            return
+        kind, key, view, rv = event
+        counts = self.event_counts
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind in {"MODIFIED", "ADDED"}:
+            old = self.store._items.get(key)
+            if old is None or old != view:
+                self._changed(key, old, cast(V, view))  # not None: only bookmarks have none
+        elif kind == "DELETED":
+            gone = self.store.remove(key)
+            for h in self._handlers:
+                h.on_delete(key, cast(V, view) if gone is None else gone)
+        elif kind != "BOOKMARK":
+            log.warning("informer_unknown_event", resource=self._label, type=kind)
+        if rv:
+            self._rv = rv
+
+    def _changed(self, key: str, old: V | None, view: V) -> None:
+        self.store.put(key, view)
+        if old is None:
+            for h in self._handlers:
+                h.on_add(key, view)
+        else:
+            for h in self._handlers:
+                h.on_update(key, old, view)
 
     def _heard(self) -> None:
         self._last_heard = self._clock.now()

@@ -12,6 +12,7 @@ import pytest
 from lbc.core.objects import PodView
 from lbc.kube.client import CONFIG_MAPS, PODS, KubeClient
 from lbc.kube.informer import EventHandlers, Informer
+from lbc.kube.podwatch import pod_watch_event
 from lbc.kube.views import pod_view
 from lbc.observe.metrics import REGISTRY
 from tests.integration.kube.conftest import pod
@@ -57,6 +58,11 @@ def server_pods(lab: LabApiServer) -> set[str]:
     }
 
 
+# The daemon's pod informer decodes watch lines straight into views; the general path is what
+# every other informer does. The tests of the watch's semantics run on both.
+DECODERS = pytest.mark.parametrize("decode", [None, pod_watch_event], ids=["orjson", "msgspec"])
+
+
 def pod_informer(kube: KubeClient, **kw: Any) -> tuple[Informer[PodView], Seen]:
     informer = Informer(kube, PODS, pod_view, rng=random.Random(5), **kw)
     seen = Seen()
@@ -78,11 +84,15 @@ async def started_pod_informer(
     return informer, seen
 
 
+@DECODERS
 async def test_deletes_during_a_dropped_watch_are_delivered_on_rewatch(
-    kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
+    kube: KubeClient,
+    lab_apiserver: LabApiServer,
+    start: Callable[[Informer[Any]], None],
+    decode: Any,
 ) -> None:
     web_pods(lab_apiserver, 5)
-    informer, seen = await started_pod_informer(kube, start)
+    informer, seen = await started_pod_informer(kube, start, watch_decode=decode)
     # The connection drops; two pods go while the informer is reconnecting.
     lab_apiserver.faults.close_watches()
     await kube.delete(PODS, "web-1", "default")
@@ -94,11 +104,15 @@ async def test_deletes_during_a_dropped_watch_are_delivered_on_rewatch(
     assert set(informer.store.keys()) == server_pods(lab_apiserver)
 
 
+@DECODERS
 async def test_deletes_hidden_by_a_forced_410_are_synthesised_after_relist(
-    kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
+    kube: KubeClient,
+    lab_apiserver: LabApiServer,
+    start: Callable[[Informer[Any]], None],
+    decode: Any,
 ) -> None:
     web_pods(lab_apiserver, 6)
-    informer, seen = await started_pod_informer(kube, start)
+    informer, seen = await started_pod_informer(kube, start, watch_decode=decode)
     relists = REGISTRY.get_sample_value(
         "lbc_informer_relists_total", {"resource": "pods", "reason": "expired"}
     )
@@ -123,11 +137,15 @@ async def test_deletes_hidden_by_a_forced_410_are_synthesised_after_relist(
     assert (after or 0) == (relists or 0) + 1
 
 
+@DECODERS
 async def test_churn_with_random_drops_and_410s_converges_without_missing_a_delete(
-    kube: KubeClient, lab_apiserver: LabApiServer, start: Callable[[Informer[Any]], None]
+    kube: KubeClient,
+    lab_apiserver: LabApiServer,
+    start: Callable[[Informer[Any]], None],
+    decode: Any,
 ) -> None:
     rng = random.Random(11)
-    informer, seen = await started_pod_informer(kube, start)
+    informer, seen = await started_pod_informer(kube, start, watch_decode=decode)
     live: set[str] = set()
     deleted: list[str] = []
     for step in range(300):
@@ -179,14 +197,16 @@ async def test_namespace_scope_and_label_selector_limit_the_cache(
 
 @asynccontextmanager
 async def synced_pod_informer(
-    bookmark_interval: float, inactivity_timeout: float
+    bookmark_interval: float, inactivity_timeout: float, decode: Any = None
 ) -> AsyncIterator[tuple[LabApiServer, Informer[PodView]]]:
     """A lab bookmarking every ``bookmark_interval`` s and a synced pod informer on it."""
     async with LabApiServer.running(bookmark_interval=bookmark_interval) as lab:
         api = await api_client_for(lab.kubeconfig_path)
         try:
             kube = KubeClient(api, timeout=5)
-            informer, _seen = pod_informer(kube, inactivity_timeout=inactivity_timeout)
+            informer, _seen = pod_informer(
+                kube, inactivity_timeout=inactivity_timeout, watch_decode=decode
+            )
             task = asyncio.create_task(informer.run())
             try:
                 await asyncio.wait_for(informer.wait_synced(), 5)
@@ -198,8 +218,9 @@ async def synced_pod_informer(
             await api.close()
 
 
-async def test_bookmarks_keep_a_quiet_watch_alive() -> None:
-    async with synced_pod_informer(0.1, inactivity_timeout=0.5) as (lab, informer):
+@DECODERS
+async def test_bookmarks_keep_a_quiet_watch_alive(decode: Any) -> None:
+    async with synced_pod_informer(0.1, inactivity_timeout=0.5, decode=decode) as (lab, informer):
         # Bookmarks every 0.1 s for longer than the watchdog's 0.5 s: one stream.
         await eventually(
             lambda: informer.event_counts["BOOKMARK"] >= 10,
