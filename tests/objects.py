@@ -1,4 +1,4 @@
-"""Kubernetes objects the tests write by hand, spelled once: a TargetGroupBinding."""
+"""Kubernetes objects the tests write by hand, spelled once: a TargetGroupBinding, a Service."""
 
 from __future__ import annotations
 
@@ -26,4 +26,38 @@ def target_group_binding(
         "kind": "TargetGroupBinding",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {**body, **spec},
+    }
+
+
+def service(
+    name: str,
+    *,
+    namespace: str,
+    target_port: int = 8080,
+    node_port: int | None = None,
+    headless: bool = False,
+) -> dict[str, Any]:
+    """A Service selecting ``app=<name>`` with one TCP port ``http`` 80.
+
+    ``node_port`` makes it a NodePort Service on that port; ``headless`` a ClusterIP one with
+    no cluster IP (the daemon never reads one, and the lab allocates one by scanning every
+    Service, which thousands of benchmark Services would make quadratic).
+    """
+    port: dict[str, Any] = {
+        "name": "http",
+        "port": 80,
+        "targetPort": target_port,
+        "protocol": "TCP",
+    }
+    spec: dict[str, Any] = {"type": "ClusterIP", "selector": {"app": name}, "ports": [port]}
+    if node_port is not None:
+        spec["type"] = "NodePort"
+        port["nodePort"] = node_port
+    if headless:
+        spec["clusterIP"] = "None"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
     }

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from lbc.core.binding import FINALIZER
 
+from tests.objects import service
 from tests.perf.benchlab import (
     BenchLab,
     by_operation,
@@ -140,16 +141,7 @@ def _node(name: str, instance_id: str) -> dict[str, Any]:
 
 
 def _service(namespace: str, name: str, node_port: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "type": "NodePort",
-            "selector": {"app": name},
-            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": node_port}],
-        },
-    }
+    return service(name, namespace=namespace, node_port=node_port)
 
 
 async def _run(lab: BenchLab, name: str, *, converge: bool) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from typing import Any, Final
 import pytest
 
 from tests.perf.benchlab import BenchLab
+from tests.perf.report import number
 
 # -- figures ----------------------------------------------------------------------------------
 
@@ -80,7 +81,7 @@ def record(name: str, value: float, unit: str, note: str = "", aim: str = "") ->
     figure = Figure(name, float(value), unit, note, aim.strip(), met)
     FIGURES.append(figure)
     verdict = f"  [aim {figure.aim}: {verdict_of(figure)}]" if aim else ""
-    print(f"  {name} = {_format(figure.value)} {unit}{verdict}  {note}".rstrip(), flush=True)
+    print(f"  {name} = {number(figure.value)} {unit}{verdict}  {note}".rstrip(), flush=True)
     return figure
 
 
@@ -91,22 +92,9 @@ def verdict_of(figure: Figure) -> str:
     return "met" if figure.met else "missed"
 
 
-def _format(value: float) -> str:
-    magnitude = abs(value)
-    if magnitude >= 1000 or value == int(value):
-        return f"{value:,.0f}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    if magnitude >= 0.1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
 def table(figures: Iterable[Figure]) -> list[str]:
     """The aligned lines of the combined table."""
-    rows = [(f.name, _format(f.value), f.unit, f.aim, verdict_of(f), f.note) for f in figures]
+    rows = [(f.name, number(f.value), f.unit, f.aim, verdict_of(f), f.note) for f in figures]
     if not rows:
         return []
     head = ("figure", "value", "unit", "aim", "", "note")

@@ -38,6 +38,7 @@ from lbc.kube.views import (
 
 from lbc_lab.elb_scenario import Network, create_network
 from lbc_lab.processes import LabProcess
+from tests.objects import service
 from tests.perf.benchlab import (
     BenchLab,
     by_operation,
@@ -390,19 +391,7 @@ def node_object(name: str) -> dict[str, Any]:
 
 
 def service_object(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            # Headless: the daemon never reads a cluster IP, and the lab allocates one by
-            # scanning every Service (thousands of them would make set-up quadratic).
-            "type": "ClusterIP",
-            "clusterIP": "None",
-            "selector": {"app": name},
-            "ports": [{"name": "http", "port": 80, "targetPort": POD_PORT, "protocol": "TCP"}],
-        },
-    }
+    return service(name, namespace=NAMESPACE, target_port=POD_PORT, headless=True)
 
 
 def ledger_object(app: App) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from lbc.core.ledger import DATA_KEY, configmap_name, encode
 from lbc.core.targets import Target
 
 from lbc_lab.apiserver.server import LabApiServer
+from tests.objects import service
 
 NS = "echoserver"
 APP = "echoserver"
@@ -95,16 +96,7 @@ def node_object(name: str) -> dict[str, Any]:
 
 
 def service_object() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": APP, "namespace": NS},
-        "spec": {
-            "type": "ClusterIP",
-            "selector": {"app": APP},
-            "ports": [{"name": "http", "port": 80, "targetPort": POD_PORT, "protocol": "TCP"}],
-        },
-    }
+    return service(APP, namespace=NS, target_port=POD_PORT)
 
 
 def slice_object(pods: Mapping[str, str]) -> dict[str, Any]:
