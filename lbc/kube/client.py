@@ -35,7 +35,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
-from typing import Any, Final, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, NamedTuple, Required, TypedDict, TypeVar, Unpack
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -177,6 +177,20 @@ class WatchEvent(NamedTuple):
 
     type: str
     object: dict[str, Any]
+
+
+class WatchOptions(TypedDict, total=False):
+    """The options of one watch request, spelled once for :meth:`KubeClient.watch` and its
+    batched forms (:meth:`KubeClient.watch_decoded` documents them)."""
+
+    resource_version: Required[str]
+    timeout_seconds: Required[int]
+    label_selector: str | None
+    field_selector: str | None
+    allow_bookmarks: bool
+    connect_timeout: float | None
+    read_timeout: float | None
+    metadata_only: bool
 
 
 V = TypeVar("V")
@@ -344,15 +358,7 @@ class KubeClient:
         self,
         resource: Resource,
         namespace: str | None = None,
-        *,
-        resource_version: str,
-        timeout_seconds: int,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        allow_bookmarks: bool = True,
-        connect_timeout: float | None = None,
-        read_timeout: float | None = None,
-        metadata_only: bool = False,
+        **options: Unpack[WatchOptions],
     ) -> AsyncGenerator[WatchEvent, None]:
         """Watch events from ``resource_version`` until the server ends the stream.
 
@@ -362,18 +368,7 @@ class KubeClient:
         silence between two chunks (default: the whole stream's budget). One event at a time;
         :meth:`watch_batches` is the same stream a received chunk at a time.
         """
-        batches = self.watch_batches(
-            resource,
-            namespace,
-            resource_version=resource_version,
-            timeout_seconds=timeout_seconds,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            allow_bookmarks=allow_bookmarks,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            metadata_only=metadata_only,
-        )
+        batches = self.watch_batches(resource, namespace, **options)
         async with aclosing(batches) as stream:
             async for events in stream:
                 for event in events:
@@ -383,15 +378,7 @@ class KubeClient:
         self,
         resource: Resource,
         namespace: str | None = None,
-        *,
-        resource_version: str,
-        timeout_seconds: int,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        allow_bookmarks: bool = True,
-        connect_timeout: float | None = None,
-        read_timeout: float | None = None,
-        metadata_only: bool = False,
+        **options: Unpack[WatchOptions],
     ) -> AsyncGenerator[Iterator[WatchEvent], None]:
         """:meth:`watch`, one batch per chunk read from the socket: the events of its lines.
 
@@ -402,19 +389,7 @@ class KubeClient:
         parsed objects alive together, enough to set off the cyclic garbage collector, which
         then walks the whole cache (measured: 2.7x the parse floor became 7x).
         """
-        return self.watch_decoded(
-            resource,
-            namespace,
-            decode=_watch_event,
-            resource_version=resource_version,
-            timeout_seconds=timeout_seconds,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            allow_bookmarks=allow_bookmarks,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            metadata_only=metadata_only,
-        )
+        return self.watch_decoded(resource, namespace, decode=_watch_event, **options)
 
     async def watch_decoded(
         self,

@@ -44,7 +44,14 @@ from prometheus_client.registry import Collector
 from lbc.backoff import Backoff, BackoffPolicy
 from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import LbcError, TransientError
-from lbc.kube.client import DecodedEvent, ExpiredError, KubeClient, Resource, WatchEvent
+from lbc.kube.client import (
+    DecodedEvent,
+    ExpiredError,
+    KubeClient,
+    Resource,
+    WatchEvent,
+    WatchOptions,
+)
 from lbc.kube.heap import release_free_memory
 from lbc.observe.log import get_logger
 from lbc.observe.metrics import REGISTRY, gauge_from
@@ -449,7 +456,7 @@ class Informer(Generic[V]):
         """Follow one watch stream until it ends (or the watchdog finds it silent)."""
         low, high = self._watch_range
         timeout_seconds = self._rng.randint(low, high)
-        options: dict[str, Any] = {
+        options: WatchOptions = {
             "resource_version": self._rv,
             "timeout_seconds": timeout_seconds,
             "label_selector": self._label_selector,
