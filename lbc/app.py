@@ -43,7 +43,7 @@ import gc
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from typing import Any, NoReturn, Protocol, final
+from typing import Any, Final, NoReturn, Protocol, final
 
 import anyio
 import anyio.abc
@@ -396,24 +396,31 @@ class Daemon:
         return code
 
 
+START_GC_THRESHOLD: Final = 1_000_000
+"""Allocations between two young-generation collections while the first lists load (Python's
+default is 700)."""
+
+
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while the first lists load, and what they loaded kept
-    out of its later passes.
+def _collector_paused(threshold: int = START_GC_THRESHOLD) -> Iterator[None]:
+    """The cyclic garbage collector held back while the first lists load, and what they loaded
+    kept out of its later passes.
 
     The initial lists decode hundreds of thousands of dicts into views that stay cached; every
     collection those allocations set off rescanned the growing cache (a 100,000-pod start spent
     more time collecting than decoding). The views hold no reference cycles, so reference
     counting frees them when replaced; ``gc.freeze()`` leaves them out of later collections.
+    The collector is slowed rather than switched off: a start that cannot sync (an API server
+    away for hours) keeps retrying, and the cycles its failed requests leave (exceptions and
+    their tracebacks) are still collected, so its memory stays bounded.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(threshold, *thresholds[1:])
     try:
         yield
         gc.freeze()
     finally:
-        if enabled:
-            gc.enable()
+        gc.set_threshold(*thresholds)
 
 
 def _lease_namespace(settings: Settings) -> str:

@@ -11,6 +11,7 @@ import gc
 import itertools
 import os
 import signal
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -361,11 +362,42 @@ async def test_a_replica_waiting_for_its_caches_says_so_until_they_sync() -> Non
     assert any(e["event"] == "caches_synced" for e in logs)
 
 
-def test_the_collector_is_paused_while_caches_load_and_their_objects_frozen_after() -> None:
+class Node:
+    def __init__(self) -> None:
+        self.other: Node | None = None
+
+
+def test_the_collector_is_slowed_while_caches_load_and_their_objects_frozen_after() -> None:
     gc.unfreeze()  # what earlier daemons of this process froze
+    before = gc.get_threshold()
     loaded = [[n] for n in range(1000)]  # lists: objects the collector tracks
-    with _collector_paused():
-        assert not gc.isenabled()
-    assert gc.isenabled()
+    with _collector_paused(threshold=50):
+        # Slowed, not off: the cycles a start that cannot sync leaves behind (failed requests,
+        # their tracebacks) are still collected, so a long outage does not grow memory.
+        assert gc.isenabled()
+        assert gc.get_threshold()[0] == 50
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        for _ in range(40):  # allocations past the threshold set off collections
+            [Node() for _ in range(50)]
+        assert gone() is None
+    assert gc.get_threshold() == before
     assert gc.get_freeze_count() >= len(loaded)
     gc.unfreeze()
+
+
+def test_the_collector_thresholds_come_back_when_the_start_fails() -> None:
+    before = gc.get_threshold()
+    seen: list[int] = []
+
+    def failing_start() -> None:
+        with _collector_paused():
+            seen.append(gc.get_threshold()[0])
+            raise RuntimeError("cannot sync")
+
+    with pytest.raises(RuntimeError):
+        failing_start()
+    assert seen == [1_000_000]
+    assert gc.get_threshold() == before
