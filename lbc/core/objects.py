@@ -68,12 +68,18 @@ class PodView(NamedTuple):
 
     ``quic_server_ids`` are ``(container port, server id)`` pairs for pods whose containers
     carry QUIC server ids (LBC's injector puts them there); ``()`` for all other pods.
+
+    ``ip`` is the pod's primary address (the first of ``status.podIPs``, else ``status.podIP``),
+    the one its target is registered with. ``uid`` is kept only for pods with readiness gates:
+    they are the only pods lbc writes to (their gate conditions, with the uid as the write's
+    precondition), and a uid costs about 90 bytes of the cache per pod; it is ``""`` for every
+    other pod.
     """
 
     namespace: str
     name: str
     uid: str
-    ips: tuple[str, ...]
+    ip: str
     node_name: str
     created_ms: int
     readiness_gates: tuple[str, ...]
@@ -83,10 +89,6 @@ class PodView(NamedTuple):
     branch_enis: tuple[str, ...] = ()
     named_ports: tuple[tuple[str, int, str], ...] = ()
     quic_server_ids: tuple[tuple[int, str], ...] = ()
-
-    @property
-    def ip(self) -> str:
-        return self.ips[0] if self.ips else ""
 
     def has_gate(self, condition_type: str) -> bool:
         return condition_type in self.readiness_gates

@@ -147,17 +147,13 @@ def pod_watch_event(line: bytes, what: str) -> DecodedEvent[PodView] | WatchEven
     pod = event.object
     spec = pod.spec or _NO_SPEC
     status = pod.status or _NO_STATUS
-    ips: tuple[str, ...]
     pod_ips = status.podIPs
-    if pod_ips:
-        if len(pod_ips) == 1:
-            ip = pod_ips[0].ip
-            ips = (ip,) if ip else ()
-        else:
-            ips = tuple(p.ip for p in pod_ips if p.ip)
+    if not pod_ips:
+        ip = status.podIP or ""
+    elif len(pod_ips) == 1:
+        ip = pod_ips[0].ip or ""
     else:
-        ip = status.podIP
-        ips = (ip,) if ip else ()
+        ip = next((p.ip for p in pod_ips if p.ip), "")
     gates = spec.readinessGates
     readiness_gates: tuple[str, ...] = ()
     if len(gates) == 1:  # the usual pod with gates: one, of its one target group
@@ -197,8 +193,8 @@ def pod_watch_event(line: bytes, what: str) -> DecodedEvent[PodView] | WatchEven
         (  # in the order of PodView's fields (lbc.kube.views checks pod_view's at import)
             _intern(namespace),
             name,
-            meta.uid,
-            ips,
+            meta.uid if readiness_gates else "",
+            ip,
             _intern(spec.nodeName),
             _created_ms(meta.creationTimestamp),
             readiness_gates,

@@ -202,7 +202,7 @@ _POD_FIELDS = (
     "namespace",
     "name",
     "uid",
-    "ips",
+    "ip",
     "node_name",
     "created_ms",
     "readiness_gates",
@@ -265,17 +265,16 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
     status = obj.get("status")
     if type(status) is not dict:
         status = _EMPTY
-    ips: tuple[str, ...]
+    # The pod's primary IP (the first of ``podIPs``, else ``podIP``): the one its target has.
+    ip: Any
     pod_ips = status.get("podIPs")
     if pod_ips:
         if len(pod_ips) == 1 and type(first := pod_ips[0]) is dict:
-            ip = first.get("ip")
-            ips = (ip,) if ip else ()
+            ip = first.get("ip") or ""
         else:
-            ips = tuple(p["ip"] for p in pod_ips if isinstance(p, dict) and p.get("ip"))
+            ip = next((p["ip"] for p in pod_ips if isinstance(p, dict) and p.get("ip")), "")
     else:
-        ip = status.get("podIP")
-        ips = (ip,) if ip else ()
+        ip = status.get("podIP") or ""
     gates = spec.get("readinessGates")
     readiness_gates = (
         _share(tuple(_intern(g["conditionType"]) for g in gates if g.get("conditionType")))
@@ -312,8 +311,8 @@ def pod_view(obj: Mapping[str, Any]) -> PodView:
         (  # in the order of _POD_FIELDS
             _intern(meta.get("namespace", "")),
             meta.get("name", ""),
-            meta.get("uid", ""),
-            ips,
+            meta.get("uid", "") if readiness_gates else "",
+            ip,
             _intern(spec.get("nodeName") or ""),
             _created_ms(meta.get("creationTimestamp")),
             readiness_gates,

@@ -109,7 +109,7 @@ def _service_inputs(
             name = f"web-{i}"
             node = f"node-{i % 100}"
             pods[("shop", name)] = PodView(
-                "shop", name, f"uid-{i}", (_ip(i),), node, 1_700_000_000_000 + i, (), True
+                "shop", name, f"uid-{i}", _ip(i), node, 1_700_000_000_000 + i, (), True
             )
             # One in ten endpoints is not ready yet (readiness-gated): the slower path.
             ready = i % 10 != 0

@@ -103,7 +103,7 @@ class Cluster:
                     "echoserver",
                     pods[tid],
                     "u",
-                    (tid,),
+                    tid,
                     node,
                     0,
                     (),

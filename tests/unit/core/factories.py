@@ -81,7 +81,7 @@ def pod(
         namespace=NS,
         name=name,
         uid="uid-" + name,
-        ips=(ip,),
+        ip=ip,
         node_name=node,
         created_ms=created_ms,
         readiness_gates=tuple(gates),

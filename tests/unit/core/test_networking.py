@@ -92,7 +92,7 @@ def test_malformed_cidr_fails_only_that_peer() -> None:
 
 
 def pod(*named: tuple[str, int, str], name: str = "web-1") -> PodView:
-    return PodView("shop", name, "uid", ("10.0.8.5",), "n1", 0, (), True, named_ports=named)
+    return PodView("shop", name, "uid", "10.0.8.5", "n1", 0, (), True, named_ports=named)
 
 
 def test_named_port_is_left_to_each_pod_for_ip_targets() -> None:

@@ -75,6 +75,15 @@ def test_timestamp_is_unix_milliseconds() -> None:
     assert timestamp_ms("garbage") == 0
 
 
+def test_a_pod_without_readiness_gates_keeps_no_uid_a_gated_one_keeps_its_own() -> None:
+    # Gated pods are the only ones lbc writes to (with the uid as precondition): any other
+    # pod's uid would only cost the cache memory.
+    ungated = raw_pod(4)
+    ungated["spec"].pop("readinessGates")
+    assert pod_view(ungated).uid == ""
+    assert pod_view(raw_pod(4)).uid == "3f1c2a4e-1b2c-4d5e-8f90-000000000004"
+
+
 def test_pod_view_keeps_what_desired_and_gates_read() -> None:
     view = pod_view(raw_pod(3))
     assert (view.namespace, view.name, view.uid) == (
@@ -82,7 +91,6 @@ def test_pod_view_keeps_what_desired_and_gates_read() -> None:
         "web-7d9f8c-00003",
         "3f1c2a4e-1b2c-4d5e-8f90-000000000003",
     )
-    assert view.ips == ("10.0.0.3",)
     assert view.ip == "10.0.0.3"
     assert view.node_name == "ip-10-0-3-1.eu-west-1.compute.internal"
     assert view.created_ms == 1_795_514_400_000
@@ -186,7 +194,7 @@ def test_pod_view_is_the_same_frozen_value_its_constructor_builds() -> None:
 
 def test_pod_view_of_a_pending_pod_has_no_ip_and_is_not_ready() -> None:
     view = pod_view({"metadata": {"name": "p", "namespace": "ns"}, "spec": {}, "status": {}})
-    assert view.ips == ()
+    assert view.ip == ""
     assert view.ip == ""
     assert not view.containers_ready
     assert view.readiness_gates == ()
@@ -197,7 +205,7 @@ def test_pod_view_falls_back_to_pod_ip_and_sees_deletion() -> None:
     del raw["status"]["podIPs"]
     raw["metadata"]["deletionTimestamp"] = "2026-11-24T11:00:00Z"
     view = pod_view(raw)
-    assert view.ips == ("10.0.0.0",)
+    assert view.ip == "10.0.0.0"
     assert view.deleting
 
 
