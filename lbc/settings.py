@@ -159,6 +159,21 @@ class Settings(BaseSettings):
             "(one DescribeTargetHealth per group, jittered)."
         ),
     )
+    rollout_settle_window: Duration = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "A binding whose endpoints, Service or nodes changed twice within this long (a "
+            "rollout in flight) is reconciled once they have been quiet this long, so the "
+            "rollout's steps share one RegisterTargets and one DeregisterTargets; a lone change "
+            "is served at once. 0 serves every change at once."
+        ),
+    )
+    rollout_settle_limit: Duration = Field(
+        default=10.0,
+        gt=0,
+        description="The longest a rollout in flight holds its binding back in a row.",
+    )
     fail_open: bool = Field(
         default=True,
         description=(
@@ -341,6 +356,8 @@ class Settings(BaseSettings):
                 )
         if self.backoff_base > self.backoff_max:
             raise ValueError("LBC_BACKOFF_BASE must not exceed LBC_BACKOFF_MAX")
+        if self.rollout_settle_window > self.rollout_settle_limit:
+            raise ValueError("LBC_ROLLOUT_SETTLE_WINDOW must not exceed LBC_ROLLOUT_SETTLE_LIMIT")
         for name in ("metrics_addr", "probe_addr", "webhook_addr"):
             _split_addr(getattr(self, name), env_name(name))
         return self

@@ -52,7 +52,13 @@ from prometheus_client import Counter, Gauge
 
 from lbc.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
-from lbc.control.schedule import LedgerSightings, Rollouts, VerifySchedule
+from lbc.control.schedule import (
+    SETTLE_LIMIT,
+    SETTLE_WINDOW,
+    LedgerSightings,
+    Rollouts,
+    VerifySchedule,
+)
 from lbc.control.worker import Result
 from lbc.control.writes import BindingWrites, NetworkingStatus
 from lbc.core.binding import FINALIZER, Binding, target_group_arn_problem
@@ -188,6 +194,8 @@ class BindingReconciler:
         max_targets: int = 0,
         port_for: Callable[[Binding], TargetGroupPort] | None = None,
         ledger_versions: Store[str | None] | None = None,
+        settle_window: float = SETTLE_WINDOW,
+        settle_limit: float = SETTLE_LIMIT,
     ) -> None:
         self._kube = kube
         self._fail_open = fail_open
@@ -206,7 +214,7 @@ class BindingReconciler:
         self._requeue_period = requeue_period
         clock = clock if clock is not None else MonotonicClock()
         self._schedule = VerifySchedule(drift_verify_period, clock, rng or random.Random())
-        self._rollouts = Rollouts(clock)
+        self._rollouts = Rollouts(clock, window=settle_window, limit=settle_limit)
         self._writes = BindingWrites(kube, pods, wall=wall, networking=networking)
         self._settling: set[str] = set()
         self._states: dict[str, dict[str, int]] = {}

@@ -148,6 +148,8 @@ class BindingController(KeyedController[str]):
             ledger_versions=self.ledgers_informer.store,
             fail_open=settings.fail_open,
             max_targets=settings.max_targets_per_target_group,
+            settle_window=settings.rollout_settle_window,
+            settle_limit=settings.rollout_settle_limit,
             port_for=lambda b: target_groups.as_role(
                 role_of(b.spec.iam_role_arn_to_assume, b.spec.assume_role_external_id)
             ),

@@ -131,6 +131,8 @@ class Rollouts:
     one), so a change within twice the ``window`` of a change that was itself part of a rollout
     still continues that rollout: one slow step costs one early pass, not two.
 
+    A ``window`` of 0 switches the hold off (``LBC_ROLLOUT_SETTLE_WINDOW=0``).
+
     Invariants: a change with no other in the ``window`` before it (twice the ``window`` after a
     rollout's change) never holds its binding; a binding is held at most ``limit`` seconds in a
     row (a binding whose inputs never pause is still served once per ``limit``); holding drops
@@ -142,8 +144,8 @@ class Rollouts:
     def __init__(
         self, clock: Clock, *, window: float = SETTLE_WINDOW, limit: float = SETTLE_LIMIT
     ) -> None:
-        if not 0 < window <= limit:
-            raise ValueError(f"need 0 < window <= limit, got {window!r}, {limit!r}")
+        if not 0 <= window <= limit:
+            raise ValueError(f"need 0 <= window <= limit, got {window!r}, {limit!r}")
         self._clock = clock
         self._window = window
         self._limit = limit
@@ -153,6 +155,8 @@ class Rollouts:
 
     def changed(self, key: str) -> None:
         """The inputs of binding ``key`` changed now (an informer event, not a start-up list)."""
+        if not self._window:
+            return  # settling switched off: every change is served at once
         now = self._clock.now()
         last = self._last.get(key)
         self._last[key] = now

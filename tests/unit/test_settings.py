@@ -91,6 +91,8 @@ def test_settings_are_frozen() -> None:
         ({"LBC_METRICS_ADDR": "8080"}, "LBC_METRICS_ADDR"),
         ({"LBC_LEASE_DURATION": "5s", "LBC_RENEW_DEADLINE": "10s"}, "LBC_LEASE_DURATION"),
         ({"LBC_RENEW_DEADLINE": "2s", "LBC_RETRY_PERIOD": "2s"}, "LBC_RENEW_DEADLINE"),
+        ({"LBC_ROLLOUT_SETTLE_WINDOW": "20s"}, "LBC_ROLLOUT_SETTLE_WINDOW"),
+        ({"LBC_ROLLOUT_SETTLE_WINDOW": "-1"}, "LBC_ROLLOUT_SETTLE_WINDOW"),
         # The stack controllers' settings.
         ({"LBC_STACKS": "ingress", "LBC_VPC_ID": "vpc-1"}, "LBC_CLUSTER_NAME"),
         ({"LBC_STACKS": "ingress", "LBC_CLUSTER_NAME": " ", "LBC_VPC_ID": "v"}, "LBC_CLUSTER_NAME"),

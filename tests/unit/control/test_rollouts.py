@@ -44,6 +44,15 @@ async def test_a_lone_change_is_never_held() -> None:
     assert rollouts.hold("shop/other") == 0.0  # never changed at all
 
 
+async def test_a_window_of_zero_serves_every_change_at_once() -> None:
+    clock = VirtualClock()
+    rollouts = Rollouts(clock, window=0)
+    for _ in range(5):  # a rollout's steps back to back: none is held
+        rollouts.changed(KEY)
+        assert rollouts.hold(KEY) == 0.0
+        await clock.advance(0.1)
+
+
 async def test_a_second_change_within_the_window_holds_until_the_changes_pause() -> None:
     clock = VirtualClock()
     rollouts = Rollouts(clock)
