@@ -13,18 +13,15 @@ process is affected: trimming frees no live object and takes a few milliseconds.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Callable
 from typing import Final
 
 
 def _load_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:  # pragma: no cover - every Linux image has a libc
-        return None
+    # The process's own symbols include its libc: no library search (``find_library`` runs
+    # ``ldconfig`` in a subprocess) at import.
     try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         return None
     trim.argtypes = [ctypes.c_size_t]
