@@ -6,7 +6,9 @@ One reconcile of one binding key:
    changed twice within ``SETTLE_WINDOW`` is put off, with no call and no write, until they
    have been quiet that long (at most ``SETTLE_LIMIT`` in a row), so the steps of a rolling
    update join one RegisterTargets and one DeregisterTargets (:class:`Rollouts`). A lone
-   change is served at once. Deletion is never held.
+   change is served at once, unless the fleet is busy (more bindings changed within the
+   window than the mutating rate limit serves in it): then it waits out one window, so that a
+   rollout's first step joins its next. Deletion is never held.
 1. **Gather** from the informer caches: the binding, its Service, EndpointSlices, pods and
    nodes; resolve the desired targets (``core.desired``).
 2. **Skip** when the checkpoint says the inputs did not change since the last full success and
@@ -53,6 +55,7 @@ from prometheus_client import Counter, Gauge
 from lbc.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
 from lbc.control.schedule import (
+    FLEET_BUSY,
     SETTLE_LIMIT,
     SETTLE_WINDOW,
     LedgerSightings,
@@ -196,6 +199,7 @@ class BindingReconciler:
         ledger_versions: Store[str | None] | None = None,
         settle_window: float = SETTLE_WINDOW,
         settle_limit: float = SETTLE_LIMIT,
+        settle_busy: int = FLEET_BUSY,
     ) -> None:
         self._kube = kube
         self._fail_open = fail_open
@@ -214,7 +218,7 @@ class BindingReconciler:
         self._requeue_period = requeue_period
         clock = clock if clock is not None else MonotonicClock()
         self._schedule = VerifySchedule(drift_verify_period, clock, rng or random.Random())
-        self._rollouts = Rollouts(clock, window=settle_window, limit=settle_limit)
+        self._rollouts = Rollouts(clock, window=settle_window, limit=settle_limit, busy=settle_busy)
         self._writes = BindingWrites(kube, pods, wall=wall, networking=networking)
         self._settling: set[str] = set()
         self._states: dict[str, dict[str, int]] = {}

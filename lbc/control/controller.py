@@ -10,6 +10,7 @@ caches; only the leader's workers reconcile.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
@@ -62,6 +63,15 @@ def ledger_version(obj: dict[str, Any]) -> str | None:
     if str(meta.get("name", "")).startswith(PREFIX):
         return str(meta.get("resourceVersion", ""))
     return None
+
+
+def fleet_busy(settings: Settings) -> int:
+    """Bindings changed within one settling window from which a lone change is held too.
+
+    As many as the mutating rate limit serves in one window (20 at the defaults): fewer are
+    all served within the window anyway, more queue behind the limit whatever the order.
+    """
+    return max(1, math.ceil(settings.aws_calls_per_second * settings.rollout_settle_window))
 
 
 class BindingController(KeyedController[str]):
@@ -150,6 +160,7 @@ class BindingController(KeyedController[str]):
             max_targets=settings.max_targets_per_target_group,
             settle_window=settings.rollout_settle_window,
             settle_limit=settings.rollout_settle_limit,
+            settle_busy=fleet_busy(settings),
             port_for=lambda b: target_groups.as_role(
                 role_of(b.spec.iam_role_arn_to_assume, b.spec.assume_role_external_id)
             ),

@@ -11,8 +11,9 @@ itself so that each states its invariant in one place:
   once even though the checkpoint, which covers endpoints and spec only, still matches.
 - :class:`Rollouts`: when each binding's inputs last changed, so a binding whose endpoints
   change in quick succession (a rollout in flight) is served once the rollout pauses rather
-  than once per step. Invariant: a lone change is never held, and no binding is held longer
-  than :data:`SETTLE_LIMIT` in a row.
+  than once per step. Invariant: a lone change in a quiet fleet is never held, a lone change
+  in a busy one at most :data:`SETTLE_WINDOW`, and no binding longer than
+  :data:`SETTLE_LIMIT` in a row.
 
 All three are in-memory and per process; a restart starts them afresh without costing AWS calls.
 """
@@ -20,6 +21,7 @@ All three are in-memory and per process; a restart starts them afresh without co
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
@@ -37,6 +39,10 @@ SETTLE_WINDOW: Final = 1.0
 
 SETTLE_LIMIT: Final = 10.0
 """Seconds: the longest a rollout in flight holds its binding back in a row."""
+
+FLEET_BUSY: Final = 20
+"""Bindings changed within one window from which a lone change waits out the window too (the
+mutating calls the default limit of 20 a second grants in the default window of 1 s)."""
 
 
 class VerifySchedule:
@@ -126,32 +132,53 @@ class Rollouts:
     per step on a group that needs one of each for the whole rollout, and the client-side rate
     limit that all bindings share pays for it (README, Benchmarks, note 2). So once a binding's
     inputs changed twice within ``window`` seconds, its passes are held until ``window`` has
-    passed without a change; the change of a quiet binding is served at once, at no cost in
-    latency. A rollout's steps are not evenly paced (a loaded API server or a slow pod stretches
-    one), so a change within twice the ``window`` of a change that was itself part of a rollout
-    still continues that rollout: one slow step costs one early pass, not two.
+    passed without a change. A rollout's steps are not evenly paced (a loaded API server or a
+    slow pod stretches one), so a change within twice the ``window`` of a change that was itself
+    part of a rollout still continues that rollout: one slow step costs one early pass, not two.
+
+    A lone change (none in the ``window`` before it) is served at once while the fleet is
+    quiet: that is a single change's latency, which nothing else delays. While the fleet is
+    busy, ``busy`` or more bindings' inputs having changed within the last ``window`` (many
+    Deployments restarted together, a node drained), the shared mutating rate limit serves
+    them in turn anyway, and whatever is served first is the first step of each rollout, which
+    the next step then undoes with a second call. So in a busy fleet a lone change waits out
+    one ``window`` too (never more): it is served then with whatever its own next steps
+    brought. The caller derives ``busy`` from the mutating rate limit (the calls it grants in
+    one ``window``), so a fleet whose changes the limit serves within the window is quiet.
 
     A ``window`` of 0 switches the hold off (``LBC_ROLLOUT_SETTLE_WINDOW=0``).
 
     Invariants: a change with no other in the ``window`` before it (twice the ``window`` after a
-    rollout's change) never holds its binding; a binding is held at most ``limit`` seconds in a
-    row (a binding whose inputs never pause is still served once per ``limit``); holding drops
-    nothing, it only puts off the pass, which comes back by the held pass's ``requeue_after``
-    or the next change's wake-up. The informer handlers report changes (:meth:`changed`) and
-    the reconciler asks before a pass (:meth:`hold`); neither touches the work queue.
+    rollout's change) never holds its binding while fewer than ``busy`` bindings changed within
+    the ``window``, and holds it at most one ``window`` otherwise; a binding is held at most
+    ``limit`` seconds in a row (a binding whose inputs never pause is still served once per
+    ``limit``); holding drops nothing, it only puts off the pass, which comes back by the held
+    pass's ``requeue_after`` or the next change's wake-up. The informer handlers report changes
+    (:meth:`changed`) and the reconciler asks before a pass (:meth:`hold`); neither touches the
+    work queue.
     """
 
     def __init__(
-        self, clock: Clock, *, window: float = SETTLE_WINDOW, limit: float = SETTLE_LIMIT
+        self,
+        clock: Clock,
+        *,
+        window: float = SETTLE_WINDOW,
+        limit: float = SETTLE_LIMIT,
+        busy: int = FLEET_BUSY,
     ) -> None:
         if not 0 <= window <= limit:
             raise ValueError(f"need 0 <= window <= limit, got {window!r}, {limit!r}")
+        if busy < 1:
+            raise ValueError(f"need busy >= 1, got {busy!r}")
         self._clock = clock
         self._window = window
         self._limit = limit
+        self._busy = busy
         self._last: dict[str, float] = {}  # key -> when its inputs last changed
         self._since: dict[str, float] = {}  # key -> when its current hold began
         self._rolling: set[str] = set()  # keys whose last change was part of a rollout
+        # The keys whose inputs changed within the last window, oldest change first.
+        self._recent: OrderedDict[str, float] = OrderedDict()
 
     def changed(self, key: str) -> None:
         """The inputs of binding ``key`` changed now (an informer event, not a start-up list)."""
@@ -160,6 +187,8 @@ class Rollouts:
         now = self._clock.now()
         last = self._last.get(key)
         self._last[key] = now
+        self._recent[key] = now
+        self._recent.move_to_end(key)
         reach = 2 * self._window if key in self._rolling else self._window
         if last is not None and now - last < reach:
             self._rolling.add(key)
@@ -168,11 +197,26 @@ class Rollouts:
             self._rolling.discard(key)
             self._since.pop(key, None)
 
+    def _fleet_busy(self, now: float) -> bool:
+        recent = self._recent
+        while recent:
+            key, at = next(iter(recent.items()))
+            if now - at < self._window:
+                break
+            del recent[key]
+        return len(recent) >= self._busy
+
     def hold(self, key: str) -> float:
         """Seconds to put the pass of ``key`` off by (0: serve it now)."""
         since = self._since.get(key)
         if since is None:
-            return 0.0
+            last = self._last.get(key)
+            if last is None or not self._fleet_busy(now := self._clock.now()):
+                return 0.0
+            if now >= last + self._window:
+                return 0.0
+            # A lone change in a busy fleet: its hold begins, its own next step may join it.
+            self._since[key] = since = last
         now = self._clock.now()
         quiet_at = self._last[key] + self._window
         if now >= quiet_at:
@@ -187,3 +231,4 @@ class Rollouts:
         self._last.pop(key, None)
         self._since.pop(key, None)
         self._rolling.discard(key)
+        self._recent.pop(key, None)

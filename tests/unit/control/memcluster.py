@@ -24,6 +24,7 @@ from lbc.clock import VirtualClock
 from lbc.control.bindings import POD_GATE_INDEX, SLICE_SERVICE_INDEX, BindingReconciler
 from lbc.control.controller import ledger_version, pod_gate_index, slice_service_index
 from lbc.control.entry import BindingEntry, binding_entry
+from lbc.control.schedule import FLEET_BUSY
 from lbc.control.triggers import BINDING_INDEXERS, Triggers
 from lbc.control.worker import Result, Workers
 from lbc.control.workqueue import ItemExponentialBackoff, WorkQueue
@@ -431,6 +432,7 @@ async def controller(
     backoff_max: float = 300.0,
     prepare: Callable[[MemoryKube], None] = lambda _kube: None,
     rng: random.Random | None = None,
+    settle_busy: int = FLEET_BUSY,
 ) -> AsyncIterator[Controller]:
     """The binding controller, wired as ``lbc.control.controller`` wires it, on memory I/O.
 
@@ -464,6 +466,7 @@ async def controller(
         wall=lambda: datetime.fromtimestamp(clock.now(), UTC),
         ledger_versions=stores[CONFIG_MAPS.plural],
         rng=rng,
+        settle_busy=settle_busy,
     )
     triggers = Triggers(
         queue.add,

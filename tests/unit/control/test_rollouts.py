@@ -3,8 +3,9 @@
 First the pacing rule alone on a virtual clock, then the binding controller's real reconciler,
 triggers, queue and workers on memory I/O (``tests.unit.control.memcluster``): the steps of a
 rolling update that arrive while the binding is held join one RegisterTargets and one
-DeregisterTargets, a lone change reaches AWS without any time passing, and a binding whose
-endpoints never stop changing is still served once per ``SETTLE_LIMIT``.
+DeregisterTargets, a lone change reaches AWS without any time passing, a lone change while
+the fleet is busy waits one window and is then served with the steps that followed it, and a
+binding whose endpoints never stop changing is still served once per ``SETTLE_LIMIT``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import itertools
 
 import pytest
 from lbc.clock import VirtualClock
-from lbc.control.schedule import SETTLE_LIMIT, SETTLE_WINDOW, Rollouts
+from lbc.control.controller import fleet_busy
+from lbc.control.schedule import FLEET_BUSY, SETTLE_LIMIT, SETTLE_WINDOW, Rollouts
 from lbc.kube.client import ENDPOINT_SLICES, PODS, TARGET_GROUP_BINDINGS
+from lbc.settings import Settings
 
 from tests.unit.control.memcluster import (
     NS,
@@ -102,9 +105,74 @@ async def test_changes_that_never_pause_hold_at_most_the_limit_in_a_row() -> Non
     assert max(gaps) <= 4.0 + 0.5  # the limit, plus the wait for the pass after it
 
 
+def _busy_fleet(rollouts: Rollouts, count: int) -> None:
+    for i in range(count):
+        rollouts.changed(f"shop/app-{i}")
+
+
+async def test_in_a_busy_fleet_a_lone_change_waits_out_one_window_and_no_more() -> None:
+    clock = VirtualClock()
+    rollouts = Rollouts(clock, busy=5)
+    _busy_fleet(rollouts, 4)  # Deployments restarted together: with KEY, five changed
+    rollouts.changed(KEY)
+    assert rollouts.hold(KEY) == pytest.approx(SETTLE_WINDOW)
+    assert rollouts.hold("shop/app-0") == pytest.approx(SETTLE_WINDOW)
+    await clock.advance(SETTLE_WINDOW / 2)
+    assert rollouts.hold(KEY) == pytest.approx(SETTLE_WINDOW / 2)
+    await clock.advance(SETTLE_WINDOW / 2)
+    assert rollouts.hold(KEY) == 0.0  # one window after the change, served
+    assert rollouts.hold("shop/never-changed") == 0.0
+
+
+async def test_a_busy_fleets_lone_change_and_its_next_step_are_served_together() -> None:
+    clock = VirtualClock()
+    rollouts = Rollouts(clock, busy=5)
+    _busy_fleet(rollouts, 4)
+    rollouts.changed(KEY)  # the first step of a rollout, fleet-wide
+    assert rollouts.hold(KEY) > 0
+    await clock.advance(SETTLE_WINDOW / 2)
+    rollouts.changed(KEY)  # its second step: the rollout goes on being held
+    assert rollouts.hold(KEY) == pytest.approx(SETTLE_WINDOW)
+    await clock.advance(SETTLE_WINDOW)
+    assert rollouts.hold(KEY) == 0.0
+
+
+async def test_fewer_changed_bindings_than_busy_leave_a_lone_change_unheld() -> None:
+    clock = VirtualClock()
+    rollouts = Rollouts(clock, busy=5)
+    _busy_fleet(rollouts, 3)
+    rollouts.changed(KEY)  # four bindings changed: the fleet is quiet
+    assert rollouts.hold(KEY) == 0.0
+    rollouts.changed(KEY)  # the same binding again counts once (and is a rollout by itself)
+    assert rollouts.hold(KEY) == pytest.approx(SETTLE_WINDOW)
+    assert rollouts.hold("shop/app-0") == 0.0
+
+
+async def test_the_fleet_is_quiet_again_one_window_after_its_changes() -> None:
+    clock = VirtualClock()
+    rollouts = Rollouts(clock, busy=5)
+    _busy_fleet(rollouts, 10)
+    await clock.advance(SETTLE_WINDOW)
+    rollouts.changed(KEY)  # the others changed a whole window ago
+    assert rollouts.hold(KEY) == 0.0
+    rollouts.forget(KEY)
+    _busy_fleet(rollouts, 4)  # four changed now, and KEY (forgotten) is no longer counted
+    rollouts.changed("shop/other")
+    assert rollouts.hold("shop/other") == pytest.approx(SETTLE_WINDOW)
+
+
+def test_busy_is_what_the_mutating_limit_grants_in_one_window() -> None:
+    assert fleet_busy(Settings()) == FLEET_BUSY == 20
+    assert fleet_busy(Settings(aws_calls_per_second=5, rollout_settle_window=2.0)) == 10
+    assert fleet_busy(Settings(aws_calls_per_second=0.5, rollout_settle_window=0.5)) == 1
+    assert fleet_busy(Settings(rollout_settle_window=0)) == 1  # settling off: never asked
+
+
 def test_a_window_longer_than_the_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="window"):
         Rollouts(VirtualClock(), window=5.0, limit=1.0)
+    with pytest.raises(ValueError, match="busy"):
+        Rollouts(VirtualClock(), busy=0)
 
 
 # -- the binding controller ----------------------------------------------------------------------
@@ -170,6 +238,35 @@ async def test_steps_arriving_while_held_join_one_register_and_one_deregister() 
         await c.clock.advance(SETTLE_WINDOW)  # the rollout pauses: every step in one pass
         assert c.group.calls.count("register") == 2
         assert c.group.calls.count("deregister") == 1
+        assert set(_pods(c).values()) == _registered(c)
+
+
+async def test_in_a_busy_fleet_a_rollouts_first_step_joins_the_steps_after_it() -> None:
+    # busy=1: this binding's own change makes the fleet busy, as 20 Deployments restarted
+    # together would at the defaults.
+    async with controller(prepare=_converged, settle_busy=1) as c:
+        await _settled(c)
+        _step(c, add=1)
+        await c.clock.settle()
+        assert c.group.calls == [], "a busy fleet's lone change went out at once"
+        await c.clock.advance(SETTLE_WINDOW / 2)
+        _step(c, remove=1)
+        await c.clock.settle()
+        assert c.group.calls == []
+        await c.clock.advance(SETTLE_WINDOW)  # quiet for a window: both steps in one pass
+        assert c.group.calls.count("register") == 1
+        assert c.group.calls.count("deregister") == 1
+        assert set(_pods(c).values()) == _registered(c)
+
+
+async def test_a_busy_fleets_lone_change_is_served_one_window_later() -> None:
+    async with controller(prepare=_converged, settle_busy=1) as c:
+        await _settled(c)
+        _step(c, add=1)
+        await c.clock.advance(SETTLE_WINDOW * 0.99)
+        assert c.group.calls == []
+        await c.clock.advance(SETTLE_WINDOW * 0.02)
+        assert c.group.calls.count("register") == 1
         assert set(_pods(c).values()) == _registered(c)
 
 
