@@ -241,32 +241,27 @@ async def test_steps_arriving_while_held_join_one_register_and_one_deregister() 
         assert set(_pods(c).values()) == _registered(c)
 
 
-async def test_in_a_busy_fleet_a_rollouts_first_step_joins_the_steps_after_it() -> None:
+@pytest.mark.parametrize(
+    "steps", [({"add": 1},), ({"add": 1}, {"remove": 1})], ids=["lone", "first-of-two"]
+)
+async def test_in_a_busy_fleet_a_change_waits_one_window_and_its_next_steps_join_it(
+    steps: tuple[dict[str, int], ...],
+) -> None:
     # busy=1: this binding's own change makes the fleet busy, as 20 Deployments restarted
     # together would at the defaults.
     async with controller(prepare=_converged, settle_busy=1) as c:
         await _settled(c)
-        _step(c, add=1)
-        await c.clock.settle()
-        assert c.group.calls == [], "a busy fleet's lone change went out at once"
-        await c.clock.advance(SETTLE_WINDOW / 2)
-        _step(c, remove=1)
-        await c.clock.settle()
-        assert c.group.calls == []
-        await c.clock.advance(SETTLE_WINDOW)  # quiet for a window: both steps in one pass
-        assert c.group.calls.count("register") == 1
-        assert c.group.calls.count("deregister") == 1
-        assert set(_pods(c).values()) == _registered(c)
-
-
-async def test_a_busy_fleets_lone_change_is_served_one_window_later() -> None:
-    async with controller(prepare=_converged, settle_busy=1) as c:
-        await _settled(c)
-        _step(c, add=1)
+        for i, change in enumerate(steps):
+            if i:
+                await c.clock.advance(SETTLE_WINDOW / 2)
+            _step(c, **change)
+            await c.clock.settle()
+            assert c.group.calls == [], "a busy fleet's change went out at once"
         await c.clock.advance(SETTLE_WINDOW * 0.99)
         assert c.group.calls == []
-        await c.clock.advance(SETTLE_WINDOW * 0.02)
+        await c.clock.advance(SETTLE_WINDOW * 0.02)  # a window after the last step: one pass
         assert c.group.calls.count("register") == 1
+        assert c.group.calls.count("deregister") == len(steps) - 1
         assert set(_pods(c).values()) == _registered(c)
 
 
