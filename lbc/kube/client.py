@@ -503,16 +503,6 @@ class KubeClient:
         path = resource.path(ns, name, subresource)
         return await self._json("PUT", path, body=obj, timeout=timeout)
 
-    async def replace_status(
-        self,
-        resource: Resource,
-        obj: Mapping[str, Any],
-        namespace: str | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        return await self.replace(resource, obj, namespace, subresource="status", timeout=timeout)
-
     async def patch(
         self,
         resource: Resource,
