@@ -155,14 +155,19 @@ async def wait_targets(
 
 
 async def converged_binding(
-    world: World, group: str, replicas: int, *, env: dict[str, str] | None = None
+    world: World,
+    group: str,
+    replicas: int,
+    *,
+    multi_cluster: bool = True,
+    env: dict[str, str] | None = None,
 ) -> tuple[BoundTargetGroup, Cluster, LabProcess]:
-    """Cluster ``a`` with ``replicas`` echoserver pods bound (MultiCluster, ip) to a new group
-    ``group`` by one daemon, once the group holds exactly the pods' targets."""
+    """Cluster ``a`` with ``replicas`` echoserver pods bound (ip; MultiCluster unless told) to a
+    new group ``group`` by one daemon, once the group holds exactly the pods' targets."""
     tg = await world.target_group(group, target_type="ip")
     a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
     await echoserver(a, replicas)
-    await a.apply_binding(binding("web", tg.arn))
+    await a.apply_binding(binding("web", tg.arn, multi_cluster=multi_cluster))
     daemon = await world.start_daemon(a, env=env)
     await wait_targets(world, tg.arn, pod_targets(a), what="converged")
     return tg, a, daemon

@@ -10,6 +10,7 @@ from tests.e2e.conftest import (
     NS,
     POD_CIDR_A,
     Guard,
+    active_targets,
     binding,
     echoserver,
     pod_targets,
@@ -54,12 +55,8 @@ async def test_normal_mode_owns_the_group_and_removes_a_foreign_target(world: Wo
     await a.apply_binding(binding("web", tg.arn, multi_cluster=False))
     await world.start_daemon(a)
     await wait_targets(world, tg.arn, pod_targets(a), what="normal mode converged")
-    assert not foreign & await world_active(world, tg.arn)
+    assert not foreign & await active_targets(world, tg.arn)
     assert await a.get_configmap(NS, "aws-lbc-targets-web") is None
-
-
-async def world_active(world: World, arn: str) -> set[str]:
-    return {t for t, (s, _) in (await world.targets(arn)).items() if s != "draining"}
 
 
 async def test_first_multicluster_reconcile_without_a_ledger_deregisters_nothing(

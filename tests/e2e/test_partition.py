@@ -15,10 +15,9 @@ from lbc_lab.scenario import Cluster, World, eventually
 from tests.e2e.conftest import (
     APP,
     NS,
-    POD_CIDR_A,
     Guard,
-    binding,
-    echoserver,
+    active_targets,
+    converged_binding,
     pod_targets,
     wait_targets,
     warning_reasons,
@@ -59,13 +58,10 @@ async def _partitioned(world: World, cluster: Cluster, arn: str) -> tuple[str, s
 
 
 async def test_partition_then_eviction_keeps_targets_until_the_node_returns(world: World) -> None:
-    tg = await world.target_group("partition", target_type="ip")
-    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
-    await echoserver(a, 3)
     # Normal mode: here the old rule deregistered the whole group.
-    await a.apply_binding(binding("web", tg.arn, multi_cluster=False))
-    await world.start_daemon(a, env={"LBC_DRIFT_VERIFY_PERIOD": "2s"})
-    await wait_targets(world, tg.arn, pod_targets(a), what="converged")
+    tg, a, _daemon = await converged_binding(
+        world, "partition", 3, multi_cluster=False, env={"LBC_DRIFT_VERIFY_PERIOD": "2s"}
+    )
 
     async with Guard(world, tg.arn, pod_targets(a)).watching():
         node, registered = await _partitioned(world, a, tg.arn)
@@ -74,7 +70,7 @@ async def test_partition_then_eviction_keeps_targets_until_the_node_returns(worl
         # Two full passes (drift verifications) after the eviction: each would have
         # deregistered the terminating endpoints under the old rule.
         await _full_passes(world, tg.arn, _describes(world, tg.arn), 2)
-        assert await _active(world, tg.arn) == registered
+        assert await active_targets(world, tg.arn) == registered
 
     # The partition ends: the evicted pods finish terminating, replacements start.
     await a.kube.heal_node(node)
@@ -85,23 +81,14 @@ async def test_partition_then_eviction_keeps_targets_until_the_node_returns(worl
 
 
 async def test_partitioned_pods_that_are_gone_are_deregistered(world: World) -> None:
-    tg = await world.target_group("partition-gone", target_type="ip")
-    a = await world.add_cluster("a", nodes=1, pod_cidr=POD_CIDR_A)
-    await echoserver(a, 2)
-    await a.apply_binding(binding("web", tg.arn, multi_cluster=False))
-    await world.start_daemon(a)
-    await wait_targets(world, tg.arn, pod_targets(a), what="converged")
+    tg, a, _daemon = await converged_binding(world, "partition-gone", 2, multi_cluster=False)
 
     async with Guard(world, tg.arn, pod_targets(a)).watching():
         _node, registered = await _partitioned(world, a, tg.arn)
-        assert await _active(world, tg.arn) == registered
+        assert await active_targets(world, tg.arn) == registered
     # A pod force-deleted during the partition leaves the slices: its target goes.
     gone, kept = sorted(a.kube.pod_names(NS, APP))
     await a.kube.delete_pod(NS, gone)
     await wait_targets(
         world, tg.arn, {f"{a.kube.pod_ip(NS, kept)}:8080"}, what="deleted pod deregistered"
     )
-
-
-async def _active(world: World, arn: str) -> set[str]:
-    return {t for t, (state, _) in (await world.targets(arn)).items() if state != "draining"}
