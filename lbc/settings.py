@@ -64,6 +64,11 @@ def parse_duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""Seconds, from a number or a Go duration string; never negative (:func:`parse_duration`)."""
+# The bound comes before the validator so that pydantic checks it on the parsed float, as a
+# field's own ``gt=0`` does (after it, the error would quote the raw string instead).
+PositiveDuration = Annotated[float, Field(gt=0), BeforeValidator(parse_duration)]
+"""A :data:`Duration` that must be more than zero (periods, deadlines, delays)."""
 
 
 STACK_KINDS = frozenset({"ingress", "service"})
@@ -140,20 +145,18 @@ class Settings(BaseSettings):
         ),
     )
     workers: int = Field(default=4, ge=1, le=256, description="Bindings reconciled concurrently.")
-    backoff_base: Duration = Field(
-        default=0.005, gt=0, description="First per-binding retry delay after a failure."
+    backoff_base: PositiveDuration = Field(
+        default=0.005, description="First per-binding retry delay after a failure."
     )
-    backoff_max: Duration = Field(
-        default=300.0, gt=0, description="Cap of the per-binding exponential retry delay."
+    backoff_max: PositiveDuration = Field(
+        default=300.0, description="Cap of the per-binding exponential retry delay."
     )
-    requeue_period: Duration = Field(
+    requeue_period: PositiveDuration = Field(
         default=15.0,
-        gt=0,
         description="Delay before looking again while pod readiness gates wait for health.",
     )
-    drift_verify_period: Duration = Field(
+    drift_verify_period: PositiveDuration = Field(
         default=300.0,
-        gt=0,
         description=(
             "How often every bound target group is checked for out-of-band changes "
             "(one DescribeTargetHealth per group, jittered)."
@@ -171,9 +174,8 @@ class Settings(BaseSettings):
             "every change at once."
         ),
     )
-    rollout_settle_limit: Duration = Field(
+    rollout_settle_limit: PositiveDuration = Field(
         default=10.0,
-        gt=0,
         description="The longest a rollout in flight holds its binding back in a row.",
     )
     fail_open: bool = Field(
@@ -205,18 +207,17 @@ class Settings(BaseSettings):
         default=None,
         description="Namespace of the Lease (default: `POD_NAMESPACE`, else `default`).",
     )
-    lease_duration: Duration = Field(
-        default=15.0, gt=0, description="How long a Lease is valid without renewal."
+    lease_duration: PositiveDuration = Field(
+        default=15.0, description="How long a Lease is valid without renewal."
     )
-    renew_deadline: Duration = Field(
-        default=10.0, gt=0, description="How long the leader keeps trying to renew before it quits."
+    renew_deadline: PositiveDuration = Field(
+        default=10.0, description="How long the leader keeps trying to renew before it quits."
     )
-    retry_period: Duration = Field(
-        default=2.0, gt=0, description="Interval between Lease acquire and renew attempts."
+    retry_period: PositiveDuration = Field(
+        default=2.0, description="Interval between Lease acquire and renew attempts."
     )
-    shutdown_grace_period: Duration = Field(
+    shutdown_grace_period: PositiveDuration = Field(
         default=20.0,
-        gt=0,
         description="Budget for in-flight reconciles to finish after SIGTERM.",
     )
     metrics_addr: str = Field(
@@ -249,9 +250,8 @@ class Settings(BaseSettings):
             "an ENI has several groups (`spec.networking`)."
         ),
     )
-    networking_cache_ttl: Duration = Field(
+    networking_cache_ttl: PositiveDuration = Field(
         default=300.0,
-        gt=0,
         description=(
             "Longest age of cached ENIs and security-group rules used by `spec.networking`; "
             "also bounds how long a rule removed out of band stays missing."
@@ -275,9 +275,8 @@ class Settings(BaseSettings):
             "a new pod (LBC's `--enable-pod-readiness-gate-inject`); false admits pods unchanged."
         ),
     )
-    webhook_cert_reload_period: Duration = Field(
+    webhook_cert_reload_period: PositiveDuration = Field(
         default=10.0,
-        gt=0,
         description="How often the webhook certificate files are checked for a rotation.",
     )
 
