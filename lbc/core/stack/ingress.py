@@ -34,9 +34,8 @@ from lbc.core.stack.ingress_groups import ClassifiedIngress, IngressGroup
 from lbc.core.stack.ingress_ports import PortConfig, merged_ports
 from lbc.core.stack.ingress_rules import default_actions, go_list, member_rules
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
+from lbc.core.stack.load_balancers import stack_load_balancer
 from lbc.core.stack.model import (
-    LOAD_BALANCER_ID,
-    Attribute,
     BuildError,
     BuildOutcome,
     Built,
@@ -44,7 +43,6 @@ from lbc.core.stack.model import (
     IPAddressType,
     IPPermission,
     Listener,
-    LoadBalancer,
     LoadBalancerType,
     Rule,
     Scheme,
@@ -222,7 +220,7 @@ def _lb_name(
     return names.alb_name(cluster, group, scheme.value)
 
 
-def _lb_attributes(members: Sequence[ClassifiedIngress]) -> tuple[Attribute, ...]:
+def _lb_attributes(members: Sequence[ClassifiedIngress]) -> dict[str, str]:
     merged: dict[str, str] = {}
     for member in members:
         ann = ingress_annotations(dict(member.ingress.annotations))
@@ -232,7 +230,7 @@ def _lb_attributes(members: Sequence[ClassifiedIngress]) -> tuple[Attribute, ...
                     f"conflicting load balancer attributes {key}: {merged[key]} | {value}"
                 )
             merged[key] = value
-    return tuple(Attribute(k, v) for k, v in sorted(merged.items()))
+    return merged
 
 
 def _subnets(
@@ -268,7 +266,7 @@ def _subnets(
         chosen = inputs.existing.subnets
     else:
         chosen = subnets.discover(inputs.subnets, scheme, alb, rules)
-    return tuple(sorted(chosen))
+    return chosen
 
 
 def _frontend_sg(
@@ -295,15 +293,16 @@ def _build(inputs: IngressInputs, services: Mapping[tuple[str, str], ServiceView
     group_tags = _group_tags(members, config)
     security_group = _frontend_sg(group.id, config, ports, group_tags)
     wiring = frontend_wiring(config)
-    load_balancer = LoadBalancer(
+    load_balancer = stack_load_balancer(
+        group.id,
+        cluster,
+        LoadBalancerType.APPLICATION,
         name=_lb_name(members, cluster, group.id, scheme),
-        type=LoadBalancerType.APPLICATION,
         scheme=scheme,
-        ip_address_type=IPAddressType.IPV4,
         subnets=lb_subnets,
-        security_groups=wiring.load_balancer,
+        wiring=wiring,
         attributes=_lb_attributes(members),
-        tags=resource_tags(group.id, cluster, LOAD_BALANCER_ID, group_tags),
+        tags=group_tags,
     )
     backends = BackendBuilder(group.id, config, wiring.source)
     listeners: list[Listener] = []

@@ -29,9 +29,8 @@ from lbc.core.stack.annotations import (
 )
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
+from lbc.core.stack.load_balancers import stack_load_balancer
 from lbc.core.stack.model import (
-    LOAD_BALANCER_ID,
-    Attribute,
     BuildError,
     BuildOutcome,
     Built,
@@ -40,7 +39,6 @@ from lbc.core.stack.model import (
     IPAddressType,
     IPPermission,
     Listener,
-    LoadBalancer,
     LoadBalancerType,
     Protocol,
     Scheme,
@@ -277,15 +275,16 @@ def _build(inputs: ServiceInputs, stack_id: StackId) -> Stack:
         name = explicit
     else:
         name = names.nlb_name(cluster, service.namespace, service.name, service.uid, scheme.value)
-    load_balancer = LoadBalancer(
+    load_balancer = stack_load_balancer(
+        stack_id,
+        cluster,
+        LoadBalancerType.NETWORK,
         name=name,
-        type=LoadBalancerType.NETWORK,
         scheme=scheme,
-        ip_address_type=IPAddressType.IPV4,
-        subnets=tuple(sorted(chosen)),
-        security_groups=wiring.load_balancer,
-        attributes=tuple(Attribute(k, v) for k, v in sorted(attributes.items())),
-        tags=resource_tags(stack_id, cluster, LOAD_BALANCER_ID, tags),
+        subnets=chosen,
+        wiring=wiring,
+        attributes=attributes,
+        tags=tags,
     )
     by_id = {s.subnet_id: s for s in inputs.subnets}
     facts = NetworkingFacts(
