@@ -66,6 +66,11 @@ def _obj(value: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
+def _text(doc: Mapping[str, Any], key: str) -> str:
+    """A string field of the review, ``""`` when absent."""
+    return str(doc.get(key, ""))
+
+
 def parse_review(body: Any) -> AdmissionRequest:
     """The request inside an AdmissionReview document; raises :class:`MalformedReviewError`."""
     if not isinstance(body, Mapping) or body.get("kind") != KIND:
@@ -75,17 +80,16 @@ def parse_review(body: Any) -> AdmissionRequest:
     request = body.get("request")
     if not isinstance(request, Mapping) or not isinstance(request.get("uid"), str):
         raise MalformedReviewError("request.uid is required")
-    resource = request.get("resource")
-    resource = resource if isinstance(resource, Mapping) else {}
+    resource = _obj(request.get("resource")) or {}
     return AdmissionRequest(
         uid=request["uid"],
-        operation=str(request.get("operation", "")),
-        group=str(resource.get("group", "")),
-        version=str(resource.get("version", "")),
-        resource=str(resource.get("resource", "")),
-        sub_resource=str(request.get("subResource", "")),
-        namespace=str(request.get("namespace", "")),
-        name=str(request.get("name", "")),
+        operation=_text(request, "operation"),
+        group=_text(resource, "group"),
+        version=_text(resource, "version"),
+        resource=_text(resource, "resource"),
+        sub_resource=_text(request, "subResource"),
+        namespace=_text(request, "namespace"),
+        name=_text(request, "name"),
         obj=_obj(request.get("object")),
         old=_obj(request.get("oldObject")),
         dry_run=bool(request.get("dryRun", False)),
