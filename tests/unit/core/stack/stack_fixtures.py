@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 from lbc.core.stack.inputs import ServiceView, StackConfig, SubnetFacts
+from lbc.core.stack.model import BACKEND_SG, BindingPeer, BindingPort, BindingRule
 from lbc.core.stack.views import service_view
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "manifests" / "examples"
@@ -21,6 +22,14 @@ PRIVATE_SUBNETS = (
     SubnetFacts("subnet-ccc", "us-east-1a", 251, (("kubernetes.io/role/internal-elb", "1"),)),
     SubnetFacts("subnet-ddd", "us-east-1b", 251, (("kubernetes.io/role/internal-elb", "1"),)),
 )
+
+# The load balancer's backend group, the peer of every binding rule of a stack with groups.
+LB_BACKEND = (BindingPeer(security_group=BACKEND_SG),)
+
+
+def tcp_from(peers: tuple[BindingPeer, ...], *ports: int | str | None) -> BindingRule:
+    """The binding rule letting ``peers`` reach ``ports`` over TCP (``None``: every port)."""
+    return BindingRule(peers, tuple(BindingPort("TCP", port) for port in ports))
 
 
 def example(name: str, kind: str) -> dict[str, Any]:

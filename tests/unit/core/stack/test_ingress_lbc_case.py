@@ -19,9 +19,6 @@ from lbc.core.stack.inputs import (
 from lbc.core.stack.model import (
     BACKEND_SG,
     FRONTEND_SG,
-    BindingPeer,
-    BindingPort,
-    BindingRule,
     Built,
     ConditionField,
     ForwardAction,
@@ -33,7 +30,7 @@ from lbc.core.stack.model import (
     TargetType,
 )
 
-from .stack_fixtures import CONFIG
+from .stack_fixtures import CONFIG, LB_BACKEND, tcp_from
 
 A = "alb.ingress.kubernetes.io/"
 HC = {
@@ -172,28 +169,24 @@ def test_lbc_vanilla_internal_case() -> None:
         ),
     ]
 
-    peer = (BindingPeer(security_group=BACKEND_SG),)
     assert [(b.name, b.service_port, b.vpc_id, b.networking) for b in stack.bindings] == [
         (
             "k8s-ns1-svc1-9889425938",
             "http",
             "vpc-dummy",
-            (BindingRule(peer, (BindingPort("TCP", 32768),)),),
+            (tcp_from(LB_BACKEND, 32768),),
         ),
         (
             "k8s-ns1-svc2-9889425938",
             "http",
             "vpc-dummy",
-            (BindingRule(peer, (BindingPort("TCP", 32768),)),),
+            (tcp_from(LB_BACKEND, 32768),),
         ),
         (
             "k8s-ns1-svc3-bf42870fba",
             "https",
             "vpc-dummy",
-            (
-                BindingRule(peer, (BindingPort("TCP", 8443),)),
-                BindingRule(peer, (BindingPort("TCP", 9090),)),
-            ),
+            (tcp_from(LB_BACKEND, 8443), tcp_from(LB_BACKEND, 9090)),
         ),
     ]
     assert [b.target_group_protocol for b in stack.bindings] == [
@@ -230,8 +223,4 @@ def test_lbc_ip_target_with_named_target_port_case() -> None:
         TargetType.IP,
     )
     (tgb,) = outcome.stack.bindings
-    assert tgb.networking == (
-        BindingRule(
-            (BindingPeer(security_group=BACKEND_SG),), (BindingPort("TCP", "target-port"),)
-        ),
-    )
+    assert tgb.networking == (tcp_from(LB_BACKEND, "target-port"),)

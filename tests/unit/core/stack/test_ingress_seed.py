@@ -9,9 +9,6 @@ from lbc.core.stack.inputs import IngressClassView
 from lbc.core.stack.model import (
     BACKEND_SG,
     FRONTEND_SG,
-    BindingPeer,
-    BindingPort,
-    BindingRule,
     Built,
     ConditionField,
     FixedResponseAction,
@@ -28,7 +25,15 @@ from lbc.core.stack.model import (
 )
 from lbc.core.stack.views import ingress_view
 
-from .stack_fixtures import CONFIG, PUBLIC_SUBNETS, SEED_UID, example, seed_service
+from .stack_fixtures import (
+    CONFIG,
+    LB_BACKEND,
+    PUBLIC_SUBNETS,
+    SEED_UID,
+    example,
+    seed_service,
+    tcp_from,
+)
 
 CATALOG = IngressCatalog([IngressClassView("alb", "ingress.k8s.aws/alb")])
 TRACKING = {
@@ -152,9 +157,7 @@ def test_seed_binding_is_the_multicluster_binding_the_document_shows() -> None:
     assert tgb.target_group_id == tg.resource_id
     assert (tgb.service_name, tgb.service_port) == ("echoserver", 80)
     assert tgb.target_type is TargetType.INSTANCE
-    assert tgb.networking == (
-        BindingRule((BindingPeer(security_group=BACKEND_SG),), (BindingPort("TCP", 32197),)),
-    )
+    assert tgb.networking == (tcp_from(LB_BACKEND, 32197),)
     assert tgb.multi_cluster is True
     assert tgb.vpc_id == "vpc-0123456789abcdef0"
     assert tgb.target_group_protocol is Protocol.HTTP

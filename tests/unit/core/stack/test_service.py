@@ -12,7 +12,6 @@ from lbc.core.stack.model import (
     Attribute,
     BindingPeer,
     BindingPort,
-    BindingRule,
     BuildError,
     Built,
     ForwardAction,
@@ -30,7 +29,7 @@ from lbc.core.stack.model import (
 from lbc.core.stack.service import ServiceInputs, build_service_stack, claims
 from lbc.core.stack.views import service_view
 
-from .stack_fixtures import CONFIG, PRIVATE_SUBNETS, PUBLIC_SUBNETS, example
+from .stack_fixtures import CONFIG, LB_BACKEND, PRIVATE_SUBNETS, PUBLIC_SUBNETS, example, tcp_from
 
 S = "service.beta.kubernetes.io/"
 UID = "bdca2bd0-bfc6-449a-88a3-03451f05f18c"
@@ -112,9 +111,7 @@ def test_seed_nlb_service_builds_a_multicluster_ip_stack() -> None:
         "service.k8s.aws/stack-namespace": "echoserver",
         "service.k8s.aws/stack-name": "echoserver-nlb",
     }
-    assert tgb.networking == (
-        BindingRule((BindingPeer(security_group=BACKEND_SG),), (BindingPort("TCP", 8080),)),
-    )
+    assert tgb.networking == (tcp_from(LB_BACKEND, 8080),)
     assert stack.security_group is not None
     assert stack.security_group.ingress == (IPPermission("tcp", 80, 80, cidr_ipv4="0.0.0.0/0"),)
     assert stack.security_group.name == "k8s-echoserv-echoserv-" + names.short_hash(
@@ -221,9 +218,7 @@ def test_an_existing_nlb_without_security_groups_stays_without() -> None:
     assert stack.load_balancer.security_groups == ()
     assert stack.load_balancer.subnets == ("subnet-ccc",)
     # ip targets keep no client IP: traffic comes from the NLB's subnets.
-    assert stack.bindings[0].networking == (
-        BindingRule((BindingPeer(cidr="10.0.1.0/24"),), (BindingPort("TCP", 8080),)),
-    )
+    assert stack.bindings[0].networking == (tcp_from((BindingPeer(cidr="10.0.1.0/24"),), 8080),)
 
 
 def test_sg_less_instance_targets_allow_the_vpc_for_internal_nlbs() -> None:
@@ -237,9 +232,7 @@ def test_sg_less_instance_targets_allow_the_vpc_for_internal_nlbs() -> None:
         }
     )
     stack = stack_of(build(service, existing=existing, subnets=subnets, config=config))
-    assert stack.bindings[0].networking == (
-        BindingRule((BindingPeer(cidr="10.0.0.0/16"),), (BindingPort("TCP", 30080),)),
-    )
+    assert stack.bindings[0].networking == (tcp_from((BindingPeer(cidr="10.0.0.0/16"),), 30080),)
 
 
 def test_disabling_sgs_on_an_nlb_that_has_them_is_a_conflict() -> None:

@@ -11,8 +11,6 @@ from lbc.core.stack.model import (
     FRONTEND_SG,
     Attribute,
     BindingPeer,
-    BindingPort,
-    BindingRule,
     Built,
     ForwardAction,
     HealthCheck,
@@ -24,7 +22,7 @@ from lbc.core.stack.model import (
 )
 from lbc.core.stack.service import ServiceInputs, build_service_stack
 
-from .stack_fixtures import CONFIG
+from .stack_fixtures import CONFIG, LB_BACKEND, tcp_from
 
 S = "service.beta.kubernetes.io/"
 SUBNETS = (
@@ -108,8 +106,8 @@ def test_lbc_instance_mode_local_traffic_case() -> None:
             80,
             "vpc-xxx",
             (
-                BindingRule(ranges, (BindingPort("TCP", 31223),)),
-                BindingRule(subnet_peers, (BindingPort("TCP", 29123),)),
+                tcp_from(ranges, 31223),
+                tcp_from(subnet_peers, 29123),
             ),
         ),
         (
@@ -117,8 +115,8 @@ def test_lbc_instance_mode_local_traffic_case() -> None:
             83,
             "vpc-xxx",
             (
-                BindingRule(ranges, (BindingPort("TCP", 32323),)),
-                BindingRule(subnet_peers, (BindingPort("TCP", 29123),)),
+                tcp_from(ranges, 32323),
+                tcp_from(subnet_peers, 29123),
             ),
         ),
     ]
@@ -166,9 +164,7 @@ def test_lbc_simple_service_with_nlb_sg_case() -> None:
     )
     assert tg.health_check == HealthCheck("traffic-port", Protocol.TCP, "", None, 10, 10, 3, 3)
     (tgb,) = stack.bindings
-    assert tgb.networking == (
-        BindingRule((BindingPeer(security_group=BACKEND_SG),), (BindingPort("TCP", None),)),
-    )
+    assert tgb.networking == (tcp_from(LB_BACKEND, None),)
 
 
 def test_lbc_multiple_listeners_with_sg_case() -> None:
@@ -217,6 +213,5 @@ def test_lbc_multiple_listeners_with_sg_case() -> None:
         ("k8s-default-nlbipsvc-62f81639fc", 80, check),
         ("k8s-default-nlbipsvc-3ede6b28b6", 80, check),
     ]
-    peer = (BindingPeer(security_group=BACKEND_SG),)
-    rule = BindingRule(peer, (BindingPort("TCP", 80), BindingPort("TCP", 8888)))
+    rule = tcp_from(LB_BACKEND, 80, 8888)
     assert [b.networking for b in stack.bindings] == [(rule,), (rule,)]
