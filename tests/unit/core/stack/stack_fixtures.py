@@ -1,4 +1,5 @@
-"""Shared inputs for the stack builder tests: the seed example's objects and a two-AZ VPC."""
+"""Shared inputs for the stack builder tests: the seed example's objects, a two-AZ VPC, and
+builders of the views and binding rules the tests write most."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from lbc.core.stack.inputs import ServiceView, StackConfig, SubnetFacts
+from lbc.core.stack.inputs import (
+    IngressBackendView,
+    IngressPathView,
+    ServiceView,
+    StackConfig,
+    SubnetFacts,
+)
 from lbc.core.stack.model import BACKEND_SG, BindingPeer, BindingPort, BindingRule
 from lbc.core.stack.views import service_view
 
@@ -30,6 +37,13 @@ LB_BACKEND = (BindingPeer(security_group=BACKEND_SG),)
 def tcp_from(peers: tuple[BindingPeer, ...], *ports: int | str | None) -> BindingRule:
     """The binding rule letting ``peers`` reach ``ports`` over TCP (``None``: every port)."""
     return BindingRule(peers, tuple(BindingPort("TCP", port) for port in ports))
+
+
+def path(
+    p: str, kind: str = "Prefix", service: str = "web", port: int | str = 80
+) -> IngressPathView:
+    """An Ingress path ``p`` (of ``kind``) to the backend ``service``:``port``."""
+    return IngressPathView(p, kind, IngressBackendView(service, port))
 
 
 def example(name: str, kind: str) -> dict[str, Any]:

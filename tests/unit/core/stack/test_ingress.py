@@ -35,7 +35,7 @@ from lbc.core.stack.model import (
     TargetType,
 )
 
-from .stack_fixtures import CONFIG, PRIVATE_SUBNETS, PUBLIC_SUBNETS
+from .stack_fixtures import CONFIG, PRIVATE_SUBNETS, PUBLIC_SUBNETS, path
 
 A = "alb.ingress.kubernetes.io/"
 
@@ -49,12 +49,6 @@ def svc(name: str = "web", *, ns: str = "ns", target: int | str = 8080, **ann: s
         annotations=tuple(sorted(ann.items())),
         ports=(ServicePortView("http", "TCP", 80, target, 30080),),
     )
-
-
-def path(
-    p: str, kind: str = "Prefix", service: str = "web", port: int | str = 80
-) -> IngressPathView:
-    return IngressPathView(p, kind, IngressBackendView(service, port))
 
 
 def ing(

@@ -8,8 +8,6 @@ from dataclasses import replace
 from lbc.core.stack.ingress import IngressInputs, build_ingress_stack
 from lbc.core.stack.ingress_groups import ClassifiedIngress, IngressGroup, implicit_group
 from lbc.core.stack.inputs import (
-    IngressBackendView,
-    IngressPathView,
     IngressRuleView,
     IngressView,
     ServicePortView,
@@ -30,7 +28,7 @@ from lbc.core.stack.model import (
     TargetType,
 )
 
-from .stack_fixtures import CONFIG, LB_BACKEND, tcp_from
+from .stack_fixtures import CONFIG, LB_BACKEND, path, tcp_from
 
 A = "alb.ingress.kubernetes.io/"
 HC = {
@@ -70,10 +68,6 @@ def service(name: str, port_name: str, port: int, target: int, ann: dict[str, st
     )
 
 
-def backend(name: str, port: str) -> IngressBackendView:
-    return IngressBackendView(name, port)
-
-
 def build_dummy(ingress: IngressView, services: tuple[ServiceView, ...]) -> Built:
     """``ingress`` alone in its implicit group, built as LBC's test case builds it (cluster
     ``cluster-dummy``, VPC ``vpc-dummy``, two internal subnets)."""
@@ -102,13 +96,11 @@ def test_lbc_vanilla_internal_case() -> None:
             IngressRuleView(
                 "app-1.example.com",
                 (
-                    IngressPathView("/svc-1", "", backend("svc-1", "http")),
-                    IngressPathView("/svc-2", "", backend("svc-2", "http")),
+                    path("/svc-1", "", "svc-1", "http"),
+                    path("/svc-2", "", "svc-2", "http"),
                 ),
             ),
-            IngressRuleView(
-                "app-2.example.com", (IngressPathView("/svc-3", "", backend("svc-3", "https")),)
-            ),
+            IngressRuleView("app-2.example.com", (path("/svc-3", "", "svc-3", "https"),)),
         ),
     )
     outcome = build_dummy(
@@ -210,7 +202,7 @@ def test_lbc_ip_target_with_named_target_port_case() -> None:
         "ing-1",
         annotations=((A + "target-type", "ip"),),
         class_name="alb",
-        rules=(IngressRuleView("", (IngressPathView("/", "", backend(named.name, "https")),)),),
+        rules=(IngressRuleView("", (path("/", "", named.name, "https"),)),),
     )
     outcome = build_dummy(ingress, (named,))
     (rule,) = outcome.stack.rules
