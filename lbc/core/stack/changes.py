@@ -34,7 +34,7 @@ Safety invariants, held by construction and by the tests:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -650,25 +650,15 @@ def _plan_rules(
     ctx: _Context, port: int, desired: tuple[Rule, ...], found: tuple[ObservedRule, ...]
 ) -> None:
     remaining = list(found)
-    unmatched: list[Rule] = []
-    by_identity: list[tuple[Rule, ObservedRule]] = []
-    for rule in sorted(desired, key=lambda r: r.priority):
-        key = _rule_key(rule, ctx.target_groups)
-        twin = next((o for o in remaining if (o.conditions, o.actions) == key), None)
-        if twin is None:
-            unmatched.append(rule)
-        else:
-            remaining.remove(twin)
-            by_identity.append((rule, twin))
-    by_priority: list[tuple[Rule, ObservedRule]] = []
-    to_create: list[Rule] = []
-    for rule in unmatched:
-        twin = next((o for o in remaining if o.priority == rule.priority), None)
-        if twin is None:
-            to_create.append(rule)
-        else:
-            remaining.remove(twin)
-            by_priority.append((rule, twin))
+    by_identity, unmatched = _pair_off(
+        sorted(desired, key=lambda r: r.priority),
+        remaining,
+        lambda r: _rule_key(r, ctx.target_groups),
+        lambda o: (o.conditions, o.actions),
+    )
+    by_priority, to_create = _pair_off(
+        unmatched, remaining, lambda r: r.priority, lambda o: o.priority
+    )
     # Rules that only move: one SetRulePriorities. A rule about to be deleted that holds a
     # priority one of them moves to is moved out of the way in the same call.
     moves = [(o.arn, r.priority) for r, o in by_identity if o.priority != r.priority]
@@ -678,14 +668,34 @@ def _plan_rules(
         free = (p for p in range(FREE_PRIORITY_TOP, 0, -1) if p not in held | targets)
         moves += [(o.arn, next(free)) for o in remaining if o.priority in targets]
         ctx.forward.append(SetRulePriorities(port, tuple(moves)))
-    for rule, twin in by_identity:
-        tags = ctx.tags(rule.tags, twin.tags)
-        ctx.forward.append(UpdateRule(twin.arn, rule, False, tags))
-    for rule, twin in by_priority:
-        tags = ctx.tags(rule.tags, twin.tags)
-        ctx.forward.append(UpdateRule(twin.arn, rule, True, tags))
+    # Rules paired by identity keep conditions and actions; those paired by priority are rewritten.
+    for rewrite, pairs in ((False, by_identity), (True, by_priority)):
+        ctx.forward.extend(
+            UpdateRule(o.arn, r, rewrite, ctx.tags(r.tags, o.tags)) for r, o in pairs
+        )
     ctx.forward.extend(CreateRule(rule) for rule in to_create)
     ctx.forward.extend(DeleteRule(o.arn, port, o.priority) for o in remaining)
+
+
+def _pair_off(
+    rules: Iterable[Rule],
+    remaining: list[ObservedRule],
+    rule_key: Callable[[Rule], object],
+    found_key: Callable[[ObservedRule], object],
+) -> tuple[list[tuple[Rule, ObservedRule]], list[Rule]]:
+    """Each rule paired, in order, with the first of ``remaining`` whose key equals its own;
+    a paired observed rule leaves ``remaining``. The pairs, and the rules left unpaired."""
+    pairs: list[tuple[Rule, ObservedRule]] = []
+    unpaired: list[Rule] = []
+    for rule in rules:
+        key = rule_key(rule)
+        twin = next((o for o in remaining if found_key(o) == key), None)
+        if twin is None:
+            unpaired.append(rule)
+        else:
+            remaining.remove(twin)
+            pairs.append((rule, twin))
+    return pairs, unpaired
 
 
 def resolve_groups(groups: Sequence[GroupId], frontend: str, backend: str) -> tuple[str, ...]:
