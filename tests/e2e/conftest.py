@@ -29,9 +29,13 @@ APP = "echoserver"
 POD_CIDR_A = "10.0.8.0/22"
 POD_CIDR_B = "10.0.12.0/22"
 
-pytestmark = pytest.mark.e2e
-
 T = TypeVar("T")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every test in this folder is marked ``e2e`` here, not module by module (pytest reads no
+    ``pytestmark`` from a conftest). This conftest's hooks see only this folder's items."""
+    item.add_marker(pytest.mark.e2e)
 
 
 def wait_blocking(

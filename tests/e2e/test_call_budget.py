@@ -12,7 +12,7 @@ import pytest
 from lbc_lab.scenario import World
 from tests.e2e.conftest import NS, binding, wait_ready_reason
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 DRIFT_PERIOD = 2.0
 PERIODS = 4

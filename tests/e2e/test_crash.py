@@ -27,7 +27,7 @@ from tests.e2e.conftest import (
     wait_targets,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 KILLS = 22
 SEED = 20261124

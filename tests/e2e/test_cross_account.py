@@ -28,7 +28,7 @@ from tests.e2e.conftest import (
     wait_targets,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = pytest.mark.timeout(150)
 
 A, B = "111111111111", "222222222222"
 EXTERNAL_ID = "cluster-a-shared"

@@ -17,7 +17,7 @@ from tests.e2e.conftest import (
     wait_targets,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 
 async def test_corrupt_ledger_warns_sets_ready_false_and_deregisters_nothing(

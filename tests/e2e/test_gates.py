@@ -9,7 +9,7 @@ import pytest
 from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import APP, NS, binding, echoserver, pod_targets, wait_targets
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 GATE = "target-health.elbv2.k8s.aws/web"
 

@@ -10,7 +10,7 @@ from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import NS
 from tests.e2e.stacks import load_balancers, stack_cluster, tag_subnets_for_load_balancers
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kubectl, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(240)]
 
 GROUP = "shared"
 

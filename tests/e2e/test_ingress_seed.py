@@ -20,7 +20,7 @@ from tests.e2e.stacks import (
     tag_subnets_for_load_balancers,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kubectl, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(240)]
 
 
 async def test_seed_ingress_shares_its_target_group_and_survives_deletion_for_cluster_b(

@@ -30,7 +30,7 @@ from tests.e2e.stacks import (
     tag_subnets_for_load_balancers,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kubectl, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(240)]
 
 CLUSTER = "a"
 STACK = "echoserver/echoserver"

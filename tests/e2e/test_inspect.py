@@ -21,7 +21,7 @@ from tests.e2e.conftest import (
 )
 from tests.integration.inspect.support import merged_kubeconfig
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = pytest.mark.timeout(180)
 
 
 async def lbc_inspect(world: World, *argv: str) -> tuple[int, str, str]:

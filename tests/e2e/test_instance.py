@@ -8,7 +8,7 @@ from lbc_lab.elb_scenario import run_instances
 from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import binding, echoserver, wait_targets, warning_reasons
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 NODE_PORT = 32197
 

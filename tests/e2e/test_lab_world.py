@@ -22,7 +22,7 @@ import pytest
 
 from tests.e2e.conftest import wait_blocking, wait_exited
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 
 def processes_mentioning(text: str) -> list[int]:

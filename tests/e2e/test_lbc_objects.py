@@ -25,7 +25,7 @@ from tests.e2e.conftest import (
     wait_targets,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 LEDGER = "aws-lbc-targets-web"
 

@@ -7,7 +7,7 @@ import pytest
 from lbc_lab.scenario import Cluster, World, eventually
 from tests.e2e.conftest import APP, NS, binding, echoserver, pod_targets, wait_targets
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 LEASE_ENV = {
     "LBC_LEADER_ELECT": "true",

@@ -19,7 +19,7 @@ from tests.e2e.conftest import (
     wait_targets,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 
 async def test_two_clusters_share_a_group_and_never_touch_each_others_targets(

@@ -29,7 +29,7 @@ from tests.e2e.conftest import (
     warning_reasons,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = pytest.mark.timeout(150)
 
 NODE_PORT = 32197
 SEED_GROUP = "sg-06a2bd7d790ac1d2e"

@@ -14,7 +14,7 @@ from lbc_lab.scenario import World, eventually
 from tests.e2e.conftest import echoserver, wait_targets, warning_reasons
 from tests.e2e.test_networking import NODE_PORT, bound, condition, instances, wait_rules
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+pytestmark = pytest.mark.timeout(150)
 
 
 async def test_peers_with_both_or_neither_field_are_reconciled_as_lbc_does(world: World) -> None:

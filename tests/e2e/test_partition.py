@@ -23,7 +23,7 @@ from tests.e2e.conftest import (
     warning_reasons,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 
 async def _full_passes(world: World, arn: str, after: int, count: int) -> None:

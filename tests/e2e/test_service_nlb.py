@@ -24,7 +24,7 @@ from tests.e2e.stacks import (
     tag_subnets_for_load_balancers,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kubectl, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.kubectl, pytest.mark.timeout(300)]
 
 SERVICE = ROOT / "manifests" / "examples" / "service-nlb-echoserver.yaml"
 NAME = "echoserver-nlb"

@@ -24,7 +24,7 @@ from tests.e2e.stacks import (
     tag_subnets_for_load_balancers,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 CLUSTER = "a"
 NAME = "echoserver-nlb"

@@ -34,7 +34,6 @@ RUNNING = "# leave it running"
 NODE_PORT = "32197"
 
 pytestmark = [
-    pytest.mark.e2e,
     pytest.mark.kubectl,
     pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed"),
     pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed"),

@@ -19,7 +19,7 @@ from tests.e2e.conftest import APP, NS, POD_CIDR_A, echoserver, pod_targets, wai
 from tests.integration.webhook.pki import Authority, serial_of
 from tests.kubectl import Kubectl
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 GATE = "target-health.elbv2.k8s.aws/web"
 INJECT = "elbv2.k8s.aws/pod-readiness-gate-inject"
