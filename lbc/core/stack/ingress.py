@@ -34,7 +34,7 @@ from lbc.core.stack.ingress_groups import ClassifiedIngress, IngressGroup
 from lbc.core.stack.ingress_ports import PortConfig, merged_ports
 from lbc.core.stack.ingress_rules import default_actions, go_list, member_rules
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
-from lbc.core.stack.load_balancers import stack_load_balancer
+from lbc.core.stack.load_balancers import stack_listener, stack_load_balancer
 from lbc.core.stack.model import (
     BuildError,
     BuildOutcome,
@@ -308,16 +308,14 @@ def _build(inputs: IngressInputs, services: Mapping[tuple[str, str], ServiceView
     listeners: list[Listener] = []
     rules: list[Rule] = []
     for port, cfg in ports.items():
-        listener_id = names.listener_id(port)
         listeners.append(
-            Listener(
-                port=port,
+            stack_listener(
+                group.id,
+                cluster,
+                port,
                 protocol=cfg.protocol,
                 default_actions=default_actions(cfg.members, services, backends),
-                tags=resource_tags(
-                    group.id, cluster, listener_id, _group_tags(cfg.members, config)
-                ),
-                resource_id=listener_id,
+                tags=_group_tags(cfg.members, config),
             )
         )
         priority = 0

@@ -29,7 +29,7 @@ from lbc.core.stack.annotations import (
 )
 from lbc.core.stack.failures import BuildFailure
 from lbc.core.stack.inputs import ExistingLoadBalancer, ServiceView, StackConfig, SubnetFacts
-from lbc.core.stack.load_balancers import stack_load_balancer
+from lbc.core.stack.load_balancers import stack_listener, stack_load_balancer
 from lbc.core.stack.model import (
     BuildError,
     BuildOutcome,
@@ -38,7 +38,6 @@ from lbc.core.stack.model import (
     HandsOff,
     IPAddressType,
     IPPermission,
-    Listener,
     LoadBalancerType,
     Protocol,
     Scheme,
@@ -55,7 +54,7 @@ from lbc.core.stack.security_groups import (
     frontend_wiring,
 )
 from lbc.core.stack.service_targets import NetworkingFacts, build_target_group
-from lbc.core.stack.tags import resource_tags, with_default_tags
+from lbc.core.stack.tags import with_default_tags
 
 SERVICE_FINALIZER = "service.k8s.aws/resources"
 DELETION_PROTECTION = "deletion_protection.enabled"
@@ -298,14 +297,14 @@ def _build(inputs: ServiceInputs, stack_id: StackId) -> Stack:
         if port.protocol not in _LISTENER_PROTOCOLS:
             raise BuildFailure(f"unsupported listener protocol {port.protocol} on port {port.port}")
         target_group, binding = build_target_group(stack_id, service, port, config, tags, facts)
-        listener_id = names.listener_id(port.port)
         listeners.append(
-            Listener(
-                port=port.port,
+            stack_listener(
+                stack_id,
+                cluster,
+                port.port,
                 protocol=Protocol(port.protocol),
                 default_actions=(ForwardAction(target_group.resource_id),),
-                tags=resource_tags(stack_id, cluster, listener_id, tags),
-                resource_id=listener_id,
+                tags=tags,
             )
         )
         target_groups.append(target_group)
