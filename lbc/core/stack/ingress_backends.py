@@ -76,6 +76,8 @@ def check_target_port(port: int, target_type: TargetType) -> None:
 
 def ipv4_target_group(
     service: ServiceView,
+    stack_id: StackId,
+    cluster_name: str,
     *,
     name: str,
     target_type: TargetType,
@@ -84,11 +86,12 @@ def ipv4_target_group(
     protocol_version: ProtocolVersion | None,
     health_check: HealthCheck,
     attributes: Mapping[str, str],
-    tags: Tags,
+    tags: Mapping[str, str],
     resource_id: str,
 ) -> TargetGroup:
     """The one target group shape both builders make: IPv4 targets (LBC refuses a dual-stack
-    Service, the load balancer is not dual-stack), a port LBC accepts, attributes by key."""
+    Service, the load balancer is not dual-stack), a port LBC accepts, attributes by key, and
+    the stack's tracking tags with ``resource_id`` ahead of ``tags``."""
     if "IPv6" in service.ip_families:
         raise BuildFailure("unsupported IPv6 configuration, lb not dual-stack")
     check_target_port(port, target_type)
@@ -101,7 +104,7 @@ def ipv4_target_group(
         ip_address_type=IPAddressType.IPV4,
         health_check=health_check,
         attributes=tuple(Attribute(k, v) for k, v in sorted(attributes.items())),
-        tags=tags,
+        tags=resource_tags(stack_id, cluster_name, resource_id, tags),
         resource_id=resource_id,
     )
 
@@ -238,6 +241,8 @@ class BackendBuilder:
         )
         target_group = ipv4_target_group(
             service,
+            self.stack_id,
+            self.config.cluster_name,
             name=name,
             target_type=target_type,
             port=tg_port,
@@ -245,9 +250,7 @@ class BackendBuilder:
             protocol_version=version,
             health_check=health_check,
             attributes=attributes,
-            tags=resource_tags(
-                self.stack_id, self.config.cluster_name, resource_id, self._tags(member, service)
-            ),
+            tags=self._tags(member, service),
             resource_id=resource_id,
         )
         node_selector = node_selector_of(ann, "target-node-labels", target_type)

@@ -50,7 +50,6 @@ from lbc.core.stack.model import (
     TargetGroupBinding,
     TargetType,
 )
-from lbc.core.stack.tags import resource_tags
 
 PROXY_PROTOCOL_V2 = "proxy_protocol_v2.enabled"
 PRESERVE_CLIENT_IP = "preserve_client_ip.enabled"
@@ -266,6 +265,8 @@ def build_target_group(  # noqa: PLR0917 - one call site, every argument distinc
     )
     target_group = ipv4_target_group(
         service,
+        stack_id,
+        config.cluster_name,
         name=name,
         target_type=kind,
         port=tg_port,
@@ -273,7 +274,7 @@ def build_target_group(  # noqa: PLR0917 - one call site, every argument distinc
         protocol_version=None,
         health_check=hc,
         attributes=attributes,
-        tags=resource_tags(stack_id, config.cluster_name, resource_id, user_tags),
+        tags=user_tags,
         resource_id=resource_id,
     )
     traffic: int | str = port.node_port if kind is TargetType.INSTANCE else port.target_port
