@@ -410,9 +410,7 @@ def _plan_security_group(ctx: _Context) -> str:
             matching.append(group)
         else:
             ctx.post.append(DeleteSecurityGroup(group.group_id, group.tags))
-    if desired is None:
-        for group in matching:
-            ctx.post.append(DeleteSecurityGroup(group.group_id, group.tags))
+    if desired is None:  # nothing matched: every group found is deleted above
         return ""
     if not matching:
         ctx.forward.append(
