@@ -237,6 +237,17 @@ def _frontend_sg(
     return frontend_security_group(name, stack_id, config, permissions, tags)
 
 
+def _lb_name(service: ServiceView, cluster: str, scheme: Scheme) -> str:
+    """The ``aws-load-balancer-name`` annotation when it is a valid name, else LBC's hashed one."""
+    explicit = service_annotations(dict(service.annotations)).string("aws-load-balancer-name")
+    if explicit is None:
+        return names.nlb_name(cluster, service.namespace, service.name, service.uid, scheme.value)
+    problem = names.check_explicit_name(explicit)
+    if problem is not None:
+        raise BuildFailure(problem)
+    return explicit
+
+
 def _subnets(inputs: ServiceInputs, scheme: Scheme) -> tuple[str, ...]:
     config, service = inputs.config, inputs.service
     rules = subnets.SubnetRules.of(config)
@@ -266,19 +277,11 @@ def _build(inputs: ServiceInputs, stack_id: StackId) -> Stack:
     if _security_groups(service, existing, config):
         security_group = _frontend_sg(service, stack_id, config, tags)
         wiring = frontend_wiring(config)
-    explicit = ann.string("aws-load-balancer-name")
-    if explicit is not None:
-        problem = names.check_explicit_name(explicit)
-        if problem is not None:
-            raise BuildFailure(problem)
-        name = explicit
-    else:
-        name = names.nlb_name(cluster, service.namespace, service.name, service.uid, scheme.value)
     load_balancer = stack_load_balancer(
         stack_id,
         cluster,
         LoadBalancerType.NETWORK,
-        name=name,
+        name=_lb_name(service, cluster, scheme),
         scheme=scheme,
         subnets=chosen,
         wiring=wiring,
