@@ -12,42 +12,35 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from prometheus_client import Counter, Histogram
-
 from lbc.aws.errors import THROTTLE_CODES
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter, histogram
 
-CALLS: Final = Counter(
+CALLS: Final = counter(
     "lbc_aws_api_calls_total",
     "AWS API calls by final outcome (after the SDK's retries).",
     ["service", "operation", "outcome"],
-    registry=REGISTRY,
 )
-CALL_DURATION: Final = Histogram(
+CALL_DURATION: Final = histogram(
     "lbc_aws_api_call_duration_seconds",
     "Duration of AWS API calls, retries included, rate-limit wait excluded.",
     ["service", "operation"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-    registry=REGISTRY,
 )
-REQUESTS: Final = Counter(
+REQUESTS: Final = counter(
     "lbc_aws_api_requests_total",
     "HTTP attempts made for AWS API calls (a call retried twice counts three).",
     ["service", "operation"],
-    registry=REGISTRY,
 )
-THROTTLES: Final = Counter(
+THROTTLES: Final = counter(
     "lbc_aws_throttles_total",
     "Throttle answers from AWS, including those the SDK retried successfully.",
     ["service", "operation"],
-    registry=REGISTRY,
 )
-RATE_LIMIT_WAIT: Final = Histogram(
+RATE_LIMIT_WAIT: Final = histogram(
     "lbc_aws_rate_limit_wait_seconds",
     "Time a call waited for the client-side rate limit before being sent.",
     ["bucket"],
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-    registry=REGISTRY,
 )
 
 

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, final
 
 from botocore.exceptions import ClientError
 from cachetools import TTLCache
-from prometheus_client import Counter
 
 from lbc.aws.calls import AwsCalls
 from lbc.aws.errors import error_code
@@ -54,7 +53,7 @@ from lbc.core.networking import (
     cluster_tag_key,
     clusters_of,
 )
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter
 
 if TYPE_CHECKING:
     from types_aiobotocore_ec2 import EC2Client
@@ -65,15 +64,13 @@ CACHE_SIZE: Final = 100_000
 _ID_BATCH: Final = 100
 T = TypeVar("T")
 
-GRANTED: Final = Counter(
+GRANTED: Final = counter(
     "lbc_security_group_rules_granted_total",
     "Inbound rules lbc authorized on endpoint security groups.",
-    registry=REGISTRY,
 )
-REVOKED: Final = Counter(
+REVOKED: Final = counter(
     "lbc_security_group_rules_revoked_total",
     "Inbound rules lbc revoked from endpoint security groups.",
-    registry=REGISTRY,
 )
 
 _REASONS: Final = {

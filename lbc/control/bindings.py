@@ -50,8 +50,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from prometheus_client import Counter, Gauge
-
 from lbc.clock import Clock, MonotonicClock
 from lbc.control.entry import BindingEntry, ReadyCondition, TargetCounts
 from lbc.control.schedule import (
@@ -86,7 +84,7 @@ from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Store
 from lbc.kube.ledger import Ledgers
 from lbc.observe.log import get_logger
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter, gauge
 
 SLICE_SERVICE_INDEX: Final = "service"
 ZONE_LABEL: Final = "topology.kubernetes.io/zone"
@@ -94,30 +92,23 @@ POD_GATE_INDEX: Final = "gate"
 
 log = get_logger("lbc.control.bindings")
 
-SKIPS = Counter(
-    "lbc_reconcile_skips_total",
-    "Reconciles that skipped AWS because the checkpoint matched.",
-    registry=REGISTRY,
+SKIPS = counter(
+    "lbc_reconcile_skips_total", "Reconciles that skipped AWS because the checkpoint matched."
 )
-DRIFT_REPAIRS = Counter(
+DRIFT_REPAIRS = counter(
     "lbc_drift_repairs_total",
     "Targets registered again by a drift verification after they vanished out of band.",
-    registry=REGISTRY,
 )
-HOLDS = Counter(
+HOLDS = counter(
     "lbc_reconcile_holds_total",
     "Reconciles put off because the binding's inputs were still changing (a rollout in flight).",
-    registry=REGISTRY,
 )
-DRIFT_VERIFICATIONS = Counter(
-    "lbc_drift_verifications_total", "Drift verifications run.", registry=REGISTRY
-)
-TARGETS = Gauge(
+DRIFT_VERIFICATIONS = counter("lbc_drift_verifications_total", "Drift verifications run.")
+TARGETS = gauge(
     "lbc_targets",
     "Targets of the bound target groups as last observed, by health state (desired targets "
     "of this cluster's bindings only).",
     ["state"],
-    registry=REGISTRY,
 )
 
 

@@ -42,7 +42,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import anyio
-from prometheus_client import Counter
 
 from lbc.aws.securitygroups import GroupRules
 from lbc.control.entry import BindingEntry
@@ -69,7 +68,7 @@ from lbc.core.networking import (
 from lbc.kube.events import EventType, ObjectRef
 from lbc.kube.informer import Store
 from lbc.observe.log import get_logger
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter
 
 NAME: Final = "securityGroup"
 CONDITION: Final = "NetworkingReady"
@@ -81,11 +80,10 @@ _SPLIT_REASONS: Final = frozenset(
 
 log = get_logger("lbc.control.networking")
 
-FAILURES: Final = Counter(
+FAILURES: Final = counter(
     "lbc_networking_failures_total",
     "Bindings whose security-group rules could not be reconciled, by reason.",
     ["reason"],
-    registry=REGISTRY,
 )
 
 

@@ -25,8 +25,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from prometheus_client import Counter, Histogram
-
 from lbc.aws.stack_inventory import StackInventory
 from lbc.aws.stack_writes import StackWriter
 from lbc.control.stack_bindings import StackBindings
@@ -64,22 +62,20 @@ from lbc.core.stack.changes import (
 from lbc.core.stack.model import Stack
 from lbc.core.stack.observed import ObservedStack, owned
 from lbc.observe.log import get_logger
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter, histogram
 
 _log = get_logger("lbc.stacks")
 
-OPERATIONS: Final = Counter(
+OPERATIONS: Final = counter(
     "lbc_stack_operations_total",
     "Stack deployer operations on AWS and bindings, by stack kind, operation and outcome.",
     ["kind", "operation", "outcome"],
-    registry=REGISTRY,
 )
-DEPLOY_DURATION: Final = Histogram(
+DEPLOY_DURATION: Final = histogram(
     "lbc_stack_deploy_duration_seconds",
     "Duration of one stack deploy (observe, plan, execute), by stack kind.",
     ["kind"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-    registry=REGISTRY,
 )
 
 

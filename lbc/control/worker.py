@@ -49,13 +49,12 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar, final
 
 import anyio
-from prometheus_client import Counter, Gauge, Histogram
 
 from lbc.clock import Clock, MonotonicClock
 from lbc.control.workqueue import QueueShutDown, WorkQueue
 from lbc.core.errors import ConflictError, LbcError, TerminalError
 from lbc.observe.log import bound_context, get_logger
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter, gauge, histogram
 
 K = TypeVar("K", bound=Hashable)
 
@@ -72,48 +71,41 @@ _RECONCILE_BUCKETS = (
     *(6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0),
 )
 
-RECONCILE_TOTAL = Counter(
+RECONCILE_TOTAL = counter(
     "controller_runtime_reconcile",
     "Total number of reconciliations per controller",
     ("controller", "result"),
-    registry=REGISTRY,
 )
-RECONCILE_ERRORS = Counter(
+RECONCILE_ERRORS = counter(
     "controller_runtime_reconcile_errors",
     "Total number of reconciliation errors per controller",
     ("controller",),
-    registry=REGISTRY,
 )
-TERMINAL_RECONCILE_ERRORS = Counter(
+TERMINAL_RECONCILE_ERRORS = counter(
     "controller_runtime_terminal_reconcile_errors",
     "Total number of terminal reconciliation errors per controller",
     ("controller",),
-    registry=REGISTRY,
 )
-RECONCILE_PANICS = Counter(
+RECONCILE_PANICS = counter(
     "controller_runtime_reconcile_panics",
     "Total number of reconciliation panics per controller",
     ("controller",),
-    registry=REGISTRY,
 )
-RECONCILE_TIME = Histogram(
+RECONCILE_TIME = histogram(
     "controller_runtime_reconcile_time_seconds",
     "Length of time per reconciliation per controller",
     ("controller",),
     buckets=_RECONCILE_BUCKETS,
-    registry=REGISTRY,
 )
-MAX_CONCURRENT_RECONCILES = Gauge(
+MAX_CONCURRENT_RECONCILES = gauge(
     "controller_runtime_max_concurrent_reconciles",
     "Maximum number of concurrent reconciles per controller",
     ("controller",),
-    registry=REGISTRY,
 )
-ACTIVE_WORKERS = Gauge(
+ACTIVE_WORKERS = gauge(
     "controller_runtime_active_workers",
     "Number of currently used workers per controller",
     ("controller",),
-    registry=REGISTRY,
 )
 
 

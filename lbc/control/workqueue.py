@@ -54,11 +54,10 @@ from typing import Generic, Protocol, TypeVar, final
 
 import anyio
 import anyio.lowlevel
-from prometheus_client import Counter, Gauge, Histogram
 
 from lbc.backoff import BackoffPolicy
 from lbc.clock import Clock, MonotonicClock, wait_event_until
-from lbc.observe.metrics import REGISTRY, gauge_from
+from lbc.observe.metrics import counter, gauge, gauge_from, histogram
 from lbc.rate import TokenBucket
 
 K = TypeVar("K", bound=Hashable)
@@ -72,39 +71,33 @@ _LABELS = ("name", "controller")
 # controller-runtime: prometheus.ExponentialBuckets(10e-9, 10, 12), i.e. 1e-8 s .. 1e3 s.
 _DURATION_BUCKETS = tuple(1e-8 * 10**i for i in range(12))
 
-WORKQUEUE_DEPTH = Gauge("workqueue_depth", "Current depth of workqueue", _LABELS, registry=REGISTRY)
-WORKQUEUE_ADDS = Counter(
-    "workqueue_adds", "Total number of adds handled by workqueue", _LABELS, registry=REGISTRY
-)
-WORKQUEUE_QUEUE_DURATION = Histogram(
+WORKQUEUE_DEPTH = gauge("workqueue_depth", "Current depth of workqueue", _LABELS)
+WORKQUEUE_ADDS = counter("workqueue_adds", "Total number of adds handled by workqueue", _LABELS)
+WORKQUEUE_QUEUE_DURATION = histogram(
     "workqueue_queue_duration_seconds",
     "How long in seconds an item stays in workqueue before being requested",
     _LABELS,
     buckets=_DURATION_BUCKETS,
-    registry=REGISTRY,
 )
-WORKQUEUE_WORK_DURATION = Histogram(
+WORKQUEUE_WORK_DURATION = histogram(
     "workqueue_work_duration_seconds",
     "How long in seconds processing an item from workqueue takes",
     _LABELS,
     buckets=_DURATION_BUCKETS,
-    registry=REGISTRY,
 )
-WORKQUEUE_UNFINISHED_WORK = Gauge(
+WORKQUEUE_UNFINISHED_WORK = gauge(
     "workqueue_unfinished_work_seconds",
     "How many seconds of work has been done that is in progress and hasn't been observed by "
     "work_duration. Large values indicate stuck threads.",
     _LABELS,
-    registry=REGISTRY,
 )
-WORKQUEUE_LONGEST_RUNNING = Gauge(
+WORKQUEUE_LONGEST_RUNNING = gauge(
     "workqueue_longest_running_processor_seconds",
     "How many seconds has the longest running processor for workqueue been running.",
     _LABELS,
-    registry=REGISTRY,
 )
-WORKQUEUE_RETRIES = Counter(
-    "workqueue_retries", "Total number of retries handled by workqueue", _LABELS, registry=REGISTRY
+WORKQUEUE_RETRIES = counter(
+    "workqueue_retries", "Total number of retries handled by workqueue", _LABELS
 )
 
 

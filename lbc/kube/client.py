@@ -42,7 +42,6 @@ import aiohttp
 import anyio
 import orjson
 from kubernetes_asyncio.client import ApiClient
-from prometheus_client import Counter, Histogram
 
 from lbc.core.errors import (
     ConflictError,
@@ -51,7 +50,7 @@ from lbc.core.errors import (
     TerminalError,
     TransientError,
 )
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter, histogram
 
 DEFAULT_TIMEOUT: Final = 30.0
 """Seconds a single non-watch request may take, connection and body included."""
@@ -69,18 +68,16 @@ MAX_EVENT_BYTES: Final = 16 << 20
 
 JSON = "application/json"
 
-REQUESTS = Counter(
+REQUESTS = counter(
     "rest_client_requests_total",
     "Kubernetes API requests by HTTP status code, method and host.",
     ["code", "method", "host"],
-    registry=REGISTRY,
 )
-LATENCY = Histogram(
+LATENCY = histogram(
     "rest_client_request_duration_seconds",
     "Kubernetes API request latency (to response headers for watches) by verb and host.",
     ["verb", "host"],
     buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0),
-    registry=REGISTRY,
 )
 
 

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar, cast
 
 import anyio
-from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -54,7 +53,7 @@ from lbc.kube.client import (
 )
 from lbc.kube.heap import release_free_memory
 from lbc.observe.log import get_logger
-from lbc.observe.metrics import REGISTRY, gauge_from
+from lbc.observe.metrics import REGISTRY, counter, gauge, gauge_from
 
 V = TypeVar("V")
 
@@ -106,30 +105,22 @@ class _EventCounts(Collector):
 
 
 REGISTRY.register(_EventCounts())
-WATCH_RESTARTS = Counter(
+WATCH_RESTARTS = counter(
     "lbc_informer_watch_restarts_total",
     "Watch streams re-opened, by resource and reason (timeout, silent, error).",
     ["resource", "reason"],
-    registry=REGISTRY,
 )
-RELISTS = Counter(
+RELISTS = counter(
     "lbc_informer_relists_total",
     "Full lists after the initial one, by resource and reason (expired, error).",
     ["resource", "reason"],
-    registry=REGISTRY,
 )
-LAST_EVENT_AGE = Gauge(
+LAST_EVENT_AGE = gauge(
     "lbc_informer_last_event_age_seconds",
     "Seconds since an informer last heard from the API server (events, bookmarks, lists).",
     ["resource"],
-    registry=REGISTRY,
 )
-OBJECTS = Gauge(
-    "lbc_informer_objects",
-    "Views held in an informer's store.",
-    ["resource"],
-    registry=REGISTRY,
-)
+OBJECTS = gauge("lbc_informer_objects", "Views held in an informer's store.", ["resource"])
 
 
 def meta_key(obj: Mapping[str, Any]) -> str:

@@ -38,21 +38,19 @@ from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
 import anyio
-from prometheus_client import Gauge
 
 from lbc.clock import Clock, MonotonicClock
 from lbc.core.errors import ConflictError, LbcError, NotFoundError
 from lbc.kube.client import LEASES, KubeClient, micro_time
 from lbc.observe.log import get_logger
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import gauge
 
 JITTER_FACTOR: Final = 1.2
 
-MASTER_STATUS = Gauge(
+MASTER_STATUS = gauge(
     "leader_election_master_status",
     "1 while this process holds the named leader-election Lease, else 0.",
     ["name"],
-    registry=REGISTRY,
 )
 
 log = get_logger("lbc.kube.lease")

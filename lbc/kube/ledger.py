@@ -28,8 +28,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from prometheus_client import Counter, Gauge
-
 from lbc.core.binding import Binding
 from lbc.core.errors import ConflictError, NotFoundError
 from lbc.core.ledger import (
@@ -43,22 +41,19 @@ from lbc.core.ledger import (
 )
 from lbc.core.targets import Target
 from lbc.kube.client import CONFIG_MAPS, TARGET_GROUP_BINDINGS, KubeClient, PatchType
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter, gauge
 
 MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 BINDING_LABEL: Final = "elbv2.k8s.aws/target-group-binding"
 
-LEDGER_WRITES = Counter(
+LEDGER_WRITES = counter(
     "lbc_ledger_writes_total",
     "Writes of ledger ConfigMaps, by operation (create, update, delete) and outcome "
     "(success, conflict, error, absent).",
     ["operation", "outcome"],
-    registry=REGISTRY,
 )
-LEDGER_BYTES = Gauge(
-    "lbc_ledger_bytes",
-    "Size in bytes of the targets value of the last ledger written.",
-    registry=REGISTRY,
+LEDGER_BYTES = gauge(
+    "lbc_ledger_bytes", "Size in bytes of the targets value of the last ledger written."
 )
 
 

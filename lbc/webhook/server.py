@@ -28,12 +28,11 @@ import anyio
 import anyio.abc
 import orjson
 from aiohttp import web
-from prometheus_client import Counter, Histogram
 
 from lbc.control.controller import BindingController
 from lbc.core.errors import TerminalError
 from lbc.observe.log import get_logger
-from lbc.observe.metrics import REGISTRY
+from lbc.observe.metrics import counter, histogram
 from lbc.settings import Settings, split_addr
 from lbc.webhook.caches import ClusterCaches, GroupLookup
 from lbc.webhook.certs import ServingCertificate
@@ -55,18 +54,16 @@ MUTATE_POD: Final = "/mutate-v1-pod"
 DECISION_BUDGET: Final = 8.0
 MAX_BODY: Final = 3 * 1024 * 1024
 
-REVIEWS: Final = Counter(
+REVIEWS: Final = counter(
     "lbc_webhook_reviews_total",
     "Admission reviews answered, by webhook path and verdict (allowed, denied, error).",
     ["webhook", "verdict"],
-    registry=REGISTRY,
 )
-REVIEW_DURATION: Final = Histogram(
+REVIEW_DURATION: Final = histogram(
     "lbc_webhook_review_duration_seconds",
     "Time to answer an admission review, by webhook path.",
     ["webhook"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10),
-    registry=REGISTRY,
 )
 
 _log = get_logger("lbc.webhook")
