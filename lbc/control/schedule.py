@@ -209,16 +209,16 @@ class Rollouts:
     def hold(self, key: str) -> float:
         """Seconds to put the pass of ``key`` off by (0: serve it now)."""
         since = self._since.get(key)
+        last = self._last.get(key)
+        if last is None:
+            return 0.0  # never changed (or settling is off)
+        now = self._clock.now()
+        quiet_at = last + self._window
         if since is None:
-            last = self._last.get(key)
-            if last is None or not self._fleet_busy(now := self._clock.now()):
-                return 0.0
-            if now >= last + self._window:
+            if now >= quiet_at or not self._fleet_busy(now):
                 return 0.0
             # A lone change in a busy fleet: its hold begins, its own next step may join it.
             self._since[key] = since = last
-        now = self._clock.now()
-        quiet_at = self._last[key] + self._window
         if now >= quiet_at:
             del self._since[key]  # the rollout paused: serve what it has done so far
             return 0.0
