@@ -5,10 +5,10 @@ Run: ``.venv/bin/python -m lbc bench --only cpu``.
 10,000 pods cached; 20,000 status updates are written (a container's restart count changes, the
 most common kind of kubelet update, which changes nothing a binding reads). The daemon's CPU
 time (user + system, /proc) from the first update until the informer has seen a final marker
-event (a marker pod deleted after the updates; one watch stream delivers in order) is divided
-by the number of updates. That is done in three rounds (each its own 20,000 updates and marker) and the
-best round counts, as the floor is the best of three: what ``orjson.loads`` alone takes on the
-same watch-event bytes in this process. Both sides thus drop what a noisy neighbour on the
+event (a marker pod deleted after the updates; one watch stream delivers in order) is divided by
+the number of updates. That is done in three rounds (each its own 20,000 updates and marker) and
+the best round counts, as the floor is the best of three: what ``orjson.loads`` alone takes on
+the same watch-event bytes in this process. Both sides thus drop what a noisy neighbour on the
 host costs one round. The ratio says how far the daemon's per-event work (HTTP read, line split,
 parse, projection to a view, comparison, handlers) is from the parse alone; every round's figure
 is printed.
