@@ -201,6 +201,45 @@ async def wait_healthy(world: World, arn: str, targets: set[str], timeout: float
     await eventually(probe, timeout=timeout, what=f"{len(targets)} healthy targets")
 
 
+WATCH_START_TIMEOUT = 30.0
+
+
+@contextlib.asynccontextmanager
+async def watching(probe: Callable[[], Awaitable[list[str]]]) -> AsyncIterator[list[str]]:
+    """Polls ``probe`` over the body (every 50 ms) and collects what it reports, poll by poll.
+
+    The body runs only once a first poll has completed, and the watch stops only after a poll
+    that began once the body was done, so the watch covers the whole body however slow each
+    poll is (a poll is an AWS describe on a loaded machine).
+    """
+    found: list[str] = []
+    polls = 0
+    polled = asyncio.Event()
+
+    async def run() -> None:
+        nonlocal polls
+        while True:
+            found.extend(f"poll {polls}: {what}" for what in await probe())
+            polls += 1
+            polled.set()
+            await asyncio.sleep(0.05)
+
+    async def polls_reach(count: int) -> None:
+        while polls < count:
+            polled.clear()
+            await polled.wait()
+
+    task = asyncio.create_task(run())
+    try:
+        await asyncio.wait_for(polls_reach(1), WATCH_START_TIMEOUT)
+        yield found
+        await asyncio.wait_for(polls_reach(polls + 2), WATCH_START_TIMEOUT)  # one whole poll after
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class Guard:
     """Polls the group and records every moment a protected target was absent or draining."""
 
@@ -208,31 +247,17 @@ class Guard:
         self.world = world
         self.arn = arn
         self.protected = set(protected)
-        self.violations: list[str] = []
-        self.polls = 0
-        self._task: asyncio.Task[None] | None = None
 
-    async def _run(self) -> None:
-        while True:
-            found = await self.world.targets(self.arn)
-            self.polls += 1
-            for target in self.protected:
-                state = found.get(target, ("absent", ""))[0]
-                if state in ("absent", "draining"):
-                    self.violations.append(f"{target} {state}")
-            await asyncio.sleep(0.05)
+    async def _probe(self) -> list[str]:
+        found = await self.world.targets(self.arn)
+        states = ((t, found.get(t, ("absent", ""))[0]) for t in sorted(self.protected))
+        return [f"{t} {state}" for t, state in states if state in ("absent", "draining")]
 
     @contextlib.asynccontextmanager
-    async def watching(self) -> AsyncIterator[Guard]:
-        self._task = asyncio.create_task(self._run())
-        try:
-            yield self
-        finally:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        assert self.polls > 0, "the guard never looked"
-        assert self.violations == [], f"protected targets were touched: {self.violations[:10]}"
+    async def watching(self) -> AsyncIterator[None]:
+        async with watching(self._probe) as violations:
+            yield
+        assert violations == [], f"protected targets were touched: {violations[:10]}"
 
 
 async def register_foreign(world: World, arn: str, ips: list[str], port: int = 8080) -> set[str]:

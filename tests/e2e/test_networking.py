@@ -8,10 +8,8 @@ what instance targets use).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -27,6 +25,7 @@ from tests.e2e.conftest import (
     wait_equal,
     wait_targets,
     warning_reasons,
+    watching,
 )
 
 pytestmark = pytest.mark.timeout(150)
@@ -121,28 +120,13 @@ async def condition(cluster: Cluster, name: str, kind: str) -> dict[str, Any] | 
     return None
 
 
-@contextlib.asynccontextmanager
-async def rule_watch(world: World, gid: str, rule: Rule) -> AsyncIterator[list[str]]:
+def rule_watch(world: World, gid: str, rule: Rule) -> AbstractAsyncContextManager[list[str]]:
     """Records every poll at which ``rule`` was missing from ``gid``."""
-    missing: list[str] = []
-    polls = 0
 
-    async def run() -> None:
-        nonlocal polls
-        while True:
-            if rule not in await rules(world, gid):
-                missing.append(f"poll {polls}")
-            polls += 1
-            await asyncio.sleep(0.05)
+    async def probe() -> list[str]:
+        return [] if rule in await rules(world, gid) else [f"{rule} missing"]
 
-    task = asyncio.create_task(run())
-    try:
-        yield missing
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    assert polls > 0, "the watch never looked"
+    return watching(probe)
 
 
 async def test_seed_bindings_open_the_node_port_and_deletion_keeps_what_others_want(
