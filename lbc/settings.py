@@ -169,7 +169,7 @@ class Settings(BaseSettings):
             "A binding whose endpoints, Service or nodes changed twice within this long (a "
             "rollout in flight) is reconciled once they have been quiet this long, so the "
             "rollout's steps share one RegisterTargets and one DeregisterTargets; a lone change "
-            "is served at once, unless more bindings changed within this long than "
+            "is served at once, unless at least as many bindings changed within this long as "
             "LBC_AWS_CALLS_PER_SECOND grants in it (then it waits this long once). 0 serves "
             "every change at once."
         ),

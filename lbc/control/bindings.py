@@ -6,9 +6,9 @@ One reconcile of one binding key:
    changed twice within ``SETTLE_WINDOW`` is put off, with no call and no write, until they
    have been quiet that long (at most ``SETTLE_LIMIT`` in a row), so the steps of a rolling
    update join one RegisterTargets and one DeregisterTargets (:class:`Rollouts`). A lone
-   change is served at once, unless the fleet is busy (more bindings changed within the
-   window than the mutating rate limit serves in it): then it waits out one window, so that a
-   rollout's first step joins its next. Deletion is never held.
+   change is served at once, unless the fleet is busy (at least as many bindings changed
+   within the window as the mutating rate limit serves in it): then it waits out one window,
+   so that a rollout's first step joins its next. Deletion is never held.
 1. **Gather** from the informer caches: the binding, its Service, EndpointSlices, pods and
    nodes; resolve the desired targets (``core.desired``).
 2. **Skip** when the checkpoint says the inputs did not change since the last full success and
